@@ -1,0 +1,22 @@
+// Running the container's command: execve(2) with a PATH search done by us, so the error
+// says exactly what was not found, and 126/127 follow the shell's rules.
+#pragma once
+
+#include <string>  // std::string
+#include <vector>  // std::vector
+
+namespace ctr {
+
+// Searches PATH (from env, or a default) for argv[0] when it has no '/', then execve(2)s it
+// with env. Returns only by throwing SyscallError("execve", argv[0]): ENOENT when not found.
+[[noreturn]] void execvpe(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env);
+
+// The PATH a container gets when none is given (what docker sets).
+inline constexpr const char* kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// This process's environment as KEY=VALUE strings.
+std::vector<std::string> current_environment();
+
+}  // namespace ctr

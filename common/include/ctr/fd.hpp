@@ -1,0 +1,37 @@
+// UniqueFd: owns one file descriptor and closes it exactly once (close(2)).
+#pragma once
+
+#include <unistd.h>  // close(2)
+
+#include <utility>  // std::exchange
+
+namespace ctr {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  // Gives up ownership: the caller closes it now.
+  int release() noexcept { return std::exchange(fd_, -1); }
+  // Closes the current descriptor (errors ignored: close(2) says never retry on EINTR).
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace ctr

@@ -1,0 +1,73 @@
+// Handshake: the parent and the child of a container talk over a socketpair(2).
+//
+//   parent                               child
+//   ------                               -----
+//   clone() ---------------------------> wait_for_parent()   (blocks)
+//   set up the host side (maps, veth,
+//   cgroup) for the child's pid
+//   release_child() -------------------> builds its world (mounts, pivot_root, ...)
+//   wait_for_exec()  <------------------ report_error() and _exit   on failure
+//                    <------------------ (EOF)                     on a successful execve
+//
+// The child's end is close-on-exec, so a successful execve(2) closes it: the parent reads EOF
+// and knows the command runs. A setup error in the child comes back as a message and an exit
+// code, so the parent prints one clear line, not the child.
+#pragma once
+
+#include <optional>  // std::optional
+#include <string>    // std::string
+
+#include "ctr/error.hpp"
+#include "ctr/fd.hpp"
+
+namespace ctr {
+
+struct ChildError {
+  int exit_code = 125;  // 125 runtime failed, 126 cannot execute, 127 not found
+  std::string message;  // one line, already with its hint
+};
+
+class Handshake {
+ public:
+  Handshake();  // socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)
+
+  // --- in the parent, after clone ---
+  void close_child_end() noexcept { child_.reset(); }
+  // Lets the child go on with its setup.
+  void release_child();
+  // Blocks until the child has exec'd (nullopt) or reported a setup error.
+  std::optional<ChildError> wait_for_exec();
+
+  // --- in the child ---
+  void close_parent_end() noexcept { parent_.reset(); }
+  // Blocks until the parent says go; exits at once if the parent died instead (EOF).
+  void wait_for_parent();
+  // Sends the error to the parent (best effort, never throws).
+  void report_error(const ChildError& error) noexcept;
+  int parent_fd() const noexcept { return parent_.get(); }
+  int child_fd() const noexcept { return child_.get(); }
+
+ private:
+  UniqueFd parent_;
+  UniqueFd child_;
+};
+
+// Exit code for an exec failure with errno err: 127 not found, 126 cannot execute.
+int exec_error_code(int err) noexcept;
+
+// Runs a container child's setup: calls fn (which ends in exec), and turns any exception it
+// throws into a report to the parent with the matching exit code, which it returns.
+template <typename Fn>
+int child_setup(Handshake& handshake, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const SyscallError& e) {
+    const int code = (e.call() == "execve") ? exec_error_code(e.err()) : kExitRuntimeFailed;
+    handshake.report_error({code, error_line(e)});
+    return code;
+  } catch (const std::exception& e) {
+    handshake.report_error({kExitRuntimeFailed, error_line(e)});
+    return kExitRuntimeFailed;
+  }
+}
+}  // namespace ctr

@@ -1,0 +1,75 @@
+// ChildProcess: clone(2) a child into new namespaces, on a stack this object owns, and
+// make sure it is reaped on every path.
+#pragma once
+
+#include <sys/types.h>  // pid_t
+
+#include <functional>  // std::function
+#include <memory>      // std::unique_ptr
+#include <optional>    // std::optional
+#include <string>      // std::string
+
+namespace ctr {
+
+// How a process ended, as waitpid(2) reports it.
+struct ExitStatus {
+  bool exited = false;  // WIFEXITED: it called exit
+  int code = 0;         // WEXITSTATUS when exited
+  int signal = 0;       // WTERMSIG when killed by a signal
+  bool core_dumped = false;
+
+  static ExitStatus from_wait_status(int status);
+  // What a shell would say in $?: the code, or 128 + the signal (docker does the same).
+  int shell_code() const;
+  // "exited with code 3", "killed by signal 9 (Killed)".
+  std::string describe() const;
+};
+
+// Names the CLONE_* bits of flags: "CLONE_NEWNS|CLONE_NEWPID|SIGCHLD".
+std::string clone_flags_to_string(int flags);
+
+class ChildProcess {
+ public:
+  using Entry = std::function<int()>;
+
+  // clone(2) with flags (namespace flags; SIGCHLD is added so the parent can waitpid for it).
+  // The child runs entry() and exits with its return value; it never returns into our
+  // frames. With the child killed by SIGKILL when we die (PR_SET_PDEATHSIG, prctl(2)),
+  // a container never outlives the runtime that started it.
+  static ChildProcess clone(int flags, Entry entry);
+
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  // Unless waited for: SIGKILL and reap, so no child and no zombie outlives its owner.
+  ~ChildProcess();
+
+  pid_t pid() const noexcept { return pid_; }
+  // Blocks until the child ends (waitpid, retried on EINTR).
+  ExitStatus wait();
+  // The status if it already ended, nullopt if it still runs (WNOHANG).
+  std::optional<ExitStatus> try_wait();
+  // kill(2); false when it already ended.
+  bool kill(int sig) noexcept;
+
+ private:
+  ChildProcess(pid_t pid, std::unique_ptr<char[]> stack) noexcept;
+  pid_t pid_ = -1;
+  std::unique_ptr<char[]> stack_;  // the child's stack, owned here (clone(2) NOTES)
+};
+
+// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process on to
+// `pid` while the object lives, then restores the previous handlers. A container's PID 1
+// gets the signal exactly as if it had been sent to it (what docker run does by default).
+class SignalForwarder {
+ public:
+  explicit SignalForwarder(pid_t pid);
+  ~SignalForwarder();
+  SignalForwarder(const SignalForwarder&) = delete;
+  SignalForwarder& operator=(const SignalForwarder&) = delete;
+  // The last signal forwarded (0 if none): a caller may escalate after a grace period.
+  static int last_signal() noexcept;
+};
+
+}  // namespace ctr

@@ -1,0 +1,17 @@
+// UTS namespace: the host name and domain name a process sees (uts_namespaces(7)).
+#pragma once
+
+#include <string>  // std::string
+
+namespace ctr {
+
+// sethostname(2), narrated. Checks the length first: the kernel takes at most 64 bytes
+// (HOST_NAME_MAX) and says only EINVAL otherwise.
+void sethostname(const std::string& name);
+// gethostname(2).
+std::string gethostname();
+// Throws UsageError unless name is a valid host name (RFC 1123: letters, digits, '-', '.';
+// 1..64 characters).
+void validate_hostname(const std::string& name);
+
+}  // namespace ctr

@@ -1,0 +1,43 @@
+#include "ctr/error.hpp"
+
+#include <fmt/format.h>
+
+namespace ctr {
+
+namespace {
+std::string describe(const std::string& call, const std::string& arg) {
+  return arg.empty() ? call : fmt::format("{}('{}')", call, arg);
+}
+}  // namespace
+
+SyscallError::SyscallError(int err, std::string call, std::string arg)
+    : std::system_error(err, std::generic_category(), describe(call, arg)),
+      call_(std::move(call)),
+      arg_(std::move(arg)) {}
+
+void check_neg_errno(int rc, std::string_view call, std::string_view arg) {
+  if (rc < 0) throw SyscallError(-rc, std::string(call), std::string(arg));
+}
+
+std::string hint_for(const SyscallError& e) {
+  if (e.call() == "execve") return {};  // the command's own problem, not ours
+  if (e.err() == EPERM || e.err() == EACCES) {
+    if (e.call() == "pivot_root")
+      return "is the rootfs on a shared mount? the mounts must be private";
+    return "this needs root rights: run it with sudo";
+  }
+  if (e.call() == "pivot_root" && e.err() == EINVAL)
+    return "pivot_root needs a mount point and private mounts: is / shared? (pivot_root(2) NOTES)";
+  if (e.err() == ENOENT && (e.call() == "chroot" || e.call() == "open_rootfs"))
+    return "make a root filesystem first: sudo scripts/make-rootfs.sh";
+  return {};
+}
+
+std::string error_line(const std::exception& e) {
+  if (const auto* sys = dynamic_cast<const SyscallError*>(&e)) {
+    if (auto hint = hint_for(*sys); !hint.empty()) return fmt::format("{} ({})", e.what(), hint);
+  }
+  return e.what();
+}
+
+}  // namespace ctr

@@ -1,0 +1,69 @@
+#include "ctr/exec.hpp"
+
+#include <unistd.h>  // execve(2), access(2)
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "ctr/error.hpp"
+#include "ctr/narrate.hpp"
+
+extern char** environ;  // environ(7)
+
+namespace ctr {
+
+namespace {
+std::vector<char*> to_c_array(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string path_of(const std::vector<std::string>& env) {
+  for (const auto& kv : env) {
+    if (kv.rfind("PATH=", 0) == 0) return kv.substr(5);
+  }
+  return kDefaultPath;
+}
+
+// Finds name in PATH like execvp(3) does; an executable file wins, a found but
+// non-executable one is remembered so the error is EACCES (126), not ENOENT (127).
+std::string search_path(const std::string& name, const std::vector<std::string>& env) {
+  if (name.find('/') != std::string::npos) return name;
+  std::istringstream dirs(path_of(env));
+  std::string dir;
+  std::string not_executable;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (not_executable.empty() && ::access(candidate.c_str(), F_OK) == 0)
+      not_executable = candidate;
+  }
+  if (!not_executable.empty()) return not_executable;
+  throw SyscallError(ENOENT, "execve", name);
+}
+}  // namespace
+
+void execvpe(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  if (argv.empty()) throw UsageError("no command to run");
+  const std::string file = search_path(argv[0], env);
+  narrate({.call = fmt::format("execve(\"{}\", [{}])", file, fmt::join(argv, ", ")),
+           .result = "(does not return on success)",
+           .shell = "exec " + fmt::format("{}", fmt::join(argv, " ")),
+           .man = "execve(2)"});
+  auto c_argv = to_c_array(argv);
+  auto c_env = to_c_array(env);
+  ::execve(file.c_str(), c_argv.data(), c_env.data());
+  throw SyscallError(errno, "execve", argv[0]);
+}
+
+std::vector<std::string> current_environment() {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) out.emplace_back(*e);
+  return out;
+}
+
+}  // namespace ctr

@@ -1,0 +1,40 @@
+#include "ctr/uts.hpp"
+
+#include <limits.h>  // HOST_NAME_MAX
+#include <unistd.h>  // sethostname(2), gethostname(2)
+
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "ctr/error.hpp"
+#include "ctr/narrate.hpp"
+
+namespace ctr {
+
+void validate_hostname(const std::string& name) {
+  const bool ok_chars = std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '.';
+  });
+  if (name.empty() || name.size() > HOST_NAME_MAX || !ok_chars || name.front() == '-') {
+    throw UsageError(fmt::format("invalid hostname '{}': use 1 to {} letters, digits, '-' or '.'",
+                                 name, HOST_NAME_MAX));
+  }
+}
+
+void sethostname(const std::string& name) {
+  validate_hostname(name);
+  check(::sethostname(name.data(), name.size()), "sethostname", name);
+  narrate({.call = fmt::format("sethostname(\"{}\")", name),
+           .result = "ok",
+           .shell = fmt::format("hostname {}", name),
+           .man = "sethostname(2), uts_namespaces(7)"});
+}
+
+std::string gethostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  check(::gethostname(buf, sizeof buf - 1), "gethostname");
+  return buf;
+}
+
+}  // namespace ctr

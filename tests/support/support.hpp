@@ -1,0 +1,77 @@
+// What every test needs: root checks, running a binary with a timeout and capturing its
+// output, and a snapshot of the host to prove that a run left nothing behind.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mc::test {
+
+// True when the test may use root rights. Without root, privileged tests skip with a
+// message; with MC_REQUIRE_ROOT=1 (CI) a missing root is a failure instead.
+bool have_root();
+bool root_required();
+
+// Skips (or fails, under MC_REQUIRE_ROOT=1) the current test unless running as root and the
+// test rootfs exists.
+#define MC_REQUIRE_ROOT()                                                         \
+  do {                                                                            \
+    if (auto why_ = ::mc::test::privileged_unavailable()) {                       \
+      if (::mc::test::root_required()) FAIL() << *why_ << " (MC_REQUIRE_ROOT=1)"; \
+      GTEST_SKIP() << *why_;                                                      \
+    }                                                                             \
+  } while (0)
+std::optional<std::string> privileged_unavailable();
+
+// Paths: built binaries (build/bin/NAME) and the test root filesystem ($MC_ROOTFS or the
+// project's rootfs/).
+std::string bin(const std::string& name);
+std::string rootfs();
+std::string source_dir();
+
+struct RunResult {
+  int status = -1;  // exit code as a shell reports it: code, or 128+signal
+  std::string out;  // stdout
+  std::string err;  // stderr
+  bool timed_out = false;
+};
+
+struct RunOptions {
+  std::chrono::milliseconds timeout{60000};
+  std::string input;             // written to stdin, then closed
+  std::vector<std::string> env;  // extra KEY=VALUE for the child
+};
+
+// Runs argv (argv[0] a path) and waits; kills it with SIGKILL on timeout.
+RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
+// Convenience: run a shell command line through /bin/sh -c.
+RunResult sh(const std::string& command, const RunOptions& options = {});
+
+// Reads a whole file ("" if it cannot be read).
+std::string read_file(const std::string& path);
+
+// The host's state that a container must not change or leave behind.
+struct HostSnapshot {
+  std::vector<std::string> mounts;          // mount points from /proc/self/mountinfo
+  std::set<std::string> links;              // network interface names
+  std::set<std::string> cgroups;            // directories under /sys/fs/cgroup (depth-limited)
+  std::set<std::string> mycontainer_state;  // files under /run/mycontainer
+  std::string hostname;
+  static HostSnapshot take();
+};
+// Lists the differences ("" when equal), for EXPECT_EQ("", diff(before, after)).
+std::string diff(const HostSnapshot& before, const HostSnapshot& after);
+
+// Processes whose command line starts with prefix ("/bin/sleep 1234"), other than this one.
+std::vector<int> pids_matching(const std::string& prefix);
+
+// A name unique to this test process and call ("mc-t-<pid>-<n>").
+std::string unique_name(const std::string& prefix = "mct");
+
+}  // namespace mc::test
