@@ -81,9 +81,12 @@ int main(int argc, char** argv) {
 
     // === 4. Create the child ===
     // Each step adds one CLONE_NEW* flag to this list. With none, clone(2) is fork(2).
-    const int flags = 0 | CLONE_NEWPID  // NEW in step 2: own PID numbers, the command is PID 1
-                      | CLONE_NEWNS     // NEW in step 3: own mount table
+    // clang-format off
+    const int flags = 0
+        | CLONE_NEWPID  // NEW in step 2: own PID numbers, the command is PID 1
+        | CLONE_NEWNS   // NEW in step 3: own mount table
         ;
+    // clang-format on
     ctr::Handshake handshake;
     ctr::ChildProcess child =
         ctr::ChildProcess::clone(flags, [&] { return container_main(options, handshake); });

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The one command that runs the whole test suite, on a fresh Debian/Ubuntu machine too:
+#
+#   sudo scripts/test.sh                       # everything (root: the privileged tests run)
+#   scripts/test.sh                            # as a user: privileged tests skip
+#   sudo scripts/test.sh -L unit -R Fd         # extra arguments go to ctest
+#
+# It installs missing packages (needs root), builds build/, makes rootfs/, runs ctest,
+# then scripts/vm-test.sh if it exists (skip it with MC_SKIP_VM=1). MC_REQUIRE_ROOT=1
+# in the environment turns privileged skips into failures (.ci/run sets it; note that
+# sudo drops the environment: use sudo MC_REQUIRE_ROOT=1 scripts/test.sh). MC_BUILD_DIR
+# picks another build directory than build/.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_packages "${MC_APT_PACKAGES[@]}"
+ensure_build "$MC_BUILD_DIR"
+ensure_rootfs
+
+if [[ ${MC_REQUIRE_ROOT:-0} == 1 ]]; then
+  log "MC_REQUIRE_ROOT=1: a skipped privileged test counts as a failure"
+fi
+ctest_log=$(mktemp "${TMPDIR:-/tmp}/mc-ctest.XXXXXX")
+trap 'rm -f -- "$ctest_log"' EXIT
+
+vm=$MC_ROOT/scripts/vm-test.sh
+run_vm=0
+if [[ ${MC_SKIP_VM:-0} == 1 ]]; then
+  [[ ! -x $vm ]] || log "MC_SKIP_VM=1: scripts/vm-test.sh will not run"
+elif [[ -x $vm ]]; then
+  run_vm=1
+fi
+
+log "ctest --test-dir ${MC_BUILD_DIR#"$MC_ROOT"/} --output-on-failure -j2 $*"
+ctest_rc=0
+ctest --test-dir "$MC_BUILD_DIR" --output-on-failure -j2 "$@" | tee "$ctest_log" || ctest_rc=$?
+
+if ((run_vm)); then
+  log "scripts/vm-test.sh: the privileged suites in a cgroup-v2 VM"
+  vm_rc=0
+  "$vm" || vm_rc=$?
+  summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -n 1) || true
+  if ((vm_rc == 0)); then
+    log "scripts/vm-test.sh passed"
+    # End as ctest does, with its summary line.
+    [[ -z $summary ]] || printf '%s\n' "$summary"
+  else
+    [[ -z $summary ]] || printf 'host: %s\n' "$summary"
+    printf 'error: scripts/vm-test.sh failed (exit %d)\n' "$vm_rc" >&2
+    exit 1
+  fi
+fi
+exit "$ctest_rc"
