@@ -1,0 +1,232 @@
+// Unit tests of the ctr core that need no root: errors, descriptors, the handshake,
+// ChildProcess and exit statuses, exec's 126/127, the shared command line.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "ctr/cli.hpp"
+#include "ctr/error.hpp"
+#include "ctr/exec.hpp"
+#include "ctr/fd.hpp"
+#include "ctr/handshake.hpp"
+#include "ctr/narrate.hpp"
+#include "ctr/process.hpp"
+#include "ctr/uts.hpp"
+#include "support.hpp"
+
+namespace {
+
+bool fd_is_open(int fd) {
+  return ::fcntl(fd, F_GETFD) != -1;
+}
+
+TEST(Error, CheckThrowsWithErrnoCallAndArgument) {
+  try {
+    ctr::check(::open("/nonexistent/x", O_RDONLY), "open", "/nonexistent/x");
+    FAIL() << "check did not throw";
+  } catch (const ctr::SyscallError& e) {
+    EXPECT_EQ(e.err(), ENOENT);
+    EXPECT_STREQ(e.what(), "open('/nonexistent/x'): No such file or directory");
+  }
+}
+
+TEST(Error, CheckPassesSuccessThrough) {
+  EXPECT_EQ(ctr::check(5, "x"), 5);
+}
+
+TEST(Error, HintsForWellKnownFailures) {
+  EXPECT_NE(ctr::error_line(ctr::SyscallError(EPERM, "mount", "/proc")).find("sudo"),
+            std::string::npos);
+  EXPECT_NE(ctr::error_line(ctr::SyscallError(EINVAL, "pivot_root", "/r")).find("shared"),
+            std::string::npos);
+  EXPECT_EQ(ctr::error_line(ctr::SyscallError(EACCES, "execve", "/etc")),
+            "execve('/etc'): Permission denied");
+}
+
+TEST(UniqueFd, ClosesOnceAndMoves) {
+  int raw = ::open("/dev/null", O_RDONLY);
+  {
+    ctr::UniqueFd a(raw);
+    ctr::UniqueFd b(std::move(a));
+    EXPECT_FALSE(a);
+    EXPECT_EQ(b.get(), raw);
+    EXPECT_TRUE(fd_is_open(raw));
+  }
+  EXPECT_FALSE(fd_is_open(raw));
+}
+
+TEST(UniqueFd, ReleaseGivesUpOwnership) {
+  int raw = ::open("/dev/null", O_RDONLY);
+  {
+    ctr::UniqueFd a(raw);
+    EXPECT_EQ(a.release(), raw);
+  }
+  EXPECT_TRUE(fd_is_open(raw));
+  ::close(raw);
+}
+
+TEST(ExitStatus, ShellCodes) {
+  EXPECT_EQ(ctr::ExitStatus::from_wait_status(3 << 8).shell_code(), 3);
+  EXPECT_EQ(ctr::ExitStatus::from_wait_status(SIGKILL).shell_code(), 137);
+  EXPECT_EQ(ctr::ExitStatus::from_wait_status(SIGKILL).describe(), "killed by signal 9 (Killed)");
+  EXPECT_EQ(ctr::ExitStatus::from_wait_status(0).describe(), "exited with code 0");
+}
+
+TEST(CloneFlags, NamesEachBit) {
+  EXPECT_EQ(ctr::clone_flags_to_string(CLONE_NEWPID | CLONE_NEWNS | SIGCHLD),
+            "CLONE_NEWNS|CLONE_NEWPID|SIGCHLD");
+}
+
+TEST(ChildProcess, ReturnsTheEntrysExitCode) {
+  auto child = ctr::ChildProcess::clone(0, [] { return 42; });
+  EXPECT_EQ(child.wait().shell_code(), 42);
+}
+
+TEST(ChildProcess, AnExceptionInTheChildIsExit125) {
+  auto child = ctr::ChildProcess::clone(0, []() -> int { throw std::runtime_error("boom"); });
+  EXPECT_EQ(child.wait().shell_code(), ctr::kExitRuntimeFailed);
+}
+
+TEST(ChildProcess, DestructorKillsAndReapsAnUnwaitedChild) {
+  pid_t pid = 0;
+  {
+    auto child = ctr::ChildProcess::clone(0, [] {
+      ::pause();
+      return 0;
+    });
+    pid = child.pid();
+    EXPECT_EQ(::kill(pid, 0), 0);
+  }
+  // Reaped: not even a zombie is left, so the PID no longer exists (barring reuse).
+  EXPECT_EQ(::kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+}
+
+TEST(ChildProcess, TryWaitSeesARunningChild) {
+  auto child = ctr::ChildProcess::clone(0, [] {
+    ::pause();
+    return 0;
+  });
+  EXPECT_FALSE(child.try_wait().has_value());
+  EXPECT_TRUE(child.kill(SIGTERM));
+  EXPECT_EQ(child.wait().signal, SIGTERM);
+}
+
+TEST(Handshake, ChildWaitsForTheParentAndExecClosesTheChannel) {
+  ctr::Handshake handshake;
+  auto child = ctr::ChildProcess::clone(0, [&]() -> int {
+    handshake.close_parent_end();
+    handshake.wait_for_parent();
+    return ctr::child_setup(handshake,
+                            []() -> int { ctr::execvpe({"/bin/true"}, {"PATH=/bin:/usr/bin"}); });
+  });
+  handshake.close_child_end();
+  handshake.release_child();
+  EXPECT_FALSE(handshake.wait_for_exec().has_value());  // EOF: exec'd
+  EXPECT_EQ(child.wait().shell_code(), 0);
+}
+
+TEST(Handshake, SetupErrorsComeBackWithTheirExitCode) {
+  ctr::Handshake handshake;
+  auto child = ctr::ChildProcess::clone(0, [&]() -> int {
+    handshake.close_parent_end();
+    handshake.wait_for_parent();
+    return ctr::child_setup(handshake, []() -> int {
+      ctr::execvpe({"no-such-command-anywhere"}, {"PATH=/bin:/usr/bin"});
+    });
+  });
+  handshake.close_child_end();
+  handshake.release_child();
+  auto error = handshake.wait_for_exec();
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->exit_code, ctr::kExitNotFound);
+  EXPECT_EQ(error->message, "execve('no-such-command-anywhere'): No such file or directory");
+  EXPECT_EQ(child.wait().shell_code(), ctr::kExitNotFound);
+}
+
+TEST(Handshake, ChildLeavesWhenTheParentGivesUp) {
+  ctr::Handshake handshake;
+  auto child = ctr::ChildProcess::clone(0, [&]() -> int {
+    handshake.close_parent_end();
+    handshake.wait_for_parent();
+    return 0;  // not reached: the parent closed its end
+  });
+  handshake.close_child_end();
+  handshake = ctr::Handshake();  // drops the parent's end of the first pair
+  EXPECT_EQ(child.wait().shell_code(), ctr::kExitRuntimeFailed);
+}
+
+TEST(Exec, NotExecutableIs126AndMissingIs127) {
+  EXPECT_EQ(ctr::exec_error_code(ENOENT), 127);
+  EXPECT_EQ(ctr::exec_error_code(EACCES), 126);
+  EXPECT_EQ(ctr::exec_error_code(ENOEXEC), 126);
+}
+
+TEST(Hostname, Validation) {
+  EXPECT_NO_THROW(ctr::validate_hostname("web-1.example"));
+  EXPECT_THROW(ctr::validate_hostname(""), ctr::UsageError);
+  EXPECT_THROW(ctr::validate_hostname("has space"), ctr::UsageError);
+  EXPECT_THROW(ctr::validate_hostname(std::string(65, 'a')), ctr::UsageError);
+  EXPECT_THROW(ctr::validate_hostname("-leading-dash"), ctr::UsageError);
+}
+
+TEST(Narration, EventsReachTheNarratorAndItsFailuresDoNot) {
+  std::vector<std::string> calls;
+  ctr::set_narrator([&](const ctr::Event& e) { calls.push_back(e.call); });
+  ctr::narrate({.call = "clone(SIGCHLD)", .result = "pid 1", .shell = "", .man = "clone(2)"});
+  ctr::set_narrator([](const ctr::Event&) { throw std::runtime_error("narrator broke"); });
+  EXPECT_NO_THROW(ctr::narrate({.call = "x", .result = "", .shell = "", .man = ""}));
+  ctr::set_narrator(nullptr);
+  EXPECT_EQ(calls, std::vector<std::string>{"clone(SIGCHLD)"});
+}
+
+struct Parsed {
+  ctr::CommonOptions options;
+  std::string error;
+};
+
+Parsed parse(std::vector<std::string> args) {
+  Parsed p;
+  CLI::App app{"test", "test"};
+  ctr::add_common_options(app, p.options);
+  std::vector<char*> argv;
+  args.insert(args.begin(), "test");
+  for (auto& a : args) argv.push_back(a.data());
+  try {
+    ctr::parse(app, static_cast<int>(argv.size()), argv.data());
+    ctr::finish_common_options(app, p.options, "test");
+  } catch (const std::exception& e) {
+    p.error = e.what();
+  }
+  return p;
+}
+
+TEST(CommandLine, TheCommandKeepsItsOwnOptions) {
+  auto p = parse({"--rootfs", "/", "ls", "-l", "/"});
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.options.command, (std::vector<std::string>{"ls", "-l", "/"}));
+}
+
+TEST(CommandLine, DoubleDashStartsTheCommand) {
+  auto p = parse({"--rootfs", "/", "--", "--weird-command"});
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.options.command, std::vector<std::string>{"--weird-command"});
+}
+
+TEST(CommandLine, DefaultCommandIsAShell) {
+  auto p = parse({"--rootfs", "/"});
+  EXPECT_EQ(p.options.command, std::vector<std::string>{"/bin/sh"});
+}
+
+TEST(CommandLine, UnknownOptionAndMissingRootfsAreUsageErrors) {
+  EXPECT_NE(parse({"--rootfs", "/", "--bogus"}).error.find("unknown option '--bogus'"),
+            std::string::npos);
+  EXPECT_NE(parse({"--rootfs", "/nonexistent"}).error.find("rootfs '/nonexistent' does not exist"),
+            std::string::npos);
+}
+
+}  // namespace
