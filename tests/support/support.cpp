@@ -168,11 +168,12 @@ std::set<std::string> cgroup_dirs() {
   return out;
 }
 
+// Files only: the directories that hold leases and locks stay once made, by design.
 std::set<std::string> list_files(const fs::path& dir) {
   std::set<std::string> out;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    out.insert(it->path().string());
+    if (!it->is_directory(ec)) out.insert(it->path().string());
   }
   return out;
 }
@@ -189,6 +190,8 @@ HostSnapshot HostSnapshot::take() {
     s.mounts.push_back(mount_point);
   }
   for (const auto& entry : fs::directory_iterator("/sys/class/net")) {
+    // The project's bridge is shared infrastructure that stays on purpose (step 5).
+    if (entry.path().filename() == "ctr0") continue;
     s.links.insert(entry.path().filename().string());
   }
   s.cgroups = cgroup_dirs();
