@@ -28,6 +28,8 @@ vm=$MC_ROOT/scripts/vm-test.sh
 run_vm=0
 if [[ ${MC_SKIP_VM:-0} == 1 ]]; then
   [[ ! -x $vm ]] || log "MC_SKIP_VM=1: scripts/vm-test.sh will not run"
+elif (($# > 0)); then
+  [[ ! -x $vm ]] || log "ctest arguments given: scripts/vm-test.sh will not run (run it on its own)"
 elif [[ -x $vm ]]; then
   run_vm=1
 fi

@@ -18,6 +18,7 @@
 
 namespace {
 
+constexpr std::chrono::seconds kStopGrace{10};  // from a forwarded SIGTERM to SIGKILL
 constexpr const char* kProgram = "simple_container";
 
 struct Options {
@@ -41,7 +42,7 @@ int container_main(const Options& options, ctr::Handshake& handshake) {
   return ctr::child_setup(handshake, [&]() -> int {
     // --- Change root ---
     // chroot(2) then chdir("/"): from now on "/" is the rootfs. The kernel still lets root
-    // leave it (chroot(2) NOTES: "This call does not change the current working directory"
+    // leave it (chroot(2) DESCRIPTION: "This call does not change the current working directory"
     // and is "not intended to be used for any kind of security purpose").
     ctr::chroot(options.common.rootfs);
 
@@ -82,7 +83,9 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "{}: {}\n", kProgram, error->message);
       return error->exit_code;
     }
-    const ctr::ExitStatus status = child.wait();
+    // The command may ignore a forwarded SIGTERM (a PID 1 ignores every signal it has no
+    // handler for: pid_namespaces(7)): 10 s later, or at a second ^C, it gets SIGKILL.
+    const ctr::ExitStatus status = child.wait_with_grace(kStopGrace);
     fmt::print(stderr, "{}: {} {}\n", kProgram, options.common.command[0], status.describe());
 
     // === 6. Clean up ===

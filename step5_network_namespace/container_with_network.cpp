@@ -31,6 +31,7 @@
 
 namespace {
 
+constexpr std::chrono::seconds kStopGrace{10};  // from a forwarded SIGTERM to SIGKILL
 constexpr const char* kProgram = "container_with_network";
 
 // What the parent prepared on the host for the child's network (NEW in step 5).
@@ -174,7 +175,9 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "{}: {}\n", kProgram, error->message);
       return error->exit_code;
     }
-    const ctr::ExitStatus status = child.wait();
+    // The command may ignore a forwarded SIGTERM (a PID 1 ignores every signal it has no
+    // handler for: pid_namespaces(7)): 10 s later, or at a second ^C, it gets SIGKILL.
+    const ctr::ExitStatus status = child.wait_with_grace(kStopGrace);
     fmt::print(stderr, "{}: {} {}\n", kProgram, options.common.command[0], status.describe());
 
     // === 6. Clean up ===

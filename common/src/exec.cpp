@@ -22,6 +22,27 @@ std::vector<char*> to_c_array(const std::vector<std::string>& strings) {
   return out;
 }
 
+// argv as a shell would need it typed: words with special characters in single quotes.
+std::string shell_quote(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    const bool plain =
+        !a.empty() &&
+        a.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") ==
+            std::string::npos;
+    if (plain) {
+      out += a;
+    } else {
+      out += '\'';
+      for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      out += '\'';
+    }
+  }
+  return out;
+}
+
 std::string path_of(const std::vector<std::string>& env) {
   for (const auto& kv : env) {
     if (kv.rfind("PATH=", 0) == 0) return kv.substr(5);
@@ -52,7 +73,7 @@ void execvpe(const std::vector<std::string>& argv, const std::vector<std::string
   const std::string file = search_path(argv[0], env);
   narrate({.call = fmt::format("execve(\"{}\", [{}])", file, fmt::join(argv, ", ")),
            .result = "(does not return on success)",
-           .shell = "exec " + fmt::format("{}", fmt::join(argv, " ")),
+           .shell = "exec " + shell_quote(argv),
            .man = "execve(2)"});
   auto c_argv = to_c_array(argv);
   auto c_env = to_c_array(env);

@@ -10,8 +10,10 @@ namespace ctr {
 
 namespace {
 constexpr char kGo = 'G';
-// An error message: one byte of exit code, then the text. SOCK_SEQPACKET keeps it one
-// message, so the parent never sees half of it.
+// Child -> parent messages: a type byte, then for an error one byte of exit code and the
+// text, for a note the text. SOCK_SEQPACKET keeps each one message: never half of one.
+constexpr char kError = 'E';
+constexpr char kNote = 'N';
 constexpr size_t kMaxMessage = 4096;
 
 ssize_t recv_retry(int fd, void* buf, size_t len) {
@@ -33,14 +35,24 @@ void Handshake::release_child() {
   check(::send(parent_.get(), &kGo, 1, MSG_NOSIGNAL), "send", "handshake");
 }
 
-std::optional<ChildError> Handshake::wait_for_exec() {
+std::optional<ChildError> Handshake::wait_for_exec(std::vector<std::string>* notes) {
   std::array<char, kMaxMessage> buf{};
-  const ssize_t n = check(recv_retry(parent_.get(), buf.data(), buf.size()), "recv", "handshake");
-  if (n == 0) return std::nullopt;  // EOF: the child's end closed on exec
-  ChildError error;
-  error.exit_code = static_cast<unsigned char>(buf[0]);
-  error.message.assign(buf.data() + 1, static_cast<size_t>(n) - 1);
-  return error;
+  while (true) {
+    const ssize_t n = check(recv_retry(parent_.get(), buf.data(), buf.size()), "recv", "handshake");
+    if (n == 0) return std::nullopt;  // EOF: the child's end closed on exec
+    if (buf[0] == kNote) {
+      if (notes != nullptr) notes->emplace_back(buf.data() + 1, static_cast<size_t>(n) - 1);
+      continue;
+    }
+    ChildError error;
+    if (n >= 2 && buf[0] == kError) {
+      error.exit_code = static_cast<unsigned char>(buf[1]);
+      error.message.assign(buf.data() + 2, static_cast<size_t>(n) - 2);
+    } else {
+      error.message = "the container's setup sent a message this runtime does not understand";
+    }
+    return error;
+  }
 }
 
 void Handshake::wait_for_parent() {
@@ -52,9 +64,18 @@ void Handshake::wait_for_parent() {
 
 void Handshake::report_error(const ChildError& error) noexcept {
   std::array<char, kMaxMessage> buf{};
-  buf[0] = static_cast<char>(error.exit_code);
-  const size_t len = std::min(error.message.size(), buf.size() - 1);
-  std::memcpy(buf.data() + 1, error.message.data(), len);
+  buf[0] = kError;
+  buf[1] = static_cast<char>(error.exit_code);
+  const size_t len = std::min(error.message.size(), buf.size() - 2);
+  std::memcpy(buf.data() + 2, error.message.data(), len);
+  ::send(child_.get(), buf.data(), len + 2, MSG_NOSIGNAL);
+}
+
+void Handshake::send_note(const std::string& note) noexcept {
+  std::array<char, kMaxMessage> buf{};
+  buf[0] = kNote;
+  const size_t len = std::min(note.size(), buf.size() - 1);
+  std::memcpy(buf.data() + 1, note.data(), len);
   ::send(child_.get(), buf.data(), len + 1, MSG_NOSIGNAL);
 }
 

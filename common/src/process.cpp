@@ -1,11 +1,13 @@
 #include "ctr/process.hpp"
 
-#include <sched.h>      // clone(2), CLONE_*
-#include <signal.h>     // kill(2), sigaction(2)
-#include <string.h>     // strsignal(3)
-#include <sys/prctl.h>  // prctl(2), PR_SET_PDEATHSIG
-#include <sys/wait.h>   // waitpid(2)
-#include <unistd.h>     // getppid(2), _exit(2)
+#include <poll.h>         // poll(2)
+#include <sys/syscall.h>  // SYS_pidfd_open: no glibc wrapper before 2.36
+#include <sched.h>        // clone(2), CLONE_*
+#include <signal.h>       // kill(2), sigaction(2)
+#include <string.h>       // strsignal(3)
+#include <sys/prctl.h>    // prctl(2), PR_SET_PDEATHSIG
+#include <sys/wait.h>     // waitpid(2)
+#include <unistd.h>       // getppid(2), _exit(2)
 
 #include <array>
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"
+#include "ctr/fd.hpp"
 #include "ctr/narrate.hpp"
 
 namespace ctr {
@@ -63,6 +66,25 @@ std::string clone_flags_to_string(int flags) {
 
 namespace {
 
+// The unshare(1) command that makes the same namespaces, for --explain.
+std::string unshare_equivalent(int flags) {
+  static constexpr std::array<std::pair<int, const char*>, 8> kOptions{{
+      {CLONE_NEWUSER, "--user"},
+      {CLONE_NEWNS, "--mount"},
+      {CLONE_NEWPID, "--pid"},
+      {CLONE_NEWUTS, "--uts"},
+      {CLONE_NEWIPC, "--ipc"},
+      {CLONE_NEWNET, "--net"},
+      {CLONE_NEWCGROUP, "--cgroup"},
+      {CLONE_NEWTIME, "--time"},
+  }};
+  std::string out = "unshare --fork";
+  for (const auto& [bit, option] : kOptions) {
+    if (flags & bit) out += fmt::format(" {}", option);
+  }
+  return out == "unshare --fork" ? "(a plain fork: no new namespace)" : out;
+}
+
 constexpr size_t kStackSize = 1024 * 1024;  // the child's C++ code (fmt, libnl) needs room
 
 struct Trampoline {
@@ -102,7 +124,7 @@ ChildProcess ChildProcess::clone(int flags, Entry entry) {
                           "clone", clone_flags_to_string(flags | SIGCHLD));
   narrate({.call = fmt::format("clone({})", clone_flags_to_string(flags | SIGCHLD)),
            .result = fmt::format("pid {}", pid),
-           .shell = "unshare --fork (with the matching --pid --mount ... options)",
+           .shell = unshare_equivalent(flags),
            .man = "clone(2), namespaces(7)"});
   return ChildProcess(pid, std::move(stack));
 }
@@ -140,6 +162,38 @@ ExitStatus ChildProcess::wait() {
   return ExitStatus::from_wait_status(status);
 }
 
+ExitStatus ChildProcess::wait_with_grace(std::chrono::milliseconds grace, bool* escalated) {
+  if (escalated != nullptr) *escalated = false;
+  // A pidfd becomes readable when the process ends (pidfd_open(2)); poll(2) on it sleeps
+  // until then, or until a signal handler runs (EINTR), or until the grace period is over.
+  const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  if (!pidfd) return wait();  // kernels before 5.3: no escalation, plain wait
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  while (true) {
+    if (auto status = try_wait()) return *status;
+    const int terminating = SignalForwarder::terminating_count();
+    if (terminating > 0 && !deadline) deadline = std::chrono::steady_clock::now() + grace;
+    if (terminating > 1) deadline = std::chrono::steady_clock::now();  // asked twice: now
+    int timeout_ms = -1;
+    if (deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        narrate({.call = fmt::format("kill({}, SIGKILL)", pid_),
+                 .result = fmt::format("grace period of {} ms over", grace.count()),
+                 .shell = fmt::format("kill -KILL {}", pid_),
+                 .man = "kill(2)"});
+        ::kill(pid_, SIGKILL);
+        if (escalated != nullptr) *escalated = true;
+        return wait();
+      }
+      timeout_ms = static_cast<int>(left.count());
+    }
+    pollfd p{pidfd.get(), POLLIN, 0};
+    ::poll(&p, 1, timeout_ms);  // EINTR: a signal came; the loop looks again
+  }
+}
+
 std::optional<ExitStatus> ChildProcess::try_wait() {
   int status = 0;
   const pid_t r =
@@ -159,12 +213,14 @@ namespace {
 constexpr std::array kForwarded{SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 std::atomic<pid_t> g_forward_to{-1};
 std::atomic<int> g_last_signal{0};
+std::atomic<int> g_terminating{0};
 std::array<struct sigaction, kForwarded.size()> g_previous{};
 
 void forward(int sig) {
   // Only async-signal-safe calls here (signal-safety(7)): kill(2) is one.
   const int saved = errno;
   g_last_signal = sig;
+  if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) ++g_terminating;
   if (const pid_t pid = g_forward_to; pid > 0) ::kill(pid, sig);
   errno = saved;
 }
@@ -173,6 +229,7 @@ void forward(int sig) {
 SignalForwarder::SignalForwarder(pid_t pid) {
   g_forward_to = pid;
   g_last_signal = 0;
+  g_terminating = 0;
   struct sigaction sa {};
   sa.sa_handler = forward;
   sa.sa_flags = SA_RESTART;
@@ -186,8 +243,8 @@ SignalForwarder::~SignalForwarder() {
   g_forward_to = -1;
 }
 
-int SignalForwarder::last_signal() noexcept {
-  return g_last_signal;
-}
+int SignalForwarder::last_signal() noexcept { return g_last_signal; }
+
+int SignalForwarder::terminating_count() noexcept { return g_terminating; }
 
 }  // namespace ctr

@@ -16,6 +16,7 @@
 
 #include <optional>  // std::optional
 #include <string>    // std::string
+#include <vector>    // std::vector
 
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
@@ -35,8 +36,9 @@ class Handshake {
   void close_child_end() noexcept { child_.reset(); }
   // Lets the child go on with its setup.
   void release_child();
-  // Blocks until the child has exec'd (nullopt) or reported a setup error.
-  std::optional<ChildError> wait_for_exec();
+  // Blocks until the child has exec'd (nullopt) or reported a setup error. Notes the child
+  // sent on the way (send_note) are appended to *notes if given.
+  std::optional<ChildError> wait_for_exec(std::vector<std::string>* notes = nullptr);
 
   // --- in the child ---
   void close_parent_end() noexcept { parent_.reset(); }
@@ -44,6 +46,9 @@ class Handshake {
   void wait_for_parent();
   // Sends the error to the parent (best effort, never throws).
   void report_error(const ChildError& error) noexcept;
+  // Sends a line of information to the parent (e.g. how long each setup phase took);
+  // best effort, never throws.
+  void send_note(const std::string& note) noexcept;
   int parent_fd() const noexcept { return parent_.get(); }
   int child_fd() const noexcept { return child_.get(); }
 

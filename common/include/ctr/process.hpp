@@ -4,6 +4,7 @@
 
 #include <sys/types.h>  // pid_t
 
+#include <chrono>      // std::chrono::milliseconds
 #include <functional>  // std::function
 #include <memory>      // std::unique_ptr
 #include <optional>    // std::optional
@@ -48,6 +49,12 @@ class ChildProcess {
   pid_t pid() const noexcept { return pid_; }
   // Blocks until the child ends (waitpid, retried on EINTR).
   ExitStatus wait();
+  // Like wait(), but once a terminating signal has been forwarded to the child (SIGINT,
+  // SIGTERM, SIGHUP or SIGQUIT through SignalForwarder), gives it `grace` to end and then
+  // sends SIGKILL: a PID 1 that ignores SIGTERM (as a shell does) cannot hold the runtime
+  // forever. This is `docker stop`'s rule (grace 10 s by default); a second terminating
+  // signal (^C twice) kills at once. *escalated tells if it came to that.
+  ExitStatus wait_with_grace(std::chrono::milliseconds grace, bool* escalated = nullptr);
   // The status if it already ended, nullopt if it still runs (WNOHANG).
   std::optional<ExitStatus> try_wait();
   // kill(2); false when it already ended.
@@ -70,6 +77,8 @@ class SignalForwarder {
   SignalForwarder& operator=(const SignalForwarder&) = delete;
   // The last signal forwarded (0 if none): a caller may escalate after a grace period.
   static int last_signal() noexcept;
+  // How many terminating signals (INT, TERM, HUP, QUIT) arrived: a second ^C means "now".
+  static int terminating_count() noexcept;
 };
 
 }  // namespace ctr

@@ -1,0 +1,82 @@
+// Container state on disk: what `mycontainer ps` lists and `mycontainer cleanup` repairs.
+//
+// Each running container has a directory STATE_ROOT/containers/NAME/ holding state.json.
+// The directory is made with mkdir(2), which fails with EEXIST when the name is taken:
+// that makes "one container per name" atomic without a lock. state.json is written to a
+// temporary file and rename(2)d over the old one, so a reader sees the old or the new
+// state, never half of one (rename(2): "atomically"). The runtime removes the directory
+// when the container ends; a runtime killed with SIGKILL leaves it, and `cleanup` removes it.
+#pragma once
+
+#include <sys/types.h>  // pid_t
+
+#include <filesystem>  // std::filesystem::path
+#include <optional>    // std::optional
+#include <string>      // std::string
+#include <vector>      // std::vector
+
+namespace ctr {
+
+struct ContainerState {
+  std::string name;
+  pid_t pid = 0;          // the container's first process, as the host numbers it
+  pid_t runtime_pid = 0;  // the mycontainer process that owns it
+  unsigned long long runtime_start_time = 0;  // its start time (proc(5) field 22): pid reuse guard
+  std::vector<std::string> command;
+  std::string started;  // ISO 8601, UTC
+  std::string rootfs;
+  std::string cgroup;         // the cgroup's name beneath its parent ("" when none)
+  std::string cgroup_parent;  // --cgroup-parent, "" for beneath the runtime's own cgroup
+  std::string veth;           // host-side interface ("" when none)
+  std::string ip;             // "10.47.0.2/24" ("" when none)
+  std::string lease;          // the IPAM lease file ("" when none)
+  bool rootless = false;
+};
+
+// /run/mycontainer as root; $XDG_RUNTIME_DIR/mycontainer (or /tmp/mycontainer-UID) rootless.
+std::filesystem::path state_root();
+
+// Throws UsageError unless name is a valid container name (docker's rule:
+// [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters here).
+void validate_container_name(const std::string& name);
+// "mc-" and 8 random hex digits.
+std::string random_container_name();
+
+// True if the process pid exists and started at start_time (so it is still the same one).
+bool process_alive(pid_t pid, unsigned long long start_time);
+// Field 22 of /proc/PID/stat, 0 if the process is gone.
+unsigned long long process_start_time(pid_t pid);
+
+// Owns STATE_ROOT/containers/NAME while the container runs: made by create() (UsageError
+// "container name 'x' is already in use" if a live container has it; a stale one is taken
+// over), written by write(), removed with everything in it by the destructor.
+class StateDir {
+ public:
+  static StateDir create(const std::string& name, const std::filesystem::path& root = state_root());
+  StateDir() = default;
+  StateDir(StateDir&& other) noexcept;
+  StateDir& operator=(StateDir&& other) noexcept;
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+  ~StateDir();
+
+  void write(const ContainerState& state) const;  // atomic: temporary file + rename(2)
+  const std::filesystem::path& path() const noexcept { return dir_; }
+
+ private:
+  explicit StateDir(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+// Every container with a state directory under root, running or stale; unreadable ones are
+// skipped (their name is still listed with pid 0).
+std::vector<ContainerState> list_containers(const std::filesystem::path& root = state_root());
+// Reads one state.json; nullopt if missing or unreadable.
+std::optional<ContainerState> read_state(const std::filesystem::path& state_dir);
+// True when the runtime that owns state is gone (SIGKILLed): what cleanup may remove.
+bool is_stale(const ContainerState& state);
+
+std::string to_json(const ContainerState& state);
+ContainerState from_json(const std::string& text);  // throws std::exception on bad input
+
+}  // namespace ctr

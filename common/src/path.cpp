@@ -1,0 +1,157 @@
+#include "ctr/path.hpp"
+
+#include <fcntl.h>          // openat(2), O_* flags
+#include <linux/openat2.h>  // struct open_how, RESOLVE_* (openat2(2))
+#include <sys/mount.h>      // MS_* flags
+#include <sys/stat.h>       // fstat(2)
+#include <sys/statvfs.h>    // fstatvfs(3), ST_* flags
+#include <sys/syscall.h>    // SYS_openat2: glibc 2.36 has no wrapper
+#include <unistd.h>         // syscall(2)
+
+#include <cerrno>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "ctr/error.hpp"
+#include "ctr/mount.hpp"
+#include "ctr/narrate.hpp"
+
+namespace ctr {
+
+namespace {
+
+// "/rootfs" + "dev" -> "/rootfs/dev", for messages only.
+std::string shown(const std::string& root, const std::string& path) {
+  if (root.empty() || root == "/") return path.empty() || path[0] != '/' ? "/" + path : path;
+  std::string out = root;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (path.empty() || path == ".") return out;
+  return path[0] == '/' ? out + path : out + "/" + path;
+}
+
+UniqueFd open_root_dir(const std::string& root) {
+  const std::string r = root.empty() ? "/" : root;
+  return UniqueFd(check(::open(r.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", r));
+}
+
+// The components of path, with "." dropped and ".." applied by name, clamped at the root:
+// exactly what the kernel does under RESOLVE_IN_ROOT when no symlink is involved.
+std::vector<std::string> lexical_components(const std::string& path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string::npos) end = path.size();
+    std::string part = path.substr(pos, end - pos);
+    if (part == "..") {
+      if (!out.empty()) out.pop_back();
+    } else if (!part.empty() && part != ".") {
+      out.push_back(std::move(part));
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+[[noreturn]] void throw_errno(int err, const char* call, const std::string& arg) {
+  throw SyscallError(err, call, arg);
+}
+
+}  // namespace
+
+UniqueFd open_in_root(const std::string& root, const std::string& path, int flags) {
+  UniqueFd root_fd = open_root_dir(root);
+  open_how how{};
+  how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
+  // RESOLVE_IN_ROOT: "/" and ".." stop at root_fd, as if we had chroot'ed there.
+  // RESOLVE_NO_MAGICLINKS: no /proc/<pid>/fd/N or /proc/<pid>/root jumps, which ignore roots.
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  const std::string rel = path.empty() ? "." : path;
+  long fd = -1;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    fd = ::syscall(SYS_openat2, root_fd.get(), rel.c_str(), &how, sizeof how);
+    // EAGAIN: a concurrent rename made ".." resolution ambiguous; openat2(2) says retry.
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  if (fd < 0) {
+    const int err = errno;
+    // ENOSYS: a kernel before 5.6. EPERM: a seccomp profile that predates openat2 (docker's
+    // before 20.10 answered EPERM to calls it did not know) when we run inside a container.
+    if (err == ENOSYS || err == EPERM) return open_in_root_no_symlinks(root, path, flags);
+    throw_errno(err, "openat2", shown(root, path));
+  }
+  if (narrating()) {
+    narrate({.call = fmt::format("openat2(\"{}\", \"{}\", RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)",
+                                 root, rel),
+             .result = fmt::format("fd {}", fd),
+             .shell = "",
+             .man = "openat2(2)"});
+  }
+  return UniqueFd(static_cast<int>(fd));
+}
+
+UniqueFd open_in_root_no_symlinks(const std::string& root, const std::string& path, int flags) {
+  const std::vector<std::string> parts = lexical_components(path);
+  UniqueFd dir = open_root_dir(root);
+  if (parts.empty()) {
+    return UniqueFd(check(::openat(dir.get(), ".", flags | O_CLOEXEC), "openat", shown(root, "")));
+  }
+  std::string walked;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    walked += "/" + parts[i];
+    // O_PATH|O_NOFOLLOW on a symlink opens the link itself, so we can see it and refuse it.
+    UniqueFd next(::openat(dir.get(), parts[i].c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) throw_errno(errno, "openat", shown(root, walked));
+    struct stat st {};
+    check(::fstat(next.get(), &st), "fstat", shown(root, walked));
+    if (S_ISLNK(st.st_mode)) throw_errno(ELOOP, "openat", shown(root, walked));
+    if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "openat", shown(root, walked));
+    dir = std::move(next);
+  }
+  walked += "/" + parts.back();
+  // Without O_PATH, O_NOFOLLOW makes open fail with ELOOP on a symlink; with O_PATH it opens
+  // the link, which fstat shows.
+  UniqueFd fd(::openat(dir.get(), parts.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) throw_errno(errno, "openat", shown(root, walked));
+  struct stat st {};
+  check(::fstat(fd.get(), &st), "fstat", shown(root, walked));
+  if (S_ISLNK(st.st_mode)) throw_errno(ELOOP, "openat", shown(root, walked));
+  narrate({.call = fmt::format("openat(\"{}\", \"{}\", O_NOFOLLOW) one component at a time", root,
+                               path),
+           .result = fmt::format("fd {}", fd.get()),
+           .shell = "",
+           .man = "openat(2)"});
+  return fd;
+}
+
+std::string fd_path(int fd) {
+  return fmt::format("/proc/self/fd/{}", fd);
+}
+
+void mount_on_fd(const std::string& source, const UniqueFd& target, const std::string& shown_as,
+                 const std::string& fstype, unsigned long flags, const std::string& data) {
+  try {
+    ctr::mount(source, fd_path(target.get()), fstype, flags, data);
+  } catch (const SyscallError& e) {
+    throw SyscallError(e.err(), "mount", shown_as);
+  }
+}
+
+void remount_bind_read_only(const UniqueFd& target, const std::string& shown_as,
+                            unsigned long extra_flags) {
+  struct statvfs sv {};
+  check(::fstatvfs(target.get(), &sv), "fstatvfs", shown_as);
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | extra_flags;
+  // The per-mount flags the kernel may have locked (mount(2) EPERM): keep them all.
+  static constexpr std::pair<unsigned long, unsigned long> kKeep[] = {
+      {ST_NOSUID, MS_NOSUID},   {ST_NODEV, MS_NODEV},           {ST_NOEXEC, MS_NOEXEC},
+      {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+  };
+  for (const auto& [st, ms] : kKeep) {
+    if (sv.f_flag & st) flags |= ms;
+  }
+  mount_on_fd("", target, shown_as, "", flags);
+}
+
+}  // namespace ctr

@@ -1,0 +1,196 @@
+#include "ctr/state.hpp"
+
+#include <fcntl.h>     // open(2)
+#include <signal.h>    // kill(2)
+#include <sys/stat.h>  // mkdir(2)
+#include <unistd.h>    // fsync(2), geteuid(2)
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ctr/error.hpp"
+#include "ctr/fd.hpp"
+#include "ctr/narrate.hpp"
+
+namespace ctr {
+
+namespace fs = std::filesystem;
+
+fs::path state_root() {
+  if (::geteuid() == 0) return "/run/mycontainer";
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
+    return fs::path(xdg) / "mycontainer";
+  }
+  return fs::path(fmt::format("/tmp/mycontainer-{}", ::geteuid()));
+}
+
+void validate_container_name(const std::string& name) {
+  const auto ok = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  };
+  if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0])) ||
+      !std::all_of(name.begin(), name.end(), ok)) {
+    throw UsageError(
+        fmt::format("invalid container name '{}': use 1 to 64 of [a-zA-Z0-9_.-], starting with a "
+                    "letter or digit",
+                    name));
+  }
+}
+
+std::string random_container_name() {
+  std::random_device rd;
+  return fmt::format("mc-{:08x}", rd());
+}
+
+unsigned long long process_start_time(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string stat;
+  if (!std::getline(in, stat)) return 0;
+  // The command name (field 2) may hold spaces and ')': start after the last ')'.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i < 22 && rest >> field; ++i) {
+  }
+  unsigned long long start = 0;
+  rest >> start;
+  return start;
+}
+
+bool process_alive(pid_t pid, unsigned long long start_time) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  return start_time == 0 || process_start_time(pid) == start_time;
+}
+
+bool is_stale(const ContainerState& state) {
+  return !process_alive(state.runtime_pid, state.runtime_start_time);
+}
+
+std::string to_json(const ContainerState& s) {
+  const nlohmann::json j = {
+      {"name", s.name},
+      {"pid", s.pid},
+      {"runtime_pid", s.runtime_pid},
+      {"runtime_start_time", s.runtime_start_time},
+      {"command", s.command},
+      {"started", s.started},
+      {"rootfs", s.rootfs},
+      {"cgroup", s.cgroup},
+      {"cgroup_parent", s.cgroup_parent},
+      {"veth", s.veth},
+      {"ip", s.ip},
+      {"lease", s.lease},
+      {"rootless", s.rootless},
+  };
+  return j.dump(2) + "\n";
+}
+
+ContainerState from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  ContainerState s;
+  s.name = j.at("name").get<std::string>();
+  s.pid = j.value("pid", 0);
+  s.runtime_pid = j.value("runtime_pid", 0);
+  s.runtime_start_time = j.value("runtime_start_time", 0ULL);
+  s.command = j.value("command", std::vector<std::string>{});
+  s.started = j.value("started", "");
+  s.rootfs = j.value("rootfs", "");
+  s.cgroup = j.value("cgroup", "");
+  s.cgroup_parent = j.value("cgroup_parent", "");
+  s.veth = j.value("veth", "");
+  s.ip = j.value("ip", "");
+  s.lease = j.value("lease", "");
+  s.rootless = j.value("rootless", false);
+  return s;
+}
+
+std::optional<ContainerState> read_state(const fs::path& state_dir) {
+  std::ifstream in(state_dir / "state.json");
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return from_json(ss.str());
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+StateDir StateDir::create(const std::string& name, const fs::path& root) {
+  validate_container_name(name);
+  const fs::path parent = root / "containers";
+  fs::create_directories(parent);
+  const fs::path dir = parent / name;
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    if (errno != EEXIST) throw SyscallError(errno, "mkdir", dir.string());
+    // Taken: by a live container, or left by a runtime that was SIGKILLed.
+    auto old = read_state(dir);
+    if (old && !is_stale(*old)) {
+      throw UsageError(
+          fmt::format("container name '{}' is already in use by pid {}: choose another --name",
+                      name, old->pid));
+    }
+    throw UsageError(
+        fmt::format("container name '{}' is left over from a runtime that was killed: run "
+                    "`mycontainer cleanup`",
+                    name));
+  }
+  narrate({.call = fmt::format("mkdir(\"{}\")", dir.string()),
+           .result = "ok",
+           .shell = fmt::format("mkdir {}", dir.string()),
+           .man = "mkdir(2)"});
+  return StateDir(dir);
+}
+
+StateDir::StateDir(StateDir&& other) noexcept : dir_(std::exchange(other.dir_, {})) {}
+
+StateDir& StateDir::operator=(StateDir&& other) noexcept {
+  if (this != &other) {
+    this->~StateDir();
+    dir_ = std::exchange(other.dir_, {});
+  }
+  return *this;
+}
+
+StateDir::~StateDir() {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+void StateDir::write(const ContainerState& state) const {
+  const fs::path tmp = dir_ / "state.json.tmp";
+  const fs::path final_path = dir_ / "state.json";
+  const std::string text = to_json(state);
+  {
+    UniqueFd fd(check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), "open",
+                      tmp.string()));
+    const ssize_t n = check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
+    if (static_cast<size_t>(n) != text.size()) throw SyscallError(ENOSPC, "write", tmp.string());
+  }
+  check(::rename(tmp.c_str(), final_path.c_str()), "rename", final_path.string());
+}
+
+std::vector<ContainerState> list_containers(const fs::path& root) {
+  std::vector<ContainerState> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(root / "containers", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (auto s = read_state(it->path())) {
+      out.push_back(*s);
+    } else {
+      ContainerState unknown;
+      unknown.name = it->path().filename().string();
+      out.push_back(unknown);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+}  // namespace ctr
