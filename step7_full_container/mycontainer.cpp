@@ -1,0 +1,98 @@
+// Step 7: mycontainer — steps 1-6 combined into one small container runtime.
+//
+//   mycontainer run [OPTIONS] [ROOTFS-OPTIONS] [--] [COMMAND [ARG...]]   start a container
+//   mycontainer ps                                                    list running containers
+//   mycontainer cleanup                                               remove what a killed runtime
+//   left
+//
+// The life of one container is in run.cpp, which reads like the guide's chapter 7; its
+// command line is in options.cpp. This file only dispatches, and holds `ps` and `cleanup`,
+// which work on the state directory (ctr/state.hpp).
+#include <unistd.h>  // geteuid(2)
+
+#include <filesystem>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "ctr/cgroup.hpp"  // ctr::Cgroup::adopt, for cleanup
+#include "ctr/cli.hpp"     // ctr::run_main, ctr::parse
+#include "ctr/net.hpp"     // ctr::delete_link, for cleanup
+#include "ctr/state.hpp"   // ctr::list_containers, ctr::is_stale
+#include "options.hpp"
+#include "run.hpp"
+
+namespace {
+
+// `mycontainer ps`: one line per container, like docker ps.
+int ps() {
+  const auto containers = ctr::list_containers();
+  fmt::print("{:<20} {:>8}  {:<8} {:<20}  {}\n", "NAME", "PID", "STATUS", "STARTED", "COMMAND");
+  for (const auto& c : containers) {
+    const std::string status = c.pid == 0 ? "unknown" : ctr::is_stale(c) ? "stale" : "running";
+    fmt::print("{:<20} {:>8}  {:<8} {:<20}  {}\n", c.name, c.pid, status, c.started,
+               fmt::join(c.command, " "));
+  }
+  return 0;
+}
+
+// `mycontainer cleanup`: for each container whose runtime is gone (killed with SIGKILL before
+// its destructors could run), remove what it left: its cgroup (killing what still runs in
+// it), its host-side veth, its address lease, its state. A container whose runtime still
+// runs is never touched.
+int cleanup() {
+  int removed = 0;
+  for (const auto& c : ctr::list_containers()) {
+    if (c.pid != 0 && !ctr::is_stale(c)) continue;
+    const auto dir = ctr::state_root() / "containers" / c.name;
+    if (!c.cgroup.empty()) {
+      try {
+        const auto place = ctr::CgroupPlace::here(
+            c.cgroup_parent.empty() ? std::nullopt : std::optional<std::string>(c.cgroup_parent));
+        ctr::Cgroup::adopt(place, c.cgroup);  // destroyed at once: kill what is left, rmdir
+      } catch (const std::exception&) {
+        // Already gone.
+      }
+    }
+    if (!c.veth.empty()) ctr::delete_link(c.veth);
+    std::error_code ec;
+    if (!c.lease.empty()) std::filesystem::remove(c.lease, ec);
+    std::filesystem::remove_all(dir, ec);
+    fmt::print("removed {}\n", c.name);
+    ++removed;
+  }
+  fmt::print("{} stale container{} removed\n", removed, removed == 1 ? "" : "s");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ctr::run_main("mycontainer", [&] {
+    CLI::App app{"mycontainer: a small container runtime, built in seven steps", "mycontainer"};
+    app.require_subcommand(1);
+
+    mycontainer::RunOptions options;
+    CLI::App* run = app.add_subcommand("run", "run a command in a new container");
+    mycontainer::add_run_options(*run, options);
+    CLI::App* ps_cmd = app.add_subcommand("ps", "list containers");
+    CLI::App* cleanup_cmd =
+        app.add_subcommand("cleanup", "remove what killed runtimes left behind");
+    // Everything after the first "--" is the container's command: split it off before CLI11
+    // sees it, so that no level of subcommands can mistake it for its own arguments.
+    int ours = argc;
+    for (int i = 1; i < argc; ++i) {
+      if (std::string_view(argv[i]) == "--") {
+        ours = i;
+        break;
+      }
+    }
+    ctr::parse(app, ours, argv);
+    if (ours + 1 < argc) options.common.command.assign(argv + ours + 1, argv + argc);
+
+    if (ps_cmd->parsed()) return ps();
+    if (cleanup_cmd->parsed()) return cleanup();
+    mycontainer::finish_run_options(*run, options);
+    return mycontainer::run(options);
+  });
+}

@@ -1,0 +1,221 @@
+#include "options.hpp"
+
+#include <unistd.h>  // geteuid(2)
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "ctr/capabilities.hpp"
+#include "ctr/error.hpp"
+#include "ctr/net.hpp"
+#include "ctr/state.hpp"
+#include "ctr/uts.hpp"
+
+namespace mycontainer {
+
+void add_run_options(CLI::App& run, RunOptions& o) {
+  ctr::add_common_options(run, o.common);
+  run.add_option("--name", o.name, "container name (default: mc-XXXXXXXX)");
+  run.add_option("--hostname", o.hostname, "host name inside (default: the name)");
+  run.add_option("-e,--env", o.env, "set an environment variable, KEY=VALUE")->take_all();
+  run.add_option("-w,--workdir", o.workdir, "working directory inside")->capture_default_str();
+  run.add_option("-u,--user", o.user_spec, "run the command as UID[:GID] (or names)");
+  run.add_option("-v,--volume", o.volume_specs, "bind mount HOST:CONTAINER[:ro]")->take_all();
+  run.add_flag("--read-only", o.read_only, "mount the root filesystem read-only");
+  run.add_option("--tmpfs", o.tmpfs, "mount a tmpfs at PATH")->take_all();
+  run.add_option_function<std::string>(
+      "-m,--memory",
+      [&](const std::string& v) { o.limits.memory_bytes = ctr::parse_memory_limit(v); },
+      "memory limit: 64m, 1g, bytes");
+  run.add_option_function<std::string>(
+      "--cpus", [&](const std::string& v) { o.limits.cpus = ctr::parse_cpus(v); },
+      "CPU limit in CPUs (0.5 = half of one)");
+  run.add_option_function<std::string>(
+      "--pids-limit", [&](const std::string& v) { o.limits.pids = ctr::parse_pids_limit(v); },
+      "most processes at once");
+  run.add_option_function<std::string>(
+      "--cgroup-parent", [&](const std::string& v) { o.cgroup_parent = v; },
+      "make the container's cgroup beneath this one");
+  run.add_option("--net,--network", o.net,
+                 "bridge (default as root), none (default rootless), host")
+      ->check(CLI::IsMember({"bridge", "none", "host"}));
+  run.add_option("--ip", o.ip, "address on the bridge, ADDR/PREFIX (default: next free)");
+  run.add_option("--bridge", o.bridge, "bridge name")->capture_default_str();
+  run.add_option_function<std::string>(
+      "--subnet", [&](const std::string& v) { o.subnet = ctr::parse_subnet(v); },
+      "the bridge's subnet (default 10.47.0.0/24)");
+  run.add_flag("--nat", o.nat, "masquerade the subnet so containers reach the outside");
+  run.add_flag("-t,--tty", o.tty, "give the command a terminal (a pty)");
+  run.add_flag("-i,--interactive", o.interactive, "keep stdin attached");
+  run.add_flag("--init", o.init,
+               "run a small init as PID 1 that reaps orphans and forwards signals");
+  run.add_flag("--userns", o.userns, "as root: map the container's root to an unprivileged range");
+  run.add_option("--cap-add", o.cap_add, "add a capability (or ALL)")->take_all();
+  run.add_option("--cap-drop", o.cap_drop, "drop a capability (or ALL)")->take_all();
+  run.add_flag(
+      "--privileged", o.privileged,
+      "UNSAFE: every capability, no seccomp, no masked paths: the container can take the host");
+  run.add_option("--security-opt", o.security_opts, "no-new-privileges=false, seccomp=unconfined")
+      ->take_all();
+  run.add_option("--seccomp", o.seccomp, "default or unconfined")
+      ->check(CLI::IsMember({"default", "unconfined"}))
+      ->capture_default_str();
+  run.add_option("--ulimit", o.ulimit_specs,
+                 "resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096")
+      ->take_all();
+  run.add_option("--stop-timeout", o.stop_timeout, "seconds from a forwarded SIGTERM to SIGKILL")
+      ->capture_default_str();
+  run.add_flag("--timings", o.timings, "print how long each phase of the start took");
+}
+
+Volume parse_volume(const std::string& spec) {
+  std::vector<std::string> parts;
+  std::istringstream in(spec);
+  for (std::string part; std::getline(in, part, ':');) parts.push_back(part);
+  const auto bad = [&](const std::string& why) {
+    return ctr::UsageError(
+        fmt::format("invalid volume '{}': {} (use HOST:CONTAINER[:ro])", spec, why));
+  };
+  if (parts.size() < 2 || parts.size() > 3) throw bad("expected two or three parts");
+  Volume v{parts[0], parts[1], false};
+  if (parts.size() == 3) {
+    if (parts[2] == "ro") {
+      v.read_only = true;
+    } else if (parts[2] != "rw") {
+      throw bad(fmt::format("unknown mode '{}'", parts[2]));
+    }
+  }
+  if (v.host.empty() || v.host[0] != '/') throw bad("the host path must be absolute");
+  if (v.container.empty() || v.container[0] != '/')
+    throw bad("the container path must be absolute");
+  if (v.container == "/") throw bad("cannot mount over the container's root");
+  if (::access(v.host.c_str(), F_OK) != 0)
+    throw bad(fmt::format("'{}' does not exist on the host", v.host));
+  return v;
+}
+
+namespace {
+// The line of a passwd-style file (name:x:id:...) whose field `field` is `value`, split.
+std::optional<std::vector<std::string>> find_entry(const std::string& file, size_t field,
+                                                   const std::string& value) {
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, ':');) f.push_back(x);
+    if (f.size() >= 3 && f.size() > field && f[field] == value) return f;
+  }
+  return std::nullopt;
+}
+
+std::optional<unsigned> number(const std::string& s) {
+  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const unsigned long v = std::stoul(s);
+  if (v > 0xfffffffeUL) return std::nullopt;  // (uid_t)-1 means "unchanged" to setresuid(2)
+  return static_cast<unsigned>(v);
+}
+}  // namespace
+
+User resolve_user(const std::string& spec, const std::string& rootfs) {
+  const auto colon = spec.find(':');
+  const std::string u = spec.substr(0, colon);
+  const std::string g = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  const std::string passwd = rootfs + "/etc/passwd";
+  User user;
+  if (auto n = number(u)) {
+    // A number need not be in /etc/passwd; if it is, its primary group comes along.
+    user.uid = *n;
+    const auto entry = find_entry(passwd, 2, u);
+    user.gid = entry && entry->size() >= 4 ? static_cast<gid_t>(std::stoul((*entry)[3])) : *n;
+  } else if (auto entry = find_entry(passwd, 0, u); entry && entry->size() >= 4) {
+    user.uid = static_cast<uid_t>(std::stoul((*entry)[2]));
+    user.gid = static_cast<gid_t>(std::stoul((*entry)[3]));
+  } else {
+    throw ctr::UsageError(
+        fmt::format("unknown user '{}': not a number and not in the rootfs's /etc/passwd", u));
+  }
+  if (!g.empty()) {
+    if (auto n = number(g)) {
+      user.gid = *n;
+    } else if (auto entry = find_entry(rootfs + "/etc/group", 0, g)) {
+      user.gid = static_cast<gid_t>(std::stoul((*entry)[2]));
+    } else {
+      throw ctr::UsageError(
+          fmt::format("unknown group '{}': not a number and not in the rootfs's /etc/group", g));
+    }
+  }
+  return user;
+}
+
+std::optional<std::string> resolve_env(const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (eq == 0 || spec.empty()) {
+    throw ctr::UsageError(fmt::format("invalid environment variable '{}': use KEY=VALUE", spec));
+  }
+  if (eq != std::string::npos) return spec;
+  if (const char* v = std::getenv(spec.c_str())) return spec + "=" + v;
+  return std::nullopt;
+}
+
+void finish_run_options(const CLI::App& run, RunOptions& o) {
+  ctr::finish_common_options(run, o.common, "mycontainer");
+  const bool rootless = ::geteuid() != 0;
+
+  if (o.name.empty()) o.name = ctr::random_container_name();
+  ctr::validate_container_name(o.name);
+  if (o.hostname.empty()) o.hostname = o.name.size() <= 64 ? o.name : o.name.substr(0, 64);
+  ctr::validate_hostname(o.hostname);
+  for (const auto& spec : o.volume_specs) o.volumes.push_back(parse_volume(spec));
+  for (const auto& spec : o.ulimit_specs) o.ulimits.push_back(ctr::parse_ulimit(spec));
+  for (const auto& e : o.env) resolve_env(e);  // refuse malformed ones now
+  if (!o.user_spec.empty()) resolve_user(o.user_spec, o.common.rootfs);
+  if (o.workdir.empty() || o.workdir[0] != '/') {
+    throw ctr::UsageError(
+        fmt::format("invalid workdir '{}': it must be an absolute path", o.workdir));
+  }
+  for (const auto& t : o.tmpfs) {
+    if (t.empty() || t[0] != '/' || t == "/") {
+      throw ctr::UsageError(
+          fmt::format("invalid --tmpfs '{}': use an absolute path other than /", t));
+    }
+  }
+  for (const auto& opt : o.security_opts) {
+    if (opt == "no-new-privileges=false" || opt == "no-new-privileges:false") {
+      o.no_new_privileges = false;
+    } else if (opt == "no-new-privileges" || opt == "no-new-privileges=true") {
+      o.no_new_privileges = true;
+    } else if (opt == "seccomp=unconfined" || opt == "seccomp:unconfined") {
+      o.seccomp = "unconfined";
+    } else {
+      throw ctr::UsageError(fmt::format(
+          "unknown --security-opt '{}': use no-new-privileges=false or seccomp=unconfined", opt));
+    }
+  }
+  if (o.stop_timeout < 0) throw ctr::UsageError("--stop-timeout must be 0 or more seconds");
+  // Capability names are checked now, not in the child.
+  ctr::resolve_capabilities(ctr::default_capabilities(), o.cap_add, o.cap_drop);
+
+  // Networking. Rootless, we cannot create links on the host: bridge networking needs real
+  // root (CAP_NET_ADMIN in the initial user namespace), so the default there is none.
+  if (o.net.empty()) o.net = rootless ? "none" : "bridge";
+  if (rootless && o.net == "bridge") {
+    throw ctr::UsageError(
+        "--net bridge needs root: creating a veth pair and a bridge on the host takes "
+        "CAP_NET_ADMIN in the host's user namespace; use --net none or --net host, or run with "
+        "sudo");
+  }
+  if (o.subnet.prefix == 0) o.subnet = ctr::kDefaultSubnet;
+  ctr::validate_link_name(o.bridge, "bridge");
+  if (!o.ip.empty()) {
+    if (o.net != "bridge") throw ctr::UsageError("--ip needs --net bridge");
+    ctr::validate_container_address(ctr::parse_cidr(o.ip, "--ip"), o.subnet);
+  }
+  if (o.nat && o.net != "bridge") throw ctr::UsageError("--nat needs --net bridge");
+}
+
+}  // namespace mycontainer

@@ -1,0 +1,79 @@
+// mycontainer's command line: the options of `mycontainer run`, named and behaving like
+// docker run's, parsed into one struct and checked before anything is created.
+#pragma once
+
+#include <sys/types.h>  // uid_t, gid_t
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "ctr/cgroup.hpp"     // ctr::Limits
+#include "ctr/cli.hpp"        // ctr::CommonOptions
+#include "ctr/hardening.hpp"  // ctr::Ulimit
+#include "ctr/ipam.hpp"       // ctr::Ipv4Cidr
+
+namespace mycontainer {
+
+struct Volume {
+  std::string host;       // absolute path on the host
+  std::string container;  // absolute path inside
+  bool read_only = false;
+};
+
+struct User {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct RunOptions {
+  ctr::CommonOptions common;              // --rootfs, --explain, the command
+  std::string name;                       // --name (default: mc-XXXXXXXX)
+  std::string hostname;                   // --hostname (default: the name)
+  std::vector<std::string> env;           // -e KEY=VALUE (or KEY: taken from our environment)
+  std::string workdir = "/";              // -w
+  std::string user_spec;                  // -u UID[:GID] or NAME[:GROUP], resolved in the rootfs
+  std::vector<std::string> volume_specs;  // -v HOST:CONTAINER[:ro]
+  std::vector<Volume> volumes;
+  bool read_only = false;          // --read-only
+  std::vector<std::string> tmpfs;  // --tmpfs PATH
+  ctr::Limits limits;              // -m, --cpus, --pids-limit
+  std::optional<std::string> cgroup_parent;
+  std::string net;  // bridge | none | host ("" until decided)
+  std::string ip;   // --ip ADDR/PREFIX
+  std::string bridge{"ctr0"};
+  ctr::Ipv4Cidr subnet{};
+  bool nat = false;
+  bool tty = false;          // -t
+  bool interactive = false;  // -i
+  bool init = false;         // --init
+  bool userns = false;       // --userns: remap root to an unprivileged range
+  std::vector<std::string> cap_add, cap_drop;
+  bool privileged = false;
+  std::vector<std::string> security_opts;  // no-new-privileges=false, seccomp=unconfined
+  std::string seccomp = "default";         // --seccomp default|unconfined
+  bool no_new_privileges = true;
+  std::vector<std::string> ulimit_specs;
+  std::vector<ctr::Ulimit> ulimits;
+  int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
+  bool timings = false;   // --timings
+};
+
+// Adds run's options to the `run` subcommand.
+void add_run_options(CLI::App& run, RunOptions& options);
+// After parsing: the command, the rootfs, every value checked, defaults that depend on who
+// runs us (rootless: --net none unless asked). Throws UsageError with what to do.
+void finish_run_options(const CLI::App& run, RunOptions& options);
+
+// "-v /srv/data:/data:ro" -> Volume. Throws UsageError.
+Volume parse_volume(const std::string& spec);
+// "1000", "1000:1000", "root", "nobody:nogroup": numbers, or names from the rootfs's
+// /etc/passwd and /etc/group. Throws UsageError.
+User resolve_user(const std::string& spec, const std::string& rootfs);
+// "KEY=VALUE" as is; "KEY" alone takes our own value (docker's rule), or is dropped.
+std::optional<std::string> resolve_env(const std::string& spec);
+
+}  // namespace mycontainer
