@@ -15,6 +15,7 @@
 
 #include <fcntl.h>       // openat(2), O_* flags
 #include <sched.h>       // CLONE_NEW*, unshare(2)
+#include <signal.h>      // SIGKILL
 #include <sys/stat.h>    // mkdirat(2)
 #include <unistd.h>      // getpid(2), setresuid(2), setgroups(2)
 #include <grp.h>         // setgroups(2)
@@ -259,6 +260,9 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     if (o.tty) {
       ctr::Pty pty = ctr::openpty();
       ctr::send_fd(host.console_socket, pty.master.get());
+      // Wait until the parent has set the terminal's size, so the command starts with it.
+      char go = 0;
+      if (::read(host.console_socket, &go, 1) != 1) ::_exit(ctr::kExitRuntimeFailed);
       ::close(host.console_socket);
       ctr::make_controlling_terminal(pty.slave.get());
     } else {
@@ -300,6 +304,14 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     }
 
     // --- Run the command ---
+    // The command is looked up inside the container, and must stay there: /proc/self/exe
+    // (or a link to it) would run the runtime's own binary from the host, the first move of
+    // CVE-2019-5736. open_in_root refuses /proc magic links (RESOLVE_NO_MAGICLINKS).
+    try {
+      ctr::open_in_root("/", ctr::find_command(o.common.command[0], env));
+    } catch (const ctr::SyscallError& e) {
+      throw ctr::SyscallError(e.err(), "execve", o.common.command[0]);  // 126 or 127
+    }
     if (o.init) ctr::run_init(o.common.command, env, &handshake);
     ctr::execvpe(o.common.command, env);
   });
@@ -416,7 +428,11 @@ int run(const RunOptions& o) {
   std::optional<ctr::TerminalRelay> relay;
   if (o.tty) {
     ctr::UniqueFd master = ctr::recv_fd(console_parent.get());
-    if (master) relay.emplace(std::move(master));
+    if (master) {
+      relay.emplace(std::move(master));  // raw mode, and the caller's window size
+      const char go = 'G';
+      (void)!::write(console_parent.get(), &go, 1);
+    }
   }
   std::vector<std::string> child_timings;
   if (auto error = handshake.wait_for_exec(&child_timings)) {
@@ -426,10 +442,17 @@ int run(const RunOptions& o) {
     return error->exit_code;
   }
   timings.mark("child setup + exec");
-  if (relay) relay->run();
+  const auto grace = std::chrono::seconds(o.stop_timeout);
   bool escalated = false;
-  const ctr::ExitStatus status =
-      child.wait_with_grace(std::chrono::seconds(o.stop_timeout), &escalated);
+  if (relay) {
+    // The relay holds the loop while the container runs; its tick applies the stop rule.
+    ctr::StopDeadline deadline(grace);
+    const ctr::UniqueFd exited = ctr::pidfd_open(child.pid());
+    relay->run(exited.get(), [&] {
+      if (!escalated && deadline.expired()) escalated = child.kill(SIGKILL);
+    });
+  }
+  const ctr::ExitStatus status = child.wait_with_grace(grace, escalated ? nullptr : &escalated);
   relay.reset();
   timings.mark("command ran");
 

@@ -68,6 +68,10 @@ std::string search_path(const std::string& name, const std::vector<std::string>&
 }
 }  // namespace
 
+std::string find_command(const std::string& argv0, const std::vector<std::string>& env) {
+  return search_path(argv0, env);
+}
+
 void execvpe(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   if (argv.empty()) throw UsageError("no command to run");
   const std::string file = search_path(argv[0], env);

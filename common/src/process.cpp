@@ -166,31 +166,22 @@ ExitStatus ChildProcess::wait_with_grace(std::chrono::milliseconds grace, bool* 
   if (escalated != nullptr) *escalated = false;
   // A pidfd becomes readable when the process ends (pidfd_open(2)); poll(2) on it sleeps
   // until then, or until a signal handler runs (EINTR), or until the grace period is over.
-  const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  const UniqueFd pidfd = pidfd_open(pid_);
   if (!pidfd) return wait();  // kernels before 5.3: no escalation, plain wait
-  std::optional<std::chrono::steady_clock::time_point> deadline;
+  StopDeadline deadline(grace);
   while (true) {
     if (auto status = try_wait()) return *status;
-    const int terminating = SignalForwarder::terminating_count();
-    if (terminating > 0 && !deadline) deadline = std::chrono::steady_clock::now() + grace;
-    if (terminating > 1) deadline = std::chrono::steady_clock::now();  // asked twice: now
-    int timeout_ms = -1;
-    if (deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          *deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        narrate({.call = fmt::format("kill({}, SIGKILL)", pid_),
-                 .result = fmt::format("grace period of {} ms over", grace.count()),
-                 .shell = fmt::format("kill -KILL {}", pid_),
-                 .man = "kill(2)"});
-        ::kill(pid_, SIGKILL);
-        if (escalated != nullptr) *escalated = true;
-        return wait();
-      }
-      timeout_ms = static_cast<int>(left.count());
+    if (deadline.expired()) {
+      narrate({.call = fmt::format("kill({}, SIGKILL)", pid_),
+               .result = fmt::format("it did not stop within {} ms", grace.count()),
+               .shell = fmt::format("kill -KILL {}", pid_),
+               .man = "kill(2)"});
+      ::kill(pid_, SIGKILL);
+      if (escalated != nullptr) *escalated = true;
+      return wait();
     }
     pollfd p{pidfd.get(), POLLIN, 0};
-    ::poll(&p, 1, timeout_ms);  // EINTR: a signal came; the loop looks again
+    ::poll(&p, 1, deadline.timeout_ms());  // EINTR: a signal came; the loop looks again
   }
 }
 
@@ -205,6 +196,24 @@ std::optional<ExitStatus> ChildProcess::try_wait() {
 
 bool ChildProcess::kill(int sig) noexcept {
   return pid_ > 0 && ::kill(pid_, sig) == 0;
+}
+
+UniqueFd pidfd_open(pid_t pid) {
+  return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+}
+
+bool StopDeadline::expired() {
+  return timeout_ms() == 0;
+}
+
+int StopDeadline::timeout_ms() {
+  const int signals = SignalForwarder::terminating_count();
+  const auto now = std::chrono::steady_clock::now();
+  if (signals == 0) return -1;
+  if (!deadline_) deadline_ = now + grace_;
+  if (signals > 1) deadline_ = now;  // asked twice: now
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - now);
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
 // --- SignalForwarder ---------------------------------------------------------------------
@@ -243,8 +252,12 @@ SignalForwarder::~SignalForwarder() {
   g_forward_to = -1;
 }
 
-int SignalForwarder::last_signal() noexcept { return g_last_signal; }
+int SignalForwarder::last_signal() noexcept {
+  return g_last_signal;
+}
 
-int SignalForwarder::terminating_count() noexcept { return g_terminating; }
+int SignalForwarder::terminating_count() noexcept {
+  return g_terminating;
+}
 
 }  // namespace ctr

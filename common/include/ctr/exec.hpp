@@ -12,6 +12,10 @@ namespace ctr {
 [[noreturn]] void execvpe(const std::vector<std::string>& argv,
                           const std::vector<std::string>& env);
 
+// The file execvpe would run for argv0: itself when it has a '/', else the first executable
+// match in env's PATH. Throws SyscallError("execve", argv0, ENOENT) when there is none.
+std::string find_command(const std::string& argv0, const std::vector<std::string>& env);
+
 // The PATH a container gets when none is given (what docker sets).
 inline constexpr const char* kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

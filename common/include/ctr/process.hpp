@@ -10,6 +10,8 @@
 #include <optional>    // std::optional
 #include <string>      // std::string
 
+#include "ctr/fd.hpp"
+
 namespace ctr {
 
 // How a process ended, as waitpid(2) reports it.
@@ -64,6 +66,27 @@ class ChildProcess {
   ChildProcess(pid_t pid, std::unique_ptr<char[]> stack) noexcept;
   pid_t pid_ = -1;
   std::unique_ptr<char[]> stack_;  // the child's stack, owned here (clone(2) NOTES)
+};
+
+// pidfd_open(2): a descriptor that becomes readable when the process ends, so poll(2) can
+// wait for a child and for other things at once. Empty on kernels before 5.3.
+UniqueFd pidfd_open(pid_t pid);
+
+// docker stop's rule, as a clock: from the first terminating signal forwarded to the
+// container (SIGINT, SIGTERM, SIGHUP, SIGQUIT through SignalForwarder) it has `grace` to end;
+// a second such signal (^C twice) means now.
+class StopDeadline {
+ public:
+  explicit StopDeadline(std::chrono::milliseconds grace) : grace_(grace) {}
+  // True once the container should get SIGKILL.
+  bool expired();
+  // Milliseconds until then, for poll(2); -1 while no signal has come.
+  int timeout_ms();
+  std::chrono::milliseconds grace() const noexcept { return grace_; }
+
+ private:
+  std::chrono::milliseconds grace_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 // Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process on to
