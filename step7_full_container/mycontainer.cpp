@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -87,7 +88,12 @@ int main(int argc, char** argv) {
         break;
       }
     }
-    ctr::parse(app, ours, argv);
+    // `mycontainer` alone is `mycontainer run`: a shell in a container, as the guide's
+    // `sudo ./container` promises for every step.
+    std::vector<char*> args(argv, argv + ours);
+    char run_word[] = "run";
+    if (args.size() == 1) args.push_back(run_word);
+    ctr::parse(app, static_cast<int>(args.size()), args.data());
     if (ours + 1 < argc) options.common.command.assign(argv + ours + 1, argv + argc);
 
     if (ps_cmd->parsed()) return ps();
