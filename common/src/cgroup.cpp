@@ -181,13 +181,9 @@ class CgroupFs {
   // One write(2) with the whole value: cgroupfs parses each write on its own, and reports a
   // bad value or a refused move as the errno of that write (EINVAL, EBUSY...).
   void write(const std::string& path, const std::string& value) const {
-    int err = 0;
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));  // as echo > does
-    if (!fd) {
-      err = errno;
-    } else if (::write(fd.get(), value.data(), value.size()) < 0) {
-      err = errno;
-    }
+    const bool ok = fd && ::write(fd.get(), value.data(), value.size()) >= 0;
+    const int err = ok ? 0 : errno;
     narrate({.call = fmt::format("write {} = {}", path, value),
              .result = err == 0 ? "ok" : std::strerror(err),
              .shell = fmt::format("echo {} > {}", value, path),
@@ -273,7 +269,7 @@ std::string normalize_parent(const std::string& parent) {
 std::string base_dir(const CgroupLayout& layout, const CgroupHierarchy& h,
                      const std::optional<std::string>& parent) {
   if (parent) return h.mount_point + normalize_parent(*parent);
-  // A runtime that moved itself into its leaf (see prepare_v2_base) puts containers beside it,
+  // A runtime that moved itself into its leaf (enable_v2_controllers) puts containers beside it,
   // beneath the cgroup it was started in.
   if (layout.version == CgroupVersion::kV2 && basename_of(h.own_dir) == kRuntimeLeafCgroup) {
     return dirname_of(h.own_dir);
@@ -361,8 +357,8 @@ void enable_v2_controllers(const CgroupFs& fs, const std::string& dir,
           "cannot enable the {} controller for containers in cgroup '{}': it holds processes "
           "(pids {}), and cgroup v2 lets a cgroup hand controllers to its children only when "
           "it holds none itself (cgroup-v2.rst \"No Internal Process Constraint\"). Start the "
-          "runtime in a cgroup of its own, e.g. with systemd-run --scope -p Delegate=yes, or "
-          "give a parent cgroup for containers",
+          "runtime in a cgroup of its own (systemd-run --scope -p Delegate=yes ...), or pass "
+          "--cgroup-parent /mycontainer to make containers there",
           fmt::join(needed, ", "), dir, fmt::join(procs, " ")));
     }
   }
@@ -393,7 +389,7 @@ std::string prepare_v2_base(const CgroupFs& fs, const CgroupLayout& layout,
     enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
     return dir;
   }
-  const std::string base = base_dir(layout, h, parent);
+  std::string base = base_dir(layout, h, parent);
   enable_v2_controllers(fs, base, required, /*may_move_self=*/base == h.own_dir);
   return base;
 }
@@ -689,8 +685,8 @@ Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limit
     // --- v2: one directory; controllers enabled in the cgroup above it ---
     const CgroupHierarchy& h = layout.hierarchies.front();
     const std::string base = prepare_v2_base(fs, layout, h, place.parent, required);
-    Cgroup cg(CgroupVersion::kV2, name, place.hooks);
     const std::string dir = base + "/" + name;
+    Cgroup cg(CgroupVersion::kV2, std::move(name), place.hooks);
     fs.make_dir(dir);
     cg.dirs_.push_back({dir, {}});  // from here on, ~Cgroup removes it if a write throws
     // cgroup-v2.rst "Memory Interface Files": memory.max is the hard limit (the OOM killer
@@ -720,11 +716,11 @@ Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limit
           limit, controller, controller, controller, controller));
     }
   }
-  Cgroup cg(CgroupVersion::kV1, name, place.hooks);
+  Cgroup cg(CgroupVersion::kV1, std::move(name), place.hooks);
   for (const auto& h : layout.hierarchies) {
     const std::string base = base_dir(layout, h, place.parent);
     if (place.parent) fs.make_dirs(h.mount_point, normalize_parent(*place.parent));
-    const std::string dir = base + "/" + name;
+    const std::string dir = base + "/" + cg.name_;
     fs.make_dir(dir);
     cg.dirs_.push_back({dir, h.controllers});
     // A new cpuset cgroup starts with no CPUs and no memory nodes, and no task can join it

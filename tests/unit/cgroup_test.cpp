@@ -32,7 +32,7 @@ using ctr::CgroupVersion;
 using ctr::Limits;
 using ctr::UsageError;
 
-constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kMiB = uint64_t{1} << 20;
 
 // Runs f, expects a UsageError whose message contains `needle`.
 template <typename F>
@@ -252,7 +252,7 @@ void put(const fs::path& path, const std::string& content) {
 
 // What cgroupfs does by itself: a new cgroup gets the interface files its parent has (here
 // with the parent's values, no processes and no controllers enabled); rmdir ignores them.
-CgroupFsHooks fake_kernel(std::set<std::string> missing = {}) {
+CgroupFsHooks fake_kernel(const std::set<std::string>& missing = {}) {
   CgroupFsHooks hooks;
   hooks.after_mkdir = [missing](const std::string& dir) {
     const fs::path parent = fs::path(dir).parent_path();
@@ -347,7 +347,7 @@ class FakeV2 : public FakeTree {
                     std::set<std::string> missing = {}) const {
     return {.layout = CgroupLayout::detect(proc_self_cgroup, rooted(kV2Mountinfo)),
             .parent = std::move(parent),
-            .hooks = fake_kernel(std::move(missing))};
+            .hooks = fake_kernel(missing)};
   }
 };
 

@@ -128,16 +128,19 @@ struct CgroupPlace {
 };
 
 // On v2, the leaf that the runtime moves itself into when its own cgroup must hand
-// controllers to containers (see prepare_v2_base in cgroup.cpp). A cgroup with this name is
-// taken to be a runtime's leaf, and containers go beside it.
+// controllers to containers (see enable_v2_controllers in cgroup.cpp). A cgroup with this
+// name is taken to be a runtime's leaf, and containers go beside it.
 inline constexpr std::string_view kRuntimeLeafCgroup = "mycontainer-runtime";
 
 class Cgroup {
  public:
   // Makes the cgroup `name` (unique per container) beneath our own cgroup or `parent`, in
   // every tree we use, and writes `limits`. Throws UsageError when a limit needs a controller
-  // that is not available, with what to do about it; SyscallError when a write fails. Nothing
-  // is left behind when it throws.
+  // that is not available, with what to do about it; SyscallError when a write fails. The
+  // container's directories are removed again when it throws.
+  // On v2 it may enable controllers in the cgroup above (cgroup.subtree_control), and, when
+  // this process is alone in its cgroup, move this process (only it) into the leaf
+  // kRuntimeLeafCgroup first. It never moves any other process.
   static Cgroup create(std::string name, const Limits& limits,
                        std::optional<std::string> parent = {});
   static Cgroup create_at(const CgroupPlace& place, std::string name, const Limits& limits);
@@ -182,8 +185,9 @@ class Cgroup {
   // pids.current: processes and threads inside now. Empty without the pids controller.
   std::optional<uint64_t> pids_current() const;
 
-  // Kills every process inside with SIGKILL, and waits (about a second at most) until none
-  // is left: v2 cgroup.kill (kernel >= 5.14), else freeze, kill each, thaw, until empty.
+  // Kills every process inside with SIGKILL, and waits (two seconds at most) until none is
+  // left: v2 cgroup.kill (kernel >= 5.14), else freeze, kill each, thaw, until empty.
+  // Never signals the calling process.
   void kill_all() const;
   // Gives up ownership: the directories stay (a detached container). adopt() takes them back.
   void release() noexcept;

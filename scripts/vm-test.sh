@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# Runs test executables inside a small VM whose kernel mounts cgroup v2 only, as most
+# machines do today, to prove the cgroup v2 code on a real v2 kernel (the host may be v1).
+#
+#   sudo scripts/vm-test.sh                          # the default tests (VM_TESTS below)
+#   sudo scripts/vm-test.sh unit_cgroup_test         # names in the build's bin/, or paths
+#   MC_BUILD_DIR=build-asan sudo scripts/vm-test.sh  # another build directory
+#
+# How: Debian's own kernel (the linux-image .deb, downloaded with apt-get and unpacked into
+# a cache, never installed on the host) boots under qemu with an initramfs that holds
+# busybox as the whole userland, the build's bin/ at the same absolute path as on the host
+# (the tests find binaries through the compile-time MC_BIN_DIR), the shared libraries they
+# need, the test rootfs at /rootfs, and the kernel modules for veth, bridges and overlayfs.
+# Its /init mounts cgroup2 alone, runs each test and prints one line per test executable,
+#   VM-TEST: unit_cgroup_test PASS (12 s)
+# then one last line,
+#   VM-RESULT: 3 passed, 0 failed
+# and powers off. This script streams the console, and exits 0 only when that last line
+# says that something passed and nothing failed. KVM is used when it works, else software
+# emulation (slower, same result).
+#
+# Environment: VM_TESTS (default test list), VM_ACCEL (kvm, tcg or auto), VM_TIMEOUT
+# (seconds for the whole run, 900), VM_TEST_TIMEOUT (per test executable, 600), VM_MEMORY
+# (MiB, 1024), VM_CACHE (where the kernel is kept), VM_KERNEL_PACKAGE (default: what
+# linux-image-amd64 depends on), VM_MODULES, VM_HOST_TOOLS (host programs to add, with their
+# libraries), VM_GTEST_ARGS (added to every test's command line).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+# The test executables run in the VM when none are named on the command line: the cgroup
+# unit tests plus every built step-6 suite. Names are looked up in the build's bin/.
+VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6*"}
+# Kernel modules loaded at boot (with what they depend on): the containers' network and
+# overlay root. Everything cgroup-related is built into Debian's kernel.
+VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat"}
+# Host programs the tests call that busybox lacks or does too little of (iproute2's ip,
+# iptables for NAT), copied with their libraries; a missing one is skipped with a warning.
+VM_HOST_TOOLS=${VM_HOST_TOOLS:-"ip iptables"}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-600}
+VM_MEMORY=${VM_MEMORY:-1024}
+VM_CACHE=${VM_CACHE:-$MC_ROOT/.cache/vm}
+VM_GTEST_ARGS=${VM_GTEST_ARGS:-""}
+
+is_root || die "building the VM image needs root (device nodes in the rootfs): run it with sudo"
+ensure_packages qemu-system-x86 busybox-static binutils # binutils: objcopy, strip
+
+bin_dir=$MC_BUILD_DIR/bin
+[[ -d $bin_dir ]] || die "no build at $MC_BUILD_DIR: build first (cmake --build $MC_BUILD_DIR)"
+[[ -e $MC_ROOTFS/bin/sh || -L $MC_ROOTFS/bin/sh ]] || ensure_rootfs
+
+# --- The tests to run --------------------------------------------------------------------
+tests=()
+patterns=("$@")
+(($#)) || read -r -a patterns <<<"$VM_TESTS"
+for pattern in "${patterns[@]}"; do
+  if [[ $pattern == */* ]]; then
+    [[ -x $pattern ]] || die "not an executable: $pattern"
+    tests+=("$(realpath -- "$pattern")")
+    continue
+  fi
+  found=0
+  for t in "$bin_dir"/$pattern; do
+    [[ -x $t && -f $t ]] || continue
+    tests+=("$t")
+    found=1
+  done
+  # A glob that matches nothing is fine (a suite not written yet); a plain name is not.
+  ((found)) || [[ $pattern == *[*?]* ]] || die "no test executable '$pattern' in $bin_dir (build it first)"
+done
+((${#tests[@]})) || die "no test executables to run"
+
+# --- The kernel: Debian's, from its .deb -------------------------------------------------
+mkdir -p -- "$VM_CACHE"
+if [[ -z ${VM_KERNEL_PACKAGE:-} ]]; then
+  VM_KERNEL_PACKAGE=$(apt-cache depends linux-image-amd64 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/ { print $2; exit }') || true
+  if [[ -z $VM_KERNEL_PACKAGE ]]; then
+    log "apt-get update (to find the kernel package)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+    VM_KERNEL_PACKAGE=$(apt-cache depends linux-image-amd64 |
+      awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  fi
+  [[ -n $VM_KERNEL_PACKAGE ]] || die "cannot tell which package linux-image-amd64 depends on"
+fi
+kernel_dir=$VM_CACHE/$VM_KERNEL_PACKAGE
+if [[ ! -d $kernel_dir/boot ]]; then
+  log "downloading $VM_KERNEL_PACKAGE (apt-get download; not installed on this machine)"
+  rm -rf -- "$kernel_dir" "$VM_CACHE"/download
+  mkdir -p -- "$VM_CACHE"/download
+  # apt's sandbox user cannot write into a root-owned directory: download as root, quietly.
+  (cd -- "$VM_CACHE"/download && apt-get download -o APT::Sandbox::User=root "$VM_KERNEL_PACKAGE") ||
+    die "apt-get download $VM_KERNEL_PACKAGE failed"
+  dpkg-deb -x "$VM_CACHE"/download/*.deb "$kernel_dir.tmp"
+  mv -- "$kernel_dir.tmp" "$kernel_dir"
+  rm -rf -- "$VM_CACHE"/download
+fi
+kernels=("$kernel_dir"/boot/vmlinuz-*)
+vmlinuz=${kernels[0]}
+[[ -f $vmlinuz ]] || die "no kernel in $kernel_dir/boot: remove $kernel_dir and run again"
+kver=${vmlinuz##*/vmlinuz-}
+modules_dir=$kernel_dir/lib/modules/$kver
+
+# --- The initramfs -------------------------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/mc-vm.XXXXXX")
+qemu_pid=
+cleanup() {
+  [[ -z $qemu_pid ]] || kill -KILL "$qemu_pid" 2>/dev/null || true
+  rm -rf -- "$work"
+}
+trap cleanup EXIT
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,lib/modules}
+cp /bin/busybox "$root/bin/busybox"
+
+# Copies an executable or library to the same path in the image, with the libraries it
+# loads (as ldd lists them), the dynamic loader included.
+declare -A copied=()
+copy_with_libs() {
+  local file=$1 dest lib
+  [[ -z ${copied[$file]:-} ]] || return 0
+  copied[$file]=1
+  dest=$root$file
+  mkdir -p -- "$(dirname -- "$dest")"
+  cp -L -- "$file" "$dest"
+  # Debug info is most of a test binary's size and useless in the VM.
+  strip --strip-debug -- "$dest" 2>/dev/null || true
+  while read -r lib; do
+    [[ -n $lib && -e $lib ]] && copy_with_libs "$lib"
+  done < <(ldd -- "$file" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }')
+}
+
+# Every program in bin/ except other test suites and benchmarks; then the chosen tests.
+for f in "$bin_dir"/*; do
+  [[ -f $f && -x $f ]] || continue
+  case ${f##*/} in
+  unit_* | steps_* | security_* | faults_* | bench*) ;;
+  *) copy_with_libs "$f" ;;
+  esac
+done
+for t in "${tests[@]}"; do copy_with_libs "$t"; done
+# Debian's static busybox runs its own applets first, whatever PATH says ("prefer applets"),
+# so `sh -c "ip ..."` would never reach the ip copied below: /bin/sh is the host's dash.
+if [[ -x /bin/dash ]]; then
+  copy_with_libs /bin/dash
+  ln -sf dash "$root/bin/sh"
+fi
+# Host tools go into /usr/sbin, first in the VM's PATH, ahead of busybox's applets of the
+# same name. A multi-call program (xtables-nft-multi) is linked under the tool's name.
+for tool in $VM_HOST_TOOLS; do
+  if ! path=$(PATH=$PATH:/usr/sbin:/sbin command -v -- "$tool"); then
+    warn "VM_HOST_TOOLS: '$tool' not found on this machine: skipped"
+    continue
+  fi
+  real=$(realpath -- "$path")
+  copy_with_libs "$real"
+  [[ $real == "/usr/sbin/$tool" ]] || ln -sf -- "$real" "$root/usr/sbin/$tool"
+  # iptables loads its match and target modules with dlopen(3), which ldd cannot see.
+  if [[ $tool == iptables* && -d /usr/lib/x86_64-linux-gnu/xtables ]]; then
+    for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do copy_with_libs "$so"; done
+  fi
+done
+
+# The test root filesystem (device nodes included: we are root).
+cp -a -- "$MC_ROOTFS" "$root/rootfs"
+
+# Kernel modules, dependencies first. A module's dependencies are in its .modinfo section
+# ("depends=llc,stp"); modules.dep is made by depmod at install time, so the .deb lacks it.
+declare -A module_path=() loaded=()
+while IFS= read -r ko; do
+  name=${ko##*/}
+  name=${name%.ko}
+  module_path[${name//-/_}]=$ko
+done < <(find "$modules_dir" -name '*.ko')
+module_order=()
+add_module() {
+  local name=${1//-/_} ko dep deps info
+  [[ -z ${loaded[$name]:-} ]] || return 0
+  loaded[$name]=1
+  ko=${module_path[$name]:-}
+  # A soft dependency names an algorithm ("crc32c"); its plain C module is NAME_generic.
+  [[ -n $ko ]] || ko=${module_path[${name}_generic]:-}
+  if [[ -z $ko ]]; then
+    grep -q "/$name.ko" "$modules_dir/modules.builtin" 2>/dev/null ||
+      warn "kernel module $name not in $VM_KERNEL_PACKAGE: skipped"
+    return 0
+  fi
+  info=$(objcopy -O binary --only-section=.modinfo -- "$ko" /dev/stdout | tr '\0' '\n')
+  # "softdep=pre: crc32c" (libcrc32c): loaded first, or the module's symbols are missing.
+  deps="$(sed -n 's/^softdep=pre: *//p' <<<"$info" | sed 's/ *post:.*//') "
+  deps+=$(sed -n 's/^depends=//p' <<<"$info")
+  for dep in ${deps//,/ }; do add_module "$dep"; done
+  cp -- "$ko" "$root/lib/modules/$name.ko"
+  module_order+=("$name")
+}
+for m in $VM_MODULES; do add_module "$m"; done
+printf '%s\n' "${module_order[@]}" >"$root/etc/vm-modules"
+
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+  >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+echo mc-vm >"$root/etc/hostname"
+printf '%s\n' "${tests[@]}" >"$root/etc/vm-tests"
+
+# Stage 1: the kernel unpacks the initramfs into "rootfs", a mount that pivot_root(2) cannot
+# leave (EINVAL: "the current root is on the rootfs", pivot_root(2) NOTES), and every container
+# step pivot_roots. So move everything onto a tmpfs and switch_root there first.
+cat >"$root/init" <<'EOF'
+#!/bin/busybox sh
+bb=/bin/busybox
+$bb mkdir /newroot
+$bb mount -t tmpfs -o size=90% tmpfs /newroot
+for d in /*; do
+  # switch_root insists that the old root still has /init (a sanity check), so keep it.
+  [ "$d" = /newroot ] || [ "$d" = /init ] && continue
+  $bb mv "$d" /newroot/
+  [ "$d" = /bin ] && bb=/newroot/bin/busybox
+done
+exec $bb switch_root /newroot /init2
+EOF
+# Stage 2: PID 1 of the test VM.
+cat >"$root/init2" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+hostname mc-vm
+ip link set lo up 2>/dev/null
+for m in \$(cat /etc/vm-modules); do insmod /lib/modules/\$m.ko || echo "vm: insmod \$m failed"; done
+
+# cgroup v2 only (cgroup_no_v1=all on the kernel command line): one tree, every controller.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+for c in \$(cat /sys/fs/cgroup/cgroup.controllers); do
+  echo "+\$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "vm: cannot enable \$c"
+done
+# Like a systemd service with Delegate=yes: the tests get a cgroup of their own,
+# /sys/fs/cgroup/mc-tests, and run in its leaf mycontainer-runtime (the name ctr::Cgroup
+# gives the leaf a runtime moves itself into), so mc-tests holds no process and can enable
+# controllers for the containers' cgroups beside the leaf (cgroup-v2.rst "No Internal
+# Process Constraint"). This shell moves itself, and every test inherits the leaf.
+mkdir -p /sys/fs/cgroup/mc-tests/mycontainer-runtime
+echo \$\$ >/sys/fs/cgroup/mc-tests/mycontainer-runtime/cgroup.procs
+for c in \$(cat /sys/fs/cgroup/mc-tests/cgroup.controllers); do
+  echo "+\$c" >/sys/fs/cgroup/mc-tests/cgroup.subtree_control || echo "vm: cannot enable \$c in mc-tests"
+done
+
+export MC_REQUIRE_ROOT=1 MC_ROOTFS=/rootfs GTEST_COLOR=no
+echo "vm: kernel \$(uname -r), cgroup controllers: \$(cat /sys/fs/cgroup/mc-tests/cgroup.subtree_control)"
+passed=0
+failed=0
+for t in \$(cat /etc/vm-tests); do
+  name=\${t##*/}
+  echo "vm: running \$name"
+  start=\$(date +%s)
+  timeout -s KILL $VM_TEST_TIMEOUT "\$t" $VM_GTEST_ARGS </dev/null
+  rc=\$?
+  took=\$((\$(date +%s) - start))
+  if [ \$rc -eq 0 ]; then
+    passed=\$((passed + 1))
+    echo "VM-TEST: \$name PASS (\$took s)"
+  else
+    failed=\$((failed + 1))
+    echo "VM-TEST: \$name FAIL exit \$rc (\$took s)"
+  fi
+done
+echo "VM-RESULT: \$passed passed, \$failed failed"
+sync
+poweroff -f
+EOF
+chmod 755 "$root/init" "$root/init2"
+
+log "packing the initramfs"
+initramfs=$work/initramfs.gz
+(cd -- "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initramfs"
+log "initramfs: $(du -h -- "$initramfs" | cut -f1), kernel $kver, tests: ${tests[*]##*/}"
+
+# --- Boot ---------------------------------------------------------------------------------
+# KVM where it really works, else TCG (software emulation: slower, same result). An open
+# /dev/kvm is not proof: under nested virtualisation a guest can hang before its first line
+# (seen on this project's CI machines). So boot a one-line initramfs under KVM first, and
+# remember the answer until the host reboots. VM_ACCEL=kvm or tcg skips the probe.
+kvm_works() {
+  [[ -r /dev/kvm && -w /dev/kvm ]] || return 1
+  local boot_id answer probe=$work/probe
+  boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) || boot_id=unknown
+  answer=$VM_CACHE/kvm-works.$boot_id
+  if [[ ! -e $answer ]]; then
+    rm -f -- "$VM_CACHE"/kvm-works.*
+    mkdir -p "$probe/bin"
+    cp /bin/busybox "$probe/bin/"
+    printf '#!/bin/busybox sh\n/bin/busybox echo KVM-PROBE-OK\n/bin/busybox poweroff -f\n' >"$probe/init"
+    chmod 755 "$probe/init"
+    (cd -- "$probe" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$work/probe.gz"
+    (timeout -s KILL 30 qemu-system-x86_64 -accel kvm -cpu max -m 256 -nographic -no-reboot \
+      -kernel "$vmlinuz" -initrd "$work/probe.gz" -append "console=ttyS0 quiet panic=-1" \
+      </dev/null >"$work/probe.log" 2>&1) 2>/dev/null || true
+    if grep -q KVM-PROBE-OK "$work/probe.log"; then
+      echo yes >"$answer"
+    else
+      echo no >"$answer"
+    fi
+  fi
+  [[ $(cat -- "$answer") == yes ]]
+}
+case ${VM_ACCEL:-auto} in
+kvm | tcg) accel=(-accel "$VM_ACCEL") ;;
+*) if kvm_works; then accel=(-accel kvm); else accel=(-accel tcg); fi ;;
+esac
+log "accelerator: ${accel[1]}"
+console=$work/console.log
+: >"$console"
+log "booting the VM (timeout ${VM_TIMEOUT}s)"
+started=$(date +%s)
+qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m "$VM_MEMORY" -nographic -no-reboot \
+  -kernel "$vmlinuz" -initrd "$initramfs" \
+  -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1" \
+  </dev/null >"$console" 2>&1 &
+qemu_pid=$!
+# Stream the console as it comes; stop when qemu exits or the time is up.
+tail -n +1 -f --pid="$qemu_pid" -- "$console" &
+tail_pid=$!
+timed_out=0
+while kill -0 "$qemu_pid" 2>/dev/null; do
+  if (($(date +%s) - started > VM_TIMEOUT)); then
+    timed_out=1
+    kill -KILL "$qemu_pid" 2>/dev/null || true
+    break
+  fi
+  # poweroff -f should end qemu; give it a little time after the result line, then end it.
+  if grep -q '^VM-RESULT:' "$console" 2>/dev/null; then
+    for _ in $(seq 30); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 1; done
+    kill -KILL "$qemu_pid" 2>/dev/null || true
+    break
+  fi
+  sleep 1
+done
+wait "$qemu_pid" 2>/dev/null || true
+qemu_pid=
+wait "$tail_pid" 2>/dev/null || true
+took=$(($(date +%s) - started))
+
+result=$(tr -d '\r' <"$console" | grep -E '^VM-RESULT: [0-9]+ passed, [0-9]+ failed$' | tail -n 1) || true
+((timed_out)) && warn "the VM did not finish within ${VM_TIMEOUT}s: killed"
+if [[ -z $result ]]; then
+  die "no VM-RESULT line from the VM after ${took}s (boot failure or timeout; console above)"
+fi
+passed=$(sed -E 's/^VM-RESULT: ([0-9]+) passed.*/\1/' <<<"$result")
+failed=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$result")
+log "VM run took ${took}s"
+printf '%s\n' "$result"
+((failed == 0 && passed > 0))
