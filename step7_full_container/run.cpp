@@ -234,7 +234,7 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
 
     // --- Network ---
     if (o.net == "bridge") {
-      ctr::configure_container_interface(host.veth.peer_name(), ctr::kContainerInterface,
+      ctr::configure_container_interface(ctr::kContainerInterface, ctr::kContainerInterface,
                                          host.lease->address(), host.gateway.addr);
     } else if (o.net == "none") {
       ctr::bring_up_loopback();
@@ -350,17 +350,14 @@ int run(const RunOptions& o) {
   ctr::StateDir state_dir = ctr::StateDir::create(o.name);
   timings.mark("state");
 
-  // --- Network (bridge) ---
+  // --- Network (bridge): the address and the bridge now, the veth pair once the child exists ---
   std::optional<ctr::Nat> nat;
+  std::optional<ctr::Bridge> bridge;
   if (o.net == "bridge") {
     ctr::Ipam ipam(o.subnet);
     host.lease = o.ip.empty() ? ipam.allocate() : ipam.reserve(ctr::parse_cidr(o.ip, "--ip"));
     host.gateway = ctr::gateway_of(o.subnet);
-    const ctr::Bridge bridge = ctr::Bridge::ensure(o.bridge, host.gateway);
-    const ctr::VethNames names = ctr::unique_veth_names();
-    host.veth = ctr::VethPair::create(names.host, names.peer);
-    host.veth.attach_to(bridge);
-    host.veth.up();
+    bridge = ctr::Bridge::ensure(o.bridge, host.gateway);
     if (o.nat) nat = ctr::Nat::enable(o.subnet, o.bridge);
   }
   timings.mark("network");
@@ -403,7 +400,15 @@ int run(const RunOptions& o) {
   // --- The host side of the child: maps, network, cgroup ---
   ctr::SignalForwarder forward_signals(child.pid());
   ctr::apply_id_maps(child.pid(), host.id_maps);  // NEW in step 7
-  if (o.net == "bridge") host.veth.move_peer_to_netns(child.pid());
+  if (o.net == "bridge") {
+    // Unlike step 5, the container's end is created directly inside its namespace, already
+    // named eth0: moving a device between namespaces costs the kernel RCU grace periods
+    // (tens of milliseconds here), creating it there does not.
+    host.veth = ctr::VethPair::create_in_netns(ctr::unique_veth_names().host,
+                                               std::string(ctr::kContainerInterface), child.pid());
+    host.veth.attach_to(*bridge);
+    host.veth.up();
+  }
   if (host.cgroup) host.cgroup->add(child.pid());
   timings.mark("maps, veth, cgroup.procs");
 
@@ -455,6 +460,10 @@ int run(const RunOptions& o) {
   const ctr::ExitStatus status = child.wait_with_grace(grace, escalated ? nullptr : &escalated);
   relay.reset();
   timings.mark("command ran");
+  // The container's network namespace dies with its last process, and the kernel deletes the
+  // veth pair with it; deleting it ourselves would wait for RCU grace periods instead.
+  if (host.cgroup) host.cgroup->kill_all();
+  host.veth.leave_to_kernel();
 
   // --- Report how it ended ---
   if (escalated) {

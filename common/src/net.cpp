@@ -407,6 +407,23 @@ VethPair VethPair::create(std::string host_name, std::string peer_name) {
   return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
 }
 
+VethPair VethPair::create_in_netns(std::string host_name, std::string peer_name, pid_t pid) {
+  validate_link_name(host_name, "veth");
+  validate_link_name(peer_name, "veth");
+  NetlinkSocket nl;
+  if (get_link(nl, host_name)) throw SyscallError(EEXIST, "rtnl_link_veth_add", host_name);
+  // The pid is sent as the peer's IFLA_NET_NS_PID (veth(4), rtnetlink(7)).
+  nl.check_rc(rtnl_link_veth_add(nl.get(), host_name.c_str(), peer_name.c_str(), pid),
+              "rtnl_link_veth_add", host_name);
+  narrate({.call = fmt::format("rtnl_link_veth_add('{}', peer '{}' in the netns of pid {})",
+                               host_name, peer_name, pid),
+           .result = "created, both ends down",
+           .shell = fmt::format("ip link add {} type veth peer name {} netns {}", host_name,
+                                peer_name, pid),
+           .man = "ip-link(8), veth(4)"});
+  return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
+}
+
 VethPair::VethPair(VethPair&& other) noexcept
     : nl_(std::move(other.nl_)),
       host_(std::exchange(other.host_, {})),
@@ -455,6 +472,16 @@ void VethPair::remove() noexcept {
     // Destructors never throw. The pair may be gone already (its namespace died), or the
     // socket unusable; `mycontainer cleanup` removes leftovers by their veth prefix.
   }
+  host_.clear();
+  peer_.clear();
+}
+
+void VethPair::leave_to_kernel() noexcept {
+  if (host_.empty()) return;
+  narrate({.call = fmt::format("(no ip link del {})", host_),
+           .result = "left to the kernel: it goes with the container's network namespace",
+           .shell = "",
+           .man = "veth(4), network_namespaces(7)"});
   host_.clear();
   peer_.clear();
 }

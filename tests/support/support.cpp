@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -219,7 +220,15 @@ void set_diff(const char* what, const Set& before, const Set& after, std::string
 std::string diff(const HostSnapshot& before, const HostSnapshot& after) {
   std::string out;
   set_diff("mount", before.mounts, after.mounts, out);
-  set_diff("link", before.links, after.links, out);
+  // A container's veth pair goes with its network namespace, which the kernel tears down in
+  // the background (cleanup_net) a few milliseconds after the last process: look again for
+  // up to 3 s before calling a link left behind.
+  std::set<std::string> links = after.links;
+  for (int i = 0; i < 300 && links != before.links; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    links = HostSnapshot::take().links;
+  }
+  set_diff("link", before.links, links, out);
   set_diff("cgroup", before.cgroups, after.cgroups, out);
   set_diff("state", before.mycontainer_state, after.mycontainer_state, out);
   if (before.hostname != after.hostname) {

@@ -176,6 +176,11 @@ class VethPair {
  public:
   // `ip link add HOST type veth peer name PEER`. Both ends start down, in this namespace.
   static VethPair create(std::string host_name, std::string peer_name);
+  // `ip link add HOST type veth peer name PEER netns PID`: the peer is born inside the
+  // network namespace of process pid, already with its final name (eth0). Faster than
+  // create() + move_peer_to_netns(): moving a device between namespaces waits for RCU
+  // grace periods in the kernel (dev_change_net_namespace), creating it there does not.
+  static VethPair create_in_netns(std::string host_name, std::string peer_name, pid_t pid);
 
   VethPair() = default;
   VethPair(VethPair&& other) noexcept;
@@ -197,6 +202,11 @@ class VethPair {
   void move_peer_to_netns(pid_t pid);
   // Deletes the pair now (`ip link del HOST`) if it still exists. Never throws.
   void remove() noexcept;
+  // For a pair whose peer lives in a network namespace that is gone or going (the
+  // container's last process has ended): the kernel deletes both ends itself as it tears
+  // the namespace down (veth(4)), in the background, a few milliseconds later. Deleting it
+  // here instead would make us wait for RCU grace periods (tens of ms). Forgets the pair.
+  void leave_to_kernel() noexcept;
 
  private:
   VethPair(NetlinkSocket nl, std::string host, std::string peer)
