@@ -171,7 +171,10 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     // --- Become root of the user namespace ---
     // The parent has written our uid_map and gid_map by now. Until we setresuid(0) we are
     // "nobody" even to ourselves (user_namespaces(7)).
-    if (in_user_namespace(host)) ctr::become_root_in_userns();
+    if (in_user_namespace(host)) {
+      ctr::become_root_in_userns();
+      ctr::set_parent_death_signal(SIGKILL);  // a change of uid cleared it (prctl(2))
+    }
 
     // --- Enter a cgroup namespace ---
     // Now, not at clone: the parent has put us into our cgroup, so that cgroup becomes the
@@ -190,6 +193,9 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     // Each target is resolved inside the rootfs (open_in_root): a symlink the image planted
     // at /proc or /dev cannot send a mount onto the host (runc CVE-2019-19921).
     ctr::bind_mount(rootfs, rootfs);  // pivot_root(2) needs new_root to be a mount point
+    // nodev: a device node in the image, or one the container makes with mknod, cannot be
+    // opened: no path to the host's disks (the same on every mount the container can write).
+    ctr::remount_bind(ctr::open_in_root(rootfs, "/"), rootfs, MS_NODEV);
     ctr::mount_on_fd("proc", ctr::open_in_root(rootfs, "/proc"), rootfs + "/proc", "proc",
                      MS_NOSUID | MS_NODEV | MS_NOEXEC);
     const bool own_net = o.net != "host";
@@ -220,8 +226,11 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       const bool is_file = !std::filesystem::is_directory(v.host);
       const ctr::UniqueFd target = mount_point_in_rootfs(rootfs, v.container, is_file);
       ctr::mount_on_fd(v.host, target, rootfs + v.container, "", MS_BIND | MS_REC);
+      const ctr::UniqueFd mounted = ctr::open_in_root(rootfs, v.container);
       if (v.read_only) {
-        ctr::remount_bind_read_only(ctr::open_in_root(rootfs, v.container), rootfs + v.container);
+        ctr::remount_bind_read_only(mounted, rootfs + v.container, MS_NODEV);
+      } else {
+        ctr::remount_bind(mounted, rootfs + v.container, MS_NODEV);
       }
     }
     for (const auto& path : o.tmpfs) {
@@ -295,6 +304,7 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       ctr::check(::setgroups(1, &user.gid), "setgroups", std::to_string(user.gid));
       ctr::check(::setresgid(user.gid, user.gid, user.gid), "setresgid", std::to_string(user.gid));
       ctr::check(::setresuid(user.uid, user.uid, user.uid), "setresuid", std::to_string(user.uid));
+      ctr::set_parent_death_signal(SIGKILL);  // cleared again by the change of uid
     }
     // No descriptor of the runtime may reach the command (CVE-2024-21626): all close on exec.
     ctr::set_cloexec_from(3);
@@ -305,13 +315,9 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
 
     // --- Run the command ---
     // The command is looked up inside the container, and must stay there: /proc/self/exe
-    // (or a link to it) would run the runtime's own binary from the host, the first move of
-    // CVE-2019-5736. open_in_root refuses /proc magic links (RESOLVE_NO_MAGICLINKS).
-    try {
-      ctr::open_in_root("/", ctr::find_command(o.common.command[0], env));
-    } catch (const ctr::SyscallError& e) {
-      throw ctr::SyscallError(e.err(), "execve", o.common.command[0]);  // 126 or 127
-    }
+    // (or a link to it, or a script whose #! names it) would run the runtime's own binary
+    // from the host, the first move of CVE-2019-5736.
+    ctr::check_exec_chain(ctr::find_command(o.common.command[0], env));
     if (o.init) ctr::run_init(o.common.command, env, &handshake);
     ctr::execvpe(o.common.command, env);
   });

@@ -1,5 +1,7 @@
 #include "ctr/capabilities.hpp"
 
+#include <sys/prctl.h>  // prctl(2) PR_CAPBSET_READ
+
 #include <sys/capability.h>  // cap_* (libcap): cap_from_name(3), cap_drop_bound(3), ...
 
 #include <algorithm>  // std::transform, std::all_of
@@ -70,7 +72,11 @@ CapabilitySet default_capabilities() {
 
 CapabilitySet all_capabilities() {
   CapabilitySet out;
-  for (cap_value_t c = 0; c < static_cast<cap_value_t>(::cap_max_bits()); ++c) out.insert(c);
+  for (cap_value_t c = 0; c < static_cast<cap_value_t>(::cap_max_bits()); ++c) {
+    // Only what our own bounding set still holds: a runtime started without, say,
+    // CAP_SYS_RESOURCE cannot give it away (capset(2) EPERM).
+    if (::prctl(PR_CAPBSET_READ, c) == 1) out.insert(c);
+  }
   return out;
 }
 

@@ -138,20 +138,25 @@ void mount_on_fd(const std::string& source, const UniqueFd& target, const std::s
   }
 }
 
-void remount_bind_read_only(const UniqueFd& target, const std::string& shown_as,
-                            unsigned long extra_flags) {
+void remount_bind(const UniqueFd& target, const std::string& shown_as, unsigned long add_flags) {
   struct statvfs sv {};
   check(::fstatvfs(target.get(), &sv), "fstatvfs", shown_as);
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | extra_flags;
+  unsigned long flags = MS_BIND | MS_REMOUNT | add_flags;
   // The per-mount flags the kernel may have locked (mount(2) EPERM): keep them all.
   static constexpr std::pair<unsigned long, unsigned long> kKeep[] = {
-      {ST_NOSUID, MS_NOSUID},   {ST_NODEV, MS_NODEV},           {ST_NOEXEC, MS_NOEXEC},
-      {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+      {ST_RDONLY, MS_RDONLY},     {ST_NOSUID, MS_NOSUID},   {ST_NODEV, MS_NODEV},
+      {ST_NOEXEC, MS_NOEXEC},     {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME},
+      {ST_RELATIME, MS_RELATIME},
   };
   for (const auto& [st, ms] : kKeep) {
     if (sv.f_flag & st) flags |= ms;
   }
   mount_on_fd("", target, shown_as, "", flags);
+}
+
+void remount_bind_read_only(const UniqueFd& target, const std::string& shown_as,
+                            unsigned long extra_flags) {
+  remount_bind(target, shown_as, MS_RDONLY | extra_flags);
 }
 
 }  // namespace ctr

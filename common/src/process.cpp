@@ -198,6 +198,14 @@ bool ChildProcess::kill(int sig) noexcept {
   return pid_ > 0 && ::kill(pid_, sig) == 0;
 }
 
+void set_parent_death_signal(int sig, int watch_fd) {
+  check(::prctl(PR_SET_PDEATHSIG, sig), "prctl", "PR_SET_PDEATHSIG");
+  if (watch_fd >= 0) {
+    pollfd p{watch_fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) ::_exit(kExitRuntimeFailed);
+  }
+}
+
 UniqueFd pidfd_open(pid_t pid) {
   return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 }

@@ -31,7 +31,8 @@ using CapabilitySet = std::set<cap_value_t>;
 // managers and servers on low ports; nothing that reaches beyond the container.
 // As a mask: 0x00000000a80425fb, what `grep CapBnd /proc/self/status` shows in docker.
 CapabilitySet default_capabilities();
-// Every capability the running kernel knows (0 .. cap_max_bits()-1): what --privileged keeps.
+// Every capability the running kernel knows (0 .. cap_max_bits()-1) that this process's
+// bounding set still holds: what --privileged keeps.
 CapabilitySet all_capabilities();
 
 // "NET_ADMIN", "cap_net_admin", "Cap_Net_Admin" -> CAP_NET_ADMIN (docker's spellings).

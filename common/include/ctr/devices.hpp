@@ -21,13 +21,13 @@ const std::vector<DeviceNode>& default_devices();
 
 // Builds ROOTFS/dev; call it before pivot_root, in the container's mount namespace, with
 // mounts already private. In order:
-//   /dev         tmpfs "mode=755,size=65536k", nosuid, strictatime (docker's; not noexec:
+//   /dev         tmpfs "mode=755,size=65536k", nosuid, nodev, strictatime (not noexec:
 //                mmap(PROT_EXEC) of /dev/zero must keep working)
 //   null zero full random urandom tty
-//                mknod(2) with mode 0666 in the initial user namespace; in a user namespace
-//                mknod of devices is refused (it needs CAP_MKNOD in the initial namespace),
-//                so an empty file with the host's device bind-mounted onto it, as rootless
-//                runtimes do (the host's /dev is still reachable: we run before pivot_root)
+//                an empty file with the host's device bind-mounted onto it, as rootless
+//                runtimes do (the host's /dev is still reachable: we run before pivot_root).
+//                Each is a mount of its own, so it works on the nodev tmpfs, while a node
+//                the container makes there with mknod cannot be opened.
 //   pts          a *new* devpts instance "newinstance,ptmxmode=0666,mode=0620,gid=5": the
 //                container's terminals only, never the host's (devpts in filesystems(5));
 //                without gid=5 in a user namespace, where group 5 may not be mapped

@@ -42,6 +42,10 @@ std::string fd_path(int fd);
 void mount_on_fd(const std::string& source, const UniqueFd& target, const std::string& shown_as,
                  const std::string& fstype, unsigned long flags, const std::string& data = {});
 
+// Remounts the bind mount at `target` with add_flags (MS_NODEV...) on top of the flags it
+// has; remount_bind_read_only below explains why they are kept.
+void remount_bind(const UniqueFd& target, const std::string& shown_as, unsigned long add_flags);
+
 // Remounts the bind mount at `target` read-only, adding `extra_flags` (MS_NOSUID...).
 // It keeps every flag the mount already has: in a user namespace, flags set by a more
 // privileged mount namespace are locked, and a remount that would clear one fails with EPERM

@@ -68,6 +68,12 @@ class ChildProcess {
   std::unique_ptr<char[]> stack_;  // the child's stack, owned here (clone(2) NOTES)
 };
 
+// prctl(PR_SET_PDEATHSIG, sig): the kernel sends sig to this process when its parent dies.
+// Changing the effective uid or gid clears it (prctl(2)), so a child that changes
+// credentials sets it again. If the parent already died before that, the child would never
+// be told: then it exits at once (the parent's end of `watch_fd`, a socket, has hung up).
+void set_parent_death_signal(int sig, int watch_fd = -1);
+
 // pidfd_open(2): a descriptor that becomes readable when the process ends, so poll(2) can
 // wait for a child and for other things at once. Empty on kernels before 5.3.
 UniqueFd pidfd_open(pid_t pid);
