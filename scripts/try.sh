@@ -79,7 +79,10 @@ if ((${#cmd[@]} == 0)); then
 fi
 
 if ((step == 7)); then
-  argv=("$bin" run --rootfs "$MC_ROOTFS" -- "${cmd[@]}")
+  # With a terminal, give the container one of its own (-t -i): job control and ^C work.
+  tty_flags=()
+  [[ -t 0 && -t 1 ]] && tty_flags=(-t -i)
+  argv=("$bin" run "${tty_flags[@]}" --rootfs "$MC_ROOTFS" -- "${cmd[@]}")
 else
   argv=("$bin" --rootfs "$MC_ROOTFS" -- "${cmd[@]}")
 fi

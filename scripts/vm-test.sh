@@ -231,7 +231,9 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# No tmpfs on /tmp: the root is a tmpfs already, and the build sits at its host path, which
+# may well be below /tmp (CI clones anywhere).
+chmod 1777 /tmp
 mount -t tmpfs tmpfs /run
 hostname mc-vm
 ip link set lo up 2>/dev/null

@@ -10,6 +10,7 @@
 // which work on the state directory (ctr/state.hpp).
 #include <unistd.h>  // geteuid(2)
 
+#include <chrono>
 #include <filesystem>
 #include <string_view>
 #include <vector>
@@ -30,7 +31,10 @@ int ps() {
   const auto containers = ctr::list_containers();
   fmt::print("{:<20} {:>8}  {:<8} {:<20}  {}\n", "NAME", "PID", "STATUS", "STARTED", "COMMAND");
   for (const auto& c : containers) {
-    const std::string status = c.pid == 0 ? "unknown" : ctr::is_stale(c) ? "stale" : "running";
+    const std::string status = c.runtime_pid == 0 ? "unknown"
+                               : ctr::is_stale(c) ? "stale"
+                               : c.pid == 0       ? "starting"
+                                                  : "running";
     fmt::print("{:<20} {:>8}  {:<8} {:<20}  {}\n", c.name, c.pid, status, c.started,
                fmt::join(c.command, " "));
   }
@@ -44,8 +48,17 @@ int ps() {
 int cleanup() {
   int removed = 0;
   for (const auto& c : ctr::list_containers()) {
-    if (c.pid != 0 && !ctr::is_stale(c)) continue;
+    // Never a container whose runtime is alive (running or starting); a directory with no
+    // readable state is left alone too, unless it is old (a runtime killed in the
+    // microseconds between mkdir and its first write).
+    if (c.runtime_pid != 0 && !ctr::is_stale(c)) continue;
     const auto dir = ctr::state_root() / "containers" / c.name;
+    if (c.runtime_pid == 0) {
+      std::error_code ec;
+      const auto age =
+          std::filesystem::file_time_type::clock::now() - std::filesystem::last_write_time(dir, ec);
+      if (ec || age < std::chrono::seconds(60)) continue;
+    }
     if (!c.cgroup.empty()) {
       try {
         const auto place = ctr::CgroupPlace::here(

@@ -159,11 +159,12 @@ void mount_cgroup_view(const std::string& rootfs, const HostSide& host) {
 // ============================================================================================
 int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& handshake) {
   handshake.close_parent_end();
+  handshake.wait_for_parent();
   // Not dumpable until exec: nothing in the container can ptrace us or read our memory
   // through /proc/PID/mem while we still hold the host's file system (prctl(2)
-  // PR_SET_DUMPABLE; execve(2) sets it back for the command).
+  // PR_SET_DUMPABLE; execve(2) sets it back for the command). Only now: it also makes our
+  // /proc/PID files root's, and a rootless parent must write our uid_map first.
   ctr::set_dumpable(false);
-  handshake.wait_for_parent();
   Timings timings;
   return ctr::child_setup(handshake, [&]() -> int {
     const std::string& rootfs = o.common.rootfs;
@@ -297,14 +298,21 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
         o.privileged
             ? ctr::all_capabilities()
             : ctr::resolve_capabilities(ctr::default_capabilities(), o.cap_add, o.cap_drop);
-    ctr::apply_capabilities(caps);
-    if (user.uid != 0 || user.gid != 0) {
-      // Groups, then the group, then the user (setuid(2)): a non-zero uid clears the
-      // permitted and effective capabilities (capabilities(7), "Effect of user ID changes").
+    // The bounding set first (it needs CAP_SETPCAP), then the user switch while we still
+    // hold CAP_SETUID and CAP_SETGID in the effective set, whatever --cap-drop says: runc's
+    // order. Groups, then the group, then the user (setuid(2)).
+    ctr::drop_bounding_set(caps);
+    if (user.gid != 0 || user.uid != 0) {
       ctr::check(::setgroups(1, &user.gid), "setgroups", std::to_string(user.gid));
       ctr::check(::setresgid(user.gid, user.gid, user.gid), "setresgid", std::to_string(user.gid));
+    }
+    if (user.uid != 0) {
+      // A non-zero uid clears the permitted and effective sets (capabilities(7), "Effect of
+      // user ID changes"): a non-root user keeps only the bounding set, as in docker.
       ctr::check(::setresuid(user.uid, user.uid, user.uid), "setresuid", std::to_string(user.uid));
       ctr::set_parent_death_signal(SIGKILL);  // cleared again by the change of uid
+    } else {
+      ctr::apply_capabilities(caps);  // root: permitted and effective = caps, ambient cleared
     }
     // No descriptor of the runtime may reach the command (CVE-2024-21626): all close on exec.
     ctr::set_cloexec_from(3);

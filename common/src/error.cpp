@@ -1,5 +1,7 @@
 #include "ctr/error.hpp"
 
+#include <unistd.h>  // geteuid(2)
+
 #include <fmt/format.h>
 
 namespace ctr {
@@ -24,7 +26,8 @@ std::string hint_for(const SyscallError& e) {
   if (e.err() == EPERM || e.err() == EACCES) {
     if (e.call() == "pivot_root")
       return "is the rootfs on a shared mount? the mounts must be private";
-    return "this needs root rights: run it with sudo";
+    if (::geteuid() != 0) return "this needs root rights: run it with sudo";
+    return {};
   }
   if (e.call() == "pivot_root" && e.err() == EINVAL)
     return "pivot_root needs a mount point and private mounts: is / shared? (pivot_root(2) NOTES)";

@@ -125,6 +125,16 @@ StateDir StateDir::create(const std::string& name, const fs::path& root) {
   validate_container_name(name);
   const fs::path parent = root / "containers";
   fs::create_directories(parent);
+  // Rootless, the root may be a shared place (/tmp/mycontainer-UID): it must be ours alone,
+  // or another user could plant state that `cleanup` would act on.
+  struct stat st {};
+  check(::lstat(root.c_str(), &st), "lstat", root.string());
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+    throw UsageError(fmt::format(
+        "state directory '{}' is not a directory owned by you and writable only by you: "
+        "remove it, or set XDG_RUNTIME_DIR",
+        root.string()));
+  }
   const fs::path dir = parent / name;
   if (::mkdir(dir.c_str(), 0700) != 0) {
     if (errno != EEXIST) throw SyscallError(errno, "mkdir", dir.string());
@@ -144,7 +154,14 @@ StateDir StateDir::create(const std::string& name, const fs::path& root) {
            .result = "ok",
            .shell = fmt::format("mkdir {}", dir.string()),
            .man = "mkdir(2)"});
-  return StateDir(dir);
+  StateDir state(dir);
+  // Who owns the name, at once: `cleanup` never takes a starting container for a stale one.
+  ContainerState starting;
+  starting.name = name;
+  starting.runtime_pid = ::getpid();
+  starting.runtime_start_time = process_start_time(::getpid());
+  state.write(starting);
+  return state;
 }
 
 StateDir::StateDir(StateDir&& other) noexcept : dir_(std::exchange(other.dir_, {})) {}
