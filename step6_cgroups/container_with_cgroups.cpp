@@ -17,6 +17,7 @@
 //   sudo ./container --cpus 0.25 --pids-limit 20
 #include <sched.h>  // CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET
 
+#include <signal.h>  // SIGKILL
 #include <unistd.h>  // getpid(2)
 
 #include <optional>  // std::optional
@@ -208,8 +209,11 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "{}: {} {}\n", kProgram, options.common.command[0], status.describe());
     // NEW in step 6: a SIGKILL out of nowhere is usually the OOM killer. The cgroup counts
     // its kills (memory.events "oom_kill" on v2, memory.oom_control on v1).
+    // The killer picks the biggest process, not always the command: say which it was.
     if (cgroup.oom_killed() && options.limits.memory_bytes) {
-      fmt::print(stderr, "{}: killed by the OOM killer (memory limit {})\n", kProgram,
+      const bool command = !status.exited && status.signal == SIGKILL;
+      fmt::print(stderr, "{}: {} killed by the OOM killer (memory limit {})\n", kProgram,
+                 command ? "the command was" : "a process in the container was",
                  ctr::format_size(*options.limits.memory_bytes));
     }
 

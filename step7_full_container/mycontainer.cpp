@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +21,7 @@
 
 #include "ctr/cgroup.hpp"  // ctr::Cgroup::adopt, for cleanup
 #include "ctr/cli.hpp"     // ctr::run_main, ctr::parse
+#include "ctr/ipam.hpp"    // ctr::DirLock, for cleanup
 #include "ctr/net.hpp"     // ctr::delete_link, for cleanup
 #include "ctr/state.hpp"   // ctr::list_containers, ctr::is_stale
 #include "options.hpp"
@@ -59,18 +62,46 @@ int cleanup() {
           std::filesystem::file_time_type::clock::now() - std::filesystem::last_write_time(dir, ec);
       if (ec || age < std::chrono::seconds(60)) continue;
     }
-    if (!c.cgroup.empty()) {
-      try {
+    bool complete = true;
+    // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
+    try {
+      std::optional<ctr::Cgroup> cgroup;
+      if (!c.cgroup_dirs.empty()) {
+        cgroup = ctr::Cgroup::adopt_dirs(c.cgroup_dirs);
+      } else if (!c.rootless) {
         const auto place = ctr::CgroupPlace::here(
             c.cgroup_parent.empty() ? std::nullopt : std::optional<std::string>(c.cgroup_parent));
-        ctr::Cgroup::adopt(place, c.cgroup);  // destroyed at once: kill what is left, rmdir
-      } catch (const std::exception&) {
-        // Already gone.
+        if (!ctr::Cgroup::list_children(place, "mycontainer-" + c.name).empty()) {
+          cgroup = ctr::Cgroup::adopt(place, "mycontainer-" + c.name);
+        }
       }
+      const auto dirs = cgroup ? cgroup->dirs() : std::vector<std::string>{};
+      cgroup.reset();  // kills what is left inside, removes the directories
+      for (const auto& d : dirs) {
+        if (std::filesystem::exists(d)) {
+          fmt::print(stderr, "mycontainer: cannot remove cgroup '{}' of {}\n", d, c.name);
+          complete = false;
+        }
+      }
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "mycontainer: cgroup of {}: {}\n", c.name, e.what());
+      complete = false;
     }
     if (!c.veth.empty()) ctr::delete_link(c.veth);
+    // Its addresses: only lease files that still name its dead runtime, under the lock, so
+    // an address a new container has taken over since is never freed under it.
     std::error_code ec;
-    if (!c.lease.empty()) std::filesystem::remove(c.lease, ec);
+    for (std::filesystem::directory_iterator subnet("/run/mycontainer/ipam", ec), end;
+         !ec && subnet != end; subnet.increment(ec)) {
+      if (!subnet->is_directory()) continue;
+      const ctr::DirLock lock(subnet->path());
+      for (const auto& lease : std::filesystem::directory_iterator(subnet->path())) {
+        std::ifstream in(lease.path());
+        pid_t owner = 0;
+        if (in >> owner && owner == c.runtime_pid) std::filesystem::remove(lease.path(), ec);
+      }
+    }
+    if (!complete) continue;  // keep the state: it is the map to what is left
     std::filesystem::remove_all(dir, ec);
     fmt::print("removed {}\n", c.name);
     ++removed;

@@ -159,6 +159,7 @@ void mount_cgroup_view(const std::string& rootfs, const HostSide& host) {
 // ============================================================================================
 int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& handshake) {
   handshake.close_parent_end();
+  ctr::DeferTerminatingSignals::unblock_in_child();  // the parent's mask came with clone
   handshake.wait_for_parent();
   // Not dumpable until exec: nothing in the container can ptrace us or read our memory
   // through /proc/PID/mem while we still hold the host's file system (prctl(2)
@@ -302,6 +303,11 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     // hold CAP_SETUID and CAP_SETGID in the effective set, whatever --cap-drop says: runc's
     // order. Groups, then the group, then the user (setuid(2)).
     ctr::drop_bounding_set(caps);
+    if (user.gid == 0 && user.uid == 0 && !in_user_namespace(host)) {
+      // Root keeps no supplementary group of the caller's (become_root_in_userns does the
+      // same in a user namespace, where setgroups may be denied).
+      ctr::check(::setgroups(0, nullptr), "setgroups", "0");
+    }
     if (user.gid != 0 || user.uid != 0) {
       ctr::check(::setgroups(1, &user.gid), "setgroups", std::to_string(user.gid));
       ctr::check(::setresgid(user.gid, user.gid, user.gid), "setresgid", std::to_string(user.gid));
@@ -343,6 +349,9 @@ std::string now_iso8601() {
 int run(const RunOptions& o) {
   Timings timings;
   const bool rootless = ctr::running_rootless();
+  // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us
+  // while we hold a state directory, an address and a cgroup with nobody to give them back.
+  ctr::DeferTerminatingSignals defer_signals;
 
   // --- Who maps whom: the user namespace plan ---
   // Rootless always needs one (an unprivileged process can create no other namespace
@@ -364,6 +373,16 @@ int run(const RunOptions& o) {
   ctr::StateDir state_dir = ctr::StateDir::create(o.name);
   timings.mark("state");
 
+  ctr::ContainerState state;  // written again as each resource appears: cleanup's map
+  state.name = o.name;
+  state.runtime_pid = ::getpid();
+  state.runtime_start_time = ctr::process_start_time(::getpid());
+  state.command = o.common.command;
+  state.started = now_iso8601();
+  state.rootfs = o.common.rootfs;
+  state.rootless = rootless;
+  state.cgroup_parent = o.cgroup_parent.value_or("");
+
   // --- Network (bridge): the address and the bridge now, the veth pair once the child exists ---
   std::optional<ctr::Nat> nat;
   std::optional<ctr::Bridge> bridge;
@@ -371,6 +390,9 @@ int run(const RunOptions& o) {
     ctr::Ipam ipam(o.subnet);
     host.lease = o.ip.empty() ? ipam.allocate() : ipam.reserve(ctr::parse_cidr(o.ip, "--ip"));
     host.gateway = ctr::gateway_of(o.subnet);
+    state.ip = host.lease->address().to_string();
+    state.lease = host.lease->path().string();
+    state_dir.write(state);
     bridge = ctr::Bridge::ensure(o.bridge, host.gateway);
     if (o.nat) nat = ctr::Nat::enable(o.subnet, o.bridge);
   }
@@ -378,8 +400,12 @@ int run(const RunOptions& o) {
 
   // --- Cgroup ---
   // As root, always: it is how `ps`, the OOM report and the final kill find every process.
-  if (!rootless)
+  if (!rootless) {
     host.cgroup = ctr::Cgroup::create("mycontainer-" + o.name, o.limits, o.cgroup_parent);
+    state.cgroup = host.cgroup->name();
+    state.cgroup_dirs = host.cgroup->dirs();
+    state_dir.write(state);
+  }
   timings.mark("cgroup");
 
   // --- The terminal's socket (-t) ---
@@ -413,6 +439,7 @@ int run(const RunOptions& o) {
 
   // --- The host side of the child: maps, network, cgroup ---
   ctr::SignalForwarder forward_signals(child.pid());
+  defer_signals.release();  // a signal that came during setup is forwarded now
   ctr::apply_id_maps(child.pid(), host.id_maps);  // NEW in step 7
   if (o.net == "bridge") {
     // Unlike step 5, the container's end is created directly inside its namespace, already
@@ -426,23 +453,17 @@ int run(const RunOptions& o) {
   if (host.cgroup) host.cgroup->add(child.pid());
   timings.mark("maps, veth, cgroup.procs");
 
-  ctr::ContainerState state;
-  state.name = o.name;
   state.pid = child.pid();
-  state.runtime_pid = ::getpid();
-  state.runtime_start_time = ctr::process_start_time(::getpid());
-  state.command = o.common.command;
-  state.started = now_iso8601();
-  state.rootfs = o.common.rootfs;
-  state.cgroup = host.cgroup ? host.cgroup->name() : "";
-  state.cgroup_parent = o.cgroup_parent.value_or("");
   state.veth = host.veth.host_name();
-  state.ip = host.lease ? host.lease->address().to_string() : "";
-  state.lease = host.lease ? host.lease->path().string() : "";
-  state.rootless = rootless;
   state_dir.write(state);
 
   // --- Let the child go, and wait for it ---
+  if (ctr::SignalForwarder::terminating_count() > 0) {
+    // Asked to stop before the command ever ran: give everything back instead of starting it.
+    const int sig = ctr::SignalForwarder::last_signal();
+    fmt::print(stderr, "{}: stopped by signal {} during setup\n", kProgram, sig);
+    return ctr::kExitSignalBase + sig;
+  }
   handshake.release_child();
   std::optional<ctr::TerminalRelay> relay;
   if (o.tty) {
@@ -484,8 +505,11 @@ int run(const RunOptions& o) {
     fmt::print(stderr, "{}: the container did not stop within {} s of the signal: killed it\n",
                kProgram, o.stop_timeout);
   }
+  // The killer picks the biggest process, not always the command: say which it was.
   if (host.cgroup && host.cgroup->oom_killed()) {
-    fmt::print(stderr, "{}: killed by the OOM killer (memory limit {})\n", kProgram,
+    const bool command = !status.exited && status.signal == SIGKILL;
+    fmt::print(stderr, "{}: {} killed by the OOM killer (memory limit {})\n", kProgram,
+               command ? "the command was" : "a process in the container was",
                o.limits.memory_bytes ? ctr::format_size(*o.limits.memory_bytes) : "none");
   }
   if (o.timings) {

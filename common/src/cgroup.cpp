@@ -230,7 +230,13 @@ class CgroupFs {
     for (const auto& part : split(relative, '/')) {
       if (part.empty()) continue;
       dir += "/" + part;
-      if (!is_dir(dir)) make_dir(dir);
+      if (is_dir(dir)) continue;
+      if (::access(dir.c_str(), F_OK) == 0) {
+        throw UsageError(fmt::format(
+            "cgroup parent '{}': '{}' is not a directory, so no cgroup can be made beneath it",
+            relative, dir));
+      }
+      make_dir(dir);
     }
   }
 
@@ -765,6 +771,20 @@ Cgroup Cgroup::adopt(const CgroupPlace& place, std::string name) {
   if (cg.dirs_.empty()) {
     throw UsageError(fmt::format("no cgroup named '{}' beneath our cgroup{}", name,
                                  place.parent ? " parent '" + *place.parent + "'" : ""));
+  }
+  return cg;
+}
+
+Cgroup Cgroup::adopt_dirs(const std::vector<std::string>& dirs) {
+  const CgroupLayout layout = CgroupLayout::detect();
+  Cgroup cg(layout.version, dirs.empty() ? std::string() : dirs.front(), CgroupFsHooks{});
+  for (const auto& dir : dirs) {
+    if (!is_dir(dir)) continue;
+    std::set<std::string> controllers;
+    for (const auto& h : layout.hierarchies) {
+      if (dir.rfind(h.mount_point + "/", 0) == 0) controllers = h.controllers;
+    }
+    cg.dirs_.push_back({dir, controllers});
   }
   return cg;
 }

@@ -50,11 +50,16 @@ void finish_common_options(const CLI::App& app, CommonOptions& options,
 
 void validate_rootfs(const std::string& dir) {
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (::stat(dir.c_str(), &st) != 0) {
     throw UsageError(
         fmt::format("rootfs '{}' does not exist: make it with `sudo scripts/make-rootfs.sh` or "
                     "pass --rootfs DIR",
                     dir));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw UsageError(fmt::format(
+        "rootfs '{}' is not a directory: pass the directory a root filesystem was unpacked into",
+        dir));
   }
 }
 

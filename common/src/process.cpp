@@ -224,6 +224,31 @@ int StopDeadline::timeout_ms() {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
+namespace {
+sigset_t terminating_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, sig);
+  return set;
+}
+}  // namespace
+
+DeferTerminatingSignals::DeferTerminatingSignals() {
+  const sigset_t set = terminating_set();
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+void DeferTerminatingSignals::release() noexcept {
+  if (!active_) return;
+  active_ = false;
+  unblock_in_child();
+}
+
+void DeferTerminatingSignals::unblock_in_child() noexcept {
+  const sigset_t set = terminating_set();
+  ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 // --- SignalForwarder ---------------------------------------------------------------------
 
 namespace {

@@ -82,6 +82,7 @@ std::string to_json(const ContainerState& s) {
       {"rootfs", s.rootfs},
       {"cgroup", s.cgroup},
       {"cgroup_parent", s.cgroup_parent},
+      {"cgroup_dirs", s.cgroup_dirs},
       {"veth", s.veth},
       {"ip", s.ip},
       {"lease", s.lease},
@@ -102,6 +103,7 @@ ContainerState from_json(const std::string& text) {
   s.rootfs = j.value("rootfs", "");
   s.cgroup = j.value("cgroup", "");
   s.cgroup_parent = j.value("cgroup_parent", "");
+  s.cgroup_dirs = j.value("cgroup_dirs", std::vector<std::string>{});
   s.veth = j.value("veth", "");
   s.ip = j.value("ip", "");
   s.lease = j.value("lease", "");

@@ -149,6 +149,9 @@ class Cgroup {
   // in every tree where it exists; destroying the result kills its processes and removes it.
   // Throws UsageError when it exists nowhere.
   static Cgroup adopt(const CgroupPlace& place, std::string name);
+  // Takes ownership of these cgroup directories, by absolute path (as recorded in a
+  // container's state), whatever cgroup the caller runs in; missing ones are skipped.
+  static Cgroup adopt_dirs(const std::vector<std::string>& dirs);
   // Names of the cgroups beneath our own cgroup (or the parent) starting with `prefix`,
   // in any tree, sorted. For `mycontainer cleanup`.
   static std::vector<std::string> list_children(const CgroupPlace& place, std::string_view prefix);

@@ -95,6 +95,24 @@ class StopDeadline {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
+// Blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT while it lives (sigprocmask(2)): a ^C during a
+// runtime's setup then waits, pending, instead of killing the runtime before its destructors
+// can give back what it made. Unblocking delivers it: install the SignalForwarder first. A
+// child made meanwhile inherits the mask: it calls unblock_in_child() (signal(7): the mask
+// survives fork and execve).
+class DeferTerminatingSignals {
+ public:
+  DeferTerminatingSignals();
+  ~DeferTerminatingSignals() { release(); }
+  DeferTerminatingSignals(const DeferTerminatingSignals&) = delete;
+  DeferTerminatingSignals& operator=(const DeferTerminatingSignals&) = delete;
+  void release() noexcept;  // unblocks them now
+  static void unblock_in_child() noexcept;
+
+ private:
+  bool active_ = true;
+};
+
 // Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process on to
 // `pid` while the object lives, then restores the previous handlers. A container's PID 1
 // gets the signal exactly as if it had been sent to it (what docker run does by default).

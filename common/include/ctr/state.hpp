@@ -25,11 +25,12 @@ struct ContainerState {
   std::vector<std::string> command;
   std::string started;  // ISO 8601, UTC
   std::string rootfs;
-  std::string cgroup;         // the cgroup's name beneath its parent ("" when none)
-  std::string cgroup_parent;  // --cgroup-parent, "" for beneath the runtime's own cgroup
-  std::string veth;           // host-side interface ("" when none)
-  std::string ip;             // "10.47.0.2/24" ("" when none)
-  std::string lease;          // the IPAM lease file ("" when none)
+  std::string cgroup;                    // the cgroup's name beneath its parent ("" when none)
+  std::string cgroup_parent;             // --cgroup-parent, "" for beneath the runtime's own cgroup
+  std::vector<std::string> cgroup_dirs;  // its directories, absolute: one per hierarchy
+  std::string veth;                      // host-side interface ("" when none)
+  std::string ip;                        // "10.47.0.2/24" ("" when none)
+  std::string lease;                     // the IPAM lease file ("" when none)
   bool rootless = false;
 };
 
