@@ -184,6 +184,8 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
           fmt::format("invalid --tmpfs '{}': use an absolute path other than /", t));
     }
   }
+  // --privileged turns no_new_privs off too, as docker's does, unless asked for explicitly.
+  if (o.privileged) o.no_new_privileges = false;
   for (const auto& opt : o.security_opts) {
     if (opt == "no-new-privileges=false" || opt == "no-new-privileges:false") {
       o.no_new_privileges = false;

@@ -13,13 +13,14 @@
 //                          to mount and configure: nothing may be left to do after them
 #include "run.hpp"
 
-#include <fcntl.h>       // openat(2), O_* flags
-#include <sched.h>       // CLONE_NEW*, unshare(2)
-#include <signal.h>      // SIGKILL
-#include <sys/stat.h>    // mkdirat(2)
-#include <unistd.h>      // getpid(2), setresuid(2), setgroups(2)
-#include <grp.h>         // setgroups(2)
-#include <sys/socket.h>  // socketpair(2), for the terminal's descriptor
+#include <fcntl.h>        // openat(2), O_* flags
+#include <linux/mount.h>  // MOUNT_ATTR_NODEV
+#include <sched.h>        // CLONE_NEW*, unshare(2)
+#include <signal.h>       // SIGKILL
+#include <sys/stat.h>     // mkdirat(2)
+#include <unistd.h>       // getpid(2), setresuid(2), setgroups(2)
+#include <grp.h>          // setgroups(2)
+#include <sys/socket.h>   // socketpair(2), for the terminal's descriptor
 
 #include <chrono>
 #include <ctime>
@@ -197,7 +198,7 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     ctr::bind_mount(rootfs, rootfs);  // pivot_root(2) needs new_root to be a mount point
     // nodev: a device node in the image, or one the container makes with mknod, cannot be
     // opened: no path to the host's disks (the same on every mount the container can write).
-    ctr::remount_bind(ctr::open_in_root(rootfs, "/"), rootfs, MS_NODEV);
+    ctr::mount_setattr_recursive(ctr::open_in_root(rootfs, "/"), rootfs, MOUNT_ATTR_NODEV);
     ctr::mount_on_fd("proc", ctr::open_in_root(rootfs, "/proc"), rootfs + "/proc", "proc",
                      MS_NOSUID | MS_NODEV | MS_NOEXEC);
     const bool own_net = o.net != "host";
@@ -230,9 +231,10 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       ctr::mount_on_fd(v.host, target, rootfs + v.container, "", MS_BIND | MS_REC);
       const ctr::UniqueFd mounted = ctr::open_in_root(rootfs, v.container);
       if (v.read_only) {
-        ctr::remount_bind_read_only(mounted, rootfs + v.container, MS_NODEV);
+        ctr::mount_setattr_recursive(mounted, rootfs + v.container,
+                                     MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
       } else {
-        ctr::remount_bind(mounted, rootfs + v.container, MS_NODEV);
+        ctr::mount_setattr_recursive(mounted, rootfs + v.container, MOUNT_ATTR_NODEV);
       }
     }
     for (const auto& path : o.tmpfs) {

@@ -1,5 +1,8 @@
 #include "ctr/path.hpp"
 
+#include <linux/mount.h>  // struct mount_attr, MOUNT_ATTR_*
+#include <sys/syscall.h>  // SYS_mount_setattr: no glibc wrapper
+
 #include <fcntl.h>          // openat(2), O_* flags
 #include <linux/openat2.h>  // struct open_how, RESOLVE_* (openat2(2))
 #include <sys/mount.h>      // MS_* flags
@@ -152,6 +155,29 @@ void remount_bind(const UniqueFd& target, const std::string& shown_as, unsigned 
     if (sv.f_flag & st) flags |= ms;
   }
   mount_on_fd("", target, shown_as, "", flags);
+}
+
+void mount_setattr_recursive(const UniqueFd& target, const std::string& shown_as,
+                             uint64_t attr_set) {
+  struct mount_attr attr {};
+  attr.attr_set = attr_set;
+  const long rc = ::syscall(SYS_mount_setattr, target.get(), "", AT_EMPTY_PATH | AT_RECURSIVE,
+                            &attr, sizeof attr);
+  if (rc != 0 && errno == ENOSYS) {
+    unsigned long flags = 0;
+    if (attr_set & MOUNT_ATTR_NODEV) flags |= MS_NODEV;
+    if (attr_set & MOUNT_ATTR_NOSUID) flags |= MS_NOSUID;
+    if (attr_set & MOUNT_ATTR_NOEXEC) flags |= MS_NOEXEC;
+    if (attr_set & MOUNT_ATTR_RDONLY) flags |= MS_RDONLY;
+    remount_bind(target, shown_as, flags);
+    return;
+  }
+  check(static_cast<int>(rc), "mount_setattr", shown_as);
+  narrate(
+      {.call = fmt::format("mount_setattr(\"{}\", AT_RECURSIVE, set 0x{:x})", shown_as, attr_set),
+       .result = "ok",
+       .shell = fmt::format("mount -o remount,bind,nodev {} (and every mount below it)", shown_as),
+       .man = "mount_setattr(2)"});
 }
 
 void remount_bind_read_only(const UniqueFd& target, const std::string& shown_as,

@@ -46,6 +46,13 @@ void mount_on_fd(const std::string& source, const UniqueFd& target, const std::s
 // has; remount_bind_read_only below explains why they are kept.
 void remount_bind(const UniqueFd& target, const std::string& shown_as, unsigned long add_flags);
 
+// mount_setattr(2) with AT_RECURSIVE: sets `attr_set` (MOUNT_ATTR_NODEV...) on the mount at
+// `target` and on every mount below it, which a remount cannot reach (a volume of the host's
+// "/" brings the host's /dev along). Linux 5.12; on older kernels only `target` itself is
+// changed, by remount_bind. Narrated.
+void mount_setattr_recursive(const UniqueFd& target, const std::string& shown_as,
+                             uint64_t attr_set);
+
 // Remounts the bind mount at `target` read-only, adding `extra_flags` (MS_NOSUID...).
 // It keeps every flag the mount already has: in a user namespace, flags set by a more
 // privileged mount namespace are locked, and a remount that would clear one fails with EPERM
