@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include "ctr/error.hpp"  // ctr::UsageError
+
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -70,6 +73,25 @@ std::string diff(const HostSnapshot& before, const HostSnapshot& after);
 
 // Processes whose command line starts with prefix ("/bin/sleep 1234"), other than this one.
 std::vector<int> pids_matching(const std::string& prefix);
+
+// Runs f in a forked child and returns the string it produced ("exception: ..." if it threw,
+// with " [signal N]" appended if the child was killed). Nothing f does reaches this process:
+// what a test of a privilege-dropping call needs.
+std::string in_child(const std::function<std::string()>& f);
+// Inside in_child's f: the descriptor its result goes back through (to keep it open in a
+// test that closes descriptors).
+int in_child_report_fd();
+
+// Runs f, expects a ctr::UsageError whose message contains `needle`.
+template <typename F>
+void expect_usage_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no UsageError; expected one containing '" << needle << "'";
+  } catch (const ctr::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
 
 // A name unique to this test process and call ("mc-t-<pid>-<n>").
 std::string unique_name(const std::string& prefix = "mct");

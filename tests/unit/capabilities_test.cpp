@@ -19,54 +19,13 @@
 
 namespace {
 
+using mc::test::expect_usage_error;
+using mc::test::in_child;
+
 using ctr::CapabilitySet;
 using ctr::UsageError;
 
 constexpr uint64_t kDockerMask = 0xa80425fb;  // docker's 14, as /proc/self/status shows them
-
-template <typename F>
-void expect_usage_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no UsageError; expected one containing '" << needle << "'";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
-// Runs f in a forked child and returns the string it produced ("exception: ..." if it threw,
-// with " [signal N]" appended if the child was killed). Nothing f does reaches this process.
-std::string in_child(const std::function<std::string()>& f) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe2 failed";
-  const pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string out;
-    try {
-      out = f();
-    } catch (const std::exception& e) {
-      out = std::string("exception: ") + e.what();
-    }
-    for (size_t done = 0; done < out.size();) {
-      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) out += fmt::format(" [signal {}]", WTERMSIG(status));
-  return out;
-}
 
 std::string masks_to_string(const ctr::CapabilityMasks& m) {
   return fmt::format("bnd={:x} prm={:x} eff={:x} inh={:x} amb={:x}", m.bounding, m.permitted,

@@ -23,6 +23,9 @@
 
 namespace {
 
+using mc::test::expect_usage_error;
+using mc::test::in_child;
+
 namespace fs = std::filesystem;
 using ctr::Cgroup;
 using ctr::CgroupFsHooks;
@@ -33,17 +36,6 @@ using ctr::Limits;
 using ctr::UsageError;
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
-
-// Runs f, expects a UsageError whose message contains `needle`.
-template <typename F>
-void expect_usage_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no UsageError; expected one containing '" << needle << "'";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 // ============================== parsers ==============================
 

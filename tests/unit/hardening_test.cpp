@@ -38,56 +38,11 @@
 
 namespace {
 
+using mc::test::expect_usage_error;
+using mc::test::in_child;
+
 namespace fs = std::filesystem;
 using ctr::UsageError;
-
-template <typename F>
-void expect_usage_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no UsageError; expected one containing '" << needle << "'";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
-// The write end of the current in_child pipe, for tests that close descriptors.
-int g_report_fd = -1;
-
-// Runs f in a forked child and returns the string it produced ("exception: ..." if it threw,
-// with " [signal N]" appended if the child was killed). Nothing f does reaches this process.
-std::string in_child(const std::function<std::string()>& f) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe2 failed";
-  const pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(fds[0]);
-    g_report_fd = fds[1];
-    std::string out;
-    try {
-      out = f();
-    } catch (const std::exception& e) {
-      out = std::string("exception: ") + e.what();
-    }
-    for (size_t done = 0; done < out.size();) {
-      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) out += fmt::format(" [signal {}]", WTERMSIG(status));
-  return out;
-}
 
 // A temporary directory, removed with everything in it at the end of the scope.
 struct TempDir {
@@ -284,7 +239,7 @@ TEST(CloseFds, ClosesEverythingFromFirstButTheKeptOnes) {
     const int a = ::open("/dev/null", O_RDONLY);
     const int b = ::open("/dev/null", O_RDONLY);
     const int c = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC, like a leaked descriptor
-    ctr::close_fds_from(3, {g_report_fd, b});
+    ctr::close_fds_from(3, {mc::test::in_child_report_fd(), b});
     return fmt::format("a={} b={} c={} stdio={}", fd_open(a), fd_open(b), fd_open(c),
                        fd_open(0) && fd_open(1) && fd_open(2));
   });
@@ -294,7 +249,7 @@ TEST(CloseFds, ClosesEverythingFromFirstButTheKeptOnes) {
 TEST(CloseFds, CloexecMarksWithoutClosing) {
   const std::string got = in_child([] {
     const int a = ::open("/dev/null", O_RDONLY);
-    ctr::set_cloexec_from(3, {g_report_fd});
+    ctr::set_cloexec_from(3, {mc::test::in_child_report_fd()});
     const int flags = ::fcntl(a, F_GETFD);
     return fmt::format("open={} cloexec={}", flags != -1, (flags & FD_CLOEXEC) != 0);
   });

@@ -34,41 +34,10 @@
 
 namespace {
 
-using ctr::SeccompFilter;
+using mc::test::expect_usage_error;
+using mc::test::in_child;
 
-// Runs f in a forked child and returns the string it produced ("exception: ..." if it threw,
-// with " [signal N]" appended if the child was killed). Nothing f does reaches this process.
-std::string in_child(const std::function<std::string()>& f) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe2 failed";
-  const pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string out;
-    try {
-      out = f();
-    } catch (const std::exception& e) {
-      out = std::string("exception: ") + e.what();
-    }
-    for (size_t done = 0; done < out.size();) {
-      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) out += fmt::format(" [signal {}]", WTERMSIG(status));
-  return out;
-}
+using ctr::SeccompFilter;
 
 // "rc/ERRNO" of a raw call: "-1/EPERM", "0/0".
 std::string outcome(long rc) {
