@@ -79,6 +79,7 @@ struct HostSide {
   std::optional<ctr::Cgroup> cgroup;
   ctr::IdMapPlan id_maps;   // how the user namespace is mapped (method kNone: none)
   int console_socket = -1;  // -t: the child sends its terminal's master here
+  ctr::BpfProgram seccomp;  // the compiled default filter (empty: none)
 };
 
 bool in_user_namespace(const HostSide& host) {
@@ -292,10 +293,11 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     ctr::set_default_nofile();
     ctr::apply_ulimits(o.ulimits);
     if (o.no_new_privileges) ctr::set_no_new_privs();  // setuid binaries stop granting anything
-    if (!o.privileged && o.seccomp != "unconfined") {
+    if (!host.seccomp.empty()) {
       // Loaded while we still hold CAP_SYS_ADMIN (seccomp(2) needs it or no_new_privs); the
-      // filter still lets the calls below through (capset, setresuid, execve).
-      ctr::SeccompFilter::docker_like_default().load();
+      // filter still lets the calls below through (capset, setresuid, execve). The parent
+      // compiled it (SeccompFilter::docker_like_default), or took it from its cache.
+      ctr::load_bpf(host.seccomp);
     }
     const ctr::CapabilitySet caps =
         o.privileged
@@ -362,7 +364,8 @@ int run(const RunOptions& o) {
   if (rootless) {
     if (auto problem = ctr::unprivileged_userns_problem()) throw ctr::UsageError(*problem);
   }
-  host.id_maps = ctr::plan_id_maps(ctr::UsernsFacts::detect(), o.userns);
+  // (Only when there is one: detecting reads the user database and the subid files.)
+  if (rootless || o.userns) host.id_maps = ctr::plan_id_maps(ctr::UsernsFacts::detect(), o.userns);
   if (rootless && (o.limits.memory_bytes || o.limits.cpus || o.limits.pids || o.cgroup_parent)) {
     // An ordinary user may only write to a cgroup that was delegated to it (cgroup-v2.rst,
     // "Delegation"). We do not go looking for one: say what is missing.
@@ -409,6 +412,11 @@ int run(const RunOptions& o) {
     state_dir.write(state);
   }
   timings.mark("cgroup");
+
+  // --- The seccomp filter, compiled once and cached: libseccomp takes most of a millisecond ---
+  if (!o.privileged && o.seccomp != "unconfined") {
+    host.seccomp = ctr::cached_default_seccomp(ctr::state_root() / "seccomp");
+  }
 
   // --- The terminal's socket (-t) ---
   ctr::UniqueFd console_parent, console_child;

@@ -116,7 +116,10 @@ int child_trampoline(void* arg) {
 }  // namespace
 
 ChildProcess ChildProcess::clone(int flags, Entry entry) {
-  auto stack = std::make_unique<char[]>(kStackSize);
+  // Not make_unique<char[]>: that zero-fills the megabyte, and every page touched is a page
+  // the kernel then copies (copy-on-write) into the child at clone. Untouched, it costs
+  // nothing until the child's stack grows into it.
+  std::unique_ptr<char[]> stack(new char[kStackSize]);
   Trampoline t{&entry, ::getpid()};
   std::fflush(nullptr);  // else the child would print our buffered output a second time
   // The stack grows down on every architecture Linux containers run on: pass its top.

@@ -1,11 +1,20 @@
 #include "ctr/seccomp.hpp"
 
+#include <fcntl.h>          // open(2)
+#include <linux/seccomp.h>  // SECCOMP_SET_MODE_FILTER
+#include <sys/stat.h>       // stat(2)
+#include <sys/syscall.h>    // SYS_seccomp
+#include <unistd.h>         // syscall(2)
+
 #include <sched.h>            // CLONE_NEW*
 #include <seccomp.h>          // libseccomp
 #include <sys/personality.h>  // ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ...
 #include <sys/utsname.h>      // uname(2)
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <cerrno>
 #include <cstdio>
 #include <set>
@@ -14,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"
+#include "ctr/fd.hpp"
 #include "ctr/narrate.hpp"
 
 namespace ctr {
@@ -291,6 +301,71 @@ std::vector<std::string> SeccompFilter::architectures() const {
 
 void load_default_seccomp() {
   SeccompFilter::docker_like_default().load();
+}
+
+namespace {
+std::string cache_key() {
+  struct stat st {};
+  struct utsname u {};
+  if (::stat("/proc/self/exe", &st) != 0 || ::uname(&u) != 0) return {};
+  return fmt::format("default-{:x}-{:x}-{:x}.{:x}-{}.bpf", st.st_dev, st.st_ino, st.st_mtim.tv_sec,
+                     st.st_mtim.tv_nsec, u.release);
+}
+
+BpfProgram read_program(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.empty() || bytes.size() % sizeof(sock_filter) != 0) return {};
+  BpfProgram program(bytes.size() / sizeof(sock_filter));
+  std::memcpy(program.data(), bytes.data(), bytes.size());
+  return program;
+}
+}  // namespace
+
+BpfProgram cached_default_seccomp(const std::filesystem::path& dir) {
+  const std::string key = cache_key();
+  const std::filesystem::path path = dir / key;
+  if (!key.empty()) {
+    if (BpfProgram cached = read_program(path); !cached.empty()) return cached;
+  }
+  // Build it, export it to a temporary file, and read it back: libseccomp's compiled form.
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::filesystem::path tmp = dir / fmt::format(".{}.{}", key, ::getpid());
+  {
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) {
+      // No cache here (read-only, or not ours): compile in memory through a pipe-free path.
+      char name[] = "/tmp/mc-seccomp.XXXXXX";
+      UniqueFd t(check(::mkstemp(name), "mkstemp", name));
+      ::unlink(name);
+      SeccompFilter::docker_like_default().export_bpf(t.get());
+      return read_program(fmt::format("/proc/self/fd/{}", t.get()));
+    }
+    SeccompFilter::docker_like_default().export_bpf(fd.get());
+  }
+  BpfProgram program = read_program(tmp);
+  if (!key.empty() && !program.empty()) {
+    std::filesystem::rename(tmp, path, ec);
+  }
+  std::filesystem::remove(tmp, ec);
+  return program;
+}
+
+void load_bpf(const BpfProgram& program) {
+  sock_fprog prog{};
+  prog.len = static_cast<unsigned short>(program.size());
+  prog.filter = const_cast<sock_filter*>(program.data());
+  const long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+  if (rc != 0 && errno == EACCES) {
+    throw SyscallError(EACCES, "seccomp", "set no_new_privs first, or hold CAP_SYS_ADMIN");
+  }
+  check(static_cast<int>(rc), "seccomp", "SECCOMP_SET_MODE_FILTER");
+  narrate(
+      {.call = fmt::format("seccomp(SECCOMP_SET_MODE_FILTER, {} BPF instructions)", program.size()),
+       .result = "ok",
+       .shell = "grep Seccomp /proc/self/status   # 2 = filter",
+       .man = "seccomp(2)"});
 }
 
 }  // namespace ctr
