@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# How long does a whole container take, from start to exit? `mycontainer run /bin/true`
+# against runc and crun on the same root filesystem with the same isolation, and against
+# a bare `unshare` with the same namespaces: the floor, what the kernel alone costs.
+#
+#   sudo scripts/bench.sh            # 50 timed runs each (BENCH_RUNS=N for another count)
+#   sudo scripts/bench.sh --quick    # 10 runs each, 20 sequential: a quick look
+#
+# It measures, for each runtime:
+#   - start-to-exit time of one container (hyperfine, no shell in between: -N);
+#   - 100 containers one after another, and 20 at once: total wall time;
+#   - peak RSS (/usr/bin/time -f %M: the largest single process of the runtime's tree).
+# It prints a markdown table (pasteable into README) and keeps the raw JSON and the table
+# in build/bench/. The issue's targets: mycontainer <= 0.6x crun's median and <= 0.2x
+# runc's; a bridge network with limits adds under 2 ms.
+#
+# A runtime that cannot run on this machine is left out, with the reason: crun refuses
+# cgroup v1 "hybrid" machines whose cgroup2 tree has any controller. The host's cgroup
+# mounts are never changed to make it run. With --crun-private-mountns (opt-in), crun alone
+# is measured inside a private mount namespace where the cgroup2 tree is unmounted: the host
+# is untouched, crun sees a pure v1 machine; the table marks that number.
+#
+# Nothing is left behind: the OCI bundle lives in a temporary directory removed on exit,
+# every runc/crun container is deleted (`runc list` stays empty), no cgroup remains, and
+# mycontainer's bridge goes again if this run created it.
+set -euo pipefail
+export LC_ALL=C # decimal points, not commas, in every number we print or parse
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  cat <<EOF
+usage: sudo $0 [--quick] [--crun-private-mountns]
+
+  --quick                 fewer runs (10 timed, 20 sequential containers)
+  --crun-private-mountns  where crun refuses this machine's cgroup layout, measure it in a
+                          private mount namespace without the cgroup2 tree (host untouched)
+
+environment:
+  BENCH_RUNS=N         timed runs per command (default 50, --quick 10)
+  BENCH_WARMUP=N       warm-up runs (default 5, --quick 2)
+  BENCH_SEQUENTIAL=N   containers one after another (default 100, --quick 20)
+  BENCH_PARALLEL=N     containers at once (default 20)
+  BENCH_RSS_RUNS=N     runs per peak-RSS measurement, median reported (default 5)
+  MYCONTAINER=PATH     the binary (default \$MC_BUILD_DIR/bin/mycontainer)
+  MYCONTAINER_ARGS     its arguments (default: run --rootfs ROOTFS --net none -- /bin/true)
+  MYCONTAINER_NET_ARGS with a bridge network and limits
+                       (default: run --rootfs ROOTFS -m 64m --cpus 1 --pids-limit 100 -- /bin/true)
+  ROOTFS=DIR           root filesystem for every runtime (default: the project's rootfs)
+  MC_BUILD_DIR=DIR     build directory (default: build); results go to DIR/bench
+  BENCH_BUILD=0        do not build first (use the binaries as they are)
+EOF
+}
+
+quick=0
+crun_private_mountns=0
+while (($#)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --crun-private-mountns) crun_private_mountns=1 ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+if ((quick)); then
+  RUNS=${BENCH_RUNS:-10} WARMUP=${BENCH_WARMUP:-2} SEQUENTIAL=${BENCH_SEQUENTIAL:-20}
+else
+  RUNS=${BENCH_RUNS:-50} WARMUP=${BENCH_WARMUP:-5} SEQUENTIAL=${BENCH_SEQUENTIAL:-100}
+fi
+PARALLEL=${BENCH_PARALLEL:-20}
+RSS_RUNS=${BENCH_RSS_RUNS:-5}
+for v in RUNS WARMUP SEQUENTIAL PARALLEL RSS_RUNS; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
+done
+((RUNS >= 2)) || die "BENCH_RUNS must be at least 2 (hyperfine needs two runs for a deviation)"
+
+is_root || die "runc, crun and mycontainer need root here: run sudo $0"
+
+# === Tools, build, root filesystem ===========================================================
+
+ensure_packages runc crun hyperfine time jq util-linux
+if [[ ${BENCH_BUILD:-1} == 0 ]]; then
+  log "BENCH_BUILD=0: not building, using the binaries in $MC_BUILD_DIR"
+elif ! ensure_build "$MC_BUILD_DIR"; then
+  warn "the build failed (output above): benchmarking with the binaries that exist"
+fi
+ensure_rootfs
+ROOTFS=$(realpath -- "${ROOTFS:-$MC_ROOTFS}")
+[[ -x $ROOTFS/bin/true || -L $ROOTFS/bin/true ]] || die "no /bin/true in the root filesystem $ROOTFS"
+
+MYCONTAINER=${MYCONTAINER:-$MC_BUILD_DIR/bin/mycontainer}
+# The lead settles mycontainer's exact flags; these match the runc/crun bundle below.
+# No --name: mycontainer picks a unique one per run (20 run at once below).
+MYCONTAINER_ARGS=${MYCONTAINER_ARGS:-"run --rootfs $ROOTFS --net none -- /bin/true"}
+MYCONTAINER_NET_ARGS=${MYCONTAINER_NET_ARGS:-"run --rootfs $ROOTFS -m 64m --cpus 1 --pids-limit 100 -- /bin/true"}
+
+OUT=$MC_BUILD_DIR/bench
+mkdir -p -- "$OUT"
+rm -f -- "$OUT"/hyperfine-*.json
+WORK=$(mktemp -d /tmp/mcbench.XXXXXX)
+BUNDLE=$WORK/bundle
+ID=mcbench-$$ # prefix of every runc/crun container id, and so of their cgroups
+
+# === Cleanup, on every exit ==================================================================
+
+# mycontainer's default bridge: shared infrastructure it creates on first use and leaves in
+# place, like docker0. If this run created it, it goes again, unless a container holds an
+# address on it (a lease file in /run/mycontainer/ipam).
+BRIDGE=ctr0
+bridge_existed=0
+ip link show "$BRIDGE" >/dev/null 2>&1 && bridge_existed=1
+
+cleanup() {
+  local rc=$? id rt
+  trap - EXIT INT TERM
+  if ((!bridge_existed)) && ip link show "$BRIDGE" >/dev/null 2>&1 &&
+    [[ -z $(find /run/mycontainer/ipam -type f 2>/dev/null) ]]; then
+    ip link delete "$BRIDGE" 2>/dev/null || true
+  fi
+  for rt in runc crun; do
+    command -v "$rt" >/dev/null 2>&1 || continue
+    while read -r id; do
+      if [[ $id == "$ID"* ]]; then "$rt" delete --force "$id" >/dev/null 2>&1 || true; fi
+    done < <("$rt" list -q 2>/dev/null || true)
+  done
+  rm -rf -- "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# === The OCI bundle: runc's default spec, made to match what `mycontainer run` sets up =====
+
+# mycontainer's seccomp filter (ctr::SeccompFilter::docker_like_default() in
+# common/src/seccomp.cpp) as OCI JSON: a deny list, default allow. Keep the two in step.
+seccomp_json() {
+  local deny=(add_key request_key keyctl init_module finit_module delete_module create_module
+    query_module get_kernel_syms kexec_load kexec_file_load reboot swapon swapoff acct
+    settimeofday clock_settime clock_adjtime adjtimex stime iopl ioperm open_by_handle_at
+    name_to_handle_at userfaultfd bpf perf_event_open lookup_dcookie kcmp mount umount umount2
+    pivot_root fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr unshare setns
+    quotactl quotactl_fd syslog vhangup nfsservctl uselib ustat sysfs _sysctl vm86 vm86old
+    io_uring_setup io_uring_enter io_uring_register)
+  # clone: any CLONE_NEW* bit (NS, UTS, IPC, USER, PID, NET, CGROUP); personality: the
+  # persona bits ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT,
+  # each masked with bit 31 so that the query personality(0xffffffff) passes.
+  jq -n --args '
+    def masked($name; $mask; $value):
+      {names: [$name], action: "SCMP_ACT_ERRNO", errnoRet: 1,
+       args: [{index: 0, value: $mask, valueTwo: $value, op: "SCMP_CMP_MASKED_EQ"}]};
+    {
+      defaultAction: "SCMP_ACT_ALLOW",
+      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+      syscalls: (
+        [{names: $ARGS.positional, action: "SCMP_ACT_ERRNO", errnoRet: 1},
+         {names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}]
+        + [[131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432][]
+           | masked("clone"; .; .)]
+        + [[262144, 4194304, 1048576, 2097152][]
+           | masked("personality"; . + 2147483648; .)]
+      )
+    }' "${deny[@]}"
+}
+
+make_bundle() {
+  mkdir -p -- "$BUNDLE"
+  (cd -- "$BUNDLE" && runc spec)
+  local caps seccomp
+  # docker's 14 default capabilities (ctr::default_capabilities()), where runc's spec keeps 3.
+  caps='["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD","CAP_NET_RAW",
+         "CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP","CAP_NET_BIND_SERVICE",
+         "CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]'
+  seccomp=$(seccomp_json)
+  # Kept from runc's default: pid, network, ipc, uts and mount namespaces, the masked and
+  # read-only paths, /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /sys/fs/cgroup mounts,
+  # no_new_privileges, the default device rules and a cgroup named after the container id.
+  # Added to match mycontainer: a cgroup namespace, docker's capabilities, the seccomp
+  # filter, a writable root (mycontainer's default; --read-only is opt-in there too).
+  jq --arg root "$ROOTFS" --argjson caps "$caps" --argjson seccomp "$seccomp" '
+      .root = {path: $root, readonly: false}
+    | .hostname = "bench"
+    | .process.terminal = false
+    | .process.args = ["/bin/true"]
+    | .process.capabilities = {bounding: $caps, effective: $caps, permitted: $caps}
+    | .linux.namespaces |= (if any(.type == "cgroup") then . else . + [{type: "cgroup"}] end)
+    | .linux.seccomp = $seccomp' "$BUNDLE/config.json" >"$BUNDLE/config.json.new"
+  mv -- "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+}
+
+# === The contenders ==========================================================================
+
+# Each contender is a command line with MCBENCH_ID where a container id goes; a fixed id
+# works for runs one after another, because `runc run` and `crun run` delete the container when it
+# exits (without --detach; there is no --rm to ask for it). Runs at once get distinct ids.
+declare -A LABEL=() CMDLINE=() NOTE=()
+ORDER=()
+add_contender() { # KEY LABEL COMMAND-LINE...
+  local key=$1 label=$2
+  shift 2
+  LABEL[$key]=$label
+  CMDLINE[$key]=$(printf '%q ' "$@")
+  CMDLINE[$key]=${CMDLINE[$key]% }
+  ORDER+=("$key")
+}
+# words KEY ID: the command line of KEY, with ID for MCBENCH_ID, into the array WORDS.
+words() {
+  local line=${CMDLINE[$1]//MCBENCH_ID/$2}
+  eval "WORDS=($line)"
+}
+
+# try KEY: one trial run; on failure prints why (the last line of its output) and returns 1.
+try() {
+  local key=$1 out
+  words "$key" "$ID-trial-$key"
+  if out=$("${WORDS[@]}" </dev/null 2>&1); then
+    return 0
+  fi
+  TRIAL_ERROR=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+  return 1
+}
+
+EXCLUDED=()
+exclude() { # KEY REASON
+  EXCLUDED+=("${LABEL[$1]}: $2")
+  warn "${LABEL[$1]} left out: $2"
+  local i
+  for i in "${!ORDER[@]}"; do [[ ${ORDER[$i]} == "$1" ]] && unset 'ORDER[i]'; done
+  ORDER=("${ORDER[@]}")
+}
+
+log "making the OCI bundle in $BUNDLE (root: $ROOTFS)"
+make_bundle
+
+read -ra mc_args <<<"$MYCONTAINER_ARGS"
+read -ra mc_net_args <<<"$MYCONTAINER_NET_ARGS"
+add_contender mycontainer "mycontainer" "$MYCONTAINER" "${mc_args[@]}"
+add_contender mycontainer_net "mycontainer, bridge + limits" "$MYCONTAINER" "${mc_net_args[@]}"
+add_contender runc "runc" runc run -b "$BUNDLE" MCBENCH_ID
+add_contender crun "crun" crun run -b "$BUNDLE" MCBENCH_ID
+# The floor: the same namespaces, one fork (--fork, for the PID namespace), a chroot into
+# the same rootfs and one exec of its /bin/true; no /proc, no cgroup, no hardening. unshare
+# --mount makes every mount private first (--propagation private), as the runtimes do.
+add_contender floor "unshare (floor)" unshare --pid --fork --mount --uts --ipc --net --cgroup \
+  --root="$ROOTFS" /bin/true
+
+if [[ ! -x $MYCONTAINER ]]; then
+  exclude mycontainer "not built yet (no $MYCONTAINER)"
+  exclude mycontainer_net "not built yet"
+else
+  for key in mycontainer mycontainer_net; do
+    try "$key" || exclude "$key" "its trial run failed: $TRIAL_ERROR"
+  done
+fi
+try runc || exclude runc "its trial run failed: $TRIAL_ERROR"
+crun_wrapped=0
+if ! try crun; then
+  if ((crun_private_mountns)) && [[ $TRIAL_ERROR == *hybrid* ]]; then
+    crun_wrapped=1
+    NOTE[crun]="measured in a private mount namespace without the cgroup2 tree (it refuses this host: $TRIAL_ERROR)"
+    LABEL[crun]="crun †"
+    log "crun refuses this host ($TRIAL_ERROR): measuring it in a private mount namespace"
+  else
+    exclude crun "it refuses to run here: $TRIAL_ERROR${TRIAL_ERROR:+ }(never edit the host's cgroup mounts for it; --crun-private-mountns measures it in a private mount namespace)"
+  fi
+fi
+try floor || exclude floor "its trial run failed: $TRIAL_ERROR"
+((${#ORDER[@]} > 0)) || die "nothing can run here"
+
+# in_private_mountns CMD...: runs CMD in a new mount namespace where the cgroup2 trees are
+# unmounted (a private copy of the host's mount table: the host's own mounts stay as they are).
+in_private_mountns() {
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  unshare --mount --propagation private -- bash -c '
+    while read -r m; do umount "$m"; done < <(findmnt -rn -t cgroup2 -o TARGET)
+    exec "$@"' bash "$@"
+}
+
+# === 1. One container, start to exit: hyperfine ==============================================
+
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg) # other work on the machine skews every number
+HF_OPTS=(--warmup "$WARMUP" --runs "$RUNS")
+# (grep reads a captured string: with pipefail, `cmd | grep -q` fails when grep's early exit
+# kills cmd with SIGPIPE.)
+if grep -q -- '--shell=none' <<<"$(hyperfine --help 2>/dev/null)"; then
+  HF_OPTS+=(-N) # no shell between hyperfine and the runtime (hyperfine >= 1.13)
+else
+  warn "this hyperfine has no -N: it runs commands through a shell and subtracts its cost"
+fi
+[[ -t 1 ]] || HF_OPTS+=(--style basic)
+
+for key in "${ORDER[@]}"; do
+  words "$key" "$ID-$key"
+  cmd=$(printf '%q ' "${WORDS[@]}")
+  log "hyperfine: ${LABEL[$key]}"
+  runner=()
+  ((crun_wrapped)) && [[ $key == crun ]] && runner=(in_private_mountns)
+  "${runner[@]}" hyperfine "${HF_OPTS[@]}" --command-name "${LABEL[$key]}" \
+    --export-json "$OUT/hyperfine-$key.json" "${cmd% }"
+done
+
+# Statistics in milliseconds, from hyperfine's JSON: median mean stddev min max.
+stats() {
+  jq -r '.results[0] | [.median, .mean, .stddev, .min, .max] | map(. * 1000) | @tsv' \
+    "$OUT/hyperfine-$1.json"
+}
+declare -A MEDIAN=()
+for key in "${ORDER[@]}"; do
+  read -r "MEDIAN[$key]" _ < <(stats "$key")
+done
+
+# === 2. Many containers: one after another, and at once ======================================
+
+# measure_many SEQUENTIAL PARALLEL RSS_RUNS TMPFILE ID COMMAND...: runs COMMAND (with
+# MCBENCH_ID replaced by ID, or by ID-N for the runs at once) SEQUENTIAL times one after
+# another, then PARALLEL times at once, then RSS_RUNS times under /usr/bin/time. Prints
+# "SECONDS-SEQUENTIAL SECONDS-AT-ONCE MEDIAN-PEAK-RSS-KIB FAILED-RUNS". Self-contained (no
+# globals), so that `declare -f` can carry it into another shell (in_private_mountns).
+measure_many() {
+  local n=$1 p=$2 r=$3 tmp=$4 id=$5
+  shift 5
+  local -a cmd=("$@") pids=() rss=()
+  local i pid start seq par fails=0
+  since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+
+  start=$EPOCHREALTIME
+  for ((i = 0; i < n; i++)); do
+    "${cmd[@]//MCBENCH_ID/$id}" </dev/null >/dev/null 2>&1 || fails=$((fails + 1))
+  done
+  seq=$(since "$start")
+
+  start=$EPOCHREALTIME
+  for ((i = 0; i < p; i++)); do
+    "${cmd[@]//MCBENCH_ID/$id-$i}" </dev/null >/dev/null 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || fails=$((fails + 1)); done
+  par=$(since "$start")
+
+  for ((i = 0; i < r; i++)); do
+    /usr/bin/time -f %M -o "$tmp" "${cmd[@]//MCBENCH_ID/$id}" </dev/null >/dev/null 2>&1 ||
+      fails=$((fails + 1))
+    rss+=("$(tail -n 1 "$tmp")")
+  done
+  printf '%s %s %s %s\n' "$seq" "$par" \
+    "$(printf '%s\n' "${rss[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
+    "$fails"
+}
+
+declare -A SEQ=() PAR=() RSS=() FAILS=()
+for key in "${ORDER[@]}"; do
+  [[ $key == mycontainer_net ]] && continue # the bridge variant: its delta only
+  log "${LABEL[$key]}: $SEQUENTIAL one after another, $PARALLEL at once, peak RSS"
+  eval "cmd=(${CMDLINE[$key]})"
+  args=("$SEQUENTIAL" "$PARALLEL" "$RSS_RUNS" "$WORK/rss" "$ID-$key" "${cmd[@]}")
+  if ((crun_wrapped)) && [[ $key == crun ]]; then
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    result=$(in_private_mountns bash -c "$(declare -f measure_many)"'; measure_many "$@"' \
+      measure_many "${args[@]}")
+  else
+    result=$(measure_many "${args[@]}")
+  fi
+  read -r "SEQ[$key]" "PAR[$key]" "RSS[$key]" "FAILS[$key]" <<<"$result"
+  ((FAILS[$key] == 0)) || warn "${LABEL[$key]}: ${FAILS[$key]} runs failed"
+done
+
+# === 3. Where mycontainer's time goes (its own --timings) ====================================
+
+TIMINGS=""
+if [[ " ${ORDER[*]} " == *" mycontainer "* ]] &&
+  grep -q -- '--timings' <<<"$("$MYCONTAINER" run --help 2>/dev/null)"; then
+  words mycontainer x
+  # --timings goes right after "run" (before "--").
+  TIMINGS=$("${WORDS[0]}" "${WORDS[1]}" --timings "${WORDS[@]:2}" </dev/null 2>&1 || true)
+fi
+
+# === The report ==============================================================================
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { # RATIO LIMIT
+  awk -v r="$1" -v l="$2" 'BEGIN { print (r <= l ? "met" : "NOT met") }'
+}
+
+cgroup_layout() {
+  local v2 ctrls
+  v2=$(findmnt -rn -t cgroup2 -o TARGET | head -n 1)
+  if findmnt -rn -t cgroup >/dev/null; then
+    ctrls=$(cat "$v2/cgroup.controllers" 2>/dev/null || true)
+    printf 'v1 hybrid (v1 trees: %s; cgroup2 at %s with controllers: %s)' \
+      "$(findmnt -rn -t cgroup -o TARGET | xargs -n1 basename | paste -sd, -)" \
+      "${v2:-none}" "${ctrls:-none}"
+  else
+    printf 'v2 (%s, controllers: %s)' "$v2" "$(cat "$v2/cgroup.controllers")"
+  fi
+}
+
+{
+  echo "## Start to exit of \`/bin/true\` in a container"
+  echo
+  echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); cgroup $(cgroup_layout)."
+  echo "Versions: $(runc --version | head -n 1), $(crun --version | head -n 1), $(hyperfine --version). Root filesystem: the project's busybox rootfs."
+  echo "hyperfine ${HF_OPTS[*]}; $(date -u +%Y-%m-%d); load average at the start: $LOAD_AT_START."
+  echo
+  echo "| Runtime | Median | Mean ± σ | Min | mycontainer ÷ this | × floor |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for key in "${ORDER[@]}"; do
+    read -r median mean sd min _ < <(stats "$key")
+    vs_mc=""
+    [[ -n ${MEDIAN[mycontainer]:-} ]] && vs_mc=$(ratio "${MEDIAN[mycontainer]}" "$median")
+    vs_floor=""
+    [[ -n ${MEDIAN[floor]:-} ]] && vs_floor=$(ratio "$median" "${MEDIAN[floor]}")
+    printf '| %s | %.2f ms | %.2f ± %.2f ms | %.2f ms | %s | %s |\n' \
+      "${LABEL[$key]}" "$median" "$mean" "$sd" "$min" "$vs_mc" "$vs_floor"
+  done
+  echo
+  for key in "${!NOTE[@]}"; do echo "† ${LABEL[$key]%% †}: ${NOTE[$key]}."; done
+  for line in "${EXCLUDED[@]}"; do echo "Not measured: $line."; done
+  [[ ${#NOTE[@]} -gt 0 || ${#EXCLUDED[@]} -gt 0 ]] && echo
+  echo "Targets (issue): mycontainer ÷ crun ≤ 0.6, mycontainer ÷ runc ≤ 0.2, bridge + limits under 2 ms more."
+  echo
+  if [[ -n ${MEDIAN[mycontainer]:-} ]]; then
+    for peer in crun:0.6 runc:0.2; do
+      key=${peer%%:*} limit=${peer#*:}
+      if [[ -n ${MEDIAN[$key]:-} ]]; then
+        r=$(ratio "${MEDIAN[mycontainer]}" "${MEDIAN[$key]}")
+        echo "- mycontainer ÷ ${LABEL[$key]} = $r (target ≤ $limit): $(verdict "$r" "$limit")"
+      else
+        echo "- mycontainer ÷ $key: not measured ($key did not run here)"
+      fi
+    done
+    if [[ -n ${MEDIAN[mycontainer_net]:-} ]]; then
+      d=$(awk -v a="${MEDIAN[mycontainer_net]}" -v b="${MEDIAN[mycontainer]}" 'BEGIN { printf "%.2f", a - b }')
+      echo "- bridge network + limits: +$d ms (target < 2 ms): $(awk -v d="$d" 'BEGIN { print (d < 2 ? "met" : "NOT met") }')"
+    fi
+  else
+    echo "- not checked: mycontainer did not run."
+  fi
+  echo
+  echo "| Runtime | $SEQUENTIAL one after another | per container | $PARALLEL at once | Peak RSS |"
+  echo "|---|---:|---:|---:|---:|"
+  for key in "${ORDER[@]}"; do
+    [[ -n ${SEQ[$key]:-} ]] || continue
+    printf '| %s | %.2f s | %.2f ms | %.2f s | %.1f MiB |\n' "${LABEL[$key]}" "${SEQ[$key]}" \
+      "$(awk -v s="${SEQ[$key]}" -v n="$SEQUENTIAL" 'BEGIN { print s * 1000 / n }')" \
+      "${PAR[$key]}" "$(awk -v k="${RSS[$key]}" 'BEGIN { print k / 1024 }')"
+  done
+  echo
+  echo "Peak RSS: /usr/bin/time's maximum resident set size, the largest single process of the"
+  echo "runtime's process tree (median of $RSS_RUNS runs)."
+  if [[ -n $TIMINGS ]]; then
+    echo
+    echo "Where mycontainer's time goes (\`mycontainer run --timings\`, one run):"
+    echo
+    echo '```'
+    printf '%s\n' "$TIMINGS"
+    echo '```'
+  fi
+} >"$OUT/results.md"
+
+# Everything else as JSON too, beside hyperfine's files.
+for key in "${ORDER[@]}"; do
+  jq -n --arg key "$key" --arg name "${LABEL[$key]}" --arg cmd "${CMDLINE[$key]}" \
+    --arg note "${NOTE[$key]:-}" --arg median "${MEDIAN[$key]}" \
+    --arg seq "${SEQ[$key]:-}" --arg par "${PAR[$key]:-}" --arg rss "${RSS[$key]:-}" \
+    --arg fails "${FAILS[$key]:-}" --argjson n "$SEQUENTIAL" --argjson p "$PARALLEL" \
+    '{key: $key, name: $name, command: $cmd, note: $note, median_ms: ($median | tonumber),
+      sequential: {containers: $n, seconds: ($seq | tonumber? // null)},
+      parallel: {containers: $p, seconds: ($par | tonumber? // null)},
+      peak_rss_kib: ($rss | tonumber? // null), failed_runs: ($fails | tonumber? // null)}'
+done | jq -s --args '{runtimes: ., excluded: $ARGS.positional}' "${EXCLUDED[@]}" \
+  >"$OUT/summary.json"
+
+echo
+cat -- "$OUT/results.md"
+echo
+log "raw results: $OUT/hyperfine-*.json, $OUT/summary.json; this table: $OUT/results.md"
+
+# === Left behind? ============================================================================
+
+left=$( (runc list -q; crun list -q) 2>/dev/null | grep -c "^$ID" || true)
+cgroups=$(find /sys/fs/cgroup -maxdepth 6 -type d -name "$ID*" 2>/dev/null | wc -l)
+if ((left > 0 || cgroups > 0)); then
+  warn "left behind: $left runc/crun containers, $cgroups cgroups named $ID* (the exit trap deletes the containers)"
+fi
