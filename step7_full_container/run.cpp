@@ -180,15 +180,6 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       ctr::set_parent_death_signal(SIGKILL);  // a change of uid cleared it (prctl(2))
     }
 
-    // --- Enter a cgroup namespace ---
-    // Now, not at clone: the parent has put us into our cgroup, so that cgroup becomes the
-    // root of what /proc/self/cgroup and /sys/fs/cgroup show (cgroup_namespaces(7)).
-    ctr::check(::unshare(CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP");
-    ctr::narrate({.call = "unshare(CLONE_NEWCGROUP)",
-                  .result = "ok",
-                  .shell = "unshare --cgroup",
-                  .man = "cgroup_namespaces(7)"});
-
     // --- Make our mounts private ---
     ctr::make_mounts_private();
     timings.mark("child: namespaces");
@@ -213,14 +204,6 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       const ctr::UniqueFd sys = ctr::open_in_root(rootfs, "/sys");
       ctr::mount_on_fd("/sys", sys, rootfs + "/sys", "", MS_BIND | MS_REC);
       ctr::remount_bind_read_only(ctr::open_in_root(rootfs, "/sys"), rootfs + "/sys");
-    }
-    try {
-      mount_cgroup_view(rootfs, host);
-    } catch (const ctr::SyscallError& e) {
-      ctr::narrate({.call = "mount /sys/fs/cgroup",
-                    .result = fmt::format("skipped: {}", e.what()),
-                    .shell = "",
-                    .man = "cgroups(7)"});
     }
     ctr::setup_dev(rootfs, in_user_namespace(host), /*mqueue=*/true);
     timings.mark("child: proc, sys, dev");
@@ -254,6 +237,30 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       ctr::bring_up_loopback();
     }
     timings.mark("child: volumes, net");
+
+    // --- Wait until the parent has put us into our cgroup ---
+    // Everything above ran while the parent was moving us (a cgroup move can wait for an
+    // RCU grace period, milliseconds): now it is done, and the rest depends on it.
+    handshake.wait_for_parent();
+    timings.mark("child: (waited for cgroup)");
+
+    // --- Enter a cgroup namespace ---
+    // Now, not at clone: we are in our cgroup, so it becomes the root of what
+    // /proc/self/cgroup and /sys/fs/cgroup show (cgroup_namespaces(7)).
+    ctr::check(::unshare(CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP");
+    ctr::narrate({.call = "unshare(CLONE_NEWCGROUP)",
+                  .result = "ok",
+                  .shell = "unshare --cgroup",
+                  .man = "cgroup_namespaces(7)"});
+
+    try {
+      mount_cgroup_view(rootfs, host);
+    } catch (const ctr::SyscallError& e) {
+      ctr::narrate({.call = "mount /sys/fs/cgroup",
+                    .result = fmt::format("skipped: {}", e.what()),
+                    .shell = "",
+                    .man = "cgroups(7)"});
+    }
 
     // --- Change root ---
     ctr::pivot_root(rootfs);
@@ -460,14 +467,19 @@ int run(const RunOptions& o) {
     host.veth.attach_to(*bridge);
     host.veth.up();
   }
-  if (host.cgroup) host.cgroup->add(child.pid());
-  timings.mark("maps, veth, cgroup.procs");
+  timings.mark("maps, veth");
 
+  // --- Let the child build its mounts while we put it into its cgroup ---
+  // The child waits a second time before anything that depends on its cgroup (the cgroup
+  // namespace, and exec): the move and the state file overlap with its mounts.
+  handshake.release_child();
+  if (host.cgroup) host.cgroup->add(child.pid());
   state.pid = child.pid();
   state.veth = host.veth.host_name();
   state_dir.write(state);
+  timings.mark("cgroup.procs, state");
 
-  // --- Let the child go, and wait for it ---
+  // --- Let the child go on to exec, and wait for it ---
   if (ctr::SignalForwarder::terminating_count() > 0) {
     // Asked to stop before the command ever ran: give everything back instead of starting it.
     const int sig = ctr::SignalForwarder::last_signal();

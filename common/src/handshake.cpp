@@ -32,7 +32,11 @@ Handshake::Handshake() {
 }
 
 void Handshake::release_child() {
-  check(::send(parent_.get(), &kGo, 1, MSG_NOSIGNAL), "send", "handshake");
+  // EPIPE or ECONNRESET: the child has already given up (a setup error): its message waits
+  // in the socket for wait_for_exec(), which says what went wrong.
+  if (::send(parent_.get(), &kGo, 1, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) {
+    throw SyscallError(errno, "send", "handshake");
+  }
 }
 
 std::optional<ChildError> Handshake::wait_for_exec(std::vector<std::string>* notes) {

@@ -290,6 +290,7 @@ void TerminalRelay::run(int exited_fd, const std::function<void()>& tick) {
   bool out_open = true;
   bool exited = false;
   char last_input = '\n';
+  int eof_resends = 0;  // see below: ^D again while the container stays quiet
 
   while (true) {
     enum { kIn, kMaster, kWinch, kExited, kCount };
@@ -299,7 +300,10 @@ void TerminalRelay::run(int exited_fd, const std::function<void()>& tick) {
                     0};
     fds[kWinch] = {winch_read_ ? winch_read_.get() : -1, POLLIN, 0};
     fds[kExited] = {!exited ? exited_fd : -1, POLLIN, 0};
-    const int timeout = exited ? kQuietMs : tick ? static_cast<int>(kTickInterval.count()) : -1;
+    const bool input_ended = !in_open && in_ >= 0 && !raw_;
+    const int timeout = exited || input_ended ? kQuietMs
+                        : tick                ? static_cast<int>(kTickInterval.count())
+                                              : -1;
     const int ready = ::poll(fds.data(), fds.size(), timeout);
     if (ready < 0 && errno == EINTR) {  // a forwarded signal: poll(2) is never restarted
       if (tick) tick();
@@ -308,6 +312,15 @@ void TerminalRelay::run(int exited_fd, const std::function<void()>& tick) {
     check(ready, "poll");
     if (tick) tick();
     if (ready == 0 && exited) return;  // the process ended and the master stayed quiet
+    if (ready == 0 && input_ended && eof_resends < 50) {
+      // The piped input is over and the container is quiet: say EOF again. A ^D sent while
+      // the program was still starting can be lost when it then switches the terminal's mode
+      // (a shell's line editor does); one more at an empty prompt ends it the same way.
+      ++eof_resends;
+      termios t{};
+      if (::tcgetattr(master_.get(), &t) == 0) to_master += static_cast<char>(t.c_cc[VEOF]);
+      continue;
+    }
     if (ready == 0) continue;
 
     // Output first: it is what the user waits for, and it tells us when the container ended.

@@ -34,7 +34,8 @@ class Handshake {
 
   // --- in the parent, after clone ---
   void close_child_end() noexcept { child_.reset(); }
-  // Lets the child go on with its setup.
+  // Lets the child go on with its setup (a child that already gave up is not an error
+  // here: wait_for_exec() reports why).
   void release_child();
   // Blocks until the child has exec'd (nullopt) or reported a setup error. Notes the child
   // sent on the way (send_note) are appended to *notes if given.
