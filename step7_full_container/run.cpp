@@ -313,7 +313,7 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     // The bounding set first (it needs CAP_SETPCAP), then the user switch while we still
     // hold CAP_SETUID and CAP_SETGID in the effective set, whatever --cap-drop says: runc's
     // order. Groups, then the group, then the user (setuid(2)).
-    ctr::drop_bounding_set(caps);
+    if (user.uid != 0) ctr::drop_bounding_set(caps);  // for root, apply_capabilities does it
     if (user.gid == 0 && user.uid == 0 && !in_user_namespace(host)) {
       // Root keeps no supplementary group of the caller's (become_root_in_userns does the
       // same in a user namespace, where setgroups may be denied).
@@ -519,7 +519,6 @@ int run(const RunOptions& o) {
   timings.mark("command ran");
   // The container's network namespace dies with its last process, and the kernel deletes the
   // veth pair with it; deleting it ourselves would wait for RCU grace periods instead.
-  if (host.cgroup) host.cgroup->kill_all();
   host.veth.leave_to_kernel();
 
   // --- Report how it ended ---
