@@ -225,11 +225,18 @@ std::string diff(const HostSnapshot& before, const HostSnapshot& after) {
   set_diff("mount", before.mounts, after.mounts, out);
   // A container's veth pair goes with its network namespace, which the kernel tears down in
   // the background (cleanup_net) a few milliseconds after the last process: look again for
-  // up to 3 s before calling a link left behind.
-  std::set<std::string> links = after.links;
+  // up to 3 s before calling a link left behind. For the same reason a veth of an earlier
+  // run may still be there in `before` and gone now: that is not this run's doing.
+  const auto settled = [&before](std::set<std::string> links) {
+    for (const auto& l : before.links) {
+      if (l.rfind("veth", 0) == 0 && links.count(l) == 0) links.insert(l);
+    }
+    return links;
+  };
+  std::set<std::string> links = settled(after.links);
   for (int i = 0; i < 300 && links != before.links; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    links = HostSnapshot::take().links;
+    links = settled(HostSnapshot::take().links);
   }
   set_diff("link", before.links, links, out);
   set_diff("cgroup", before.cgroups, after.cgroups, out);
