@@ -34,21 +34,6 @@ std::string shown(const std::string& root, const std::string& path) {
   return root + (path.empty() || path[0] != '/' ? "/" : "") + path;
 }
 
-// open_in_root, but "not there" is an answer, not an error: docker's lists name files that
-// only some kernels and machines have (/proc/asound without sound, /proc/scsi...).
-std::optional<UniqueFd> open_if_present(const std::string& root, const std::string& path) {
-  try {
-    return open_in_root(root, path, O_PATH);
-  } catch (const SyscallError& e) {
-    if (e.err() != ENOENT) throw;
-    narrate({.call = fmt::format("open(\"{}\")", shown(root, path)),
-             .result = "not present: skipped",
-             .shell = "",
-             .man = ""});
-    return std::nullopt;
-  }
-}
-
 }  // namespace
 
 // --- Masked and read-only paths ------------------------------------------------------------
@@ -79,7 +64,7 @@ const std::vector<std::string>& default_read_only_paths() {
 
 void mask_paths(const std::vector<std::string>& paths, const std::string& root) {
   for (const auto& path : paths) {
-    std::optional<UniqueFd> target = open_if_present(root, path);
+    std::optional<UniqueFd> target = open_in_root_if_present(root, path);
     if (!target) continue;
     struct stat st {};
     check(::fstat(target->get(), &st), "fstat", shown(root, path));
@@ -96,7 +81,7 @@ void mask_paths(const std::vector<std::string>& paths, const std::string& root) 
 
 void make_paths_read_only(const std::vector<std::string>& paths, const std::string& root) {
   for (const auto& path : paths) {
-    std::optional<UniqueFd> target = open_if_present(root, path);
+    std::optional<UniqueFd> target = open_in_root_if_present(root, path);
     if (!target) continue;
     // A bind mount of the path onto itself makes it a mount of its own, whose flags we can
     // change without touching the rest of /proc (MS_RDONLY is ignored on this first call).

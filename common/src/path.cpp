@@ -63,7 +63,12 @@ std::vector<std::string> lexical_components(const std::string& path) {
 
 }  // namespace
 
-UniqueFd open_in_root(const std::string& root, const std::string& path, int flags) {
+namespace {
+
+// open_in_root without the exception: the descriptor, or -errno. ENOENT is an everyday
+// answer for some callers (docker's masked paths name files only some machines have), and a
+// C++ exception costs tens of microseconds on a container's start path.
+long openat2_in_root(const std::string& root, const std::string& path, int flags) {
   UniqueFd root_fd = open_root_dir(root);
   open_how how{};
   how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
@@ -77,13 +82,7 @@ UniqueFd open_in_root(const std::string& root, const std::string& path, int flag
     // EAGAIN: a concurrent rename made ".." resolution ambiguous; openat2(2) says retry.
     if (fd >= 0 || errno != EAGAIN) break;
   }
-  if (fd < 0) {
-    const int err = errno;
-    // ENOSYS: a kernel before 5.6. EPERM: a seccomp profile that predates openat2 (docker's
-    // before 20.10 answered EPERM to calls it did not know) when we run inside a container.
-    if (err == ENOSYS || err == EPERM) return open_in_root_no_symlinks(root, path, flags);
-    throw_errno(err, "openat2", shown(root, path));
-  }
+  if (fd < 0) return -errno;
   if (narrating()) {
     narrate({.call = fmt::format("openat2(\"{}\", \"{}\", RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)",
                                  root, rel),
@@ -91,6 +90,43 @@ UniqueFd open_in_root(const std::string& root, const std::string& path, int flag
              .shell = "",
              .man = "openat2(2)"});
   }
+  return fd;
+}
+
+// ENOSYS: a kernel before 5.6. EPERM: a seccomp profile that predates openat2 (docker's
+// before 20.10 answered EPERM to calls it did not know) when we run inside a container.
+bool openat2_missing(long rc) {
+  return rc == -ENOSYS || rc == -EPERM;
+}
+
+}  // namespace
+
+UniqueFd open_in_root(const std::string& root, const std::string& path, int flags) {
+  const long fd = openat2_in_root(root, path, flags);
+  if (openat2_missing(fd)) return open_in_root_no_symlinks(root, path, flags);
+  if (fd < 0) throw_errno(static_cast<int>(-fd), "openat2", shown(root, path));
+  return UniqueFd(static_cast<int>(fd));
+}
+
+std::optional<UniqueFd> open_in_root_if_present(const std::string& root, const std::string& path,
+                                                int flags) {
+  const long fd = openat2_in_root(root, path, flags);
+  if (fd == -ENOENT) {
+    narrate({.call = fmt::format("openat2(\"{}\", \"{}\")", root, path),
+             .result = "not present",
+             .shell = "",
+             .man = "openat2(2)"});
+    return std::nullopt;
+  }
+  if (openat2_missing(fd)) {
+    try {
+      return open_in_root_no_symlinks(root, path, flags);
+    } catch (const SyscallError& e) {
+      if (e.err() == ENOENT) return std::nullopt;
+      throw;
+    }
+  }
+  if (fd < 0) throw_errno(static_cast<int>(-fd), "openat2", shown(root, path));
   return UniqueFd(static_cast<int>(fd));
 }
 

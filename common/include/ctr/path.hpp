@@ -12,7 +12,8 @@
 
 #include <fcntl.h>  // O_PATH, O_CLOEXEC
 
-#include <string>  // std::string
+#include <optional>  // std::optional
+#include <string>    // std::string
 
 #include "ctr/fd.hpp"
 
@@ -25,6 +26,11 @@ namespace ctr {
 // `flags` are open(2) flags (O_PATH by default; O_CLOEXEC is always added). Narrated.
 // Throws SyscallError("openat2", root + path): ENOENT when missing, ELOOP, ENOTDIR...
 UniqueFd open_in_root(const std::string& root, const std::string& path, int flags = O_PATH);
+
+// The same, but a path that is not there (ENOENT) is an answer, not an error: std::nullopt,
+// and no exception (docker's masked paths name files only some machines have).
+std::optional<UniqueFd> open_in_root_if_present(const std::string& root, const std::string& path,
+                                                int flags = O_PATH);
 
 // The fallback: walks `path` one component at a time below root with O_NOFOLLOW, ".." is
 // resolved by name (it cannot leave root), and any symlink on the way is refused with ELOOP.
