@@ -1,6 +1,6 @@
 #include "ctr/capabilities.hpp"
 
-#include <sys/prctl.h>  // prctl(2) PR_CAPBSET_READ
+#include <sys/prctl.h>  // prctl(2) PR_CAPBSET_READ, PR_CAP_AMBIENT
 
 #include <sys/capability.h>  // cap_* (libcap): cap_from_name(3), cap_drop_bound(3), ...
 
@@ -208,7 +208,8 @@ void apply_capabilities(const CapabilitySet& keep) {
 
   // 2. Ambient: empty, so a non-root user in the container gets nothing across execve
   // (prctl(2) PR_CAP_AMBIENT_CLEAR_ALL). EINVAL: a kernel before 4.3, which has no ambient set.
-  if (::cap_reset_ambient() != 0 && errno != EINVAL) {
+  // One call: libcap's cap_reset_ambient(3) first asks about each capability in turn.
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     throw SyscallError(errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   }
 

@@ -933,14 +933,16 @@ void Cgroup::release() noexcept {
 namespace {
 // rmdir dir, and before it every cgroup the container made beneath it, deepest first.
 // Killed processes leave their cgroup a moment after the signal; EBUSY until then.
+// rmdir(2) of a cgroup fails with EBUSY while it has either: so try it first, and look for
+// cgroups beneath only when it is refused (the usual container made none).
 void remove_tree(const CgroupFs& fs, const std::string& dir) noexcept {
-  try {
-    for (const auto& sub : subdirs(dir)) remove_tree(fs, dir + "/" + sub);
-  } catch (...) {
-  }
   for (int attempt = 0; attempt < 100; ++attempt) {  // ~1 s at most
-    const int err = fs.remove_dir(dir);
-    if (err != EBUSY) return;  // removed, already gone, or an error retrying will not fix
+    if (fs.remove_dir(dir) != EBUSY) return;  // removed, already gone, or not ours to retry
+    try {
+      for (const auto& sub : subdirs(dir)) remove_tree(fs, dir + "/" + sub);
+    } catch (...) {
+    }
+    if (fs.remove_dir(dir) != EBUSY) return;
     std::this_thread::sleep_for(10ms);
   }
 }
