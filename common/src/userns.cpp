@@ -2,6 +2,7 @@
 
 #include <fcntl.h>     // open(2)
 #include <grp.h>       // setgroups(2)
+#include <nss.h>       // __nss_configure_lookup
 #include <pwd.h>       // getpwuid_r(3), getpwnam_r(3)
 #include <spawn.h>     // posix_spawn(3)
 #include <sys/wait.h>  // waitpid(2)
@@ -65,7 +66,16 @@ std::optional<std::string> slurp(const std::string& path) {
   return ss.str();
 }
 
+// The user database, from /etc/passwd alone. The programs are linked static (no dynamic
+// loader: a faster start), and glibc cannot safely load its NSS plugins (libnss_systemd,
+// sss, ldap: nsswitch.conf(5)) into a static program: a lookup that reaches one crashes.
+// A user known only to such a service is matched in /etc/subuid by number instead.
+void passwd_from_files_only() {
+  ::__nss_configure_lookup("passwd", "files");
+}
+
 std::string user_name_of(uid_t uid) {
+  passwd_from_files_only();
   std::array<char, 4096> buf{};
   passwd pw{};
   passwd* found = nullptr;
@@ -74,6 +84,7 @@ std::string user_name_of(uid_t uid) {
 }
 
 std::optional<uint32_t> uid_of(const char* name) {
+  passwd_from_files_only();
   std::array<char, 4096> buf{};
   passwd pw{};
   passwd* found = nullptr;
