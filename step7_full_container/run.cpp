@@ -23,10 +23,8 @@
 #include <sys/socket.h>   // socketpair(2), for the terminal's descriptor
 
 #include <chrono>
-#include <ctime>
 #include <optional>
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "ctr/capabilities.hpp"  // ctr::apply_capabilities (libcap)
@@ -348,8 +346,17 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
   });
 }
 
+// UTC, from the C++20 calendar: gmtime(3) would first read /etc/localtime (glibc sets up
+// the time zone on its first call, even for UTC).
 std::string now_iso8601() {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
+  using namespace std::chrono;
+  const auto now = floor<seconds>(system_clock::now());
+  const auto day = floor<days>(now);
+  const year_month_day ymd(day);
+  const hh_mm_ss hms(now - day);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
 }  // namespace
@@ -382,9 +389,6 @@ int run(const RunOptions& o) {
   }
 
   // --- State: the name is ours while this directory exists ---
-  ctr::StateDir state_dir = ctr::StateDir::create(o.name);
-  timings.mark("state");
-
   ctr::ContainerState state;  // written again as each resource appears: cleanup's map
   state.name = o.name;
   state.runtime_pid = ::getpid();
@@ -394,6 +398,8 @@ int run(const RunOptions& o) {
   state.rootfs = o.common.rootfs;
   state.rootless = rootless;
   state.cgroup_parent = o.cgroup_parent.value_or("");
+  ctr::StateDir state_dir = ctr::StateDir::create(state);
+  timings.mark("state");
 
   // --- Network (bridge): the address and the bridge now, the veth pair once the child exists ---
   std::optional<ctr::Nat> nat;

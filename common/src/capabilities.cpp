@@ -169,9 +169,15 @@ void drop_bounding_set(const CapabilitySet& keep) {
   const auto max = static_cast<cap_value_t>(::cap_max_bits());
   CapabilitySet dropped;
   for (cap_value_t c = 0; c < max; ++c) {
-    if (keep.count(c) || ::cap_get_bound(c) != 1) continue;
-    check(::cap_drop_bound(c), "prctl(PR_CAPBSET_DROP)", capability_name(c));
-    dropped.insert(c);
+    if (keep.count(c)) continue;
+    // Dropping one that is gone already succeeds: no need to ask first (PR_CAPBSET_READ),
+    // except to tell why a drop failed (EPERM without CAP_SETPCAP is fine if it is gone).
+    const bool had = narrating() && ::cap_get_bound(c) == 1;  // for the narration only
+    if (::cap_drop_bound(c) != 0) {
+      const int err = errno;
+      if (::cap_get_bound(c) == 1) throw SyscallError(err, "prctl(PR_CAPBSET_DROP)", capability_name(c));
+    }
+    if (had) dropped.insert(c);
   }
   if (narrating() && !dropped.empty()) {
     narrate({.call = fmt::format("prctl(PR_CAPBSET_DROP, ...) x{}: {}", dropped.size(),

@@ -3,12 +3,12 @@
 #include <fcntl.h>     // open(2)
 #include <stdio.h>     // renameat2(2)
 #include <signal.h>    // kill(2)
+#include <sys/random.h>  // getrandom(2)
 #include <sys/stat.h>  // mkdir(2)
 #include <unistd.h>    // fsync(2), geteuid(2)
 
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -44,8 +44,13 @@ void validate_container_name(const std::string& name) {
 }
 
 std::string random_container_name() {
-  std::random_device rd;
-  return fmt::format("mc-{:08x}", rd());
+  // getrandom(2) rather than std::random_device, which first asks the CPU whether it has
+  // RDRAND (cpuid: a trip to the hypervisor in a virtual machine, tens of microseconds).
+  uint32_t r = 0;
+  if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
+    throw SyscallError(errno, "getrandom");
+  }
+  return fmt::format("mc-{:08x}", r);
 }
 
 unsigned long long process_start_time(pid_t pid) {
@@ -124,7 +129,8 @@ std::optional<ContainerState> read_state(const fs::path& state_dir) {
   }
 }
 
-StateDir StateDir::create(const std::string& name, const fs::path& root) {
+StateDir StateDir::create(const ContainerState& first, const fs::path& root) {
+  const std::string& name = first.name;
   validate_container_name(name);
   const fs::path parent = root / "containers";
   fs::create_directories(parent);
@@ -158,12 +164,7 @@ StateDir StateDir::create(const std::string& name, const fs::path& root) {
            .shell = fmt::format("mkdir {}", dir.string()),
            .man = "mkdir(2)"});
   StateDir state(dir);
-  // Who owns the name, at once: `cleanup` never takes a starting container for a stale one.
-  ContainerState starting;
-  starting.name = name;
-  starting.runtime_pid = ::getpid();
-  starting.runtime_start_time = process_start_time(::getpid());
-  state.write(starting);
+  state.write(first);
   return state;
 }
 

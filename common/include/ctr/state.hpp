@@ -53,7 +53,10 @@ unsigned long long process_start_time(pid_t pid);
 // over), written by write(), removed with everything in it by the destructor.
 class StateDir {
  public:
-  static StateDir create(const std::string& name, const std::filesystem::path& root = state_root());
+  // NAME is first.name; first is written at once: who owns the name (runtime_pid and
+  // runtime_start_time), so `cleanup` never takes a starting container for a stale one.
+  static StateDir create(const ContainerState& first,
+                         const std::filesystem::path& root = state_root());
   StateDir() = default;
   StateDir(StateDir&& other) noexcept;
   StateDir& operator=(StateDir&& other) noexcept;
