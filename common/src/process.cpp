@@ -45,7 +45,7 @@ std::string ExitStatus::describe() const {
 }
 
 std::string clone_flags_to_string(int flags) {
-  static constexpr std::array<std::pair<int, const char*>, 8> kNames{{
+  static constexpr std::array<std::pair<int, const char*>, 10> kNames{{
       {CLONE_NEWUSER, "CLONE_NEWUSER"},
       {CLONE_NEWNS, "CLONE_NEWNS"},
       {CLONE_NEWPID, "CLONE_NEWPID"},
@@ -54,6 +54,8 @@ std::string clone_flags_to_string(int flags) {
       {CLONE_NEWNET, "CLONE_NEWNET"},
       {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
       {CLONE_NEWTIME, "CLONE_NEWTIME"},
+      {CLONE_VM, "CLONE_VM"},
+      {CLONE_VFORK, "CLONE_VFORK"},
   }};
   std::string out;
   for (const auto& [bit, name] : kNames) {
@@ -126,7 +128,9 @@ ChildProcess ChildProcess::clone(int flags, Entry entry) {
   const pid_t pid = check(::clone(child_trampoline, stack.get() + kStackSize, flags | SIGCHLD, &t),
                           "clone", clone_flags_to_string(flags | SIGCHLD));
   narrate({.call = fmt::format("clone({})", clone_flags_to_string(flags | SIGCHLD)),
-           .result = fmt::format("pid {}", pid),
+           .result = (flags & CLONE_VFORK)
+                         ? fmt::format("pid {}, back after its execve (its lines come first)", pid)
+                         : fmt::format("pid {}", pid),
            .shell = unshare_equivalent(flags),
            .man = "clone(2), namespaces(7)"});
   return ChildProcess(pid, std::move(stack));

@@ -14,6 +14,8 @@
 // code, so the parent prints one clear line, not the child.
 #pragma once
 
+#include <unistd.h>  // close(2)
+
 #include <optional>  // std::optional
 #include <string>    // std::string
 #include <vector>    // std::vector
@@ -42,7 +44,9 @@ class Handshake {
   std::optional<ChildError> wait_for_exec(std::vector<std::string>* notes = nullptr);
 
   // --- in the child ---
-  void close_parent_end() noexcept { parent_.reset(); }
+  // Closes the child's copy of the parent's end: the descriptor only. A child started with
+  // CLONE_VM shares this object's memory with the parent, which still needs its end.
+  void close_parent_end() noexcept { ::close(parent_.get()); }
   // Blocks until the parent says go; exits at once if the parent died instead (EOF).
   void wait_for_parent();
   // Sends the error to the parent (best effort, never throws).

@@ -39,6 +39,9 @@ class ChildProcess {
   // The child runs entry() and exits with its return value; it never returns into our
   // frames. With the child killed by SIGKILL when we die (PR_SET_PDEATHSIG, prctl(2)),
   // a container never outlives the runtime that started it.
+  // With CLONE_VM | CLONE_VFORK in flags (posix_spawn(3)'s way) the child runs in our memory
+  // and clone returns only once it has exec'd or exited: no page tables to copy, no
+  // copy-on-write. The child must then change no object we use afterwards.
   static ChildProcess clone(int flags, Entry entry);
 
   ChildProcess(ChildProcess&& other) noexcept;
