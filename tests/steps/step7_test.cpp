@@ -297,6 +297,100 @@ TEST_F(Step7, HostSeesTheContainerInItsOwnCgroupUnderAHostPid) {
 }
 
 // ==========================================================================================
+// Two ways to start the child: a copy of the parent (fork-like), or in the parent's memory
+// while the parent sleeps (CLONE_VM|CLONE_VFORK), where the child joins its cgroup itself
+// ==========================================================================================
+
+struct ChildMode {
+  const char* name;
+  std::vector<std::string> options;
+  bool borrows_memory;  // CLONE_VM|CLONE_VFORK expected
+  friend void PrintTo(const ChildMode& m, std::ostream* os) { *os << m.name; }
+};
+
+class Step7ChildMode : public Step7, public ::testing::WithParamInterface<ChildMode> {};
+
+std::vector<std::string> with(std::vector<std::string> options, std::vector<std::string> more) {
+  options.insert(options.end(), more.begin(), more.end());
+  return options;
+}
+
+TEST_P(Step7ChildMode, ExplainShowsHowTheChildWasStarted) {
+  const auto r = mc(with(GetParam().options, {"--explain"}), {"/bin/true"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "clone(") && contains(r.err, "CLONE_NEWPID")) << r.err;
+  EXPECT_EQ(contains(r.err, "|CLONE_VM|CLONE_VFORK|"), GetParam().borrows_memory) << r.err;
+  // Who moved the child into its cgroup: the child itself ("0": the writer), or the parent.
+  EXPECT_EQ(contains(r.err, "/cgroup.procs = 0 "), GetParam().borrows_memory) << r.err;
+}
+
+TEST_P(Step7ChildMode, TheCommandRunsInItsCgroupWithItsLimitsAndTheStateNamesIt) {
+  const std::string name = new_name(), seconds = unique_sleep_seconds();
+  Background bg(mc_argv(with(GetParam().options, {"--name", name, "--pids-limit", "9"}),
+                        {"/bin/sleep", seconds}));
+  std::vector<int> pids;
+  ASSERT_TRUE(wait_until([&] { return !(pids = pids_matching("/bin/sleep " + seconds)).empty(); }))
+      << bg.err();
+  const std::string pids_dir = cgroup_dir(name, "pids");
+  EXPECT_EQ(trimmed(read_file(pids_dir + "/pids.max")), "9");
+  const std::string procs = read_file(pids_dir + "/cgroup.procs");
+  EXPECT_TRUE(contains("\n" + procs, "\n" + std::to_string(pids[0]) + "\n")) << procs;
+  EXPECT_FALSE(contains("\n" + procs, "\n" + std::to_string(bg.pid()) + "\n"))
+      << "the runtime stays out: " << procs;
+  EXPECT_TRUE(contains(read_file(fmt::format("/proc/{}/cgroup", pids[0])), "/mycontainer-" + name));
+  const auto state = ctr::read_state("/run/mycontainer/containers/" + name);
+  ASSERT_TRUE(state.has_value());
+  // The container's first process: the command, or with --init the init that started it.
+  EXPECT_TRUE(contains("\n" + procs, "\n" + std::to_string(state->pid) + "\n")) << procs;
+  if (!has_option(GetParam().options, "--init")) EXPECT_EQ(state->pid, pids[0]);
+  // The runtime stays where it was: in none of the container's cgroups.
+  const std::string runtime_cgroups = read_file(fmt::format("/proc/{}/cgroup", bg.pid()));
+  EXPECT_FALSE(contains(runtime_cgroups, "mycontainer-" + name)) << runtime_cgroups;
+  kill_sleepers(seconds);
+  EXPECT_EQ(bg.wait().status, 128 + SIGKILL);
+  EXPECT_FALSE(fs::exists(pids_dir)) << "removed at the end";
+}
+
+TEST_P(Step7ChildMode, TheLimitHoldsInsideTheContainer) {
+  // The shell and eight sleepers make nine (ten with --init): the next fork is refused
+  // (EAGAIN), and busybox sh gives up on the script. The sleepers die with the shell.
+  const bool init = has_option(GetParam().options, "--init");
+  const auto r = sh_in(with(GetParam().options, {"--pids-limit", init ? "10" : "9"}),
+                       "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo started; "
+                       "/bin/true; echo not refused");
+  EXPECT_EQ(r.out, "started\n") << r.err;
+  EXPECT_TRUE(contains(r.err, "can't fork")) << r.err;
+}
+
+TEST_P(Step7ChildMode, ASetupErrorIsOneLineAndLeavesNothing) {
+  const std::string name = new_name();
+  const auto r = mc(with(GetParam().options, {"--name", name}), {"/no/such/command"});
+  EXPECT_EQ(r.status, 127) << r.err;
+  EXPECT_EQ(r.err, "mycontainer: execve('/no/such/command'): No such file or directory\n");
+  EXPECT_FALSE(fs::exists("/run/mycontainer/containers/" + name));
+  EXPECT_TRUE(cgroup_dirs_of(name).empty());
+}
+
+TEST_P(Step7ChildMode, TheRuntimeStillForwardsSignalsAfterwards) {
+  // The parent may have slept through the child's setup: it forwards signals all the same.
+  // (The command handles SIGTERM: as its PID namespace's init it would ignore it otherwise.)
+  Background bg(mc_argv(GetParam().options,
+                        {"/bin/sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done"}));
+  ASSERT_TRUE(wait_until([&] { return contains(bg.out(), "ready"); })) << bg.err();
+  bg.signal(SIGTERM);
+  EXPECT_EQ(bg.wait().status, 42) << bg.err();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Step7, Step7ChildMode,
+    ::testing::Values(ChildMode{"net_none", {"--net", "none"}, true},
+                      ChildMode{"net_host", {"--net", "host"}, true},
+                      ChildMode{"net_bridge", {"--net", "bridge"}, false},
+                      ChildMode{"init", {"--net", "none", "--init"}, false},
+                      ChildMode{"userns", {"--net", "none", "--userns"}, false}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// ==========================================================================================
 // Rootless: an ordinary user runs a container
 // ==========================================================================================
 

@@ -83,9 +83,27 @@ TEST(CloneFlags, NamesEachBit) {
             "CLONE_NEWNS|CLONE_NEWPID|SIGCHLD");
 }
 
+TEST(CloneFlags, NamesTheSharedMemoryBits) {
+  EXPECT_EQ(ctr::clone_flags_to_string(CLONE_NEWNET | CLONE_VM | CLONE_VFORK | SIGCHLD),
+            "CLONE_NEWNET|CLONE_VM|CLONE_VFORK|SIGCHLD");
+}
+
 TEST(ChildProcess, ReturnsTheEntrysExitCode) {
   auto child = ctr::ChildProcess::clone(0, [] { return 42; });
   EXPECT_EQ(child.wait().shell_code(), 42);
+}
+
+TEST(ChildProcess, WithVforkTheParentWaitsAndSeesTheChildsWrites) {
+  // CLONE_VM|CLONE_VFORK: clone returns only once the child has exited (or exec'd), and
+  // what the child wrote to memory is the parent's too: there is one memory, not a copy.
+  int shared = 0;
+  auto child = ctr::ChildProcess::clone(CLONE_VM | CLONE_VFORK, [&shared] {
+    ::usleep(20 * 1000);
+    shared = 7;
+    return 3;
+  });
+  EXPECT_EQ(shared, 7) << "clone came back before the child was done";
+  EXPECT_EQ(child.wait().shell_code(), 3);
 }
 
 TEST(ChildProcess, AnExceptionInTheChildIsExit125) {
