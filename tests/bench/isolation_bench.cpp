@@ -958,6 +958,11 @@ int main(int argc, char** argv) {
       [](benchmark::State& s) { bm_child_process_clone(s, 0); })
       ->UseRealTime()
       ->MinTime(kMin);
+  add("BM_ChildProcessClone/vfork",
+      "ctr::ChildProcess::clone(CLONE_VM and CLONE_VFORK) + wait: the child borrows our memory",
+      [](benchmark::State& s) { bm_child_process_clone(s, CLONE_VM | CLONE_VFORK); })
+      ->UseRealTime()
+      ->MinTime(kMin);
 
   add("BM_EmptyInChild", "nothing, timed in a fresh child (floor of the in-child numbers)",
       bm_empty_in_child)
