@@ -882,11 +882,21 @@ void Cgroup::kill_all() const {
     }
     return procs().empty();
   };
+  // Usually nothing is left: the container's PID namespace died with its first process,
+  // taking every other process with it (pid_namespaces(7)). One read says so, for the whole
+  // tree beneath: v2's "populated" (cgroup.events), or v1's pids.current, which counts the
+  // processes of every cgroup below too (cgroup-v1/pids.rst).
+  const std::string first_dir = dirs_.front().path;
+  if (version_ == CgroupVersion::kV2) {
+    if (read_key(first_dir + "/cgroup.events", "populated") == 0) return;
+  } else if (pids_current() == 0) {
+    return;
+  }
   if (procs().empty()) return;
 
   // v2, Linux >= 5.14: cgroup.kill SIGKILLs everything inside and beneath, in one write, with
   // no race against fork (cgroup-v2.rst "Core Interface Files").
-  const std::string first = dirs_.front().path;
+  const std::string& first = first_dir;
   if (version_ == CgroupVersion::kV2 && exists(first + "/cgroup.kill")) {
     fs.write(first + "/cgroup.kill", "1");
     if (wait_empty(deadline)) return;

@@ -335,7 +335,18 @@ void add_default_route(std::string_view name, uint32_t gateway) {
 }
 
 void bring_up_loopback() {
-  set_link_up("lo");
+  NetlinkSocket nl;
+  // lo is always interface 1 of a network namespace (LOOPBACK_IFINDEX in the kernel), so
+  // the change can name it by index, without asking for its description first.
+  LinkPtr lo = new_link();
+  rtnl_link_set_ifindex(lo.get(), 1);
+  LinkPtr changes = new_link();
+  rtnl_link_set_flags(changes.get(), IFF_UP);
+  nl.check_rc(rtnl_link_change(nl.get(), lo.get(), changes.get(), 0), "rtnl_link_change", "lo");
+  narrate({.call = "rtnl_link_change(ifindex 1 'lo', flags |= IFF_UP)",
+           .result = "up",
+           .shell = "ip link set lo up",
+           .man = "ip-link(8), netdevice(7)"});
 }
 
 void configure_container_interface(std::string_view peer, std::string_view name, Ipv4Cidr address,
