@@ -382,7 +382,8 @@ fi
 # === The report ==============================================================================
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() { # RATIO LIMIT
+ratio3() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+verdict() { # RATIO LIMIT: judged on the ratio to three places (0.203 is not <= 0.2)
   awk -v r="$1" -v l="$2" 'BEGIN { print (r <= l ? "met" : "NOT met") }'
 }
 
@@ -427,7 +428,7 @@ cgroup_layout() {
     for peer in crun:0.6 runc:0.2; do
       key=${peer%%:*} limit=${peer#*:}
       if [[ -n ${MEDIAN[$key]:-} ]]; then
-        r=$(ratio "${MEDIAN[mycontainer]}" "${MEDIAN[$key]}")
+        r=$(ratio3 "${MEDIAN[mycontainer]}" "${MEDIAN[$key]}")
         echo "- mycontainer ÷ ${LABEL[$key]} = $r (target ≤ $limit): $(verdict "$r" "$limit")"
       else
         echo "- mycontainer ÷ $key: not measured ($key did not run here)"
