@@ -7,7 +7,10 @@
 #   sudo scripts/bench.sh --quick    # 10 runs each, 20 sequential: a quick look
 #
 # It measures, for each runtime:
-#   - start-to-exit time of one container (hyperfine, no shell in between: -N);
+#   - start-to-exit time of one container (hyperfine, no shell in between: -N), in rounds:
+#     every runtime once per round, the rounds one after another, the statistics over the
+#     runs of all rounds. A burst of other work on a shared machine then lands on every
+#     runtime alike, rather than on whichever was being measured at the time;
 #   - 100 containers one after another, and 20 at once: total wall time;
 #   - peak RSS (/usr/bin/time -f %M: the largest single process of the runtime's tree).
 # It prints a markdown table (pasteable into README) and keeps the raw JSON and the table
@@ -37,7 +40,8 @@ usage: sudo $0 [--quick] [--crun-private-mountns]
                           private mount namespace without the cgroup2 tree (host untouched)
 
 environment:
-  BENCH_RUNS=N         timed runs per command (default 50, --quick 10)
+  BENCH_RUNS=N         timed runs per command and round (default 50, --quick 10)
+  BENCH_ROUNDS=N       rounds of every runtime in turn (default 3, --quick 1)
   BENCH_WARMUP=N       warm-up runs (default 5, --quick 2)
   BENCH_SEQUENTIAL=N   containers one after another (default 100, --quick 20)
   BENCH_PARALLEL=N     containers at once (default 20)
@@ -69,15 +73,18 @@ done
 
 if ((quick)); then
   RUNS=${BENCH_RUNS:-10} WARMUP=${BENCH_WARMUP:-2} SEQUENTIAL=${BENCH_SEQUENTIAL:-20}
+  ROUNDS=${BENCH_ROUNDS:-1}
 else
   RUNS=${BENCH_RUNS:-50} WARMUP=${BENCH_WARMUP:-5} SEQUENTIAL=${BENCH_SEQUENTIAL:-100}
+  ROUNDS=${BENCH_ROUNDS:-3}
 fi
 PARALLEL=${BENCH_PARALLEL:-20}
 RSS_RUNS=${BENCH_RSS_RUNS:-5}
-for v in RUNS WARMUP SEQUENTIAL PARALLEL RSS_RUNS; do
+for v in RUNS ROUNDS WARMUP SEQUENTIAL PARALLEL RSS_RUNS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 ((RUNS >= 2)) || die "BENCH_RUNS must be at least 2 (hyperfine needs two runs for a deviation)"
+((ROUNDS >= 1)) || die "BENCH_ROUNDS must be at least 1"
 
 is_root || die "runc, crun and mycontainer need root here: run sudo $0"
 
@@ -294,20 +301,29 @@ else
 fi
 [[ -t 1 ]] || HF_OPTS+=(--style basic)
 
-for key in "${ORDER[@]}"; do
-  words "$key" "$ID-$key"
-  cmd=$(printf '%q ' "${WORDS[@]}")
-  log "hyperfine: ${LABEL[$key]}"
-  runner=()
-  ((crun_wrapped)) && [[ $key == crun ]] && runner=(in_private_mountns)
-  "${runner[@]}" hyperfine "${HF_OPTS[@]}" --command-name "${LABEL[$key]}" \
-    --export-json "$OUT/hyperfine-$key.json" "${cmd% }"
+for ((round = 1; round <= ROUNDS; round++)); do
+  for key in "${ORDER[@]}"; do
+    words "$key" "$ID-$key"
+    cmd=$(printf '%q ' "${WORDS[@]}")
+    log "hyperfine, round $round of $ROUNDS: ${LABEL[$key]}"
+    runner=()
+    ((crun_wrapped)) && [[ $key == crun ]] && runner=(in_private_mountns)
+    "${runner[@]}" hyperfine "${HF_OPTS[@]}" --command-name "${LABEL[$key]}" \
+      --export-json "$OUT/hyperfine-$key-$round.json" "${cmd% }"
+  done
 done
 
-# Statistics in milliseconds, from hyperfine's JSON: median mean stddev min max.
+# Statistics in milliseconds over the runs of every round, from hyperfine's JSON (its
+# "times"): median mean stddev min max. The standard deviation is the sample one, as
+# hyperfine's.
 stats() {
-  jq -r '.results[0] | [.median, .mean, .stddev, .min, .max] | map(. * 1000) | @tsv' \
-    "$OUT/hyperfine-$1.json"
+  jq -rs '[.[].results[0].times[]] | sort | length as $n
+    | (add / $n) as $mean
+    | [ (if $n % 2 == 1 then .[($n - 1) / 2] else (.[$n / 2 - 1] + .[$n / 2]) / 2 end),
+        $mean,
+        (if $n > 1 then ((map((. - $mean) * (. - $mean)) | add) / ($n - 1) | sqrt) else 0 end),
+        .[0], .[-1] ]
+    | map(. * 1000) | @tsv' "$OUT"/hyperfine-"$1"-*.json
 }
 declare -A MEDIAN=()
 for key in "${ORDER[@]}"; do
@@ -405,7 +421,7 @@ cgroup_layout() {
   echo
   echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); cgroup $(cgroup_layout)."
   echo "Versions: $(runc --version | head -n 1), $(crun --version | head -n 1), $(hyperfine --version). Root filesystem: the project's busybox rootfs."
-  echo "hyperfine ${HF_OPTS[*]}; $(date -u +%Y-%m-%d); load average at the start: $LOAD_AT_START."
+  echo "hyperfine ${HF_OPTS[*]}, $ROUNDS rounds of every runtime in turn (statistics over all $((RUNS * ROUNDS)) runs of each); $(date -u +%Y-%m-%d); load average at the start: $LOAD_AT_START."
   echo
   echo "| Runtime | Median | Mean ± σ | Min | mycontainer ÷ this | × floor |"
   echo "|---|---:|---:|---:|---:|---:|"
