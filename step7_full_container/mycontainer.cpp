@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
   return ctr::run_main("mycontainer", [&] {
     CLI::App app{"mycontainer: a small container runtime, built in seven steps", "mycontainer"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", "mycontainer " MC_VERSION);
 
     mycontainer::RunOptions options;
     CLI::App* run = app.add_subcommand("run", "run a command in a new container");

@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -1141,6 +1142,12 @@ TEST_F(Step7, UlimitSetsSoftAndHard) {
   EXPECT_EQ(r.out, "100\n200\n");
   r = sh_in({}, "ulimit -n");
   EXPECT_EQ(r.out, "1024\n") << "the default soft limit";
+}
+
+TEST_F(Step7, VersionIsOneLineAndExitsZero) {
+  const auto r = run({bin("mycontainer"), "--version"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::regex_match(r.out, std::regex("mycontainer [0-9]+\\.[0-9]+\\.[0-9]+\n"))) << r.out;
 }
 
 TEST_F(Step7, TimingsPrintsEachPhaseToStderr) {
