@@ -32,6 +32,14 @@ bool root_required();
   } while (0)
 std::optional<std::string> privileged_unavailable();
 
+// For a privileged test that finds, once running, that the machine lacks something it needs
+// (user namespaces...): skips with the reason, or fails under MC_REQUIRE_ROOT=1.
+#define MC_SKIP_OR_FAIL(why)                                                     \
+  do {                                                                           \
+    if (::mc::test::root_required()) FAIL() << (why) << " (MC_REQUIRE_ROOT=1)"; \
+    GTEST_SKIP() << (why);                                                       \
+  } while (0)
+
 // Paths: built binaries (build/bin/NAME) and the test root filesystem ($MC_ROOTFS or the
 // project's rootfs/).
 std::string bin(const std::string& name);
