@@ -2,6 +2,7 @@
 
 #include <fcntl.h>       // open(2), O_* flags
 #include <net/if.h>      // IFF_UP, IFNAMSIZ (netdevice(7))
+#include <sched.h>       // unshare(2), setns(2), CLONE_NEWNET
 #include <netinet/in.h>  // htonl(3)
 #include <spawn.h>       // posix_spawnp(3)
 #include <sys/random.h>  // getrandom(2)
@@ -360,6 +361,30 @@ void configure_container_interface(std::string_view peer, std::string_view name,
   add_default_route(nl, name, gateway);
 }
 
+// --- A network namespace made before its process -----------------------------------------
+
+UniqueFd make_netns() {
+  UniqueFd ours(check(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), "open",
+                      "/proc/self/ns/net"));
+  check(::unshare(CLONE_NEWNET), "unshare", "CLONE_NEWNET");
+  UniqueFd made(check(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), "open",
+                      "/proc/self/ns/net (the new one)"));
+  check(::setns(ours.get(), CLONE_NEWNET), "setns", "back to our own network namespace");
+  narrate({.call = "unshare(CLONE_NEWNET); open(/proc/self/ns/net); setns(back)",
+           .result = fmt::format("fd {}: a network namespace with nobody in it yet", made.get()),
+           .shell = "ip netns add NAME   # the same, kept by a bind mount instead of a descriptor",
+           .man = "unshare(2), setns(2), network_namespaces(7)"});
+  return made;
+}
+
+void join_netns(const UniqueFd& netns) {
+  check(::setns(netns.get(), CLONE_NEWNET), "setns", "CLONE_NEWNET");
+  narrate({.call = fmt::format("setns({}, CLONE_NEWNET)", netns.get()),
+           .result = "joined the network namespace the parent made",
+           .shell = "nsenter --net=/var/run/netns/NAME",
+           .man = "setns(2)"});
+}
+
 // --- Bridge -----------------------------------------------------------------------------
 
 Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
@@ -431,6 +456,30 @@ VethPair VethPair::create_in_netns(std::string host_name, std::string peer_name,
            .result = "created, both ends down",
            .shell = fmt::format("ip link add {} type veth peer name {} netns {}", host_name,
                                 peer_name, pid),
+           .man = "ip-link(8), veth(4)"});
+  return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
+}
+
+VethPair VethPair::create_in_netns(std::string host_name, std::string peer_name,
+                                   const UniqueFd& netns) {
+  validate_link_name(host_name, "veth");
+  validate_link_name(peer_name, "veth");
+  NetlinkSocket nl;
+  // What rtnl_link_veth_add does, with the peer's namespace as a descriptor: one RTM_NEWLINK
+  // for the pair, the peer's attributes nested in it (veth(4)).
+  LinkPtr link(not_null(rtnl_link_veth_alloc()));
+  rtnl_link_set_name(link.get(), host_name.c_str());
+  rtnl_link* peer = rtnl_link_veth_get_peer(link.get());  // a reference of our own
+  rtnl_link_set_name(peer, peer_name.c_str());
+  rtnl_link_set_ns_fd(peer, netns.get());  // IFLA_NET_NS_FD
+  rtnl_link_put(peer);
+  nl.check_rc(rtnl_link_add(nl.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), "rtnl_link_add",
+              host_name);
+  narrate({.call = fmt::format("rtnl_link_add('{}' type veth, peer '{}' in netns fd {})",
+                               host_name, peer_name, netns.get()),
+           .result = "created, both ends down",
+           .shell = fmt::format("ip link add {} type veth peer name {} netns NAME", host_name,
+                                peer_name),
            .man = "ip-link(8), veth(4)"});
   return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
 }

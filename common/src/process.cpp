@@ -251,6 +251,13 @@ void DeferTerminatingSignals::release() noexcept {
   unblock_in_child();
 }
 
+int DeferTerminatingSignals::take_pending() noexcept {
+  const sigset_t set = terminating_set();
+  const timespec now{};
+  const int sig = ::sigtimedwait(&set, nullptr, &now);
+  return sig > 0 ? sig : 0;
+}
+
 void DeferTerminatingSignals::unblock_in_child() noexcept {
   const sigset_t set = terminating_set();
   ::sigprocmask(SIG_UNBLOCK, &set, nullptr);

@@ -37,6 +37,7 @@
 #include <string_view>  // std::string_view
 #include <vector>       // std::vector
 
+#include "ctr/fd.hpp"    // UniqueFd
 #include "ctr/ipam.hpp"  // Ipv4Cidr, kDefaultSubnet
 
 struct nl_sock;  // libnl's socket (netlink/socket.h); kept out of this header
@@ -133,6 +134,20 @@ void bring_up_loopback();
 void configure_container_interface(std::string_view peer, std::string_view name, Ipv4Cidr address,
                                    uint32_t gateway);
 
+// --- A network namespace made before its process -----------------------------------------
+
+// A new network namespace, for a child not started yet: unshare(CLONE_NEWNET) moves this
+// process into a new one, we open it (/proc/self/ns/net), and go back to the one we were in
+// with setns(2). The descriptor keeps the namespace alive with nobody in it: a veth can be
+// created in it (VethPair::create_in_netns) before the child exists, and the child joins it
+// (join_netns). It belongs to our user namespace (user_namespaces(7)): not for a child that
+// gets a user namespace of its own. Narrated.
+UniqueFd make_netns();
+
+// setns(fd, CLONE_NEWNET): the calling thread joins that network namespace
+// (`nsenter --net=FILE`). Narrated.
+void join_netns(const UniqueFd& netns);
+
 // --- The bridge -------------------------------------------------------------------------
 
 // A Linux bridge on the host with the subnet's gateway address: a virtual switch that every
@@ -181,6 +196,10 @@ class VethPair {
   // create() + move_peer_to_netns(): moving a device between namespaces waits for RCU
   // grace periods in the kernel (dev_change_net_namespace), creating it there does not.
   static VethPair create_in_netns(std::string host_name, std::string peer_name, pid_t pid);
+  // The same, with the namespace given as a descriptor (IFLA_NET_NS_FD): one made by
+  // make_netns(), before any process lives in it.
+  static VethPair create_in_netns(std::string host_name, std::string peer_name,
+                                  const UniqueFd& netns);
 
   VethPair() = default;
   VethPair(VethPair&& other) noexcept;

@@ -110,6 +110,9 @@ class DeferTerminatingSignals {
   DeferTerminatingSignals(const DeferTerminatingSignals&) = delete;
   DeferTerminatingSignals& operator=(const DeferTerminatingSignals&) = delete;
   void release() noexcept;  // unblocks them now
+  // One terminating signal that came meanwhile, taken off the queue (sigtimedwait(2) with
+  // no wait), so that releasing no longer delivers it; 0 if none came.
+  int take_pending() noexcept;
   static void unblock_in_child() noexcept;
 
  private:
