@@ -510,8 +510,10 @@ int run(const RunOptions& o) {
   ctr::SignalForwarder forward_signals(child.pid());
   defer_signals.release();  // a signal that came during setup is forwarded now
   ctr::apply_id_maps(child.pid(), host.id_maps);  // NEW in step 7
-  if (o.net == "bridge" && !host.veth.host_name().empty()) {
-    host.netns.reset();  // the child is in it now: the namespace goes when the container does
+  if (host.netns) {
+    // The child joins it (setns) or has: from now on the namespace lives as long as the
+    // container's processes, and the kernel deletes the veth pair with it.
+    host.netns.reset();
   } else if (o.net == "bridge") {
     // In a user namespace: the child's network namespace came with clone (CLONE_NEWNET) and
     // belongs to it; the pair's container end is created in it, found by the child's pid.
