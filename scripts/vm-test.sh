@@ -4,6 +4,7 @@
 #
 #   sudo scripts/vm-test.sh                          # the default tests (VM_TESTS below)
 #   sudo scripts/vm-test.sh unit_cgroup_test         # names in the build's bin/, or paths
+#   sudo scripts/vm-test.sh 'steps_step7_test:Step7/Step7ChildMode.*'   # NAME:GTEST_FILTER
 #   MC_BUILD_DIR=build-asan sudo scripts/vm-test.sh  # another build directory
 #
 # How: Debian's own kernel (the linux-image .deb, downloaded with apt-get and unpacked into
@@ -30,8 +31,10 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 # The test executables run in the VM when none are named on the command line: the cgroup
-# unit tests plus every built step-6 suite. Names are looked up in the build's bin/.
-VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6*"}
+# unit tests, every built step-6 suite, and step 7's tests of how the child joins its cgroup
+# (the rest of the step 7 suite still assumes v1 paths or host tools the VM lacks). Names are
+# looked up in the build's bin/; NAME:FILTER runs only the tests FILTER names (--gtest_filter).
+VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:Step7/Step7ChildMode.*"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
 VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat"}
@@ -56,15 +59,19 @@ tests=()
 patterns=("$@")
 (($#)) || read -r -a patterns <<<"$VM_TESTS"
 for pattern in "${patterns[@]}"; do
+  filter="" # NAME:FILTER: the filter rides along after a colon, to the VM's /init
+  if [[ $pattern == *:* ]]; then
+    filter=${pattern#*:} pattern=${pattern%%:*}
+  fi
   if [[ $pattern == */* ]]; then
     [[ -x $pattern ]] || die "not an executable: $pattern"
-    tests+=("$(realpath -- "$pattern")")
+    tests+=("$(realpath -- "$pattern")${filter:+:$filter}")
     continue
   fi
   found=0
   for t in "$bin_dir"/$pattern; do
     [[ -x $t && -f $t ]] || continue
-    tests+=("$t")
+    tests+=("$t${filter:+:$filter}")
     found=1
   done
   # A glob that matches nothing is fine (a suite not written yet); a plain name is not.
@@ -140,7 +147,7 @@ for f in "$bin_dir"/*; do
   *) copy_with_libs "$f" ;;
   esac
 done
-for t in "${tests[@]}"; do copy_with_libs "$t"; done
+for t in "${tests[@]}"; do copy_with_libs "${t%%:*}"; done
 # Debian's static busybox runs its own applets first, whatever PATH says ("prefer applets"),
 # so `sh -c "ip ..."` would never reach the ip copied below: /bin/sh is the host's dash.
 if [[ -x /bin/dash ]]; then
@@ -259,11 +266,15 @@ export MC_REQUIRE_ROOT=1 MC_ROOTFS=/rootfs GTEST_COLOR=no
 echo "vm: kernel \$(uname -r), cgroup controllers: \$(cat /sys/fs/cgroup/mc-tests/cgroup.subtree_control)"
 passed=0
 failed=0
+set -f # the filters hold * and ?: no file name expansion from here on
 for t in \$(cat /etc/vm-tests); do
-  name=\${t##*/}
-  echo "vm: running \$name"
+  exe=\${t%%:*}
+  filter=""
+  case \$t in *:*) filter="--gtest_filter=\${t#*:}" ;; esac
+  name=\${exe##*/}
+  echo "vm: running \$name \$filter"
   start=\$(date +%s)
-  timeout -s KILL $VM_TEST_TIMEOUT "\$t" $VM_GTEST_ARGS </dev/null
+  timeout -s KILL $VM_TEST_TIMEOUT "\$exe" \$filter $VM_GTEST_ARGS </dev/null
   rc=\$?
   took=\$((\$(date +%s) - start))
   if [ \$rc -eq 0 ]; then
@@ -283,7 +294,7 @@ chmod 755 "$root/init" "$root/init2"
 log "packing the initramfs"
 initramfs=$work/initramfs.gz
 (cd -- "$root" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initramfs"
-log "initramfs: $(du -h -- "$initramfs" | cut -f1), kernel $kver, tests: ${tests[*]##*/}"
+log "initramfs: $(du -h -- "$initramfs" | cut -f1), kernel $kver, tests: $(printf '%s ' "${tests[@]##*/}")"
 
 # --- Boot ---------------------------------------------------------------------------------
 # KVM where it really works, else TCG (software emulation: slower, same result). An open

@@ -98,6 +98,12 @@ class RootfsPath {
 // The directory of the container's cgroup for `controller` (v2: the one directory).
 std::string cgroup_dir(const std::string& name, const std::string& controller) {
   const auto layout = ctr::CgroupLayout::detect();
+  if (layout.version == ctr::CgroupVersion::kV2) {
+    // One directory, which the runtime records: beneath our cgroup, or beside the leaf it
+    // moved itself into when it shares its cgroup with nothing else.
+    const auto state = ctr::read_state("/run/mycontainer/containers/" + name);
+    return state && !state->cgroup_dirs.empty() ? state->cgroup_dirs.front() : "";
+  }
   const auto* h = layout.find(controller);
   return h == nullptr ? "" : h->own_dir + "/mycontainer-" + name;
 }
