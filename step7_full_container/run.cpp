@@ -75,10 +75,10 @@ struct HostSide {
   ctr::VethPair veth;               // host end on the bridge, peer for the container
   ctr::Ipv4Cidr gateway{};
   std::optional<ctr::Cgroup> cgroup;
-  ctr::UniqueFd netns;      // the network namespace the parent made for the child (bridge)
-  ctr::IdMapPlan id_maps;   // how the user namespace is mapped (method kNone: none)
-  int console_socket = -1;  // -t: the child sends its terminal's master here
-  ctr::BpfProgram seccomp;  // the compiled default filter (empty: none)
+  ctr::UniqueFd netns;         // the network namespace the parent made for the child (bridge)
+  ctr::IdMapPlan id_maps;      // how the user namespace is mapped (method kNone: none)
+  int console_socket = -1;     // -t: the child sends its terminal's master here
+  ctr::BpfProgram seccomp;     // the compiled default filter (empty: none)
   bool parent_asleep = false;  // CLONE_VFORK: nobody will release the child; see run()
 };
 
@@ -436,8 +436,7 @@ int run(const RunOptions& o) {
       // the parent has nothing left to do for the child (see "Create the child").
       host.netns = ctr::make_netns();
       host.veth = ctr::VethPair::create_in_netns(ctr::unique_veth_names().host,
-                                                 std::string(ctr::kContainerInterface),
-                                                 host.netns);
+                                                 std::string(ctr::kContainerInterface), host.netns);
       host.veth.attach_to(*bridge);
       host.veth.up();
       state.veth = host.veth.host_name();

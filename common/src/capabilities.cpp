@@ -175,7 +175,8 @@ void drop_bounding_set(const CapabilitySet& keep) {
     const bool had = narrating() && ::cap_get_bound(c) == 1;  // for the narration only
     if (::cap_drop_bound(c) != 0) {
       const int err = errno;
-      if (::cap_get_bound(c) == 1) throw SyscallError(err, "prctl(PR_CAPBSET_DROP)", capability_name(c));
+      if (::cap_get_bound(c) == 1)
+        throw SyscallError(err, "prctl(PR_CAPBSET_DROP)", capability_name(c));
     }
     if (had) dropped.insert(c);
   }

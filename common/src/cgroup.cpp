@@ -947,7 +947,7 @@ namespace {
 // cgroups beneath only when it is refused (the usual container made none).
 void remove_tree(const CgroupFs& fs, const std::string& dir) noexcept {
   for (int attempt = 0; attempt < 100; ++attempt) {  // ~1 s at most
-    if (fs.remove_dir(dir) != EBUSY) return;  // removed, already gone, or not ours to retry
+    if (fs.remove_dir(dir) != EBUSY) return;         // removed, already gone, or not ours to retry
     try {
       for (const auto& sub : subdirs(dir)) remove_tree(fs, dir + "/" + sub);
     } catch (...) {

@@ -364,8 +364,8 @@ void configure_container_interface(std::string_view peer, std::string_view name,
 // --- A network namespace made before its process -----------------------------------------
 
 UniqueFd make_netns() {
-  UniqueFd ours(check(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), "open",
-                      "/proc/self/ns/net"));
+  UniqueFd ours(
+      check(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), "open", "/proc/self/ns/net"));
   check(::unshare(CLONE_NEWNET), "unshare", "CLONE_NEWNET");
   UniqueFd made(check(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), "open",
                       "/proc/self/ns/net (the new one)"));
@@ -475,8 +475,8 @@ VethPair VethPair::create_in_netns(std::string host_name, std::string peer_name,
   rtnl_link_put(peer);
   nl.check_rc(rtnl_link_add(nl.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), "rtnl_link_add",
               host_name);
-  narrate({.call = fmt::format("rtnl_link_add('{}' type veth, peer '{}' in netns fd {})",
-                               host_name, peer_name, netns.get()),
+  narrate({.call = fmt::format("rtnl_link_add('{}' type veth, peer '{}' in netns fd {})", host_name,
+                               peer_name, netns.get()),
            .result = "created, both ends down",
            .shell = fmt::format("ip link add {} type veth peer name {} netns NAME", host_name,
                                 peer_name),

@@ -1,11 +1,11 @@
 #include "ctr/state.hpp"
 
-#include <fcntl.h>     // open(2)
-#include <stdio.h>     // renameat2(2)
-#include <signal.h>    // kill(2)
+#include <fcntl.h>       // open(2)
+#include <stdio.h>       // renameat2(2)
+#include <signal.h>      // kill(2)
 #include <sys/random.h>  // getrandom(2)
-#include <sys/stat.h>  // mkdir(2)
-#include <unistd.h>    // fsync(2), geteuid(2)
+#include <sys/stat.h>    // mkdir(2)
+#include <unistd.h>      // fsync(2), geteuid(2)
 
 #include <cstdlib>
 #include <fstream>
@@ -205,7 +205,8 @@ void StateDir::write(const ContainerState& state) const {
     check(::unlink(tmp.c_str()), "unlink", tmp.string());
     return;
   }
-  if (errno != ENOENT && errno != EINVAL) throw SyscallError(errno, "renameat2", final_path.string());
+  if (errno != ENOENT && errno != EINVAL)
+    throw SyscallError(errno, "renameat2", final_path.string());
   check(::rename(tmp.c_str(), final_path.c_str()), "rename", final_path.string());
 }
 

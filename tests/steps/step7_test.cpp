@@ -384,22 +384,23 @@ TEST_P(Step7ChildMode, ASetupErrorIsOneLineAndLeavesNothing) {
 TEST_P(Step7ChildMode, TheRuntimeStillForwardsSignalsAfterwards) {
   // The parent may have slept through the child's setup: it forwards signals all the same.
   // (The command handles SIGTERM: as its PID namespace's init it would ignore it otherwise.)
-  Background bg(mc_argv(GetParam().options,
-                        {"/bin/sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done"}));
+  Background bg(
+      mc_argv(GetParam().options,
+              {"/bin/sh", "-c", "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done"}));
   ASSERT_TRUE(wait_until([&] { return contains(bg.out(), "ready"); })) << bg.err();
   bg.signal(SIGTERM);
   EXPECT_EQ(bg.wait().status, 42) << bg.err();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Step7, Step7ChildMode,
-    ::testing::Values(ChildMode{"net_none", {"--net", "none"}, true},
-                      ChildMode{"net_host", {"--net", "host"}, true},
-                      ChildMode{"net_bridge", {"--net", "bridge"}, true},
-                      ChildMode{"tty", {"--net", "none", "-t"}, false},
-                      ChildMode{"init", {"--net", "none", "--init"}, false},
-                      ChildMode{"userns", {"--net", "none", "--userns"}, false}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Step7, Step7ChildMode,
+                         ::testing::Values(ChildMode{"net_none", {"--net", "none"}, true},
+                                           ChildMode{"net_host", {"--net", "host"}, true},
+                                           ChildMode{"net_bridge", {"--net", "bridge"}, true},
+                                           ChildMode{"tty", {"--net", "none", "-t"}, false},
+                                           ChildMode{"init", {"--net", "none", "--init"}, false},
+                                           ChildMode{
+                                               "userns", {"--net", "none", "--userns"}, false}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 // ==========================================================================================
 // Rootless: an ordinary user runs a container
@@ -1157,7 +1158,8 @@ TEST_F(Step7, UlimitSetsSoftAndHard) {
 TEST_F(Step7, VersionIsOneLineAndExitsZero) {
   const auto r = run({bin("mycontainer"), "--version"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(std::regex_match(r.out, std::regex("mycontainer [0-9]+\\.[0-9]+\\.[0-9]+\n"))) << r.out;
+  EXPECT_TRUE(std::regex_match(r.out, std::regex("mycontainer [0-9]+\\.[0-9]+\\.[0-9]+\n")))
+      << r.out;
 }
 
 TEST_F(Step7, TimingsPrintsEachPhaseToStderr) {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -301,6 +302,20 @@ std::string in_child(const std::function<std::string()>& f) {
   ::waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) out += fmt::format(" [signal {}]", WTERMSIG(status));
   return out;
+}
+
+void enter_user_namespace_as_root(int extra_flags) {
+  ctr::check(::unshare(CLONE_NEWUSER | extra_flags), "unshare", "CLONE_NEWUSER");
+  const auto write_file = [](const char* path, const std::string& text) {
+    const int fd = ctr::check(::open(path, O_WRONLY | O_CLOEXEC), "open", path);
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    const int err = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(text.size())) throw ctr::SyscallError(err, "write", path);
+  };
+  write_file("/proc/self/uid_map", "0 0 1\n");
+  write_file("/proc/self/setgroups", "deny\n");  // before gid_map, for a writer without CAP_SETGID
+  write_file("/proc/self/gid_map", "0 0 1\n");
 }
 
 std::string unique_name(const std::string& prefix) {

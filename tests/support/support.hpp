@@ -34,10 +34,10 @@ std::optional<std::string> privileged_unavailable();
 
 // For a privileged test that finds, once running, that the machine lacks something it needs
 // (user namespaces...): skips with the reason, or fails under MC_REQUIRE_ROOT=1.
-#define MC_SKIP_OR_FAIL(why)                                                     \
-  do {                                                                           \
+#define MC_SKIP_OR_FAIL(why)                                                    \
+  do {                                                                          \
     if (::mc::test::root_required()) FAIL() << (why) << " (MC_REQUIRE_ROOT=1)"; \
-    GTEST_SKIP() << (why);                                                       \
+    GTEST_SKIP() << (why);                                                      \
   } while (0)
 
 // Paths: built binaries (build/bin/NAME) and the test root filesystem ($MC_ROOTFS or the
@@ -89,6 +89,11 @@ std::string in_child(const std::function<std::string()>& f);
 // Inside in_child's f: the descriptor its result goes back through (to keep it open in a
 // test that closes descriptors).
 int in_child_report_fd();
+
+// Inside in_child's f: unshare(CLONE_NEWUSER | extra_flags) and become root of the new user
+// namespace, uid and gid 0 mapped onto our own (the one mapping a process may write for
+// itself, user_namespaces(7)). Throws SyscallError where user namespaces are unavailable.
+void enter_user_namespace_as_root(int extra_flags = 0);
 
 // Runs f, expects a ctr::UsageError whose message contains `needle`.
 template <typename F>

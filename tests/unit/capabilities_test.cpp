@@ -19,6 +19,7 @@
 
 namespace {
 
+using mc::test::enter_user_namespace_as_root;
 using mc::test::expect_usage_error;
 using mc::test::in_child;
 
@@ -37,22 +38,6 @@ std::string masks_to_string(const ctr::CapabilityMasks& m) {
 std::string expected_masks(uint64_t mask) {
   return masks_to_string(
       {.inheritable = 0, .permitted = mask, .effective = mask, .bounding = mask, .ambient = 0});
-}
-
-// In the (forked) caller: a new user namespace where it is root (uid and gid 0 mapped onto
-// its own, the one mapping an unprivileged process may write: user_namespaces(7)).
-void enter_user_namespace_as_root() {
-  ctr::check(::unshare(CLONE_NEWUSER), "unshare", "CLONE_NEWUSER");
-  const auto write_file = [](const char* path, const std::string& text) {
-    const int fd = ctr::check(::open(path, O_WRONLY | O_CLOEXEC), "open", path);
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    const int err = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(text.size())) throw ctr::SyscallError(err, "write", path);
-  };
-  write_file("/proc/self/uid_map", "0 0 1\n");
-  write_file("/proc/self/setgroups", "deny\n");
-  write_file("/proc/self/gid_map", "0 0 1\n");
 }
 
 // ============================== names ==============================

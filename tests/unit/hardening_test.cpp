@@ -5,19 +5,19 @@
 // host's mount table compared before and after.
 #include "ctr/hardening.hpp"
 
-#include <fcntl.h>          // open(2)
-#include <linux/magic.h>    // TMPFS_MAGIC, DEVPTS_SUPER_MAGIC
-#include <sched.h>          // unshare(2)
-#include <sys/mount.h>      // mount(2)
-#include <sys/prctl.h>      // prctl(2)
+#include <fcntl.h>           // open(2)
+#include <linux/magic.h>     // TMPFS_MAGIC, DEVPTS_SUPER_MAGIC
+#include <sched.h>           // unshare(2)
+#include <sys/mount.h>       // mount(2)
+#include <sys/prctl.h>       // prctl(2)
 #include <sys/capability.h>  // cap_get_proc(3)
-#include <sys/resource.h>   // getrlimit(2)
-#include <sys/stat.h>       // stat(2)
-#include <sys/statfs.h>     // statfs(2)
-#include <sys/statvfs.h>    // statvfs(3)
-#include <sys/sysmacros.h>  // major(3), minor(3)
-#include <sys/wait.h>       // waitpid(2)
-#include <unistd.h>         // fork(2), pipe2(2), _exit(2)
+#include <sys/resource.h>    // getrlimit(2)
+#include <sys/stat.h>        // stat(2)
+#include <sys/statfs.h>      // statfs(2)
+#include <sys/statvfs.h>     // statvfs(3)
+#include <sys/sysmacros.h>   // major(3), minor(3)
+#include <sys/wait.h>        // waitpid(2)
+#include <unistd.h>          // fork(2), pipe2(2), _exit(2)
 
 #include <cstdlib>     // mkdtemp(3)
 #include <filesystem>  // temporary trees
@@ -39,6 +39,7 @@
 
 namespace {
 
+using mc::test::enter_user_namespace_as_root;
 using mc::test::expect_usage_error;
 using mc::test::in_child;
 
@@ -81,17 +82,7 @@ void private_mount_namespace() {
 // In the forked child: root of a new user namespace (uid/gid 0 mapped onto our own) with a
 // mount namespace it owns, so mounts inherited from the host are now "locked".
 void user_and_mount_namespace() {
-  ctr::check(::unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare", "CLONE_NEWUSER|CLONE_NEWNS");
-  const auto write_file = [](const char* path, const std::string& text) {
-    const int fd = ctr::check(::open(path, O_WRONLY | O_CLOEXEC), "open", path);
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    const int err = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(text.size())) throw ctr::SyscallError(err, "write", path);
-  };
-  write_file("/proc/self/uid_map", "0 0 1\n");
-  write_file("/proc/self/setgroups", "deny\n");
-  write_file("/proc/self/gid_map", "0 0 1\n");
+  enter_user_namespace_as_root(CLONE_NEWNS);
   ctr::check(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "mount", "/");
 }
 
