@@ -152,7 +152,7 @@ StateDir StateDir::create(const ContainerState& first, const fs::path& root) {
     if (old && !is_stale(*old)) {
       throw UsageError(
           fmt::format("container name '{}' is already in use by pid {}: choose another --name",
-                      name, old->pid));
+                      name, old->pid != 0 ? old->pid : old->runtime_pid));  // 0: still starting
     }
     throw UsageError(
         fmt::format("container name '{}' is left over from a runtime that was killed: run "

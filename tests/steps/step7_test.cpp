@@ -108,6 +108,18 @@ std::string cgroup_dir(const std::string& name, const std::string& controller) {
   return h == nullptr ? "" : h->own_dir + "/mycontainer-" + name;
 }
 
+// The state of a running container once the runtime has recorded its first process: when
+// the child borrows the runtime's memory, the command runs before the runtime wakes up and
+// writes its pid (a moment later).
+std::optional<ctr::ContainerState> state_with_pid(const std::string& name) {
+  std::optional<ctr::ContainerState> state;
+  wait_until([&] {
+    state = ctr::read_state("/run/mycontainer/containers/" + name);
+    return state && state->pid != 0;
+  });
+  return state;
+}
+
 // --- Fixture ------------------------------------------------------------------------------
 
 class Step7 : public ::testing::Test {
@@ -296,7 +308,7 @@ TEST_F(Step7, HostSeesTheContainerInItsOwnCgroupUnderAHostPid) {
   const std::string cgroups = read_file(fmt::format("/proc/{}/cgroup", pids[0]));
   EXPECT_TRUE(contains(cgroups, "/mycontainer-" + name)) << cgroups;
   EXPECT_NE(pids[0], 1);
-  const auto state = ctr::read_state("/run/mycontainer/containers/" + name);
+  const auto state = state_with_pid(name);
   ASSERT_TRUE(state.has_value());
   EXPECT_EQ(state->pid, pids[0]) << "state.json names the container's first process";
   kill_sleepers(seconds);
@@ -346,7 +358,7 @@ TEST_P(Step7ChildMode, TheCommandRunsInItsCgroupWithItsLimitsAndTheStateNamesIt)
   EXPECT_FALSE(contains("\n" + procs, "\n" + std::to_string(bg.pid()) + "\n"))
       << "the runtime stays out: " << procs;
   EXPECT_TRUE(contains(read_file(fmt::format("/proc/{}/cgroup", pids[0])), "/mycontainer-" + name));
-  const auto state = ctr::read_state("/run/mycontainer/containers/" + name);
+  const auto state = state_with_pid(name);
   ASSERT_TRUE(state.has_value());
   // The container's first process: the command, or with --init the init that started it.
   EXPECT_TRUE(contains("\n" + procs, "\n" + std::to_string(state->pid) + "\n")) << procs;
