@@ -106,6 +106,17 @@ void expect_usage_error(F&& f, const std::string& needle) {
   }
 }
 
+// The message of the ctr::UsageError that f throws ("" if it throws none).
+template <typename F>
+std::string usage_error(F&& f) {
+  try {
+    f();
+  } catch (const ctr::UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // A name unique to this test process and call ("mc-t-<pid>-<n>").
 std::string unique_name(const std::string& prefix = "mct");
 

@@ -20,6 +20,7 @@
 
 #include "ctr/error.hpp"  // UsageError
 #include "ctr/fd.hpp"     // UniqueFd
+#include "support.hpp"    // mc::test::usage_error
 
 namespace {
 
@@ -29,17 +30,7 @@ using ctr::ipv4;
 using ctr::Ipv4Cidr;
 using ctr::Lease;
 using ctr::UsageError;
-
-// The message of the UsageError that f throws ("" if it throws none).
-template <typename F>
-std::string usage_error(F&& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "";
-}
+using mc::test::usage_error;
 
 // A fresh directory under /tmp, removed with everything in it at the end of the test.
 class TempDir {

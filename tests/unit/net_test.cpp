@@ -37,16 +37,7 @@ using ctr::Ipv4Cidr;
 using ctr::UniqueFd;
 using ctr::UsageError;
 using ctr::VethPair;
-
-template <typename F>
-std::string usage_error(F&& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  return "";
-}
+using mc::test::usage_error;
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
