@@ -23,7 +23,7 @@
 #include "ctr/cli.hpp"     // ctr::run_main, ctr::parse
 #include "ctr/ipam.hpp"    // ctr::DirLock, for cleanup
 #include "ctr/net.hpp"     // ctr::delete_link, for cleanup
-#include "ctr/state.hpp"   // ctr::list_containers, ctr::is_stale
+#include "runtime/state.hpp"   // ctr::list_containers, ctr::is_stale
 #include "options.hpp"
 #include "run.hpp"
 

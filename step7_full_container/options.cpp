@@ -8,10 +8,10 @@
 
 #include <fmt/format.h>
 
-#include "ctr/capabilities.hpp"
+#include "runtime/capabilities.hpp"
 #include "ctr/error.hpp"
 #include "ctr/net.hpp"
-#include "ctr/state.hpp"
+#include "runtime/state.hpp"
 #include "ctr/uts.hpp"
 
 namespace mycontainer {

@@ -13,7 +13,7 @@
 
 #include "ctr/cgroup.hpp"     // ctr::Limits
 #include "ctr/cli.hpp"        // ctr::CommonOptions
-#include "ctr/hardening.hpp"  // ctr::Ulimit
+#include "runtime/hardening.hpp"  // ctr::Ulimit
 #include "ctr/ipam.hpp"       // ctr::Ipv4Cidr
 
 namespace mycontainer {

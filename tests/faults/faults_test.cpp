@@ -27,7 +27,7 @@
 #include "ctr/cgroup.hpp"  // ctr::CgroupLayout
 #include "ctr/ipam.hpp"    // ctr::DirLock, ctr::Ipam: the locks the runtime takes
 #include "ctr/net.hpp"     // ctr::delete_link, ctr::link_exists
-#include "ctr/state.hpp"   // ctr::read_state
+#include "runtime/state.hpp"   // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
 #include "steps.hpp"

@@ -29,11 +29,11 @@
 #include <fmt/format.h>
 
 #include "background.hpp"
-#include "ctr/capabilities.hpp"  // ctr::default_capabilities, ctr::capability_mask
+#include "runtime/capabilities.hpp"  // ctr::default_capabilities, ctr::capability_mask
 #include "ctr/cgroup.hpp"        // ctr::CgroupLayout
 #include "ctr/ipam.hpp"          // ctr::Ipam, ctr::parse_subnet
 #include "ctr/net.hpp"           // ctr::Nat::rule_installed, ctr::delete_link
-#include "ctr/state.hpp"         // ctr::read_state
+#include "runtime/state.hpp"         // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
 #include "steps.hpp"

@@ -38,7 +38,7 @@
 
 #include "ctr/cgroup.hpp"  // ctr::CgroupLayout: where our containers' cgroups live
 #include "ctr/net.hpp"     // ctr::delete_link
-#include "ctr/state.hpp"   // ctr::list_containers, ctr::read_state
+#include "runtime/state.hpp"   // ctr::list_containers, ctr::read_state
 #include "support.hpp"
 
 namespace mc::test {

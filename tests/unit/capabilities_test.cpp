@@ -1,7 +1,7 @@
 // ctr capabilities: name parsing and docker's --cap-add/--cap-drop rules (no root needed),
 // then, as root, apply_capabilities in forked children, in the initial user namespace and in
 // a new one, checked through /proc/self/status before and after an execve.
-#include "ctr/capabilities.hpp"
+#include "runtime/capabilities.hpp"
 
 #include <fcntl.h>     // open(2)
 #include <sched.h>     // unshare(2)

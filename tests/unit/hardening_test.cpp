@@ -3,7 +3,7 @@
 // children (no root), and, as root, setup_dev / mask_paths / make_paths_read_only on
 // temporary trees, each in a forked child inside its own private mount namespace, with the
 // host's mount table compared before and after.
-#include "ctr/hardening.hpp"
+#include "runtime/hardening.hpp"
 
 #include <fcntl.h>           // open(2)
 #include <linux/magic.h>     // TMPFS_MAGIC, DEVPTS_SUPER_MAGIC
@@ -30,7 +30,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "ctr/devices.hpp"
+#include "runtime/devices.hpp"
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
 #include "ctr/mount.hpp"

@@ -3,7 +3,7 @@
 // namespace (root), where the kernel's special rules for PID 1 apply, and without one, where
 // init makes itself a child subreaper (no root needed). The commands are the host's /bin/sh
 // and sleep: no root filesystem, no mount namespace.
-#include "ctr/init.hpp"
+#include "runtime/init.hpp"
 
 #include <dirent.h>  // opendir(3)
 #include <fcntl.h>   // pipe2(2)

@@ -3,7 +3,7 @@
 // as in CI (and once with a pty playing the caller's terminal, to see raw mode and SIGWINCH).
 // No container needed, except for the last test, which mounts its own devpts instance like a
 // container does (root).
-#include "ctr/pty.hpp"
+#include "runtime/pty.hpp"
 
 #include <fcntl.h>        // pipe2(2), O_CLOEXEC
 #include <poll.h>         // poll(2)

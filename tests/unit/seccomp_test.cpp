@@ -3,7 +3,7 @@
 // ordinary ones, fork and threads still work, and neither a 32-bit int 0x80 call nor an x32
 // call slips past. Loading needs only no_new_privs, so these run without root too; as root
 // the refused calls would otherwise succeed, which makes the checks sharper.
-#include "ctr/seccomp.hpp"
+#include "runtime/seccomp.hpp"
 
 #include <fcntl.h>            // open(2)
 #include <linux/keyctl.h>     // KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING
@@ -26,10 +26,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "ctr/capabilities.hpp"
+#include "runtime/capabilities.hpp"
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
-#include "ctr/hardening.hpp"
+#include "runtime/hardening.hpp"
 #include "support.hpp"
 
 namespace {

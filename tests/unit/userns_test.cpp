@@ -2,7 +2,7 @@
 // needed), then real user namespaces on this machine: as root with a remapped range, and as
 // an unprivileged user (nobody), with the one-line map written by the parent itself or by the
 // setuid helper newuidmap.
-#include "ctr/userns.hpp"
+#include "runtime/userns.hpp"
 
 #include <fcntl.h>      // pipe2(2)
 #include <grp.h>        // setgroups(2)

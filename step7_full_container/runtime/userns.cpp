@@ -1,4 +1,4 @@
-#include "ctr/userns.hpp"
+#include "runtime/userns.hpp"
 
 #include <fcntl.h>     // open(2)
 #include <grp.h>       // setgroups(2)

@@ -1,4 +1,4 @@
-#include "ctr/hardening.hpp"
+#include "runtime/hardening.hpp"
 
 #include <dirent.h>             // opendir(3): the /proc/self/fd fallback
 #include <fcntl.h>              // fcntl(2), FD_CLOEXEC

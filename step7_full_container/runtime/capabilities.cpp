@@ -1,4 +1,4 @@
-#include "ctr/capabilities.hpp"
+#include "runtime/capabilities.hpp"
 
 #include <sys/prctl.h>  // prctl(2) PR_CAPBSET_READ, PR_CAP_AMBIENT
 

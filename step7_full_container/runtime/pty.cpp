@@ -1,4 +1,4 @@
-#include "ctr/pty.hpp"
+#include "runtime/pty.hpp"
 
 #include <fcntl.h>       // open(2), fcntl(2), O_*
 #include <poll.h>        // poll(2)

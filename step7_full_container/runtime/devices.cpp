@@ -1,4 +1,4 @@
-#include "ctr/devices.hpp"
+#include "runtime/devices.hpp"
 
 #include <fcntl.h>          // openat(2), O_*
 #include <linux/magic.h>    // TMPFS_MAGIC

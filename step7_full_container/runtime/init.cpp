@@ -1,4 +1,4 @@
-#include "ctr/init.hpp"
+#include "runtime/init.hpp"
 
 #include <signal.h>     // sigprocmask(2), sigwaitinfo(2), kill(2)
 #include <string.h>     // sigabbrev_np(3)

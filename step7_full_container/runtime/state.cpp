@@ -1,4 +1,4 @@
-#include "ctr/state.hpp"
+#include "runtime/state.hpp"
 
 #include <fcntl.h>       // open(2)
 #include <stdio.h>       // renameat2(2)

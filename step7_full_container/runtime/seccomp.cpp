@@ -1,4 +1,4 @@
-#include "ctr/seccomp.hpp"
+#include "runtime/seccomp.hpp"
 
 #include <fcntl.h>          // open(2)
 #include <linux/seccomp.h>  // SECCOMP_SET_MODE_FILTER
