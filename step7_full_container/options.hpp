@@ -11,10 +11,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "ctr/cgroup.hpp"     // ctr::Limits
-#include "ctr/cli.hpp"        // ctr::CommonOptions
+#include "ctr/cgroup.hpp"         // ctr::Limits
+#include "ctr/cli.hpp"            // ctr::CommonOptions
 #include "runtime/hardening.hpp"  // ctr::Ulimit
-#include "ctr/ipam.hpp"       // ctr::Ipv4Cidr
+#include "ctr/ipam.hpp"           // ctr::Ipv4Cidr
 
 namespace mycontainer {
 

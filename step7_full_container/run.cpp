@@ -28,23 +28,23 @@
 #include <fmt/format.h>
 
 #include "runtime/capabilities.hpp"  // ctr::apply_capabilities (libcap)
-#include "ctr/cgroup.hpp"        // ctr::Cgroup
+#include "ctr/cgroup.hpp"            // ctr::Cgroup
 #include "runtime/devices.hpp"       // ctr::setup_dev
-#include "ctr/exec.hpp"          // ctr::execvpe
-#include "ctr/handshake.hpp"     // ctr::Handshake
+#include "ctr/exec.hpp"              // ctr::execvpe
+#include "ctr/handshake.hpp"         // ctr::Handshake
 #include "runtime/hardening.hpp"     // masked paths, no_new_privs, rlimits, descriptors
 #include "runtime/init.hpp"          // ctr::run_init (--init)
-#include "ctr/ipam.hpp"          // ctr::Ipam
-#include "ctr/mount.hpp"         // ctr::mount, ctr::pivot_root
-#include "ctr/narrate.hpp"       // ctr::narrate
-#include "ctr/net.hpp"           // ctr::Bridge, ctr::VethPair
-#include "ctr/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
-#include "ctr/process.hpp"       // ctr::ChildProcess, ctr::SignalForwarder
+#include "ctr/ipam.hpp"              // ctr::Ipam
+#include "ctr/mount.hpp"             // ctr::mount, ctr::pivot_root
+#include "ctr/narrate.hpp"           // ctr::narrate
+#include "ctr/net.hpp"               // ctr::Bridge, ctr::VethPair
+#include "ctr/path.hpp"              // ctr::open_in_root: mount targets resolved inside the rootfs
+#include "ctr/process.hpp"           // ctr::ChildProcess, ctr::SignalForwarder
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
 #include "runtime/seccomp.hpp"       // ctr::SeccompFilter (libseccomp)
 #include "runtime/state.hpp"         // ctr::StateDir
 #include "runtime/userns.hpp"        // ctr::plan_id_maps, ctr::apply_id_maps
-#include "ctr/uts.hpp"           // ctr::sethostname
+#include "ctr/uts.hpp"               // ctr::sethostname
 
 namespace mycontainer {
 

@@ -34,8 +34,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ctr/ipam.hpp"             // ctr::Ipv4Cidr
-#include "runtime/capabilities.hpp" // ctr::CapabilitySet
+#include "ctr/ipam.hpp"              // ctr::Ipv4Cidr
+#include "runtime/capabilities.hpp"  // ctr::CapabilitySet
 
 namespace mycontainer {
 
@@ -81,9 +81,9 @@ struct Process {
   bool terminal = false;
   std::optional<ConsoleSize> console_size;
   User user;
-  std::vector<std::string> args;  // required, at least one
-  std::vector<std::string> env;   // KEY=VALUE
-  std::string cwd = "/";          // absolute
+  std::vector<std::string> args;             // required, at least one
+  std::vector<std::string> env;              // KEY=VALUE
+  std::string cwd = "/";                     // absolute
   std::optional<Capabilities> capabilities;  // absent: none at all
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
@@ -99,7 +99,17 @@ struct Root {
   bool operator==(const Root&) const = default;
 };
 
-enum class Propagation { kNone, kPrivate, kRprivate, kShared, kRshared, kSlave, kRslave, kUnbindable, kRunbindable };
+enum class Propagation {
+  kNone,
+  kPrivate,
+  kRprivate,
+  kShared,
+  kRshared,
+  kSlave,
+  kRslave,
+  kUnbindable,
+  kRunbindable
+};
 
 struct Mount {
   std::string destination;  // absolute, inside the container
@@ -110,7 +120,7 @@ struct Mount {
   unsigned long flags = 0;        // MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC...
   unsigned long clear_flags = 0;  // "rw", "suid", "dev", "exec": flags to clear on a bind
   Propagation propagation = Propagation::kNone;
-  std::string data;  // what is left: "mode=755,size=65536k" (the file system's own options)
+  std::string data;      // what is left: "mode=755,size=65536k" (the file system's own options)
   bool is_bind() const;  // type "bind", or "bind"/"rbind" among the options
   bool operator==(const Mount&) const = default;
 };
@@ -135,15 +145,15 @@ struct IdMapping {  // {"containerID", "hostID", "size"}
 struct MemoryResources {
   std::optional<int64_t> limit;  // bytes; -1 = unlimited
   std::optional<int64_t> reservation;
-  std::optional<int64_t> swap;   // memory + swap, as in cgroup v1's memsw
+  std::optional<int64_t> swap;  // memory + swap, as in cgroup v1's memsw
   bool operator==(const MemoryResources&) const = default;
 };
 
 struct CpuResources {
   std::optional<uint64_t> shares;
-  std::optional<int64_t> quota;   // microseconds per period; -1 = unlimited
-  std::optional<uint64_t> period; // microseconds
-  std::optional<std::string> cpus; // "0-3"
+  std::optional<int64_t> quota;     // microseconds per period; -1 = unlimited
+  std::optional<uint64_t> period;   // microseconds
+  std::optional<std::string> cpus;  // "0-3"
   std::optional<std::string> mems;
   bool operator==(const CpuResources&) const = default;
 };
@@ -174,8 +184,26 @@ struct Device {
 };
 
 // seccomp (config-linux.md "Seccomp"): the profile the engine sends, compiled with libseccomp.
-enum class SeccompAction { kKill, kKillProcess, kKillThread, kTrap, kErrno, kTrace, kAllow, kLog, kNotify };
-enum class SeccompOperator { kNotEqual, kLessThan, kLessEqual, kEqualTo, kGreaterEqual, kGreaterThan, kMaskedEqual };
+enum class SeccompAction {
+  kKill,
+  kKillProcess,
+  kKillThread,
+  kTrap,
+  kErrno,
+  kTrace,
+  kAllow,
+  kLog,
+  kNotify
+};
+enum class SeccompOperator {
+  kNotEqual,
+  kLessThan,
+  kLessEqual,
+  kEqualTo,
+  kGreaterEqual,
+  kGreaterThan,
+  kMaskedEqual
+};
 
 struct SeccompArg {
   unsigned index = 0;
@@ -229,7 +257,8 @@ struct Hook {
 };
 
 struct Hooks {
-  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart, poststop;
+  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart,
+      poststop;
   bool operator==(const Hooks&) const = default;
 };
 
@@ -249,13 +278,13 @@ struct Network {  // io.mycontainer.network* annotations
   bool operator==(const Network&) const = default;
 };
 
-inline constexpr const char* kAnnotationNetwork = "io.mycontainer.network";         // none|host|bridge
+inline constexpr const char* kAnnotationNetwork = "io.mycontainer.network";  // none|host|bridge
 inline constexpr const char* kAnnotationBridge = "io.mycontainer.network.bridge";    // ctr0
 inline constexpr const char* kAnnotationSubnet = "io.mycontainer.network.subnet";    // 10.47.0.0/24
 inline constexpr const char* kAnnotationAddress = "io.mycontainer.network.address";  // 10.47.0.5/24
 inline constexpr const char* kAnnotationNat = "io.mycontainer.network.nat";          // true|false
 inline constexpr const char* kAnnotationInit = "io.mycontainer.init";                // true|false
-inline constexpr const char* kAnnotationStopTimeout = "io.mycontainer.stop-timeout"; // seconds
+inline constexpr const char* kAnnotationStopTimeout = "io.mycontainer.stop-timeout";  // seconds
 
 // --- the whole config.json ---------------------------------------------------------------------
 
@@ -272,8 +301,8 @@ struct Spec {
 
   // Read from the annotations when the spec is read, written back to them by to_json.
   Network network;
-  bool init = false;     // --init: a small init as PID 1
-  int stop_timeout = 10; // seconds between a forwarded SIGTERM and SIGKILL
+  bool init = false;      // --init: a small init as PID 1
+  int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
 
   bool operator==(const Spec&) const = default;
 };

@@ -1,0 +1,84 @@
+// `mycontainer cleanup`: what a runtime killed with SIGKILL left behind, removed.
+#include "commands.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "ctr/cgroup.hpp"     // ctr::Cgroup::adopt
+#include "ctr/ipam.hpp"       // ctr::DirLock
+#include "ctr/net.hpp"        // ctr::delete_link
+#include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale
+
+namespace mycontainer {
+
+// `mycontainer cleanup`: for each container whose runtime is gone (killed with SIGKILL before
+// its destructors could run), remove what it left: its cgroup (killing what still runs in
+// it), its host-side veth, its address lease, its state. A container whose runtime still
+// runs is never touched.
+int cleanup() {
+  int removed = 0;
+  for (const auto& c : ctr::list_containers()) {
+    // Never a container whose runtime is alive (running or starting); a directory with no
+    // readable state is left alone too, unless it is old (a runtime killed in the
+    // microseconds between mkdir and its first write).
+    if (c.runtime_pid != 0 && !ctr::is_stale(c)) continue;
+    const auto dir = ctr::state_root() / "containers" / c.name;
+    if (c.runtime_pid == 0) {
+      std::error_code ec;
+      const auto age =
+          std::filesystem::file_time_type::clock::now() - std::filesystem::last_write_time(dir, ec);
+      if (ec || age < std::chrono::seconds(60)) continue;
+    }
+    bool complete = true;
+    // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
+    try {
+      std::optional<ctr::Cgroup> cgroup;
+      if (!c.cgroup_dirs.empty()) {
+        cgroup = ctr::Cgroup::adopt_dirs(c.cgroup_dirs);
+      } else if (!c.rootless) {
+        const auto place = ctr::CgroupPlace::here(
+            c.cgroup_parent.empty() ? std::nullopt : std::optional<std::string>(c.cgroup_parent));
+        if (!ctr::Cgroup::list_children(place, "mycontainer-" + c.name).empty()) {
+          cgroup = ctr::Cgroup::adopt(place, "mycontainer-" + c.name);
+        }
+      }
+      const auto dirs = cgroup ? cgroup->dirs() : std::vector<std::string>{};
+      cgroup.reset();  // kills what is left inside, removes the directories
+      for (const auto& d : dirs) {
+        if (std::filesystem::exists(d)) {
+          fmt::print(stderr, "mycontainer: cannot remove cgroup '{}' of {}\n", d, c.name);
+          complete = false;
+        }
+      }
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "mycontainer: cgroup of {}: {}\n", c.name, e.what());
+      complete = false;
+    }
+    if (!c.veth.empty()) ctr::delete_link(c.veth);
+    // Its addresses: only lease files that still name its dead runtime, under the lock, so
+    // an address a new container has taken over since is never freed under it.
+    std::error_code ec;
+    for (std::filesystem::directory_iterator subnet("/run/mycontainer/ipam", ec), end;
+         !ec && subnet != end; subnet.increment(ec)) {
+      if (!subnet->is_directory()) continue;
+      const ctr::DirLock lock(subnet->path());
+      for (const auto& lease : std::filesystem::directory_iterator(subnet->path())) {
+        std::ifstream in(lease.path());
+        pid_t owner = 0;
+        if (in >> owner && owner == c.runtime_pid) std::filesystem::remove(lease.path(), ec);
+      }
+    }
+    if (!complete) continue;  // keep the state: it is the map to what is left
+    std::filesystem::remove_all(dir, ec);
+    fmt::print("removed {}\n", c.name);
+    ++removed;
+  }
+  fmt::print("{} stale container{} removed\n", removed, removed == 1 ? "" : "s");
+  return 0;
+}
+
+}  // namespace mycontainer
