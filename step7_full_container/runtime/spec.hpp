@@ -15,7 +15,7 @@
 //                                            step 7
 //
 // Reading validates everything once: an error names the field and the value
-// (`linux.resources.memory.limit: -1 is not a size`) and is a SpecError (exit code 125).
+// (`linux.resources.memory.limit: -2 is not a size`) and is a SpecError (exit code 125).
 // Fields the spec defines that we do not use, and unknown fields, are ignored, as the spec
 // says ("Implementations that are reading/processing this configuration file MUST NOT
 // generate an error if they encounter an unknown property", config.md).
@@ -124,6 +124,13 @@ struct Mount {
   bool is_bind() const;  // type "bind", or "bind"/"rbind" among the options
   bool operator==(const Mount&) const = default;
 };
+
+// A Mount with flags, clear_flags, propagation and data worked out from `options`, the way
+// reading a config.json does it: front ends that build mounts in code use this, so that
+// writing the spec and reading it back gives the same Mount. Throws SpecError ("mount
+// /data: option 'idmap' is not supported ...").
+Mount make_mount(std::string destination, std::string type, std::string source,
+                 std::vector<std::string> options);
 
 // --- linux (config-linux.md) ---------------------------------------------------------------
 
@@ -272,8 +279,8 @@ enum class NetworkMode { kNone, kHost, kBridge };
 struct Network {  // io.mycontainer.network* annotations
   NetworkMode mode = NetworkMode::kNone;
   std::string bridge = "ctr0";
-  ctr::Ipv4Cidr subnet{};                // the bridge's subnet
-  std::optional<ctr::Ipv4Cidr> address;  // --ip, else the next free one
+  ctr::Ipv4Cidr subnet = ctr::kDefaultSubnet;  // the bridge's subnet
+  std::optional<ctr::Ipv4Cidr> address;        // --ip, else the next free one
   bool nat = false;
   bool operator==(const Network&) const = default;
 };
