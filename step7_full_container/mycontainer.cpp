@@ -1,19 +1,21 @@
 // Step 7: mycontainer — steps 1-6 combined into one small container runtime.
 //
 //   mycontainer run [OPTIONS] [--] [COMMAND [ARG...]]   start a container
+//   mycontainer spec [OPTIONS] [--] [COMMAND...]       print the config.json `run` would use
+//   mycontainer run --config FILE                     run the container a config.json describes
 //   mycontainer ps                                    list running containers
 //   mycontainer cleanup                               remove what a killed runtime left
 //
 // This file only parses the command line and calls one command; each command is a file of
-// its own (commands.hpp). The life of one container is in run.cpp, which reads like the
-// guide's chapter 7; run's options are in options.cpp.
+// its own (commands.hpp). run's options are in options.cpp; spec_from_flags.cpp turns them
+// into the container's spec (the OCI config), and engine.cpp, which reads like the guide's
+// chapter 7, runs it.
 #include <string_view>
 #include <vector>
 
 #include "commands.hpp"
 #include "ctr/cli.hpp"  // ctr::run_main, ctr::parse
 #include "options.hpp"
-#include "run.hpp"
 
 int main(int argc, char** argv) {
   return ctr::run_main("mycontainer", [&] {
@@ -24,6 +26,12 @@ int main(int argc, char** argv) {
     mycontainer::RunOptions options;
     CLI::App* run = app.add_subcommand("run", "run a command in a new container");
     mycontainer::add_run_options(*run, options);
+    mycontainer::RunOptions spec_options;
+    std::string spec_output;
+    CLI::App* spec_cmd =
+        app.add_subcommand("spec", "print the config.json that `run` with these options would use");
+    mycontainer::add_run_options(*spec_cmd, spec_options);
+    spec_cmd->add_option("-o,--output", spec_output, "write it to FILE instead (never overwrites)");
     CLI::App* ps_cmd = app.add_subcommand("ps", "list containers");
     CLI::App* cleanup_cmd =
         app.add_subcommand("cleanup", "remove what killed runtimes left behind");
@@ -42,11 +50,14 @@ int main(int argc, char** argv) {
     char run_word[] = "run";
     if (args.size() == 1) args.push_back(run_word);
     ctr::parse(app, static_cast<int>(args.size()), args.data());
-    if (ours + 1 < argc) options.common.command.assign(argv + ours + 1, argv + argc);
+    if (ours + 1 < argc) {
+      options.common.command.assign(argv + ours + 1, argv + argc);
+      spec_options.common.command = options.common.command;
+    }
 
     if (ps_cmd->parsed()) return mycontainer::ps();
     if (cleanup_cmd->parsed()) return mycontainer::cleanup();
-    mycontainer::finish_run_options(*run, options);
-    return mycontainer::run(options);
+    if (spec_cmd->parsed()) return mycontainer::spec(*spec_cmd, spec_options, spec_output);
+    return mycontainer::run(*run, options);
   });
 }

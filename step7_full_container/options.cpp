@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <fcntl.h>   // O_RDONLY
 #include <unistd.h>  // geteuid(2)
 
 #include <cstdlib>
@@ -8,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "ctr/path.hpp"  // ctr::open_in_root_if_present
 #include "runtime/capabilities.hpp"
 #include "ctr/error.hpp"
 #include "ctr/net.hpp"
@@ -69,6 +71,8 @@ void add_run_options(CLI::App& run, RunOptions& o) {
   run.add_option("--stop-timeout", o.stop_timeout, "seconds from a forwarded SIGTERM to SIGKILL")
       ->capture_default_str();
   run.add_flag("--timings", o.timings, "print how long each phase of the start took");
+  run.add_option("--config", o.config,
+                 "run the container a config.json describes (as `mycontainer spec` writes it)");
 }
 
 Volume parse_volume(const std::string& spec) {
@@ -99,9 +103,12 @@ Volume parse_volume(const std::string& spec) {
 
 namespace {
 // The line of a passwd-style file (name:x:id:...) whose field `field` is `value`, split.
-std::optional<std::vector<std::string>> find_entry(const std::string& file, size_t field,
+std::optional<std::vector<std::string>> find_entry(const std::string& rootfs,
+                                                   const std::string& file, size_t field,
                                                    const std::string& value) {
-  std::ifstream in(file);
+  const auto fd = ctr::open_in_root_if_present(rootfs, file, O_RDONLY);
+  if (!fd) return std::nullopt;
+  std::istringstream in(ctr::read_all(fd->get()));
   for (std::string line; std::getline(in, line);) {
     std::vector<std::string> f;
     std::istringstream fields(line);
@@ -125,14 +132,14 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
   const auto colon = spec.find(':');
   const std::string u = spec.substr(0, colon);
   const std::string g = colon == std::string::npos ? "" : spec.substr(colon + 1);
-  const std::string passwd = rootfs + "/etc/passwd";
+  const std::string passwd = "/etc/passwd";
   User user;
   if (auto n = number(u)) {
     // A number need not be in /etc/passwd; if it is, its primary group comes along.
     user.uid = *n;
-    const auto entry = find_entry(passwd, 2, u);
+    const auto entry = find_entry(rootfs, passwd, 2, u);
     user.gid = entry && entry->size() >= 4 ? static_cast<gid_t>(std::stoul((*entry)[3])) : *n;
-  } else if (auto entry = find_entry(passwd, 0, u); entry && entry->size() >= 4) {
+  } else if (auto entry = find_entry(rootfs, passwd, 0, u); entry && entry->size() >= 4) {
     user.uid = static_cast<uid_t>(std::stoul((*entry)[2]));
     user.gid = static_cast<gid_t>(std::stoul((*entry)[3]));
   } else {
@@ -142,7 +149,7 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
   if (!g.empty()) {
     if (auto n = number(g)) {
       user.gid = *n;
-    } else if (auto entry = find_entry(rootfs + "/etc/group", 0, g)) {
+    } else if (auto entry = find_entry(rootfs, "/etc/group", 0, g)) {
       user.gid = static_cast<gid_t>(std::stoul((*entry)[2]));
     } else {
       throw ctr::UsageError(

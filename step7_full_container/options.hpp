@@ -14,6 +14,7 @@
 #include "ctr/cgroup.hpp"         // ctr::Limits
 #include "ctr/cli.hpp"            // ctr::CommonOptions
 #include "runtime/hardening.hpp"  // ctr::Ulimit
+#include "runtime/spec.hpp"       // mycontainer::Spec
 #include "ctr/ipam.hpp"           // ctr::Ipv4Cidr
 
 namespace mycontainer {
@@ -22,11 +23,6 @@ struct Volume {
   std::string host;       // absolute path on the host
   std::string container;  // absolute path inside
   bool read_only = false;
-};
-
-struct User {
-  uid_t uid = 0;
-  gid_t gid = 0;
 };
 
 struct RunOptions {
@@ -60,6 +56,7 @@ struct RunOptions {
   std::vector<ctr::Ulimit> ulimits;
   int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
   bool timings = false;   // --timings
+  std::string config;     // --config FILE: the whole container from a config.json
 };
 
 // Adds run's options to the `run` subcommand.
@@ -68,10 +65,15 @@ void add_run_options(CLI::App& run, RunOptions& options);
 // runs us (rootless: --net none unless asked). Throws UsageError with what to do.
 void finish_run_options(const CLI::App& run, RunOptions& options);
 
+// The container those flags describe, as the engine takes it: the OCI config that
+// `mycontainer spec FLAGS` prints (spec_from_flags.cpp).
+Spec spec_from_flags(const RunOptions& options);
+
 // "-v /srv/data:/data:ro" -> Volume. Throws UsageError.
 Volume parse_volume(const std::string& spec);
 // "1000", "1000:1000", "root", "nobody:nogroup": numbers, or names from the rootfs's
-// /etc/passwd and /etc/group. Throws UsageError.
+// /etc/passwd and /etc/group, read inside the rootfs (a symlink in the image cannot make us
+// read the host's). Throws UsageError.
 User resolve_user(const std::string& spec, const std::string& rootfs);
 // "KEY=VALUE" as is; "KEY" alone takes our own value (docker's rule), or is dropped.
 std::optional<std::string> resolve_env(const std::string& spec);

@@ -83,6 +83,29 @@ const std::vector<DeviceNode>& default_devices() {
   return kDevices;
 }
 
+void populate_dev(const std::string& rootfs, const std::vector<DeviceNode>& extra) {
+  const std::string base = (rootfs == "/" ? std::string() : rootfs) + "/dev";
+  const auto at = [&base](const std::string& name) { return base + "/" + name; };
+  // The tmpfs itself, checked: a symlink or the image's own /dev must not receive the nodes.
+  UniqueFd dev = open_in_root(rootfs, "dev", O_PATH | O_DIRECTORY);
+  struct statfs fs {};
+  check(::fstatfs(dev.get(), &fs), "statfs", base);
+  if (fs.f_type != TMPFS_MAGIC) throw SyscallError(EXDEV, "mount", base + " is not our tmpfs");
+
+  // The six devices, and those the spec adds.
+  for (const auto& d : default_devices()) make_device(dev, d, at(d.name));
+  for (const auto& d : extra) make_device(dev, d, at(d.name));
+
+  // ptmx -> pts/ptmx, so opening /dev/ptmx allocates in the container's devpts instance.
+  make_symlink(dev, "pts/ptmx", "ptmx", at("ptmx"));
+  // The links programs expect (bash's <(...), `cat /dev/stdin`). They point into the
+  // container's own /proc, which pivot_root makes /proc.
+  make_symlink(dev, "/proc/self/fd", "fd", at("fd"));
+  make_symlink(dev, "/proc/self/fd/0", "stdin", at("stdin"));
+  make_symlink(dev, "/proc/self/fd/1", "stdout", at("stdout"));
+  make_symlink(dev, "/proc/self/fd/2", "stderr", at("stderr"));
+}
+
 void setup_dev(const std::string& rootfs, bool in_user_namespace, bool mqueue) {
   const std::string base = (rootfs == "/" ? std::string() : rootfs) + "/dev";
   const auto at = [&base](const std::string& name) { return base + "/" + name; };
@@ -97,17 +120,11 @@ void setup_dev(const std::string& rootfs, bool in_user_namespace, bool mqueue) {
     UniqueFd under = open_in_root(rootfs, "dev", O_PATH | O_DIRECTORY);
     mount_on_fd("tmpfs", under, base, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, kDevOptions);
   }
-  // The old descriptor names the directory under the tmpfs: open the path again to get the
-  // tmpfs itself, and make sure that is what we got.
+  // 2. The devices and links.
+  populate_dev(rootfs);
   UniqueFd dev = open_in_root(rootfs, "dev", O_PATH | O_DIRECTORY);
-  struct statfs fs {};
-  check(::fstatfs(dev.get(), &fs), "statfs", base);
-  if (fs.f_type != TMPFS_MAGIC) throw SyscallError(EXDEV, "mount", base + " is not our tmpfs");
 
-  // 2. The six devices.
-  for (const auto& d : default_devices()) make_device(dev, d, at(d.name));
-
-  // 3. A private devpts instance, and ptmx pointing into it.
+  // 3. A private devpts instance (ptmx points into it).
   make_dir(dev, "pts", 0755, at("pts"));
   {
     UniqueFd pts = open_below(dev, "pts", at("pts"));
@@ -115,7 +132,6 @@ void setup_dev(const std::string& rootfs, bool in_user_namespace, bool mqueue) {
         in_user_namespace ? kPtsOptions : fmt::format("{},gid=5", kPtsOptions);
     mount_on_fd("devpts", pts, at("pts"), "devpts", MS_NOSUID | MS_NOEXEC, options);
   }
-  make_symlink(dev, "pts/ptmx", "ptmx", at("ptmx"));
 
   // 4. /dev/shm, and /dev/mqueue when the container has its own IPC namespace.
   make_dir(dev, "shm", 01777, at("shm"));
@@ -128,13 +144,6 @@ void setup_dev(const std::string& rootfs, bool in_user_namespace, bool mqueue) {
     UniqueFd mq = open_below(dev, "mqueue", at("mqueue"));
     mount_on_fd("mqueue", mq, at("mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC);
   }
-
-  // 5. The links programs expect (bash's <(...), `cat /dev/stdin`). They point into the
-  // container's own /proc, which pivot_root makes /proc.
-  make_symlink(dev, "/proc/self/fd", "fd", at("fd"));
-  make_symlink(dev, "/proc/self/fd/0", "stdin", at("stdin"));
-  make_symlink(dev, "/proc/self/fd/1", "stdout", at("stdout"));
-  make_symlink(dev, "/proc/self/fd/2", "stderr", at("stderr"));
 }
 
 }  // namespace ctr

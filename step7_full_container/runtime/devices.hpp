@@ -19,6 +19,12 @@ struct DeviceNode {
 // null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0.
 const std::vector<DeviceNode>& default_devices();
 
+// Fills ROOTFS/dev, a tmpfs already mounted there (the engine mounts it from the spec's
+// mounts): the default devices plus `extra` (the spec's linux.devices), bind-mounted from
+// the host's /dev as below, the link ptmx -> pts/ptmx, and fd, stdin, stdout, stderr ->
+// /proc/self/fd/... Throws SyscallError (EXDEV when ROOTFS/dev is not a tmpfs).
+void populate_dev(const std::string& rootfs, const std::vector<DeviceNode>& extra = {});
+
 // Builds ROOTFS/dev; call it before pivot_root, in the container's mount namespace, with
 // mounts already private. In order:
 //   /dev         tmpfs "mode=755,size=65536k", nosuid, nodev, strictatime (not noexec:

@@ -375,3 +375,23 @@ void load_bpf(const BpfProgram& program) {
 }
 
 }  // namespace ctr
+
+namespace ctr {
+
+// The deny list as a profile: default allow, each rule an errno for its call.
+mycontainer::Seccomp default_seccomp_profile(const CapabilitySet& /*caps*/) {
+  mycontainer::Seccomp profile;
+  profile.default_action = mycontainer::SeccompAction::kAllow;
+  for (const auto& name : SeccompFilter::docker_like_default().denied_syscalls()) {
+    profile.syscalls.push_back({.names = {name},
+                                .action = mycontainer::SeccompAction::kErrno,
+                                .errno_ret = EPERM});
+  }
+  return profile;
+}
+
+BpfProgram cached_seccomp(const mycontainer::Seccomp& /*profile*/, const std::filesystem::path& dir) {
+  return cached_default_seccomp(dir);
+}
+
+}  // namespace ctr

@@ -36,6 +36,9 @@
 #include <string>   // std::string
 #include <vector>   // std::vector
 
+#include "runtime/capabilities.hpp"  // ctr::CapabilitySet
+#include "runtime/spec.hpp"          // mycontainer::Seccomp
+
 namespace ctr {
 
 // One rule, for --explain and the docs: "clone" -> EPERM "when flags & CLONE_NEW*".
@@ -102,6 +105,11 @@ void load_default_seccomp();
 
 // A compiled filter: the classic BPF program (struct sock_filter[]) the kernel runs.
 using BpfProgram = std::vector<sock_filter>;
+
+// The container's profile as the spec carries it (linux.seccomp): for now the deny list
+// above, compiled once and cached like cached_default_seccomp.
+mycontainer::Seccomp default_seccomp_profile(const CapabilitySet& caps);
+BpfProgram cached_seccomp(const mycontainer::Seccomp& profile, const std::filesystem::path& dir);
 
 // docker_like_default(), compiled, from a cache file in `dir` when there is one for this
 // very binary and kernel (the key: the executable's device, inode and mtime, and the kernel

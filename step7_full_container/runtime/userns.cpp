@@ -268,6 +268,27 @@ UsernsFacts UsernsFacts::detect(const std::string& subuid_path, const std::strin
   return f;
 }
 
+IdMapPlan plan_for_mappings(std::vector<IdMapping> uid, std::vector<IdMapping> gid, uid_t euid,
+                            gid_t egid) {
+  IdMapPlan plan;
+  const bool self_only = uid.size() == 1 && gid.size() == 1 && uid[0].outside == euid &&
+                         uid[0].count == 1 && gid[0].outside == egid && gid[0].count == 1;
+  if (euid == 0) {
+    plan.method = IdMapMethod::kRootRemap;
+    plan.why = "as root: the parent writes the maps";
+  } else if (self_only) {
+    plan.method = IdMapMethod::kSelfOnly;
+    plan.deny_setgroups = true;  // an unprivileged writer must deny setgroups first
+    plan.why = "rootless: the parent writes its own uid and gid alone";
+  } else {
+    plan.method = IdMapMethod::kNewIdMap;
+    plan.why = "rootless: newuidmap/newgidmap write the subordinate ranges";
+  }
+  plan.uid = std::move(uid);
+  plan.gid = std::move(gid);
+  return plan;
+}
+
 IdMapPlan plan_id_maps(const UsernsFacts& facts, bool remap) {
   IdMapPlan plan;
   if (facts.euid == 0) {

@@ -121,6 +121,13 @@ struct IdMapPlan {
 // without it an unprivileged process cannot create any other namespace).
 IdMapPlan plan_id_maps(const UsernsFacts& facts, bool remap);
 
+// The plan for maps a spec already names (linux.uidMappings/gidMappings, made by
+// plan_id_maps when `run` turned its flags into a spec, or by an engine): as root, written
+// by the parent; rootless, our own id alone is written by the parent (setgroups denied),
+// anything more needs newuidmap/newgidmap.
+IdMapPlan plan_for_mappings(std::vector<IdMapping> uid, std::vector<IdMapping> gid, uid_t euid,
+                            gid_t egid);
+
 // "0 1000 1\n1 100000 65536\n": the text written to uid_map or gid_map.
 std::string format_id_map(const std::vector<IdMapping>& map);
 // Parses /proc/PID/uid_map's text (columns separated by any spaces); skips malformed lines.

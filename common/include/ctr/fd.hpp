@@ -3,6 +3,7 @@
 
 #include <unistd.h>  // close(2)
 
+#include <string>   // std::string
 #include <utility>  // std::exchange
 
 namespace ctr {
@@ -33,5 +34,13 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Reads fd from where it stands to its end (read(2) until it returns 0, or fails).
+inline std::string read_all(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, n);
+  return text;
+}
 
 }  // namespace ctr

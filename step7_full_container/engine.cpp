@@ -1,0 +1,764 @@
+// Step 7: the whole container. Everything of steps 1-6, plus a user namespace (so it runs
+// without root), an IPC and a cgroup namespace, hardening (capabilities, seccomp, masked
+// paths, a minimal /dev), a terminal, an init, and state for `mycontainer ps`.
+//
+// Unlike steps 1-6, nothing here reads a command-line flag: the container is described by
+// one Spec, the OCI runtime-spec config.json as C++ types (runtime/spec.hpp), which `run`
+// makes from its flags (spec_from_flags.cpp) or reads from a file (`run --config`).
+//
+// This file reads like the chapter, in step 6's sections: the child's side first (=== 2 ===,
+// in the order it must happen), then the parent's (=== 3 === onwards). Each phase is a short
+// function named for what it does. The order matters, and each phase says why:
+//
+//   user namespace first   every other namespace created with it belongs to it, so root
+//                          inside may mount and set the host name there (user_namespaces(7))
+//   maps by the parent     a process cannot write its own uid_map with more than itself
+//   mounts before pivot    the host's paths are reachable only until the root changes
+//   privileges last        dropping capabilities and loading seccomp ends our own power
+//                          to mount and configure: nothing may be left to do after them
+#include "engine.hpp"
+
+#include <fcntl.h>        // openat(2), O_* flags
+#include <linux/mount.h>  // MOUNT_ATTR_*
+#include <sched.h>        // CLONE_NEW*, unshare(2), setns(2)
+#include <signal.h>       // SIGKILL
+#include <sys/socket.h>   // socketpair(2), for the terminal's descriptor
+#include <sys/stat.h>     // mkdirat(2)
+#include <unistd.h>       // getpid(2)
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "ctr/cgroup.hpp"            // ctr::Cgroup
+#include "ctr/exec.hpp"              // ctr::execvpe
+#include "ctr/handshake.hpp"         // ctr::Handshake
+#include "ctr/ipam.hpp"              // ctr::Ipam
+#include "ctr/mount.hpp"             // ctr::mount, ctr::pivot_root
+#include "ctr/narrate.hpp"           // ctr::narrate
+#include "ctr/net.hpp"               // ctr::Bridge, ctr::VethPair
+#include "ctr/path.hpp"              // ctr::open_in_root: mount targets resolved inside the rootfs
+#include "ctr/process.hpp"           // ctr::ChildProcess, ctr::SignalForwarder
+#include "ctr/uts.hpp"               // ctr::sethostname
+#include "runtime/capabilities.hpp"  // ctr::apply_capabilities (libcap)
+#include "runtime/devices.hpp"       // ctr::populate_dev
+#include "runtime/hardening.hpp"     // masked paths, no_new_privs, rlimits, descriptors
+#include "runtime/init.hpp"          // ctr::run_init (--init)
+#include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
+#include "runtime/seccomp.hpp"       // ctr::load_bpf (libseccomp)
+#include "runtime/state.hpp"         // ctr::StateDir
+#include "runtime/user.hpp"          // ctr::setgroups, ctr::setresgid, ctr::setresuid
+#include "runtime/userns.hpp"        // ctr::plan_for_mappings, ctr::apply_id_maps
+
+namespace mycontainer {
+
+namespace {
+
+constexpr const char* kProgram = "mycontainer";
+using Clock = std::chrono::steady_clock;
+
+// --timings: how long each phase took, in the order they happened.
+class Timings {
+ public:
+  void mark(const std::string& phase) {
+    const auto now = Clock::now();
+    lines_.push_back(fmt::format("{:<24} {:8.3f} ms", phase,
+                                 std::chrono::duration<double, std::milli>(now - last_).count()));
+    last_ = now;
+  }
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  Clock::time_point last_ = Clock::now();
+  std::vector<std::string> lines_;
+};
+
+// What the parent prepared on the host, and the child needs to know.
+struct HostSide {
+  std::optional<ctr::Lease> lease;  // the container's address
+  ctr::VethPair veth;               // host end on the bridge, peer for the container
+  ctr::Ipv4Cidr gateway{};
+  std::optional<ctr::Cgroup> cgroup;
+  ctr::UniqueFd netns;  // the network namespace the parent made for the child (bridge)
+  std::vector<std::pair<NamespaceType, ctr::UniqueFd>> joined;  // linux.namespaces[].path
+  ctr::IdMapPlan id_maps;      // how the user namespace is mapped (method kNone: none)
+  int console_socket = -1;     // terminal: the child sends its terminal's master here
+  ctr::BpfProgram seccomp;     // the compiled filter (empty: none)
+  bool parent_asleep = false;  // CLONE_VFORK: nobody will release the child; see run()
+};
+
+// One container being run: the spec, and what this run made for it.
+struct Container {
+  const Spec& spec;
+  const RunRequest& request;
+  HostSide host;
+
+  const std::string& rootfs() const { return request.rootfs; }
+  bool in_user_namespace() const { return host.id_maps.method != ctr::IdMapMethod::kNone; }
+  bool own_network() const { return spec.linux.has_namespace(NamespaceType::kNetwork); }
+};
+
+// Makes `path` exist inside rootfs (a directory, or an empty file when `file`), resolving
+// every component inside the rootfs, and returns it opened O_PATH: the mount target.
+ctr::UniqueFd mount_point_in_rootfs(const std::string& rootfs, const std::string& path, bool file) {
+  try {
+    return ctr::open_in_root(rootfs, path);
+  } catch (const ctr::SyscallError& e) {
+    if (e.err() != ENOENT) throw;
+  }
+  const auto slash = path.find_last_of('/');
+  const std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  const std::string leaf = path.substr(slash + 1);
+  const ctr::UniqueFd dir = mount_point_in_rootfs(rootfs, parent, false);
+  const ctr::UniqueFd real_dir(ctr::check(
+      ::openat(dir.get(), ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC), "openat", rootfs + parent));
+  if (file) {
+    ctr::UniqueFd(ctr::check(
+        ::openat(real_dir.get(), leaf.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644),
+        "openat", rootfs + path));
+  } else {
+    ctr::check(::mkdirat(real_dir.get(), leaf.c_str(), 0755), "mkdirat", rootfs + path);
+  }
+  return ctr::open_in_root(rootfs, path);
+}
+
+// MS_RDONLY, MS_NOSUID... -> MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID... (mount_setattr(2)).
+uint64_t mount_attributes(unsigned long flags) {
+  uint64_t attr = MOUNT_ATTR_NODEV;  // every mount the container can reach: see mount_root
+  if (flags & MS_RDONLY) attr |= MOUNT_ATTR_RDONLY;
+  if (flags & MS_NOSUID) attr |= MOUNT_ATTR_NOSUID;
+  if (flags & MS_NOEXEC) attr |= MOUNT_ATTR_NOEXEC;
+  return attr;
+}
+
+// ============================================================================================
+// === 2. Inside the child: build the container's world, then run the command ===
+// ============================================================================================
+
+// --- Join the namespaces the parent opened for us ---
+// The network namespace the parent made (with our veth already in it), and those the spec
+// names by path (linux.namespaces[].path: podman's pod, a namespace kept by `ip netns`).
+// First: /sys, mounted below, shows the devices of the mounter's network namespace.
+void join_namespaces(const HostSide& host) {
+  if (host.netns) {
+    ctr::join_netns(host.netns);
+    ::close(host.netns.get());  // our copy: the descriptor only (the object is the parent's)
+  }
+  for (const auto& [type, fd] : host.joined) {
+    ctr::check(::setns(fd.get(), clone_flag(type)), "setns", to_string(type));
+    ctr::narrate({.call = fmt::format("setns(fd, {})", to_string(type)),
+                  .result = "ok",
+                  .shell = fmt::format("nsenter --{}=PATH", to_string(type)),
+                  .man = "setns(2)"});
+  }
+}
+
+// --- Become root of the user namespace ---
+// The parent has written our uid_map and gid_map by now. Until we setresuid(0) we are
+// "nobody" even to ourselves (user_namespaces(7)).
+void become_root(const Container& c) {
+  if (!c.in_user_namespace()) return;
+  ctr::become_root_in_userns();
+  ctr::set_parent_death_signal(SIGKILL);  // a change of uid cleared it (prctl(2))
+}
+
+// --- Bind the root onto itself ---
+// pivot_root(2) needs new_root to be a mount point. nodev: a device node in the image, or
+// one the container makes with mknod, cannot be opened: no path to the host's disks (the
+// same on every mount the container can write).
+void mount_root(const Container& c) {
+  const std::string& rootfs = c.rootfs();
+  ctr::bind_mount(rootfs, rootfs);
+  ctr::mount_setattr_recursive(ctr::open_in_root(rootfs, "/"), rootfs, MOUNT_ATTR_NODEV);
+}
+
+// A bind mount (-v): the source from the host, the target resolved inside the rootfs; its
+// flags applied to it and to every mount below it (mount_setattr(2) AT_RECURSIVE).
+void mount_bind(const std::string& rootfs, const Mount& m) {
+  const bool is_file = !std::filesystem::is_directory(m.source);
+  const ctr::UniqueFd target = mount_point_in_rootfs(rootfs, m.destination, is_file);
+  ctr::mount_on_fd(m.source, target, rootfs + m.destination, "", MS_BIND | (m.flags & MS_REC));
+  ctr::mount_setattr_recursive(ctr::open_in_root(rootfs, m.destination), rootfs + m.destination,
+                               mount_attributes(m.flags));
+}
+
+// sysfs shows the network devices of the mounter's network namespace. A user namespace that
+// does not own the network namespace may not mount it (sysfs(5)): bind the host's,
+// read-only, instead, as runc does.
+void mount_sysfs(const Container& c, const Mount& m, const ctr::UniqueFd& target) {
+  const std::string shown = c.rootfs() + m.destination;
+  if (c.own_network() || !c.in_user_namespace()) {
+    ctr::mount_on_fd("sysfs", target, shown, "sysfs", m.flags, m.data);
+    return;
+  }
+  ctr::mount_on_fd("/sys", target, shown, "", MS_BIND | MS_REC);
+  ctr::remount_bind_read_only(ctr::open_in_root(c.rootfs(), m.destination), shown);
+}
+
+// --- Devices ---
+// The default six (null, zero, full, random, urandom, tty) and the spec's linux.devices, each
+// the host's node bind-mounted onto an empty file in the container's /dev tmpfs.
+void populate_devices(const Container& c) {
+  std::vector<ctr::DeviceNode> extra;
+  for (const Device& d : c.spec.linux.devices) {
+    extra.push_back({d.path.substr(std::string("/dev/").size()), static_cast<unsigned>(d.major),
+                     static_cast<unsigned>(d.minor)});
+  }
+  ctr::populate_dev(c.rootfs(), extra);
+}
+
+// --- Mount what the spec lists: /proc, /dev, /sys, volumes, tmpfs ---
+// Each target is resolved inside the rootfs (open_in_root): a symlink the image planted at
+// /proc or /dev cannot send a mount onto the host (runc CVE-2019-19921). The cgroup view
+// waits until we are in our cgroup (mount_cgroups).
+void mount_spec_mounts(const Container& c) {
+  const std::string& rootfs = c.rootfs();
+  for (const Mount& m : c.spec.mounts) {
+    if (m.type == "cgroup" || m.type == "cgroup2") continue;
+    if (m.is_bind()) {
+      mount_bind(rootfs, m);
+      continue;
+    }
+    const ctr::UniqueFd target = mount_point_in_rootfs(rootfs, m.destination, false);
+    if (m.type == "sysfs") {
+      mount_sysfs(c, m, target);
+    } else {
+      ctr::mount_on_fd(m.source, target, rootfs + m.destination, m.type, m.flags, m.data);
+    }
+    // A fresh tmpfs at /dev gets its devices at once, before /dev/pts and /dev/shm land in it.
+    if (m.destination == "/dev" && m.type == "tmpfs") populate_devices(c);
+  }
+}
+
+// --- Set the host name, and the network inside ---
+void configure_network(const Container& c) {
+  if (!c.spec.hostname.empty()) ctr::sethostname(c.spec.hostname);
+  switch (c.spec.network.mode) {
+    case NetworkMode::kBridge:
+      ctr::configure_container_interface(ctr::kContainerInterface, ctr::kContainerInterface,
+                                         c.host.lease->address(), c.host.gateway.addr);
+      break;
+    case NetworkMode::kNone:
+      if (c.own_network()) ctr::bring_up_loopback();
+      break;
+    case NetworkMode::kHost:
+      break;
+  }
+}
+
+// --- Kernel parameters of our own namespaces (linux.sysctl) ---
+// /proc/sys/net/... of a network namespace we own, kernel.shm* of our IPC namespace: written
+// through our own /proc, resolved inside the rootfs.
+void write_sysctls(const Container& c) {
+  for (const auto& [key, value] : c.spec.linux.sysctl) {
+    std::string path = "/proc/sys/" + key;
+    std::replace(path.begin() + 10, path.end(), '.', '/');
+    const ctr::UniqueFd fd = ctr::open_in_root(c.rootfs(), path, O_WRONLY);
+    ctr::check(static_cast<int>(::write(fd.get(), value.data(), value.size())), "write", path);
+    ctr::narrate({.call = fmt::format("write(\"{}\", \"{}\")", path, value),
+                  .result = "ok",
+                  .shell = fmt::format("sysctl -w {}='{}'", key, value),
+                  .man = "sysctl(8)"});
+  }
+}
+
+// /sys/fs/cgroup inside: the container's own cgroup as the root of a read-only view (the
+// cgroup namespace makes it the root, cgroup_namespaces(7)). On v2 one cgroup2 mount; on v1 a
+// tmpfs with one read-only mount per hierarchy, each directory made inside the rootfs. A
+// view that cannot be mounted (v1 in a user namespace: only the initial one may mount
+// cgroup v1) is left empty.
+void mount_cgroup_view(const Container& c, const std::string& destination) {
+  const std::string& rootfs = c.rootfs();
+  const std::string target = rootfs + destination;
+  const ctr::UniqueFd fd = mount_point_in_rootfs(rootfs, destination, false);
+  const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const auto& cgroup = c.host.cgroup;
+  if (cgroup && cgroup->version() == ctr::CgroupVersion::kV2) {
+    ctr::mount_on_fd("cgroup2", fd, target, "cgroup2", ro);
+    return;
+  }
+  ctr::mount_on_fd("tmpfs", fd, target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   "mode=755,size=64k");
+  if (cgroup && !c.in_user_namespace()) {
+    for (const auto& dir : cgroup->dirs()) {
+      // .../memory/<own path>/<name> -> "memory"; "cpu,cpuacct" -> the same option string.
+      const std::string base = dir.substr(std::string("/sys/fs/cgroup/").size());
+      const std::string tree = base.substr(0, base.find('/'));
+      if (tree == "unified" || tree == "systemd") continue;
+      const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, destination + "/" + tree, false);
+      ctr::mount_on_fd("cgroup", where, target + "/" + tree, "cgroup", ro, tree);
+    }
+  }
+  ctr::remount_bind(ctr::open_in_root(rootfs, destination), target, ro);
+}
+
+// --- Enter a cgroup namespace, and mount the cgroup view ---
+// Now, not at clone: we are in our cgroup, so it becomes the root of what /proc/self/cgroup
+// and /sys/fs/cgroup show (cgroup_namespaces(7)).
+void enter_cgroup_namespace(const Container& c) {
+  if (c.spec.linux.has_namespace(NamespaceType::kCgroup)) {
+    ctr::check(::unshare(CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP");
+    ctr::narrate({.call = "unshare(CLONE_NEWCGROUP)",
+                  .result = "ok",
+                  .shell = "unshare --cgroup",
+                  .man = "cgroup_namespaces(7)"});
+  }
+  for (const Mount& m : c.spec.mounts) {
+    if (m.type != "cgroup" && m.type != "cgroup2") continue;
+    try {
+      mount_cgroup_view(c, m.destination);
+    } catch (const ctr::SyscallError& e) {
+      ctr::narrate({.call = "mount " + m.destination,
+                    .result = fmt::format("skipped: {}", e.what()),
+                    .shell = "",
+                    .man = "cgroups(7)"});
+    }
+  }
+}
+
+// --- Hide what the kernel shows too much of ---
+// Files under /proc and /sys that describe or control the whole host: masked (an empty file
+// or directory on top) or read-only (linux.maskedPaths, linux.readonlyPaths; by default
+// docker's list, moby oci/defaults.go). Then the root itself, if root.readonly.
+void hide_host_paths(const Container& c) {
+  ctr::mask_paths(c.spec.linux.masked_paths);
+  ctr::make_paths_read_only(c.spec.linux.readonly_paths);
+  if (c.spec.root.readonly) ctr::remount_bind_read_only(ctr::open_in_root("/", "/"), "/");
+}
+
+// --- A terminal (process.terminal) ---
+// Opened here, in the container's own devpts, and its master handed to the parent over a
+// unix socket (SCM_RIGHTS): the parent relays between it and the caller's terminal. Without
+// one, a new session all the same: without a controlling terminal of the caller's, the
+// container cannot push keystrokes into it with TIOCSTI (ioctl_tty(2)).
+void set_up_terminal(const Container& c) {
+  if (!c.spec.process.terminal) {
+    ctr::setsid();
+    return;
+  }
+  ctr::Pty pty = ctr::openpty();
+  ctr::send_fd(c.host.console_socket, pty.master.get());
+  // Wait until the parent has set the terminal's size, so the command starts with it.
+  char go = 0;
+  if (::read(c.host.console_socket, &go, 1) != 1) ::_exit(ctr::kExitRuntimeFailed);
+  ::close(c.host.console_socket);
+  ctr::make_controlling_terminal(pty.slave.get());
+}
+
+// --- Drop privileges: last, because after this we could not set anything up ---
+// Limits, no_new_privs, seccomp (loaded while we still hold CAP_SYS_ADMIN: seccomp(2) needs
+// it or no_new_privs; the filter still lets capset, setresuid and execve through), then the
+// bounding set (it needs CAP_SETPCAP), then the user switch while we still hold CAP_SETUID
+// and CAP_SETGID: runc's order. Groups, then the group, then the user (setuid(2)).
+void drop_privileges(const Container& c) {
+  const Process& p = c.spec.process;
+  ctr::set_default_nofile();
+  for (const Rlimit& r : p.rlimits) ctr::apply_ulimits({{r.resource, r.soft, r.hard}});
+  if (p.no_new_privileges) ctr::set_no_new_privs();  // setuid binaries stop granting anything
+  if (!c.host.seccomp.empty()) ctr::load_bpf(c.host.seccomp);
+  const Capabilities caps = p.capabilities.value_or(Capabilities{});
+  const User& user = p.user;
+  if (user.uid != 0) ctr::drop_bounding_set(caps.bounding);  // for root: apply_capabilities
+  if (user.gid != 0 || user.uid != 0 || !user.additional_gids.empty()) {
+    std::vector<gid_t> groups = user.additional_gids;
+    if (groups.empty()) groups.push_back(user.gid);
+    ctr::setgroups(groups);
+    ctr::setresgid(user.gid);
+  } else if (!c.in_user_namespace()) {
+    // Root keeps no supplementary group of the caller's (become_root_in_userns does the
+    // same in a user namespace, where setgroups may be denied).
+    ctr::setgroups({});
+  }
+  if (user.uid != 0) {
+    // A non-zero uid clears the permitted and effective sets (capabilities(7), "Effect of
+    // user ID changes"): a non-root user keeps only the bounding set, as in docker.
+    ctr::setresuid(user.uid);
+    ctr::set_parent_death_signal(SIGKILL);  // cleared again by the change of uid
+  } else {
+    ctr::apply_capabilities(caps.effective);  // permitted and effective, ambient cleared
+  }
+  // No descriptor of the runtime may reach the command (CVE-2024-21626): all close on exec.
+  ctr::set_cloexec_from(3);
+}
+
+// The child: each phase in the order the chapter explains.
+int container_main(Container& c, ctr::Handshake& handshake) {
+  handshake.close_parent_end();
+  ctr::DeferTerminatingSignals::unblock_in_child();  // the parent's mask came with clone
+  if (!c.host.parent_asleep) handshake.wait_for_parent();
+  // Not dumpable until exec: nothing in the container can ptrace us or read our memory
+  // through /proc/PID/mem while we still hold the host's file system (prctl(2)
+  // PR_SET_DUMPABLE; execve(2) sets it back for the command). Only now: it also makes our
+  // /proc/PID files root's, and a rootless parent must write our uid_map first.
+  ctr::set_dumpable(false);
+  Timings timings;
+  return ctr::child_setup(handshake, [&]() -> int {
+    join_namespaces(c.host);
+    become_root(c);
+    ctr::make_mounts_private();
+    timings.mark("child: namespaces");
+
+    mount_root(c);
+    mount_spec_mounts(c);
+    timings.mark("child: mounts");
+
+    configure_network(c);
+    write_sysctls(c);
+    timings.mark("child: hostname, net");
+
+    // --- Wait until the parent has put us into our cgroup ---
+    // Everything above ran while the parent was moving us (a cgroup move can wait for an
+    // RCU grace period, milliseconds): now it is done, and the rest depends on it.
+    // A parent asleep in clone (CLONE_VFORK) cannot: we move ourselves, writing 0 to each
+    // cgroup.procs, which means "the writer" (cgroups(7)).
+    if (c.host.parent_asleep) {
+      if (c.host.cgroup) c.host.cgroup->add(0);
+    } else {
+      handshake.wait_for_parent();
+    }
+    timings.mark("child: (waited for cgroup)");
+    enter_cgroup_namespace(c);
+
+    // --- Change root ---
+    ctr::pivot_root(c.rootfs());
+    timings.mark("child: pivot_root");
+
+    hide_host_paths(c);
+    set_up_terminal(c);
+    ctr::chdir(c.spec.process.cwd);
+    drop_privileges(c);
+    timings.mark("child: privileges");
+    if (c.request.timings) {
+      for (const auto& line : timings.lines()) handshake.send_note(line);
+    }
+
+    // --- Run the command ---
+    // The command is looked up inside the container, and must stay there: /proc/self/exe
+    // (or a link to it, or a script whose #! names it) would run the runtime's own binary
+    // from the host, the first move of CVE-2019-5736.
+    const auto& args = c.spec.process.args;
+    const auto& env = c.spec.process.env;
+    ctr::check_exec_chain(ctr::find_command(args[0], env));
+    if (c.spec.init) ctr::run_init(args, env, &handshake);
+    ctr::execvpe(args, env);
+  });
+}
+
+// UTC, from the C++20 calendar: gmtime(3) would first read /etc/localtime (glibc sets up
+// the time zone on its first call, even for UTC).
+std::string now_iso8601() {
+  using namespace std::chrono;
+  const auto now = floor<seconds>(system_clock::now());
+  const auto day = floor<days>(now);
+  const year_month_day ymd(day);
+  const hh_mm_ss hms(now - day);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+}
+
+// ============================================================================================
+// === 3. Prepare the host side ===
+// ============================================================================================
+
+// --- Who maps whom: the user namespace plan (NEW in step 7) ---
+// From the spec's uid/gid mappings: root writes them itself; a rootless runtime writes its
+// own uid alone, or has newuidmap/newgidmap write the subordinate ranges.
+ctr::IdMapPlan plan_user_namespace(const Spec& spec, bool rootless) {
+  if (rootless) {
+    if (auto problem = ctr::unprivileged_userns_problem()) throw ctr::UsageError(*problem);
+  }
+  if (!spec.linux.has_namespace(NamespaceType::kUser)) return {};
+  const auto convert = [](const std::vector<IdMapping>& in) {
+    std::vector<ctr::IdMapping> out;
+    for (const auto& m : in) out.push_back({m.container_id, m.host_id, m.size});
+    return out;
+  };
+  return ctr::plan_for_mappings(convert(spec.linux.uid_mappings), convert(spec.linux.gid_mappings),
+                                ::geteuid(), ::getegid());
+}
+
+// The limits of linux.resources, as step 6's cgroup code takes them.
+ctr::Limits limits_of(const Spec& spec) {
+  ctr::Limits limits;
+  if (!spec.linux.resources) return limits;
+  const Resources& r = *spec.linux.resources;
+  if (r.memory && r.memory->limit && *r.memory->limit > 0) limits.memory_bytes = *r.memory->limit;
+  if (r.cpu && r.cpu->quota && *r.cpu->quota > 0) {
+    const double period = static_cast<double>(r.cpu->period.value_or(ctr::kCpuPeriodUsec));
+    limits.cpus = static_cast<double>(*r.cpu->quota) / period;
+  }
+  if (r.pids && r.pids->limit > 0) limits.pids = static_cast<uint64_t>(r.pids->limit);
+  return limits;
+}
+
+bool wants_cgroup_limits(const Spec& spec) {
+  const ctr::Limits l = limits_of(spec);
+  return l.memory_bytes || l.cpus || l.pids || !spec.linux.cgroups_path.empty();
+}
+
+// --- Network (bridge): the address, the bridge, and the container's network namespace ---
+void prepare_network(Container& c, ctr::ContainerState& state, ctr::StateDir& state_dir,
+                     std::optional<ctr::Bridge>& bridge, std::optional<ctr::Nat>& nat) {
+  const Network& net = c.spec.network;
+  if (net.mode != NetworkMode::kBridge) return;
+  HostSide& host = c.host;
+  ctr::Ipam ipam(net.subnet);
+  host.lease = net.address ? ipam.reserve(*net.address) : ipam.allocate();
+  host.gateway = ctr::gateway_of(net.subnet);
+  state.ip = host.lease->address().to_string();
+  state.lease = host.lease->path().string();
+  state_dir.write(state);
+  bridge = ctr::Bridge::ensure(net.bridge, host.gateway);
+  if (net.nat) nat = ctr::Nat::enable(net.subnet, net.bridge);
+  if (c.in_user_namespace()) return;  // the pair is made after clone, see finish_host_side
+  // Unlike step 5, we make the container's network namespace ourselves, now, and create the
+  // veth pair with its container end inside it, already named eth0; the child joins it
+  // (setns). Moving a device between namespaces would cost the kernel RCU grace periods
+  // (tens of milliseconds here); and with the pair made before the child exists, the parent
+  // has nothing left to do for the child (see "Create the child").
+  host.netns = ctr::make_netns();
+  host.veth = ctr::VethPair::create_in_netns(ctr::unique_veth_names().host,
+                                             std::string(ctr::kContainerInterface), host.netns);
+  host.veth.attach_to(*bridge);
+  host.veth.up();
+  state.veth = host.veth.host_name();
+}
+
+// --- Namespaces the spec names by path: opened now, joined by the child ---
+void open_joined_namespaces(Container& c) {
+  for (const Namespace& ns : c.spec.linux.namespaces) {
+    if (!ns.path) continue;
+    c.host.joined.emplace_back(
+        ns.type, ctr::UniqueFd(
+                     ctr::check(::open(ns.path->c_str(), O_RDONLY | O_CLOEXEC), "open", *ns.path)));
+  }
+}
+
+// --- Cgroup ---
+// As root, always: it is how `ps`, the OOM report and the final kill find every process.
+// linux.cgroupsPath "PARENT/NAME" (as `--cgroup-parent` writes it), else mycontainer-NAME
+// beneath our own cgroup.
+void prepare_cgroup(Container& c, bool rootless) {
+  if (rootless) return;
+  const std::string& path = c.spec.linux.cgroups_path;
+  std::string name = "mycontainer-" + c.request.name;
+  std::optional<std::string> parent;
+  if (!path.empty()) {
+    const auto slash = path.find_last_of('/');
+    name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+    if (slash != std::string::npos && slash > 0) parent = path.substr(0, slash);
+  }
+  c.host.cgroup = ctr::Cgroup::create(name, limits_of(c.spec), parent);
+}
+
+// The clone flags of linux.namespaces: a new namespace for each one listed without a path.
+// The network namespace the parent made for a bridge is joined instead.
+int namespace_flags(const Container& c) {
+  int flags = 0;
+  for (const Namespace& ns : c.spec.linux.namespaces) {
+    if (ns.path || ns.type == NamespaceType::kCgroup) continue;  // cgroup: after the move
+    if (ns.type == NamespaceType::kNetwork && c.host.netns) continue;
+    if (ns.type == NamespaceType::kUser && !c.in_user_namespace()) continue;
+    flags |= clone_flag(ns.type);
+  }
+  return flags;
+}
+
+}  // namespace
+
+// ============================================================================================
+// === 4. Create the child, 5. let it go and wait for it, 6. clean up ===
+// ============================================================================================
+int run_container(const Spec& spec, const RunRequest& request) {
+  Timings timings;
+  const bool rootless = ctr::running_rootless();
+  // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us
+  // while we hold a state directory, an address and a cgroup with nobody to give them back.
+  ctr::DeferTerminatingSignals defer_signals;
+  Container c{spec, request, {}};
+  HostSide& host = c.host;
+  host.id_maps = plan_user_namespace(spec, rootless);  // NEW in step 7
+  if (rootless && wants_cgroup_limits(spec)) {
+    // An ordinary user may only write to a cgroup that was delegated to it (cgroup-v2.rst,
+    // "Delegation"). We do not go looking for one: say what is missing.
+    throw ctr::UsageError(
+        "cgroup limits need root (or a cgroup delegated to you, which this runtime does not "
+        "use rootless): run with sudo, or drop -m/--cpus/--pids-limit");
+  }
+
+  // --- State: the name is ours while this directory exists ---
+  ctr::ContainerState state;  // written again as each resource appears: cleanup's map
+  state.name = request.name;
+  state.runtime_pid = ::getpid();
+  state.runtime_start_time = ctr::process_start_time(::getpid());
+  state.command = spec.process.args;
+  state.started = now_iso8601();
+  state.rootfs = request.rootfs;
+  state.rootless = rootless;
+  if (const auto slash = spec.linux.cgroups_path.find_last_of('/');
+      slash != std::string::npos && slash > 0) {
+    state.cgroup_parent = spec.linux.cgroups_path.substr(0, slash);
+  }
+  ctr::StateDir state_dir = ctr::StateDir::create(state);
+  timings.mark("state");
+
+  std::optional<ctr::Nat> nat;
+  std::optional<ctr::Bridge> bridge;
+  prepare_network(c, state, state_dir, bridge, nat);
+  open_joined_namespaces(c);
+  timings.mark("network");
+
+  prepare_cgroup(c, rootless);
+  if (host.cgroup) {
+    state.cgroup = host.cgroup->name();
+    state.cgroup_dirs = host.cgroup->dirs();
+    state_dir.write(state);
+  }
+  timings.mark("cgroup");
+
+  // --- The seccomp filter, compiled once per profile and cached: libseccomp takes most of a
+  // millisecond ---
+  if (spec.linux.seccomp)
+    host.seccomp = ctr::cached_seccomp(*spec.linux.seccomp, ctr::state_root() / "seccomp");
+
+  // --- The terminal's socket (process.terminal) ---
+  ctr::UniqueFd console_parent, console_child;
+  if (spec.process.terminal) {
+    int fds[2];
+    ctr::check(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), "socketpair",
+               "console");
+    console_parent.reset(fds[0]);
+    console_child.reset(fds[1]);
+    host.console_socket = console_child.get();
+  }
+
+  // === 4. Create the child ===
+  // When the parent has nothing to do for the child between clone and exec (no user
+  // namespace to map, no terminal to take over, no init that never execs), the child
+  // borrows our memory instead of getting a copy of it (CLONE_VM) and we
+  // sleep until its execve (CLONE_VFORK): what posix_spawn(3) does. No page tables copied,
+  // no copy-on-write faults on either side, nothing to unmap at exec: 0.27 ms less per
+  // container here. (It also makes us undumpable with the child: that is a property of
+  // the memory, prctl(2) PR_SET_DUMPABLE.)
+  host.parent_asleep = !c.in_user_namespace() && !spec.process.terminal && !spec.init;
+  if (host.parent_asleep) {
+    // The child will go from setup to its command with nobody in between: a ^C or SIGTERM
+    // that came during our setup stops everything here instead, as it would below.
+    if (const int sig = defer_signals.take_pending()) {
+      fmt::print(stderr, "{}: stopped by signal {} during setup\n", kProgram, sig);
+      return ctr::kExitSignalBase + sig;
+    }
+  }
+  // linux.namespaces: pid, mount, uts, ipc (NEW in step 7), network, user (NEW in step 7).
+  const int flags = namespace_flags(c) | (host.parent_asleep ? CLONE_VM | CLONE_VFORK : 0);
+  ctr::Handshake handshake;
+  ctr::ChildProcess child =
+      ctr::ChildProcess::clone(flags, [&] { return container_main(c, handshake); });
+  handshake.close_child_end();
+  console_child.reset();
+  timings.mark("clone");
+
+  // --- The host side of the child: maps, network, cgroup ---
+  ctr::SignalForwarder forward_signals(child.pid());
+  defer_signals.release();  // a signal that came during setup is forwarded now
+  ctr::apply_id_maps(child.pid(), host.id_maps);  // NEW in step 7
+  if (host.netns) {
+    // The child joins it (setns) or has: from now on the namespace lives as long as the
+    // container's processes, and the kernel deletes the veth pair with it.
+    host.netns.reset();
+  } else if (spec.network.mode == NetworkMode::kBridge) {
+    // In a user namespace: the child's network namespace came with clone (CLONE_NEWNET) and
+    // belongs to it; the pair's container end is created in it, found by the child's pid.
+    host.veth = ctr::VethPair::create_in_netns(ctr::unique_veth_names().host,
+                                               std::string(ctr::kContainerInterface), child.pid());
+    host.veth.attach_to(*bridge);
+    host.veth.up();
+  }
+  timings.mark("maps, veth");
+
+  // === 5. Let the child go, and wait for it ===
+  // The child builds its mounts while we put it into its cgroup; it waits a second time
+  // before anything that depends on its cgroup (the cgroup namespace, and exec): the move
+  // and the state file overlap with its mounts. (Back from CLONE_VFORK, the child has done
+  // all that itself and runs the command.)
+  if (!host.parent_asleep) {
+    handshake.release_child();
+    if (host.cgroup) host.cgroup->add(child.pid());
+  }
+  state.pid = child.pid();
+  state.veth = host.veth.host_name();
+  state_dir.write(state);
+  timings.mark("cgroup.procs, state");
+
+  if (!host.parent_asleep && ctr::SignalForwarder::terminating_count() > 0) {
+    // Asked to stop before the command ever ran: give everything back instead of starting it.
+    const int sig = ctr::SignalForwarder::last_signal();
+    fmt::print(stderr, "{}: stopped by signal {} during setup\n", kProgram, sig);
+    return ctr::kExitSignalBase + sig;
+  }
+  if (!host.parent_asleep) handshake.release_child();
+  std::optional<ctr::TerminalRelay> relay;
+  if (spec.process.terminal) {
+    ctr::UniqueFd master = ctr::recv_fd(console_parent.get());
+    if (master) {
+      relay.emplace(std::move(master));  // raw mode, and the caller's window size
+      const char go = 'G';
+      (void)!::write(console_parent.get(), &go, 1);
+    }
+  }
+  std::vector<std::string> child_timings;
+  if (auto error = handshake.wait_for_exec(&child_timings)) {
+    relay.reset();
+    child.wait();
+    fmt::print(stderr, "{}: {}\n", kProgram, error->message);
+    return error->exit_code;
+  }
+  timings.mark("child setup + exec");
+  const auto grace = std::chrono::seconds(spec.stop_timeout);
+  bool escalated = false;
+  if (relay) {
+    // The relay holds the loop while the container runs; its tick applies the stop rule.
+    ctr::StopDeadline deadline(grace);
+    const ctr::UniqueFd exited = ctr::pidfd_open(child.pid());
+    relay->run(exited.get(), [&] {
+      if (!escalated && deadline.expired()) escalated = child.kill(SIGKILL);
+    });
+  }
+  const ctr::ExitStatus status = child.wait_with_grace(grace, escalated ? nullptr : &escalated);
+  relay.reset();
+  timings.mark("command ran");
+  // The container's network namespace dies with its last process, and the kernel deletes the
+  // veth pair with it; deleting it ourselves would wait for RCU grace periods instead.
+  host.veth.leave_to_kernel();
+
+  // --- Report how it ended ---
+  if (escalated) {
+    fmt::print(stderr, "{}: the container did not stop within {} s of the signal: killed it\n",
+               kProgram, spec.stop_timeout);
+  }
+  // The killer picks the biggest process, not always the command: say which it was.
+  if (host.cgroup && host.cgroup->oom_killed()) {
+    const bool command = !status.exited && status.signal == SIGKILL;
+    const auto memory = limits_of(spec).memory_bytes;
+    fmt::print(stderr, "{}: {} killed by the OOM killer (memory limit {})\n", kProgram,
+               command ? "the command was" : "a process in the container was",
+               memory ? ctr::format_size(*memory) : "none");
+  }
+  if (request.timings) {
+    fmt::print(stderr, "{}: timings\n", kProgram);
+    for (const auto& line : timings.lines()) fmt::print(stderr, "  {}\n", line);
+    for (const auto& line : child_timings) fmt::print(stderr, "  {}\n", line);
+  }
+
+  // === 6. Clean up ===
+  // In reverse order of creation, by the destructors: the child (already reaped), the cgroup
+  // (what is left in it is killed, then it is removed), the veth pair, the address lease,
+  // the NAT rule, and last the state directory.
+  return status.shell_code();
+}
+
+}  // namespace mycontainer

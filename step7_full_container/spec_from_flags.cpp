@@ -1,0 +1,163 @@
+// === 1. Command line (continued): the flags of `run`, turned into the container's spec ===
+//
+// Everything the engine will do is decided here, once, and written into one Spec (the OCI
+// config, runtime/spec.hpp); nothing downstream looks at a flag again. `mycontainer spec
+// FLAGS` prints the result: the way to see what `-m 64m` or `--userns` means in OCI terms.
+#include <cmath>       // std::llround
+#include <filesystem>  // std::filesystem::absolute
+
+#include <fmt/format.h>
+
+#include "ctr/cgroup.hpp"  // ctr::kCpuPeriodUsec
+#include "ctr/exec.hpp"    // ctr::kDefaultPath
+#include "ctr/net.hpp"     // ctr::kDefaultSubnet
+#include "options.hpp"
+#include "runtime/capabilities.hpp"  // ctr::default_capabilities
+#include "runtime/hardening.hpp"     // ctr::default_masked_paths
+#include "runtime/seccomp.hpp"       // ctr::default_seccomp_profile
+#include "runtime/userns.hpp"        // ctr::plan_id_maps
+
+namespace mycontainer {
+
+namespace {
+
+// docker's mounts (moby oci/defaults.go), each from the step that taught it: /proc (step 2),
+// /sys (step 3), and the minimal /dev of step 7 (devices.hpp says what is in it).
+std::vector<Mount> default_mounts(bool user_namespace) {
+  // devpts: terminals group-owned by tty (gid 5), unless group 5 may not be mapped.
+  std::vector<std::string> pts = {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"};
+  if (!user_namespace) pts.emplace_back("gid=5");
+  return {
+      make_mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
+      make_mount("/dev", "tmpfs", "tmpfs",
+                 {"nosuid", "nodev", "strictatime", "mode=755", "size=65536k"}),
+      make_mount("/dev/pts", "devpts", "devpts", pts),
+      make_mount("/dev/shm", "tmpfs", "shm",
+                 {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+      make_mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+      make_mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
+      make_mount("/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "ro"}),
+  };
+}
+
+// -v HOST:CONTAINER[:ro] and --tmpfs PATH.
+std::vector<Mount> mounts_from_flags(const RunOptions& o, bool user_namespace) {
+  std::vector<Mount> mounts = default_mounts(user_namespace);
+  for (const Volume& v : o.volumes) {
+    std::vector<std::string> options = {"rbind"};
+    if (v.read_only) options.emplace_back("ro");
+    mounts.push_back(make_mount(v.container, "bind", v.host, options));
+  }
+  for (const auto& path : o.tmpfs) {
+    mounts.push_back(make_mount(path, "tmpfs", "tmpfs",
+                                {"nosuid", "nodev", "noexec", "mode=1777", "size=65536k"}));
+  }
+  return mounts;
+}
+
+// The environment the command starts with: docker's defaults, then -e.
+std::vector<std::string> environment_from_flags(const RunOptions& o, const User& user) {
+  std::vector<std::string> env = {
+      fmt::format("PATH={}", ctr::kDefaultPath), fmt::format("HOSTNAME={}", o.hostname),
+      fmt::format("HOME={}", user.uid == 0 ? "/root" : "/"),
+      "container=mycontainer",  // how systemd and friends recognise a container
+  };
+  if (o.tty) env.emplace_back("TERM=xterm");
+  for (const auto& spec : o.env) {
+    auto kv = resolve_env(spec);
+    if (!kv) continue;
+    const std::string key = kv->substr(0, kv->find('='));
+    std::erase_if(env, [&](const std::string& e) { return e.rfind(key + "=", 0) == 0; });
+    env.push_back(*kv);
+  }
+  return env;
+}
+
+Process process_from_flags(const RunOptions& o) {
+  Process p;
+  p.args = o.common.command;
+  p.cwd = o.workdir;
+  p.terminal = o.tty;
+  if (!o.user_spec.empty()) p.user = resolve_user(o.user_spec, o.common.rootfs);
+  p.env = environment_from_flags(o, p.user);
+  // docker's 14 capabilities, with --cap-add/--cap-drop; all of them with --privileged.
+  const ctr::CapabilitySet caps =
+      o.privileged ? ctr::all_capabilities()
+                   : ctr::resolve_capabilities(ctr::default_capabilities(), o.cap_add, o.cap_drop);
+  p.capabilities = Capabilities{.bounding = caps, .effective = caps, .permitted = caps};
+  for (const auto& u : o.ulimits) {
+    p.rlimits.push_back({u.resource, static_cast<uint64_t>(u.soft), static_cast<uint64_t>(u.hard)});
+  }
+  p.no_new_privileges = o.no_new_privileges;
+  return p;
+}
+
+// -m, --cpus, --pids-limit: step 6's limits, in OCI units (bytes, a quota per period).
+std::optional<Resources> resources_from_flags(const ctr::Limits& limits) {
+  if (!limits.memory_bytes && !limits.cpus && !limits.pids) return std::nullopt;
+  Resources r;
+  if (limits.memory_bytes) r.memory = MemoryResources{.limit = int64_t(*limits.memory_bytes)};
+  if (limits.cpus) {
+    r.cpu = CpuResources{.quota = std::llround(*limits.cpus * double(ctr::kCpuPeriodUsec)),
+                         .period = ctr::kCpuPeriodUsec};
+  }
+  if (limits.pids) r.pids = PidsResources{.limit = int64_t(*limits.pids)};
+  return r;
+}
+
+// Rootless always needs a user namespace (an unprivileged process can create no other
+// namespace without it); as root, only with --userns. Its maps are planned now.
+Linux linux_from_flags(const RunOptions& o, const Process& process) {
+  Linux l;
+  for (auto type : {NamespaceType::kPid, NamespaceType::kMount, NamespaceType::kUts,
+                    NamespaceType::kIpc, NamespaceType::kCgroup}) {
+    l.namespaces.push_back({type, std::nullopt});
+  }
+  if (o.net != "host") l.namespaces.push_back({NamespaceType::kNetwork, std::nullopt});
+  if (ctr::running_rootless() || o.userns) {
+    const ctr::IdMapPlan plan = ctr::plan_id_maps(ctr::UsernsFacts::detect(), o.userns);
+    l.namespaces.push_back({NamespaceType::kUser, std::nullopt});
+    for (const auto& m : plan.uid) l.uid_mappings.push_back({m.inside, m.outside, m.count});
+    for (const auto& m : plan.gid) l.gid_mappings.push_back({m.inside, m.outside, m.count});
+  }
+  l.resources = resources_from_flags(o.limits);
+  if (o.cgroup_parent) l.cgroups_path = *o.cgroup_parent + "/mycontainer-" + o.name;
+  if (!o.privileged) {
+    if (o.seccomp != "unconfined") {
+      l.seccomp = ctr::default_seccomp_profile(process.capabilities->bounding);
+    }
+    l.masked_paths = ctr::default_masked_paths();
+    l.readonly_paths = ctr::default_read_only_paths();
+  }
+  return l;
+}
+
+Network network_from_flags(const RunOptions& o) {
+  Network n;
+  n.mode = o.net == "bridge" ? NetworkMode::kBridge
+           : o.net == "host" ? NetworkMode::kHost
+                             : NetworkMode::kNone;
+  n.bridge = o.bridge;
+  n.subnet = o.subnet;
+  if (!o.ip.empty()) n.address = ctr::parse_cidr(o.ip, "--ip");
+  n.nat = o.nat;
+  return n;
+}
+
+}  // namespace
+
+Spec spec_from_flags(const RunOptions& o) {
+  Spec s;
+  s.root.path = std::filesystem::absolute(o.common.rootfs).lexically_normal();
+  s.root.readonly = o.read_only;
+  s.process = process_from_flags(o);
+  s.hostname = o.hostname;
+  s.linux = linux_from_flags(o, s.process);
+  s.mounts = mounts_from_flags(o, s.linux.has_namespace(NamespaceType::kUser));
+  s.network = network_from_flags(o);
+  s.init = o.init;
+  s.stop_timeout = o.stop_timeout;
+  return s;
+}
+
+}  // namespace mycontainer
