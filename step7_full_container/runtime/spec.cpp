@@ -668,18 +668,20 @@ Hook read_hook(const Field& field) {
   return hook;
 }
 
+// The hook lists by their JSON names, for reading and writing alike.
+constexpr std::pair<const char*, std::vector<Hook> Hooks::*> kHookLists[] = {
+    {"prestart", &Hooks::prestart},  // deprecated since 1.0.2 (createRuntime...), still seen
+    {"createRuntime", &Hooks::create_runtime},
+    {"createContainer", &Hooks::create_container},
+    {"startContainer", &Hooks::start_container},
+    {"poststart", &Hooks::poststart},
+    {"poststop", &Hooks::poststop},
+};
+
 Hooks read_hooks(const Field& field) {
   Hooks hooks;
-  const std::pair<const char*, std::vector<Hook>*> lists[] = {
-      {"prestart", &hooks.prestart},
-      {"createRuntime", &hooks.create_runtime},
-      {"createContainer", &hooks.create_container},
-      {"startContainer", &hooks.start_container},
-      {"poststart", &hooks.poststart},
-      {"poststop", &hooks.poststop},
-  };
-  for (const auto& [name, list] : lists) {
-    if (auto v = field.get(name)) *list = read_list(*v, read_hook);
+  for (const auto& [name, list] : kHookLists) {
+    if (auto v = field.get(name)) hooks.*list = read_list(*v, read_hook);
   }
   return hooks;
 }
@@ -975,16 +977,8 @@ json write_hook(const Hook& hook) {
 
 json write_hooks(const Hooks& hooks) {
   json out = json::object();
-  const std::pair<const char*, const std::vector<Hook>*> lists[] = {
-      {"prestart", &hooks.prestart},
-      {"createRuntime", &hooks.create_runtime},
-      {"createContainer", &hooks.create_container},
-      {"startContainer", &hooks.start_container},
-      {"poststart", &hooks.poststart},
-      {"poststop", &hooks.poststop},
-  };
-  for (const auto& [name, list] : lists) {
-    if (!list->empty()) out[name] = write_list(*list, write_hook);
+  for (const auto& [name, list] : kHookLists) {
+    if (!(hooks.*list).empty()) out[name] = write_list(hooks.*list, write_hook);
   }
   return out;
 }
@@ -1126,7 +1120,9 @@ int clone_flag(NamespaceType type) {
     case NamespaceType::kCgroup:
       return CLONE_NEWCGROUP;
     case NamespaceType::kTime:
-      return CLONE_NEWTIME;  // Linux 5.6; only unshare(2) takes it
+      // Linux 5.6. Not for clone(2): 0x80 lies in its exit-signal byte; unshare(2) and
+      // clone3(2) take it (and only the caller's children enter the new namespace).
+      return CLONE_NEWTIME;
   }
   return 0;
 }
