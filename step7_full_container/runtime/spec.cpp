@@ -24,6 +24,7 @@
 
 #include <algorithm>  // std::sort
 #include <cctype>     // std::tolower
+#include <cerrno>     // errno
 #include <charconv>   // std::from_chars
 #include <fstream>    // std::ifstream
 #include <limits>     // std::numeric_limits
@@ -125,12 +126,14 @@ class Field {
     return out;
   }
 
-  // An object of strings ("sysctl", "annotations"): member paths read sysctl["net.x"].
+  // An object of strings ("sysctl", "annotations"): member paths read sysctl["net.x"], the
+  // key written as a JSON string (escaped: a key cannot break the message into lines).
   std::map<std::string, std::string> string_map() const {
     expect(value_.is_object(), "an object");
     std::map<std::string, std::string> out;
     for (const auto& [key, value] : value_.items()) {
-      out[key] = Field(value, fmt::format("{}[\"{}\"]", path_, key)).string();
+      const std::string shown_key = json(key).dump(-1, ' ', false, json::error_handler_t::replace);
+      out[key] = Field(value, fmt::format("{}[{}]", path_, shown_key)).string();
     }
     return out;
   }
@@ -397,33 +400,55 @@ constexpr MountFlag kMountFlags[] = {
     {"norelatime", MS_RELATIME, true},
     {"strictatime", MS_STRICTATIME, false},
     {"nostrictatime", MS_STRICTATIME, true},
+    {"nosymfollow", MS_NOSYMFOLLOW, false},  // Linux 5.10
+    {"symfollow", MS_NOSYMFOLLOW, true},
     {"bind", MS_BIND, false},
     {"rbind", MS_BIND | MS_REC, false},  // the whole tree below the source, submounts too
 };
 
-// What one option does to `mount`: a flag, a propagation, or (anything else, as runc does)
-// data for the file system ("mode=755", "size=65536k"). Returns false for an option we
-// refuse: "idmap"/"ridmap" ask for an idmapped mount (mount_setattr(2) MOUNT_ATTR_IDMAP),
-// which this runtime does not implement; passing it on as data would fail later, less clearly.
-bool apply_mount_option(Mount& mount, const std::string& option) {
-  if (option == "idmap" || option == "ridmap") return false;
+// What one option does to `mount`: it sets or clears a flag, sets the propagation, or
+// (anything else, as runc does it) is data for the file system ("mode=755", "size=65536k").
+enum class OptionKind { kFlag, kData, kRefused };
+
+// "idmap"/"ridmap" ask for an idmapped mount (mount_setattr(2) MOUNT_ATTR_IDMAP), which this
+// runtime does not implement: refused rather than passed on as data to fail later, less clearly.
+OptionKind apply_mount_option(Mount& mount, const std::string& option) {
+  if (option == "idmap" || option == "ridmap") return OptionKind::kRefused;
   for (const MountFlag& f : kMountFlags) {
     if (f.name != option) continue;
     mount.flags = f.clear ? mount.flags & ~f.flag : mount.flags | f.flag;
     mount.clear_flags = f.clear ? mount.clear_flags | f.flag : mount.clear_flags & ~f.flag;
-    return true;
+    return OptionKind::kFlag;
   }
   for (const auto& p : kPropagations) {
     if (p.name != option) continue;
     mount.propagation = p.value;
-    return true;
+    return OptionKind::kFlag;
   }
   mount.data += (mount.data.empty() ? "" : ",") + option;
-  return true;
+  return OptionKind::kData;
 }
 
-std::string unsupported_option(const std::string& option) {
-  return fmt::format("{} is not supported (idmapped mounts are not implemented)", quote(option));
+// Applies every option; returns the problem with options[i] as {i, message}, if any.
+std::optional<std::pair<size_t, std::string>> apply_mount_options(Mount& mount) {
+  std::optional<size_t> first_data;
+  for (size_t i = 0; i < mount.options.size(); ++i) {
+    const OptionKind kind = apply_mount_option(mount, mount.options[i]);
+    if (kind == OptionKind::kRefused) {
+      return std::pair{i, fmt::format("{} is not supported (idmapped mounts are not implemented)",
+                                      quote(mount.options[i]))};
+    }
+    if (kind == OptionKind::kData && !first_data) first_data = i;
+  }
+  // mount(2) "Creating a bind mount": "The filesystemtype and data arguments are ignored".
+  // An option we pass as data would vanish without a word: "rro" (a recursive read-only
+  // that runc knows) would leave the bind writable. Refused instead.
+  if (mount.is_bind() && first_data) {
+    return std::pair{*first_data,
+                     fmt::format("{} is not a mount flag, and a bind mount takes no other options",
+                                 quote(mount.options[*first_data]))};
+  }
+  return std::nullopt;
 }
 
 Mount read_mount(const Field& field) {
@@ -432,12 +457,9 @@ Mount read_mount(const Field& field) {
   if (auto v = field.get("type")) mount.type = v->string();
   if (auto v = field.get("source")) mount.source = v->string();
   if (auto v = field.get("options")) {
-    for (const Field& option : v->elements()) {
-      mount.options.push_back(option.string());
-      if (!apply_mount_option(mount, mount.options.back())) {
-        option.fail(unsupported_option(mount.options.back()));
-      }
-    }
+    mount.options = v->strings();
+    if (auto problem = apply_mount_options(mount))
+      v->elements()[problem->first].fail(problem->second);
   }
   if (mount.is_bind() && mount.source.empty()) {
     throw SpecError(fmt::format("{}.source: missing (a bind mount needs one)", field.path()));
@@ -646,18 +668,20 @@ Hook read_hook(const Field& field) {
   return hook;
 }
 
+// The hook lists by their JSON names, for reading and writing alike.
+constexpr std::pair<const char*, std::vector<Hook> Hooks::*> kHookLists[] = {
+    {"prestart", &Hooks::prestart},  // deprecated since 1.0.2 (createRuntime...), still seen
+    {"createRuntime", &Hooks::create_runtime},
+    {"createContainer", &Hooks::create_container},
+    {"startContainer", &Hooks::start_container},
+    {"poststart", &Hooks::poststart},
+    {"poststop", &Hooks::poststop},
+};
+
 Hooks read_hooks(const Field& field) {
   Hooks hooks;
-  const std::pair<const char*, std::vector<Hook>*> lists[] = {
-      {"prestart", &hooks.prestart},
-      {"createRuntime", &hooks.create_runtime},
-      {"createContainer", &hooks.create_container},
-      {"startContainer", &hooks.start_container},
-      {"poststart", &hooks.poststart},
-      {"poststop", &hooks.poststop},
-  };
-  for (const auto& [name, list] : lists) {
-    if (auto v = field.get(name)) *list = read_list(*v, read_hook);
+  for (const auto& [name, list] : kHookLists) {
+    if (auto v = field.get(name)) hooks.*list = read_list(*v, read_hook);
   }
   return hooks;
 }
@@ -778,15 +802,16 @@ std::string read_oci_version(const Field& field) {
   return version;
 }
 
-// sethostname(2) EINVAL: longer than HOST_NAME_MAX (64). And a hostname needs a UTS
-// namespace of its own, or it would rename the host (runc refuses the same way).
-void check_hostname(const Field& field, const Spec& spec) {
-  if (spec.hostname.size() > 64) {
-    field.fail(fmt::format("{} is longer than 64 characters", quote(spec.hostname)));
-  }
-  if (!spec.hostname.empty() && !spec.linux.has_namespace(NamespaceType::kUts)) {
+// hostname and domainname: sethostname(2) and setdomainname(2) refuse more than 64 bytes
+// (EINVAL; HOST_NAME_MAX). And either needs a UTS namespace of its own, or it would rename
+// the host (runc refuses the same way).
+std::string read_uts_name(const Field& field, const Linux& linux) {
+  std::string name = field.string();
+  if (name.size() > 64) field.fail(fmt::format("{} is longer than 64 characters", quote(name)));
+  if (!name.empty() && !linux.has_namespace(NamespaceType::kUts)) {
     field.fail("set, but linux.namespaces has no 'uts' namespace");
   }
+  return name;
 }
 
 // --- writing ----------------------------------------------------------------------------------
@@ -952,16 +977,8 @@ json write_hook(const Hook& hook) {
 
 json write_hooks(const Hooks& hooks) {
   json out = json::object();
-  const std::pair<const char*, const std::vector<Hook>*> lists[] = {
-      {"prestart", &hooks.prestart},
-      {"createRuntime", &hooks.create_runtime},
-      {"createContainer", &hooks.create_container},
-      {"startContainer", &hooks.start_container},
-      {"poststart", &hooks.poststart},
-      {"poststop", &hooks.poststop},
-  };
-  for (const auto& [name, list] : lists) {
-    if (!list->empty()) out[name] = write_list(*list, write_hook);
+  for (const auto& [name, list] : kHookLists) {
+    if (!(hooks.*list).empty()) out[name] = write_list(hooks.*list, write_hook);
   }
   return out;
 }
@@ -1005,11 +1022,8 @@ Mount make_mount(std::string destination, std::string type, std::string source,
   mount.type = std::move(type);
   mount.source = std::move(source);
   mount.options = std::move(options);
-  for (const std::string& option : mount.options) {
-    if (!apply_mount_option(mount, option)) {
-      throw SpecError(
-          fmt::format("mount {}: option {}", mount.destination, unsupported_option(option)));
-    }
+  if (auto problem = apply_mount_options(mount)) {
+    throw SpecError(fmt::format("mount {}: option {}", mount.destination, problem->second));
   }
   return mount;
 }
@@ -1035,11 +1049,8 @@ Spec spec_from_json(const json& document) {
   spec.root = read_root(top.require("root"));
   spec.process = read_process(top.require("process"));
   if (auto v = top.get("linux")) spec.linux = read_linux(*v);
-  if (auto v = top.get("hostname")) {
-    spec.hostname = v->string();
-    check_hostname(*v, spec);
-  }
-  if (auto v = top.get("domainname")) spec.domainname = v->string();
+  if (auto v = top.get("hostname")) spec.hostname = read_uts_name(*v, spec.linux);
+  if (auto v = top.get("domainname")) spec.domainname = read_uts_name(*v, spec.linux);
   if (auto v = top.get("mounts")) spec.mounts = read_list(*v, read_mount);
   if (auto v = top.get("hooks")) spec.hooks = read_hooks(*v);
   if (auto v = top.get("annotations")) spec.annotations = v->string_map();
@@ -1109,7 +1120,9 @@ int clone_flag(NamespaceType type) {
     case NamespaceType::kCgroup:
       return CLONE_NEWCGROUP;
     case NamespaceType::kTime:
-      return CLONE_NEWTIME;  // Linux 5.6; only unshare(2) takes it
+      // Linux 5.6. Not for clone(2): 0x80 lies in its exit-signal byte; unshare(2) and
+      // clone3(2) take it (and only the caller's children enter the new namespace).
+      return CLONE_NEWTIME;
   }
   return 0;
 }

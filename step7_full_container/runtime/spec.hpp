@@ -304,6 +304,9 @@ struct Spec {
   std::vector<Mount> mounts;
   Linux linux;  // (-std=c++20, not gnu++20: no "linux" macro)
   Hooks hooks;
+  // Every annotation except the io.mycontainer.* keys that have a typed field below: reading
+  // moves those into the fields, spec_to_json writes them from the fields (a value left in
+  // this map under such a key is overwritten).
   std::map<std::string, std::string> annotations;
 
   // Read from the annotations when the spec is read, written back to them by to_json.

@@ -507,11 +507,11 @@ TEST(SpecMounts, OptionsAreFlagsPropagationOrData) {
   // The "clearing" names undo their flag and say so in clear_flags.
   m = mycontainer::make_mount("/x", "bind", "/src",
                               {"ro", "rw", "suid", "dev", "exec", "async", "atime", "diratime",
-                               "nomand", "norelatime", "nostrictatime", "defaults"});
+                               "nomand", "norelatime", "nostrictatime", "symfollow", "defaults"});
   EXPECT_EQ(m.flags, 0u);
   EXPECT_EQ(m.clear_flags,
             Flags{MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_NOATIME |
-                  MS_NODIRATIME | MS_MANDLOCK | MS_RELATIME | MS_STRICTATIME});
+                  MS_NODIRATIME | MS_MANDLOCK | MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW});
   EXPECT_EQ(m.data, "");
   EXPECT_TRUE(m.is_bind());  // by its type
 
@@ -551,8 +551,21 @@ TEST(SpecMounts, IdmappedMountsAreRefused) {
       "mounts[6].options[1]: 'ridmap' is not supported (idmapped mounts are not implemented)");
 }
 
-// ============================== bad input: one line naming the field
-// ==============================
+TEST(SpecMounts, BindMountsTakeOnlyFlags) {
+  // mount(2) ignores the data of a bind: "rro" would leave /data writable without a word.
+  EXPECT_EQ(error_with(full(), "/mounts/7/options/1", "rro"),
+            "mounts[7].options[1]: 'rro' is not a mount flag, and a bind mount takes no other "
+            "options");
+  EXPECT_EQ(error_with(full(), "/mounts/6/options/0", "uid=1000"),
+            "mounts[6].options[0]: 'uid=1000' is not a mount flag, and a bind mount takes no other "
+            "options");
+  // The same option is data for a file system.
+  EXPECT_EQ(mycontainer::make_mount("/x", "tmpfs", "tmpfs", {"rro"}).data, "rro");
+  EXPECT_EQ(mycontainer::make_mount("/x", "bind", "/s", {"nosymfollow"}).flags,
+            Flags{MS_NOSYMFOLLOW});
+}
+
+// ==================== bad input: one line naming the field ====================
 
 TEST(SpecErrors, Types) {
   EXPECT_EQ(error_with(minimal(), "/process/terminal", "yes"),
@@ -577,6 +590,8 @@ TEST(SpecErrors, Types) {
   // A hostile value cannot make the message two lines.
   EXPECT_EQ(error_with(minimal(), "/process/cwd", "tmp\nroot: fine"),
             "process.cwd: 'tmp\\x0aroot: fine' is not an absolute path");
+  EXPECT_EQ(error_with(minimal(), "/annotations", {{"a\nb", 1}}),
+            "annotations[\"a\\nb\"]: expected a string, got 1");
   EXPECT_EQ(error_with(minimal(), "/process/terminal", "a\nb"),
             "process.terminal: expected a boolean, got \"a\\nb\"");
 }
@@ -735,6 +750,9 @@ TEST(SpecErrors, Hostname) {
             "hostname: '" + std::string(65, 'h') + "' is longer than 64 characters");
   EXPECT_EQ(error_with(minimal(), "/hostname", "c1"),
             "hostname: set, but linux.namespaces has no 'uts' namespace");
+  EXPECT_EQ(error_with(minimal(), "/domainname", "example.test"),
+            "domainname: set, but linux.namespaces has no 'uts' namespace");
+  EXPECT_EQ(error_with(minimal(), "/hostname", ""), "");  // empty: leave the name alone
 }
 
 // ============================== annotations ==============================
