@@ -41,7 +41,7 @@
 #include "ctr/path.hpp"              // ctr::open_in_root: mount targets resolved inside the rootfs
 #include "ctr/process.hpp"           // ctr::ChildProcess, ctr::SignalForwarder
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
-#include "runtime/seccomp.hpp"       // ctr::SeccompFilter (libseccomp)
+#include "runtime/seccomp.hpp"       // ctr::default_seccomp_profile, ctr::cached_seccomp
 #include "runtime/state.hpp"         // ctr::StateDir
 #include "runtime/userns.hpp"        // ctr::plan_id_maps, ctr::apply_id_maps
 #include "ctr/uts.hpp"               // ctr::sethostname
@@ -308,6 +308,12 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     const User user = o.user_spec.empty() ? User{} : resolve_user(o.user_spec, "/");
     const std::vector<std::string> env = container_environment(o, user);
     ctr::chdir(o.workdir);
+    // The command is looked up inside the container, and must stay there: /proc/self/exe
+    // (or a link to it, or a script whose #! names it) would run the runtime's own binary
+    // from the host, the first move of CVE-2019-5736. Checked here, still as root and before
+    // seccomp (issue #17 item 3: a file root cannot read is refused; item 2: the check uses
+    // openat2, which the filter answers with ENOSYS).
+    ctr::check_exec_chain(ctr::find_command(o.common.command[0], env));
 
     // --- Drop privileges: last, because after this we could not set anything up ---
     ctr::set_default_nofile();
@@ -316,7 +322,7 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     if (!host.seccomp.empty()) {
       // Loaded while we still hold CAP_SYS_ADMIN (seccomp(2) needs it or no_new_privs); the
       // filter still lets the calls below through (capset, setresuid, execve). The parent
-      // compiled it (SeccompFilter::docker_like_default), or took it from its cache.
+      // compiled it (compile_seccomp of default_seccomp_profile), or took it from its cache.
       ctr::load_bpf(host.seccomp);
     }
     const ctr::CapabilitySet caps =
@@ -351,11 +357,7 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
       for (const auto& line : timings.lines()) handshake.send_note(line);
     }
 
-    // --- Run the command ---
-    // The command is looked up inside the container, and must stay there: /proc/self/exe
-    // (or a link to it, or a script whose #! names it) would run the runtime's own binary
-    // from the host, the first move of CVE-2019-5736.
-    ctr::check_exec_chain(ctr::find_command(o.common.command[0], env));
+    // --- Run the command (checked above: check_exec_chain) ---
     if (o.init) ctr::run_init(o.common.command, env, &handshake);
     ctr::execvpe(o.common.command, env);
   });
@@ -456,7 +458,11 @@ int run(const RunOptions& o) {
 
   // --- The seccomp filter, compiled once and cached: libseccomp takes most of a millisecond ---
   if (!o.privileged && o.seccomp != "unconfined") {
-    host.seccomp = ctr::cached_default_seccomp(ctr::state_root() / "seccomp");
+    // Issue #17 item 2: the allow list, gated by the capabilities the container will hold.
+    const ctr::CapabilitySet caps =
+        ctr::resolve_capabilities(ctr::default_capabilities(), o.cap_add, o.cap_drop);
+    // (= cached_seccomp(default_seccomp_profile(caps), dir), once this file can see spec.hpp)
+    host.seccomp = ctr::cached_default_seccomp(caps, ctr::state_root() / "seccomp");
   }
 
   // --- The terminal's socket (-t) ---
