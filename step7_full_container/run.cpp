@@ -243,6 +243,8 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
     } else if (o.net == "none") {
       ctr::bring_up_loopback();
     }
+    // Issue #17 item 8: ping without CAP_NET_RAW, in our own network namespace only.
+    if (own_net) ctr::allow_unprivileged_ping();
     timings.mark("child: volumes, net");
 
     // --- Wait until the parent has put us into our cgroup ---
@@ -307,7 +309,8 @@ int container_main(const RunOptions& o, const HostSide& host, ctr::Handshake& ha
 
     const User user = o.user_spec.empty() ? User{} : resolve_user(o.user_spec, "/");
     const std::vector<std::string> env = container_environment(o, user);
-    ctr::chdir(o.workdir);
+    // Issue #17 item 1: inside the root, no magic links, and checked after (hardening.hpp).
+    ctr::enter_workdir(o.workdir);
     // The command is looked up inside the container, and must stay there: /proc/self/exe
     // (or a link to it, or a script whose #! names it) would run the runtime's own binary
     // from the host, the first move of CVE-2019-5736. Checked here, still as root and before
@@ -383,6 +386,10 @@ std::string now_iso8601() {
 // ============================================================================================
 int run(const RunOptions& o) {
   Timings timings;
+  // Issue #17 item 1: no descriptor of our caller's survives into anything we do (a leaked
+  // directory is a way out: `-w /proc/self/fd/N`, /proc/1/fd/N of --init). Before anything
+  // else opens or resolves a path.
+  ctr::close_fds_from(3);
   const bool rootless = ctr::running_rootless();
   // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us
   // while we hold a state directory, an address and a cgroup with nobody to give them back.

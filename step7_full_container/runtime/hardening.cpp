@@ -11,6 +11,7 @@
 #include <unistd.h>             // setsid(2), close(2), syscall(2)
 
 #include <algorithm>
+#include <cstdio>  // fopen(3): gid_map
 #include <array>
 #include <cerrno>
 #include <cctype>    // std::toupper
@@ -337,6 +338,43 @@ void close_fds_from(int first, const std::vector<int>& keep) {
 
 void set_cloexec_from(int first, const std::vector<int>& keep) {
   fds_from(first, keep, true);
+}
+
+void enter_workdir(const std::string& workdir) {
+  const UniqueFd dir = open_in_root("/", workdir, O_PATH | O_DIRECTORY);
+  check(::fchdir(dir.get()), "fchdir", workdir);
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) throw SyscallError(errno, "getcwd", workdir);
+  // getcwd(2): "(unreachable)" prefixes a directory that is not below the process's root.
+  if (cwd[0] != '/') {
+    throw SyscallError(EACCES, "workdir", fmt::format("{} is outside the container", workdir));
+  }
+  narrate({.call = fmt::format("openat2(\"/\", \"{}\", RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), "
+                               "fchdir",
+                               workdir),
+           .result = fmt::format("cwd {}", cwd),
+           .shell = fmt::format("cd {}", workdir),
+           .man = "openat2(2), getcwd(2)"});
+}
+
+void allow_unprivileged_ping() {
+  const char* path = "/proc/sys/net/ipv4/ping_group_range";
+  std::string range = "0 2147483647";
+  // In a user namespace, the highest group it maps (/proc/self/gid_map: "inside outside count").
+  if (FILE* f = std::fopen("/proc/self/gid_map", "re")) {
+    unsigned long inside = 0, outside = 0, count = 0, top = 0;
+    while (std::fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
+      top = std::max(top, inside + count - 1);
+    }
+    std::fclose(f);
+    if (top < 2147483647UL) range = fmt::format("0 {}", top);
+  }
+  const UniqueFd fd(check(::open(path, O_WRONLY | O_CLOEXEC), "open", path));
+  check(static_cast<int>(::write(fd.get(), range.data(), range.size())), "write", path);
+  narrate({.call = fmt::format("write(\"{}\", \"{}\")", path, range),
+           .result = "ok",
+           .shell = fmt::format("sysctl -w net.ipv4.ping_group_range=\"{}\"", range),
+           .man = "icmp(7)"});
 }
 
 }  // namespace ctr

@@ -132,4 +132,20 @@ void close_fds_from(int first, const std::vector<int>& keep = {});
 // host.
 void set_cloexec_from(int first, const std::vector<int>& keep = {});
 
+// Enters the working directory `workdir` of a process whose root is already the container's
+// (after pivot_root): resolved inside the root with openat2 RESOLVE_IN_ROOT and
+// RESOLVE_NO_MAGICLINKS, so that neither `-w /proc/self/fd/N` nor an image symlink to it can
+// lead out through a descriptor (the shape of runc CVE-2024-21626), then fchdir(2), then
+// checked: getcwd(3) of a directory outside the root answers "(unreachable)/..."
+// (getcwd(2)), which is refused. Throws SyscallError("workdir", workdir). Narrated.
+void enter_workdir(const std::string& workdir);
+
+// Writes "0 2147483647" to net.ipv4.ping_group_range of the calling process's network
+// namespace (/proc/sys/net is per network namespace, that of the process that opens it:
+// proc(5)): every group may open ICMP datagram sockets (socket(AF_INET, SOCK_DGRAM,
+// IPPROTO_ICMP), icmp(7)), so ping works without CAP_NET_RAW, as podman does. Only for a
+// namespace of the container's own, never the host's. A user namespace that maps fewer
+// groups gets the range it maps (the kernel refuses unmapped ones).
+void allow_unprivileged_ping();
+
 }  // namespace ctr
