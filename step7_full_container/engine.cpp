@@ -428,7 +428,17 @@ int container_main(Container& c, ctr::Handshake& handshake) {
 
     hide_host_paths(c);
     set_up_terminal(c);
-    ctr::chdir(c.spec.process.cwd);
+    // The working directory, resolved inside the root with no magic link, and checked after
+    // (hardening.hpp): `-w /proc/self/fd/N` cannot lead out (runc CVE-2024-21626).
+    ctr::enter_workdir(c.spec.process.cwd);
+    // The command is looked up inside the container, and must stay there: /proc/self/exe
+    // (or a link to it, or a script whose #! names it) would run the runtime's own binary
+    // from the host, the first move of CVE-2019-5736. Checked from the working directory, as
+    // execve resolves it, still as root (a file root cannot read is refused) and before
+    // seccomp (the check uses openat2, which the filter answers with ENOSYS).
+    const auto& args = c.spec.process.args;
+    const auto& env = c.spec.process.env;
+    ctr::check_exec_chain(ctr::find_command(args[0], env));
     drop_privileges(c);
     timings.mark("child: privileges");
     if (c.request.timings) {
@@ -436,12 +446,6 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     }
 
     // --- Run the command ---
-    // The command is looked up inside the container, and must stay there: /proc/self/exe
-    // (or a link to it, or a script whose #! names it) would run the runtime's own binary
-    // from the host, the first move of CVE-2019-5736.
-    const auto& args = c.spec.process.args;
-    const auto& env = c.spec.process.env;
-    ctr::check_exec_chain(ctr::find_command(args[0], env));
     if (c.spec.init) ctr::run_init(args, env, &handshake);
     ctr::execvpe(args, env);
   });
@@ -574,6 +578,10 @@ int namespace_flags(const Container& c) {
 // === 4. Create the child, 5. let it go and wait for it, 6. clean up ===
 // ============================================================================================
 int run_container(const Spec& spec, const RunRequest& request) {
+  // No descriptor of our caller's survives into anything we do (a leaked directory is a way
+  // out: `-w /proc/self/fd/N`, /proc/1/fd/N of --init). Before anything opens or resolves a
+  // path (the run command did the same before reading its options).
+  ctr::close_fds_from(3);
   Timings timings;
   const bool rootless = ctr::running_rootless();
   // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us

@@ -10,7 +10,8 @@
 #include "ctr/error.hpp"    // ctr::UsageError
 #include "ctr/narrate.hpp"  // ctr::set_narrator
 #include "engine.hpp"
-#include "runtime/state.hpp"  // ctr::random_container_name, ctr::validate_container_name
+#include "runtime/hardening.hpp"  // ctr::close_fds_from
+#include "runtime/state.hpp"      // ctr::random_container_name, ctr::validate_container_name
 
 namespace mycontainer {
 
@@ -52,6 +53,8 @@ int run_from_config(const CLI::App& run, const RunOptions& o) {
 }  // namespace
 
 int run(const CLI::App& run, RunOptions& o) {
+  // Nothing our caller leaked to us may take part in resolving a path (CVE-2024-21626).
+  ctr::close_fds_from(3);
   if (!o.config.empty()) return run_from_config(run, o);
   finish_run_options(run, o);
   const Spec spec = spec_from_flags(o);

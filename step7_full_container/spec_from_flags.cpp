@@ -105,6 +105,19 @@ std::optional<Resources> resources_from_flags(const ctr::Limits& limits) {
   return r;
 }
 
+// ping without CAP_NET_RAW (dropped by default: with it, a container can forge ARP replies
+// and take over its neighbours' traffic on the bridge): every group may open ICMP datagram
+// sockets (icmp(7) ping_group_range), as podman does, in the container's own network
+// namespace only. A user namespace gets the groups it maps (the kernel refuses others).
+std::string ping_group_range(const std::vector<IdMapping>& gid_mappings) {
+  uint64_t top = 2147483647;
+  if (!gid_mappings.empty()) {
+    top = 0;
+    for (const auto& m : gid_mappings) top = std::max<uint64_t>(top, m.container_id + m.size - 1);
+  }
+  return fmt::format("0 {}", std::min<uint64_t>(top, 2147483647));
+}
+
 // Rootless always needs a user namespace (an unprivileged process can create no other
 // namespace without it); as root, only with --userns. Its maps are planned now.
 Linux linux_from_flags(const RunOptions& o, const Process& process) {
@@ -120,6 +133,7 @@ Linux linux_from_flags(const RunOptions& o, const Process& process) {
     for (const auto& m : plan.uid) l.uid_mappings.push_back({m.inside, m.outside, m.count});
     for (const auto& m : plan.gid) l.gid_mappings.push_back({m.inside, m.outside, m.count});
   }
+  if (o.net != "host") l.sysctl["net.ipv4.ping_group_range"] = ping_group_range(l.gid_mappings);
   l.resources = resources_from_flags(o.limits);
   if (o.cgroup_parent) l.cgroups_path = *o.cgroup_parent + "/mycontainer-" + o.name;
   if (!o.privileged) {

@@ -124,12 +124,23 @@ std::string interpreter_of(int fd) {
 void check_exec_chain(const std::string& file) {
   std::string path = file;
   for (int depth = 0; depth < 6 && !path.empty(); ++depth) {
+    // execve(2) resolves a relative path (the command "./entry.sh", or "#!sub/interp") from the
+    // working directory: so must we, or `-w /app -- ./entry.sh` is checked as /entry.sh while
+    // /app/entry.sh runs (issue #17, item 3).
+    if (path[0] != '/') {
+      char cwd[4096];
+      if (::getcwd(cwd, sizeof cwd) == nullptr) throw SyscallError(errno, "getcwd");
+      path = std::string(cwd) + "/" + path;
+    }
     UniqueFd fd;
     try {
       fd = open_in_root("/", path, O_RDONLY);
     } catch (const SyscallError& e) {
-      if (e.err() == ELOOP || depth > 0) throw SyscallError(e.err(), "execve", path);
-      return;  // a missing or unreadable command: execve itself says what is wrong
+      if (e.err() == ENOENT && depth == 0) return;  // a missing command: execve says so
+      // Anything we cannot open, we cannot check: an execute-only (0711) script could name
+      // /proc/self/exe on its #! line unseen. Refused (EACCES, exit code 126), whatever the
+      // reason, rather than let through.
+      throw SyscallError(e.err(), "execve", path);
     }
     path = interpreter_of(fd.get());
   }

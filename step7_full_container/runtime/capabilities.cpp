@@ -53,12 +53,15 @@ std::string lowercase_names(const CapabilitySet& caps) {
 
 CapabilitySet default_capabilities() {
   return {
-      CAP_CHOWN,             // chown(2) any file: package managers, entrypoints fixing ownership
-      CAP_DAC_OVERRIDE,      // root ignores file permission bits (as everyone expects of root)
-      CAP_FSETID,            // keep setuid/setgid bits when modifying a file
-      CAP_FOWNER,            // chmod/utime files one does not own
-      CAP_MKNOD,             // mknod(2) device nodes (the devices cgroup decides which work)
-      CAP_NET_RAW,           // raw sockets: ping
+      CAP_CHOWN,         // chown(2) any file: package managers, entrypoints fixing ownership
+      CAP_DAC_OVERRIDE,  // root ignores file permission bits (as everyone expects of root)
+      CAP_FSETID,        // keep setuid/setgid bits when modifying a file
+      CAP_FOWNER,        // chmod/utime files one does not own
+      CAP_MKNOD,         // mknod(2) device nodes (the devices cgroup decides which work)
+      // Not CAP_NET_RAW, unlike docker (podman leaves it out too): raw and packet sockets
+      // forge any frame on the bridge, ARP replies included, so one container could take
+      // another's gateway (issue #17, item 8). ping still works: an ICMP datagram socket,
+      // which the container's own net.ipv4.ping_group_range allows (spec_from_flags.cpp).
       CAP_SETGID,            // setgid(2), setgroups(2): su, servers dropping privileges
       CAP_SETUID,            // setuid(2)
       CAP_SETFCAP,           // set file capabilities (setcap)

@@ -12,7 +12,7 @@
 // "Capabilities and execution of programs by root"). That is why the bounding set is the
 // real limit for a root container: drop a capability there and no exec brings it back.
 //
-// See it: `grep Cap /proc/self/status` in a container, then `capsh --decode=a80425fb`.
+// See it: `grep Cap /proc/self/status` in a container, then `capsh --decode=a80405fb`.
 #pragma once
 
 #include <sys/capability.h>  // cap_value_t, CAP_* (libcap)
@@ -29,7 +29,7 @@ using CapabilitySet = std::set<cap_value_t>;
 
 // Docker's default 14 (moby oci/caps/defaults.go): enough for a root shell, package
 // managers and servers on low ports; nothing that reaches beyond the container.
-// As a mask: 0x00000000a80425fb, what `grep CapBnd /proc/self/status` shows in docker.
+// As a mask: 0x00000000a80405fb, what `grep CapBnd /proc/self/status` shows in docker.
 CapabilitySet default_capabilities();
 // Every capability the running kernel knows (0 .. cap_max_bits()-1) that this process's
 // bounding set still holds: what --privileged keeps.

@@ -11,6 +11,7 @@
 #include <unistd.h>             // setsid(2), close(2), syscall(2)
 
 #include <algorithm>
+#include <cstdio>  // fopen(3): gid_map
 #include <array>
 #include <cerrno>
 #include <cctype>    // std::toupper
@@ -337,6 +338,23 @@ void close_fds_from(int first, const std::vector<int>& keep) {
 
 void set_cloexec_from(int first, const std::vector<int>& keep) {
   fds_from(first, keep, true);
+}
+
+void enter_workdir(const std::string& workdir) {
+  const UniqueFd dir = open_in_root("/", workdir, O_PATH | O_DIRECTORY);
+  check(::fchdir(dir.get()), "fchdir", workdir);
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) throw SyscallError(errno, "getcwd", workdir);
+  // getcwd(2): "(unreachable)" prefixes a directory that is not below the process's root.
+  if (cwd[0] != '/') {
+    throw SyscallError(EACCES, "workdir", fmt::format("{} is outside the container", workdir));
+  }
+  narrate({.call = fmt::format("openat2(\"/\", \"{}\", RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS), "
+                               "fchdir",
+                               workdir),
+           .result = fmt::format("cwd {}", cwd),
+           .shell = fmt::format("cd {}", workdir),
+           .man = "openat2(2), getcwd(2)"});
 }
 
 }  // namespace ctr

@@ -132,4 +132,12 @@ void close_fds_from(int first, const std::vector<int>& keep = {});
 // host.
 void set_cloexec_from(int first, const std::vector<int>& keep = {});
 
+// Enters the working directory `workdir` of a process whose root is already the container's
+// (after pivot_root): resolved inside the root with openat2 RESOLVE_IN_ROOT and
+// RESOLVE_NO_MAGICLINKS, so that neither `-w /proc/self/fd/N` nor an image symlink to it can
+// lead out through a descriptor (the shape of runc CVE-2024-21626), then fchdir(2), then
+// checked: getcwd(3) of a directory outside the root answers "(unreachable)/..."
+// (getcwd(2)), which is refused. Throws SyscallError("workdir", workdir). Narrated.
+void enter_workdir(const std::string& workdir);
+
 }  // namespace ctr

@@ -1,5 +1,7 @@
 #include "runtime/init.hpp"
 
+#include "runtime/hardening.hpp"  // close_fds_from
+
 #include <signal.h>     // sigprocmask(2), sigwaitinfo(2), kill(2)
 #include <string.h>     // sigabbrev_np(3)
 #include <sys/prctl.h>  // prctl(2), PR_SET_CHILD_SUBREAPER
@@ -102,6 +104,10 @@ void run_init(const std::vector<std::string>& argv, const std::vector<std::strin
   // setpgid(2) and the glibc manual's "Launching Jobs").
   ::setpgid(command, command);
   if (handshake != nullptr) handshake->close_child_end();
+  // init is the runtime's binary and never execs, so close-on-exec never fires here: every
+  // descriptor it still holds (the caller's, leaked to us; our own) would stay readable through
+  // /proc/1/fd for a container with CAP_SYS_PTRACE. Only 0-2 stay (issue #17, item 4).
+  close_fds_from(3);
   narrate({.call = fmt::format("fork() in init (pid {})", self),
            .result = fmt::format("command pid {}, process group {}", command, command),
            .shell = "tini -- COMMAND   (what docker run --init uses)",

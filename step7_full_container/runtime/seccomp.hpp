@@ -1,124 +1,102 @@
 // Seccomp: a filter the kernel runs on every system call the container makes (seccomp(2)),
-// built with libseccomp (seccomp_init(3), seccomp_rule_add(3), seccomp_load(3)).
+// compiled with libseccomp (seccomp_init(3), seccomp_rule_add(3), seccomp_export_bpf(3)).
 //
 // Capabilities decide what a call may do; seccomp decides which calls reach the kernel at
 // all. Every syscall is attack surface: most kernel privilege escalations start with a call
 // an ordinary program never makes (keyctl, bpf, userfaultfd, unshare + the new mount API).
 // Refusing those calls closes the hole before anyone finds it.
 //
-// Allow list or deny list? Docker's default profile is an allow list: default action
-// SCMP_ACT_ERRNO, ~350 calls allowed by name, some only with a capability or a minimum
-// kernel version. That is the stronger design (a syscall added to the kernel next year is
-// refused until someone reviews it), but it must be maintained: each call a libc starts
-// using breaks containers until the list learns it (images with glibc 2.33, which uses
-// faccessat2, got `ls: Operation not permitted` on docker releases with an older profile).
-// This project's filter is a deny list: default SCMP_ACT_ALLOW, and EPERM for the calls
-// docker's profile keeps from a container without extra capabilities because they are
-// dangerous, each with its reason. It fits on one screen, so a learner can check every line.
-// The price: a *new* dangerous call is allowed until someone adds it here, and a few calls
-// docker refuses as merely unneeded (mbind, move_pages, fanotify_init...) stay allowed.
+// An allow list, as docker's default profile (moby profiles/seccomp/default.json): default
+// action EPERM, ~350 calls allowed by name, some only with a capability, a few only with
+// certain arguments. Why not a deny list (allow all, refuse the dangerous ones)? Because the
+// kernel adds calls every release and a deny list lets each new one through until someone
+// notices: open_tree_attr (Linux 6.15) cloned /proc without its masks here while this
+// project's filter was a deny list (issue #17). In an allow list a call nobody reviewed is
+// refused.
 //
-// Two more differences from docker:
-//  - Docker allows mount, unshare, setns, bpf... when the container has CAP_SYS_ADMIN
-//    (--cap-add SYS_ADMIN). Here they are refused unconditionally; only --privileged or
-//    --seccomp unconfined (no filter at all) lifts that.
-//  - Docker answers EPERM for calls outside its list; we answer EPERM for those in ours. For
-//    clone3 both answer ENOSYS (see docker_like_default()).
+// The profile is data, the OCI `linux.seccomp` value (mycontainer::Seccomp, spec.hpp):
+// default_seccomp_profile() writes the default one for a set of capabilities; a config.json
+// may bring its own. compile_seccomp() turns any profile into the BPF program the kernel
+// runs, cached_seccomp() keeps that program so that a container start does not pay
+// libseccomp's millisecond, and load_bpf() installs it.
+//
+// Where we are stricter than docker (every difference is in default_seccomp_profile):
+//  - With --cap-add SYS_ADMIN docker also allows mount, umount, the new mount API
+//    (open_tree...), unshare, setns and clone with namespace flags, and relies on AppArmor
+//    to stop `mount -t proc` and friends. We have no AppArmor: those stay refused; only
+//    --privileged or --seccomp unconfined lifts them.
+//  - io_uring is refused (docker 25+ does the same).
+//  - No setuid/setgid bits (chmod, open/creat/mknod modes; openat2, whose mode seccomp cannot
+//    read, answers ENOSYS): a file the container makes in the shared rootfs or a volume is a
+//    file on the host's file system, and a setuid-root one there is a root shell for any host
+//    user (issue #17, item 5; SECURITY.md).
 #pragma once
 
 #include <linux/filter.h>  // struct sock_filter
 
 #include <filesystem>  // std::filesystem::path
+#include <string>      // std::string
+#include <vector>      // std::vector
 
-#include <seccomp.h>  // scmp_filter_ctx, SCMP_ACT_* (libseccomp)
-
-#include <cstdint>  // uint32_t, uint64_t
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <stdexcept>  // std::runtime_error
 
 #include "runtime/capabilities.hpp"  // ctr::CapabilitySet
-#include "runtime/spec.hpp"          // mycontainer::Seccomp
+
+// The OCI seccomp profile, runtime/spec.hpp (declared only: run.cpp, until it reads a Spec,
+// has a User of its own).
+namespace mycontainer {
+struct Seccomp;
+}
 
 namespace ctr {
-
-// One rule, for --explain and the docs: "clone" -> EPERM "when flags & CLONE_NEW*".
-struct SeccompRule {
-  std::string syscall;
-  int err = 0;       // the errno it returns
-  std::string when;  // "" = always, else the argument condition
-  std::string why;   // one line
-};
-
-// Owns a libseccomp filter context (seccomp_release(3) in the destructor).
-class SeccompFilter {
- public:
-  // An empty filter for the native architecture plus its 32-bit siblings (x86 and x32 on
-  // x86_64, arm on aarch64, s390 on s390x): every call gets default_action.
-  explicit SeccompFilter(uint32_t default_action = SCMP_ACT_ALLOW);
-  SeccompFilter(SeccompFilter&& other) noexcept;
-  SeccompFilter& operator=(SeccompFilter&& other) noexcept;
-  SeccompFilter(const SeccompFilter&) = delete;
-  SeccompFilter& operator=(const SeccompFilter&) = delete;
-  ~SeccompFilter();
-
-  // The project's default: docker's default profile for a container without extra
-  // capabilities, written as a deny list (see above; every rule in seccomp.cpp says why).
-  static SeccompFilter docker_like_default();
-
-  // Refuses `syscall` with errno `err`. Returns false (and adds nothing) when none of the
-  // filter's architectures has that call (libseccomp does not know the name).
-  bool deny(const std::string& syscall, int err, const std::string& why = {});
-  // Refuses `syscall` with `err` when (argument[arg] & mask) == value (SCMP_CMP_MASKED_EQ).
-  // Several rules for one call combine with OR.
-  bool deny_if_masked(const std::string& syscall, unsigned arg, uint64_t mask, uint64_t value,
-                      int err, const std::string& when, const std::string& why = {});
-
-  // seccomp_load(3): from now on the kernel applies the filter to this thread and to every
-  // process it starts; nothing can remove it. Needs no_new_privs (set_no_new_privs(),
-  // hardening.hpp) or CAP_SYS_ADMIN: we never let libseccomp set no_new_privs behind our
-  // back (SCMP_FLTATR_CTL_NNP off), so the order of the hardening steps stays visible.
-  // Throws SyscallError("seccomp_load"). Narrated.
-  void load();
-
-  // Writes the compiled BPF program (struct sock_filter[]) to fd (seccomp_export_bpf(3)):
-  // a runtime could cache it and load it with seccomp(2) directly, skipping libseccomp.
-  void export_bpf(int fd) const;
-  // The pseudo-C of the filter (seccomp_export_pfc(3)): what --explain can show.
-  void export_pfc(int fd) const;
-
-  // The names of the calls with at least one rule, sorted.
-  std::vector<std::string> denied_syscalls() const;
-  const std::vector<SeccompRule>& rules() const noexcept { return rules_; }
-  // "x86_64", "x86", "x32"...: the architectures the filter covers.
-  std::vector<std::string> architectures() const;
-
-  scmp_filter_ctx get() const noexcept { return ctx_; }
-
- private:
-  scmp_filter_ctx ctx_ = nullptr;
-  std::vector<SeccompRule> rules_;
-  std::vector<uint32_t> arches_;
-};
-
-// set-and-forget: SeccompFilter::docker_like_default().load().
-void load_default_seccomp();
 
 // A compiled filter: the classic BPF program (struct sock_filter[]) the kernel runs.
 using BpfProgram = std::vector<sock_filter>;
 
-// The container's profile as the spec carries it (linux.seccomp): for now the deny list
-// above, compiled once and cached like cached_default_seccomp.
+// Docker's default profile for a container holding `caps` (its bounding set), with the
+// differences listed above. Architectures: the native one and its 32-bit siblings (x86 and
+// x32 on x86_64, arm on aarch64, s390 on s390x).
 mycontainer::Seccomp default_seccomp_profile(const CapabilitySet& caps);
+
+// The profile as a BPF program, for every architecture it lists (none listed: the native
+// one and its siblings); a call from any other ABI kills the process. libseccomp sorts the
+// rules into a binary tree on the syscall number. In front of libseccomp's program comes a
+// stub (as runc's patchbpf): a number above the highest one the profile names on that
+// architecture answers ENOSYS, "not implemented", so that a libc tries the older call it
+// falls back to (glibc does for clone3, faccessat2, fchmodat2...), when the default action
+// is not "allow". Names libseccomp does not know:
+//  - in a rule that allows (or does what the default does), skipped: the call cannot be
+//    named, so the default refuses it, which is the safe side;
+//  - in a rule that refuses what the default would let through, an error (SeccompError):
+//    skipping it would weaken the filter without a word.
+// Throws SeccompError for a profile libseccomp cannot express (an unknown architecture, the
+// action "notify" that needs a listener we do not have, two conditions on one argument).
+BpfProgram compile_seccomp(const mycontainer::Seccomp& profile);
+
+// compile_seccomp(profile), kept in `dir`: one file per distinct profile, named by a hash of
+// its canonical text (seccomp_profile_text) and holding that text, so that a file is used
+// only for exactly its profile (and this libseccomp). Written to a temporary file and
+// renamed: concurrent runtimes each write whole files and the last rename wins. A file that
+// is not exactly ours (not a regular file owned by us, writable by others, a directory
+// writable by others, a truncated or foreign file) is ignored and the program compiled in
+// memory: the cache can make a start faster, never the filter weaker. Root's dir is
+// /run/mycontainer/seccomp; a rootless runtime passes its own.
 BpfProgram cached_seccomp(const mycontainer::Seccomp& profile, const std::filesystem::path& dir);
 
-// docker_like_default(), compiled, from a cache file in `dir` when there is one for this
-// very binary and kernel (the key: the executable's device, inode and mtime, and the kernel
-// release), else built with libseccomp and stored there (atomically: temporary file and
-// rename). Building takes libseccomp most of a millisecond on every start; reading the
-// cache, a few microseconds. Falls back to building when the cache cannot be used.
-BpfProgram cached_default_seccomp(const std::filesystem::path& dir);
-// seccomp(SECCOMP_SET_MODE_FILTER) with a compiled program, without libseccomp: the same
-// rule as SeccompFilter::load (no_new_privs or CAP_SYS_ADMIN). Narrated.
+// A canonical text of the profile: one line per fact, in a fixed order, with the libseccomp
+// version (which decides the numbers). Equal profiles give equal texts.
+std::string seccomp_profile_text(const mycontainer::Seccomp& profile);
+
+// seccomp(SECCOMP_SET_MODE_FILTER) with a compiled program, without libseccomp: from now on
+// the kernel applies the filter to this thread and to every process it starts; nothing can
+// remove it. Needs no_new_privs (set_no_new_privs(), hardening.hpp) or CAP_SYS_ADMIN: a
+// filter could otherwise trick a setuid program into misbehaving. Narrated.
 void load_bpf(const BpfProgram& program);
+
+// A profile that cannot be compiled.
+class SeccompError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 }  // namespace ctr

@@ -70,13 +70,14 @@
 #include <fmt/format.h>
 
 #include "runtime/capabilities.hpp"  // apply_capabilities, default_capabilities
-#include "ctr/cgroup.hpp"        // Cgroup, CgroupLayout, CgroupPlace
-#include "ctr/error.hpp"         // check, SyscallError
-#include "ctr/fd.hpp"            // UniqueFd
-#include "ctr/mount.hpp"         // mount_proc, bind_mount, pivot_root ...
-#include "ctr/net.hpp"           // VethPair
-#include "ctr/process.hpp"       // ChildProcess
-#include "runtime/seccomp.hpp"       // SeccompFilter
+#include "ctr/cgroup.hpp"            // Cgroup, CgroupLayout, CgroupPlace
+#include "ctr/error.hpp"             // check, SyscallError
+#include "ctr/fd.hpp"                // UniqueFd
+#include "ctr/mount.hpp"             // mount_proc, bind_mount, pivot_root ...
+#include "ctr/net.hpp"               // VethPair
+#include "ctr/process.hpp"           // ChildProcess
+#include "runtime/seccomp.hpp"  // compile_seccomp, load_bpf
+#include "runtime/spec.hpp"     // mycontainer::Seccomp
 
 extern char** environ;
 
@@ -743,47 +744,43 @@ void bm_capabilities(benchmark::State& state) {
   });
 }
 
-// Building the filter alone, in this process: libseccomp's rule database, no BPF yet.
+// Compiling the default profile (an allow list) alone, in this process: libseccomp's rule
+// database and its BPF program, nothing loaded.
 void bm_seccomp_build(benchmark::State& state) {
   guarded(state, [&] {
-    size_t rules = 0;
-    for (auto _ : state) {
-      auto f = ctr::SeccompFilter::docker_like_default();
-      rules = f.rules().size();
-    }
-    state.counters["rules"] = static_cast<double>(rules);
+    size_t insns = 0;
+    const auto profile = ctr::default_seccomp_profile(ctr::default_capabilities());
+    for (auto _ : state) insns = ctr::compile_seccomp(profile).size();
+    state.counters["bpf_insns"] = static_cast<double>(insns);
   });
 }
 
-// Build + seccomp_load (which compiles the BPF program, then seccomp(2)) in a fresh child
-// with no_new_privs set beforehand (untimed), as a runtime does just before execve.
+// Compile + seccomp(2) in a fresh child with no_new_privs set beforehand (untimed), as a
+// runtime without a cache does just before execve.
 void bm_seccomp_build_load(benchmark::State& state) {
   guarded(state, [&] {
     for (auto _ : state) {
       const int64_t ns = time_in_child(
           0, [] { ctr::check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl"); },
-          [] { ctr::SeccompFilter::docker_like_default().load(); });
+          [] {
+            ctr::load_bpf(
+                ctr::compile_seccomp(ctr::default_seccomp_profile(ctr::default_capabilities())));
+          });
       state.SetIterationTime(static_cast<double>(ns) * 1e-9);
     }
   });
 }
 
-// The same filter compiled once (seccomp_export_bpf), then only seccomp(2) per container:
-// what a runtime that caches the compiled program would pay.
+// The same filter compiled once, then only seccomp(2) per container: what the runtime pays
+// with its cache (ctr::cached_seccomp).
 void bm_seccomp_precompiled(benchmark::State& state) {
   guarded(state, [&] {
-    ctr::UniqueFd mem(ctr::check(::memfd_create("bpf", MFD_CLOEXEC), "memfd_create"));
-    ctr::SeccompFilter::docker_like_default().export_bpf(mem.get());
-    const off_t size = ctr::check(::lseek(mem.get(), 0, SEEK_END), "lseek");
-    std::vector<sock_filter> prog(static_cast<size_t>(size) / sizeof(sock_filter));
-    ctr::check(::pread(mem.get(), prog.data(), static_cast<size_t>(size), 0), "pread");
-    const sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+    const ctr::BpfProgram prog =
+        ctr::compile_seccomp(ctr::default_seccomp_profile(ctr::default_capabilities()));
     for (auto _ : state) {
       const int64_t ns = time_in_child(
           0, [] { ctr::check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl"); },
-          [&] {
-            ctr::check(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog), "seccomp");
-          });
+          [&] { ctr::load_bpf(prog); });
       state.SetIterationTime(static_cast<double>(ns) * 1e-9);
     }
     state.counters["bpf_insns"] = static_cast<double>(prog.size());
@@ -1052,11 +1049,10 @@ int main(int argc, char** argv) {
   add("BM_DropCapabilities", "apply_capabilities(docker's 14) in a fresh child", bm_capabilities)
       ->UseManualTime()
       ->Iterations(300);
-  add("BM_SeccompBuild", "SeccompFilter::docker_like_default(), not loaded", bm_seccomp_build)
+  add("BM_SeccompBuild", "compile_seccomp(default_seccomp_profile()), not loaded", bm_seccomp_build)
       ->UseRealTime()
       ->MinTime(kMin);
-  add("BM_SeccompBuildLoad", "docker_like_default() + load() (libseccomp compiles the BPF)",
-      bm_seccomp_build_load)
+  add("BM_SeccompBuildLoad", "compile_seccomp(default profile) + load_bpf()", bm_seccomp_build_load)
       ->UseManualTime()
       ->Iterations(150);
   add("BM_SeccompLoadPrecompiled", "seccomp(2) of the same filter, compiled once beforehand",

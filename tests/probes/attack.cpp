@@ -27,7 +27,8 @@
 //   - sethostname is only called in a UTS namespace proven not to be the host's.
 //
 // Static (tests/CMakeLists.txt): the test rootfs has no C library.
-#include <arpa/inet.h>         // inet_ntop
+#include <arpa/inet.h>         // inet_ntop, inet_pton
+#include <netinet/in.h>        // IPPROTO_ICMP
 #include <dirent.h>            // opendir(3)
 #include <fcntl.h>             // open(2), O_*, struct file_handle, open_by_handle_at(2)
 #include <linux/keyctl.h>      // KEYCTL_GET_KEYRING_ID
@@ -642,6 +643,106 @@ void abstract_socket(int argc, char** argv) {
   BLOCKED("connect(@%s): %s", argv[0], err_name(errno));
 }
 
+// --- issue #17 ------------------------------------------------------------------------------
+
+// open_tree_attr(2) (Linux 6.15, 467 on every architecture): clones /proc as a detached mount,
+// without the masks and the read-only /proc/sys a runtime put on top. A deny-list filter
+// that predates the call lets it through. The clone is closed at once (a detached mount
+// vanishes with its descriptor). Run with --cap-add SYS_ADMIN.
+void open_tree_attr_proc(int, char**) {
+  constexpr long kOpenTreeAttr = 467;
+  constexpr unsigned kOpenTreeClone = 1;     // OPEN_TREE_CLONE
+  constexpr unsigned kAtRecursive = 0x8000;  // AT_RECURSIVE
+  const long fd =
+      ::syscall(kOpenTreeAttr, AT_FDCWD, "/proc", kOpenTreeClone | kAtRecursive, nullptr, 0);
+  if (fd >= 0) {
+    ::close(static_cast<int>(fd));
+    SUCCEEDED("open_tree_attr(/proc, OPEN_TREE_CLONE) gave a clone without the masks");
+  }
+  BLOCKED("open_tree_attr: %s", err_name(errno));
+}
+
+// A setuid-root file where the host can reach it: the container's /tmp is the shared rootfs's
+// /tmp on the host. Made 0700 after the try either way, then removed: nothing stays.
+void setuid_file(int argc, char** argv) {
+  const std::string path = argc > 0 ? argv[0] : "/tmp/mc-suid-probe";
+  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0700);
+  if (fd < 0) BLOCKED("create %s: %s", path.c_str(), err_name(errno));
+  const int chmod_rc = ::fchmod(fd, 04755);
+  const int chmod_err = errno;
+  struct stat st {};
+  ::fstat(fd, &st);
+  ::fchmod(fd, 0700);
+  ::close(fd);
+  ::unlink(path.c_str());
+  if (chmod_rc == 0 && (st.st_mode & S_ISUID) != 0) SUCCEEDED("fchmod(04755) set S_ISUID");
+  BLOCKED("fchmod(04755): %s", chmod_rc == 0 ? "bit not set" : err_name(chmod_err));
+}
+
+// ARP spoofing needs a packet socket (or a raw one): without CAP_NET_RAW neither opens.
+void raw_sockets(int, char**) {
+  const int packet = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  const int packet_err = errno;
+  const int raw = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+  const int raw_err = errno;
+  if (packet >= 0) ::close(packet);
+  if (raw >= 0) ::close(raw);
+  if (packet >= 0 || raw >= 0) {
+    SUCCEEDED("packet socket %s, raw socket %s", packet >= 0 ? "opened" : err_name(packet_err),
+              raw >= 0 ? "opened" : err_name(raw_err));
+  }
+  BLOCKED("packet socket: %s, raw socket: %s", err_name(packet_err), err_name(raw_err));
+}
+
+// ping without privileges: an ICMP datagram socket (icmp(7), net.ipv4.ping_group_range), one
+// echo request to ADDR (the bridge's gateway), one reply awaited for 2 s.
+void icmp_ping(int argc, char** argv) {
+  if (argc < 1) usage("icmp_ping ADDR");
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (s < 0) BLOCKED("socket(SOCK_DGRAM, IPPROTO_ICMP): %s", err_name(errno));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  ::inet_pton(AF_INET, argv[0], &to.sin_addr);
+  unsigned char echo[16] = {8, 0};  // type 8 (echo request); the kernel fills id and checksum
+  if (::sendto(s, echo, sizeof echo, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
+    BLOCKED("sendto(%s): %s", argv[0], err_name(errno));
+  }
+  timeval tv{2, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  unsigned char reply[64];
+  const ssize_t n = ::recv(s, reply, sizeof reply, 0);
+  if (n > 0 && reply[0] == 0) SUCCEEDED("echo reply from %s", argv[0]);
+  BLOCKED("no echo reply from %s: %s", argv[0], n < 0 ? err_name(errno) : "not a reply");
+}
+
+// The working directory the runtime gave us: outside the container's root, getcwd(2) says
+// "(unreachable)...". Read only.
+void cwd_outside(int, char**) {
+  char cwd[4096];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) SUCCEEDED("getcwd: %s", err_name(errno));
+  if (cwd[0] != '/') SUCCEEDED("working directory outside the root: %s", cwd);
+  BLOCKED("working directory %s", cwd);
+}
+
+// What pid 1 (--init: the runtime's binary) still holds beyond 0-2: with CAP_SYS_PTRACE its
+// /proc/1/fd entries open as the files themselves. Only listed.
+void init_fds(int, char**) {
+  DIR* d = ::opendir("/proc/1/fd");
+  if (d == nullptr) BLOCKED("opendir(/proc/1/fd): %s", err_name(errno));
+  std::string extra;
+  while (const dirent* e = ::readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd <= 2) continue;
+    char target[512] = {};
+    const std::string link = std::string("/proc/1/fd/") + e->d_name;
+    (void)::readlink(link.c_str(), target, sizeof target - 1);
+    extra += std::string(" ") + e->d_name + "->" + target;
+  }
+  ::closedir(d);
+  if (!extra.empty()) SUCCEEDED("pid 1 holds%s", extra.c_str());
+  BLOCKED("pid 1 holds only 0-2");
+}
+
 struct Attack {
   const char* name;
   void (*run)(int, char**);
@@ -665,6 +766,12 @@ constexpr Attack kAttacks[] = {
     {"runtime_exe", runtime_exe},
     {"net_ifaces", net_ifaces},
     {"abstract_socket", abstract_socket},
+    {"open_tree_attr", open_tree_attr_proc},
+    {"setuid_file", setuid_file},
+    {"raw_sockets", raw_sockets},
+    {"icmp_ping", icmp_ping},
+    {"cwd_outside", cwd_outside},
+    {"init_fds", init_fds},
 };
 
 }  // namespace

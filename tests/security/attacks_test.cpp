@@ -31,6 +31,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -411,7 +412,7 @@ TEST_P(Attack, CapabilitiesNoNewPrivsAndSeccomp) {
   if (!skipped_.empty()) GTEST_SKIP() << skipped_;
   if (GetParam().name == "mycontainer" || GetParam().name == "userns") {
     EXPECT_EQ(v.detail,
-              "CapEff=00000000a80425fb CapPrm=00000000a80425fb CapBnd=00000000a80425fb "
+              "CapEff=00000000a80405fb CapPrm=00000000a80405fb CapBnd=00000000a80405fb "
               "CapInh=0000000000000000 CapAmb=0000000000000000 NoNewPrivs=1 Seccomp=2");
   }
   if (GetParam().step < 7 || GetParam().name == "privileged") {
@@ -577,7 +578,7 @@ TEST_F(MycontainerOptions, NetHostSharesInterfacesAndAbstractSockets) {
 TEST_F(MycontainerOptions, NoNewPrivilegesFalseOnlyClearsNoNewPrivs) {
   const Verdict v = attack({"--security-opt", "no-new-privileges=false"}, {"privileges"});
   EXPECT_EQ(v.word, "SUCCEEDED");
-  EXPECT_NE(v.detail.find("CapBnd=00000000a80425fb"), std::string::npos) << v.detail;
+  EXPECT_NE(v.detail.find("CapBnd=00000000a80405fb"), std::string::npos) << v.detail;
   EXPECT_NE(v.detail.find("NoNewPrivs=0 Seccomp=2"), std::string::npos) << v.detail;
 }
 
@@ -601,6 +602,83 @@ TEST_F(MycontainerOptions, ReadOnlyRootStillHasNoBlockDevice) {
   const auto dev = openable_block_device();
   if (!dev) GTEST_SKIP() << "no block device that root may open on this host";
   EXPECT_EQ(attack({"--read-only"}, {"mknod_block", dev->first, dev->second}).word, "BLOCKED");
+}
+
+// --- Issue #17: the holes an outside attack found -----------------------------------------------
+// Each fails on the code before the fix (checked by hand against the old binary).
+
+// Item 1, the shape of runc CVE-2024-21626: a directory descriptor the caller leaked, named as
+// the working directory through /proc/self/fd/N. Refused before the command runs.
+TEST_F(MycontainerOptions, WorkdirThroughALeakedDescriptorIsRefused) {
+  const int leaked = ::open("/var/tmp", O_RDONLY | O_DIRECTORY);  // no O_CLOEXEC, on purpose
+  ASSERT_GE(leaked, 3);
+  auto probe = install_probe("attack");
+  const RunResult r =
+      run_step(step(7), {"--net", "none", "-w", fmt::format("/proc/self/fd/{}", leaked)},
+               {probe.inside(), "cwd_outside"});
+  ::close(leaked);
+  EXPECT_EQ(r.out.find("SUCCEEDED"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.status, 125) << r.out << r.err;
+  EXPECT_NE(r.err.find("/proc/self/fd/"), std::string::npos) << r.err;
+}
+
+// Item 2: a call newer than libseccomp (open_tree_attr, Linux 6.15) is refused by the allow
+// list even with CAP_SYS_ADMIN; a deny list let it clone /proc without its masks.
+TEST_F(MycontainerOptions, OpenTreeAttrIsRefusedEvenWithSysAdmin) {
+  const Verdict v = attack({"--net", "none", "--cap-add", "SYS_ADMIN"}, {"open_tree_attr"});
+  EXPECT_EQ(v.word, "BLOCKED") << v.raw;
+  EXPECT_TRUE(v.detail == "open_tree_attr: ENOSYS" || v.detail == "open_tree_attr: EPERM")
+      << v.detail;
+}
+
+// Item 3: `#!/proc/self/exe` in a script run by a relative path from the working directory
+// (the check resolved it from "/"), and the same script execute-only for another user.
+TEST_F(MycontainerOptions, RelativeScriptNamingProcSelfExeIsRefused) {
+  char tmpl[] = "/tmp/mc-entry.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  { std::ofstream(dir + "/entry.sh") << "#!/proc/self/exe\n"; }
+  ::chmod((dir + "/entry.sh").c_str(), 0711);
+  ::chmod(dir.c_str(), 0755);
+  for (const auto& user : std::vector<std::vector<std::string>>{{}, {"-u", "1000"}}) {
+    std::vector<std::string> options{"--net", "none", "-v", dir + ":/app", "-w", "/app"};
+    options.insert(options.end(), user.begin(), user.end());
+    const RunResult r = run_step(step(7), options, {"./entry.sh"});
+    EXPECT_EQ(r.status, 126) << r.out << r.err;
+    EXPECT_NE(r.err.find("execve"), std::string::npos) << r.err;
+  }
+  fs::remove_all(dir);
+}
+
+// Item 4: --init is the runtime's binary and never execs: it must close what the caller
+// leaked (close-on-exec never fires there), or /proc/1/fd/N opens it with CAP_SYS_PTRACE.
+TEST_F(MycontainerOptions, InitHoldsNoLeakedDescriptor) {
+  const int leaked = ::open("/var/tmp", O_RDONLY | O_DIRECTORY);  // no O_CLOEXEC, on purpose
+  ASSERT_GE(leaked, 3);
+  const Verdict v = attack({"--net", "none", "--init", "--cap-add", "SYS_PTRACE"}, {"init_fds"});
+  ::close(leaked);
+  EXPECT_EQ(v.word, "BLOCKED") << v.raw;
+}
+
+// Item 5: root in the container made a setuid-root file in the shared rootfs, which host
+// users could run. The filter refuses the set-id bits (SECURITY.md says why this way).
+TEST_F(MycontainerOptions, NoSetuidFileInTheSharedRootfs) {
+  const std::string name = fmt::format("/tmp/mc-suid-{}", ::getpid());
+  EXPECT_EQ(attack({"--net", "none"}, {"setuid_file", name}).word, "BLOCKED");
+  EXPECT_EQ(attack({"--net", "none", "--userns"}, {"setuid_file", name}).word, "BLOCKED");
+  EXPECT_FALSE(fs::exists(rootfs() + name));
+}
+
+// Item 8: ARP spoofing on the bridge needs a packet (or raw) socket: without CAP_NET_RAW none
+// opens. ping still works, through an ICMP datagram socket (ping_group_range of the
+// container's own network namespace), to the gateway of the project's bridge.
+TEST_F(MycontainerOptions, NoRawSocketsButPingWorks) {
+  EXPECT_EQ(attack({}, {"raw_sockets"}).word, "BLOCKED");
+  EXPECT_EQ(attack({}, {"icmp_ping", "10.47.0.1"}).word, "SUCCEEDED");
+  EXPECT_EQ(attack({"--userns"}, {"icmp_ping", "10.47.0.1"}).word, "SUCCEEDED");
+  EXPECT_EQ(attack({"-u", "1000"}, {"icmp_ping", "10.47.0.1"}).word, "SUCCEEDED");
+  // The host's own range is untouched.
+  EXPECT_EQ(read_file("/proc/sys/net/ipv4/ping_group_range").find("2147483647"), std::string::npos);
 }
 
 }  // namespace

@@ -198,7 +198,7 @@ HostSnapshot HostSnapshot::take() {
   }
   s.cgroups = cgroup_dirs();
   s.mycontainer_state = list_files("/run/mycontainer");
-  // The compiled seccomp filter is a cache that stays on purpose (ctr::cached_default_seccomp).
+  // The compiled seccomp filter is a cache that stays on purpose (ctr::cached_seccomp).
   std::erase_if(s.mycontainer_state,
                 [](const std::string& f) { return f.rfind("/run/mycontainer/seccomp/", 0) == 0; });
   char host[256] = {};
