@@ -4,6 +4,7 @@
 #include <unistd.h>  // geteuid(2)
 
 #include <cstdlib>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -17,6 +18,11 @@
 #include "ctr/uts.hpp"
 
 namespace mycontainer {
+
+namespace {
+const std::map<std::string, NetworkMode> kNetworkModes = {
+    {"bridge", NetworkMode::kBridge}, {"none", NetworkMode::kNone}, {"host", NetworkMode::kHost}};
+}  // namespace
 
 void add_run_options(CLI::App& run, RunOptions& o) {
   ctr::add_common_options(run, o.common);
@@ -41,10 +47,13 @@ void add_run_options(CLI::App& run, RunOptions& o) {
   run.add_option_function<std::string>(
       "--cgroup-parent", [&](const std::string& v) { o.cgroup_parent = v; },
       "make the container's cgroup beneath this one");
-  run.add_option("--net,--network", o.net,
-                 "bridge (default as root), none (default rootless), host")
+  run.add_option_function<std::string>(
+         "--net,--network", [&](const std::string& v) { o.net = kNetworkModes.at(v); },
+         "bridge (default as root), none (default rootless), host")
       ->check(CLI::IsMember({"bridge", "none", "host"}));
-  run.add_option("--ip", o.ip, "address on the bridge, ADDR/PREFIX (default: next free)");
+  run.add_option_function<std::string>(
+      "--ip", [&](const std::string& v) { o.ip = ctr::parse_cidr(v, "--ip"); },
+      "address on the bridge, ADDR/PREFIX (default: next free)");
   run.add_option("--bridge", o.bridge, "bridge name")->capture_default_str();
   run.add_option_function<std::string>(
       "--subnet", [&](const std::string& v) { o.subnet = ctr::parse_subnet(v); },
@@ -62,9 +71,10 @@ void add_run_options(CLI::App& run, RunOptions& o) {
       "UNSAFE: every capability, no seccomp, no masked paths: the container can take the host");
   run.add_option("--security-opt", o.security_opts, "no-new-privileges=false, seccomp=unconfined")
       ->take_all();
-  run.add_option("--seccomp", o.seccomp, "default or unconfined")
-      ->check(CLI::IsMember({"default", "unconfined"}))
-      ->capture_default_str();
+  run.add_option_function<std::string>(
+         "--seccomp", [&](const std::string& v) { o.seccomp = v == "default"; },
+         "default or unconfined")
+      ->check(CLI::IsMember({"default", "unconfined"}));
   run.add_option("--ulimit", o.ulimit_specs,
                  "resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096")
       ->take_all();
@@ -180,7 +190,7 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
   for (const auto& spec : o.volume_specs) o.volumes.push_back(parse_volume(spec));
   for (const auto& spec : o.ulimit_specs) o.ulimits.push_back(ctr::parse_ulimit(spec));
   for (const auto& e : o.env) resolve_env(e);  // refuse malformed ones now
-  if (!o.user_spec.empty()) resolve_user(o.user_spec, o.common.rootfs);
+  if (!o.user_spec.empty()) o.user = resolve_user(o.user_spec, o.common.rootfs);
   if (o.workdir.empty() || o.workdir[0] != '/') {
     throw ctr::UsageError(
         fmt::format("invalid workdir '{}': it must be an absolute path", o.workdir));
@@ -199,7 +209,7 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
     } else if (opt == "no-new-privileges" || opt == "no-new-privileges=true") {
       o.no_new_privileges = true;
     } else if (opt == "seccomp=unconfined" || opt == "seccomp:unconfined") {
-      o.seccomp = "unconfined";
+      o.seccomp = false;
     } else {
       throw ctr::UsageError(fmt::format(
           "unknown --security-opt '{}': use no-new-privileges=false or seccomp=unconfined", opt));
@@ -211,8 +221,9 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
 
   // Networking. Rootless, we cannot create links on the host: bridge networking needs real
   // root (CAP_NET_ADMIN in the initial user namespace), so the default there is none.
-  if (o.net.empty()) o.net = rootless ? "none" : "bridge";
-  if (rootless && o.net == "bridge") {
+  if (!o.net) o.net = rootless ? NetworkMode::kNone : NetworkMode::kBridge;
+  const bool bridge = o.net == NetworkMode::kBridge;
+  if (rootless && bridge) {
     throw ctr::UsageError(
         "--net bridge needs root: creating a veth pair and a bridge on the host takes "
         "CAP_NET_ADMIN in the host's user namespace; use --net none or --net host, or run with "
@@ -220,11 +231,11 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
   }
   if (o.subnet.prefix == 0) o.subnet = ctr::kDefaultSubnet;
   ctr::validate_link_name(o.bridge, "bridge");
-  if (!o.ip.empty()) {
-    if (o.net != "bridge") throw ctr::UsageError("--ip needs --net bridge");
-    ctr::validate_container_address(ctr::parse_cidr(o.ip, "--ip"), o.subnet);
+  if (o.ip) {
+    if (!bridge) throw ctr::UsageError("--ip needs --net bridge");
+    ctr::validate_container_address(*o.ip, o.subnet);
   }
-  if (o.nat && o.net != "bridge") throw ctr::UsageError("--nat needs --net bridge");
+  if (o.nat && !bridge) throw ctr::UsageError("--nat needs --net bridge");
 }
 
 }  // namespace mycontainer

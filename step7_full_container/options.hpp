@@ -31,15 +31,16 @@ struct RunOptions {
   std::string hostname;                   // --hostname (default: the name)
   std::vector<std::string> env;           // -e KEY=VALUE (or KEY: taken from our environment)
   std::string workdir = "/";              // -w
-  std::string user_spec;                  // -u UID[:GID] or NAME[:GROUP], resolved in the rootfs
+  std::string user_spec;                  // -u UID[:GID] or NAME[:GROUP]
+  User user;                              //   resolved in the rootfs, once
   std::vector<std::string> volume_specs;  // -v HOST:CONTAINER[:ro]
   std::vector<Volume> volumes;
   bool read_only = false;          // --read-only
   std::vector<std::string> tmpfs;  // --tmpfs PATH
   ctr::Limits limits;              // -m, --cpus, --pids-limit
   std::optional<std::string> cgroup_parent;
-  std::string net;  // bridge | none | host ("" until decided)
-  std::string ip;   // --ip ADDR/PREFIX
+  std::optional<NetworkMode> net;   // bridge | none | host (decided once parsed)
+  std::optional<ctr::Ipv4Cidr> ip;  // --ip ADDR/PREFIX
   std::string bridge{"ctr0"};
   ctr::Ipv4Cidr subnet{};
   bool nat = false;
@@ -50,7 +51,7 @@ struct RunOptions {
   std::vector<std::string> cap_add, cap_drop;
   bool privileged = false;
   std::vector<std::string> security_opts;  // no-new-privileges=false, seccomp=unconfined
-  std::string seccomp = "default";         // --seccomp default|unconfined
+  bool seccomp = true;                     // --seccomp default (true) | unconfined (false)
   bool no_new_privileges = true;
   std::vector<std::string> ulimit_specs;
   std::vector<ctr::Ulimit> ulimits;

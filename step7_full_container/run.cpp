@@ -39,8 +39,8 @@ void refuse_other_flags(const CLI::App& run) {
 
 int run_from_config(const CLI::App& run, const RunOptions& o) {
   refuse_other_flags(run);
+  const Spec spec = read_spec(o.config);  // errors name the file as it was given
   const std::filesystem::path file = std::filesystem::absolute(o.config);
-  const Spec spec = read_spec(file);
   // root.path is relative to the bundle, the directory of config.json (config.md "Root").
   const std::filesystem::path root = (file.parent_path() / spec.root.path).lexically_normal();
   ctr::validate_rootfs(root.string());

@@ -78,7 +78,7 @@ Process process_from_flags(const RunOptions& o) {
   p.args = o.common.command;
   p.cwd = o.workdir;
   p.terminal = o.tty;
-  if (!o.user_spec.empty()) p.user = resolve_user(o.user_spec, o.common.rootfs);
+  p.user = o.user;
   p.env = environment_from_flags(o, p.user);
   // docker's 14 capabilities, with --cap-add/--cap-drop; all of them with --privileged.
   const ctr::CapabilitySet caps =
@@ -126,18 +126,19 @@ Linux linux_from_flags(const RunOptions& o, const Process& process) {
                     NamespaceType::kIpc, NamespaceType::kCgroup}) {
     l.namespaces.push_back({type, std::nullopt});
   }
-  if (o.net != "host") l.namespaces.push_back({NamespaceType::kNetwork, std::nullopt});
+  const bool own_network = o.net != NetworkMode::kHost;
+  if (own_network) l.namespaces.push_back({NamespaceType::kNetwork, std::nullopt});
   if (ctr::running_rootless() || o.userns) {
     const ctr::IdMapPlan plan = ctr::plan_id_maps(ctr::UsernsFacts::detect(), o.userns);
     l.namespaces.push_back({NamespaceType::kUser, std::nullopt});
     for (const auto& m : plan.uid) l.uid_mappings.push_back({m.inside, m.outside, m.count});
     for (const auto& m : plan.gid) l.gid_mappings.push_back({m.inside, m.outside, m.count});
   }
-  if (o.net != "host") l.sysctl["net.ipv4.ping_group_range"] = ping_group_range(l.gid_mappings);
+  if (own_network) l.sysctl["net.ipv4.ping_group_range"] = ping_group_range(l.gid_mappings);
   l.resources = resources_from_flags(o.limits);
   if (o.cgroup_parent) l.cgroups_path = *o.cgroup_parent + "/mycontainer-" + o.name;
   if (!o.privileged) {
-    if (o.seccomp != "unconfined") {
+    if (o.seccomp) {
       l.seccomp = ctr::default_seccomp_profile(process.capabilities->bounding);
     }
     l.masked_paths = ctr::default_masked_paths();
@@ -148,12 +149,10 @@ Linux linux_from_flags(const RunOptions& o, const Process& process) {
 
 Network network_from_flags(const RunOptions& o) {
   Network n;
-  n.mode = o.net == "bridge" ? NetworkMode::kBridge
-           : o.net == "host" ? NetworkMode::kHost
-                             : NetworkMode::kNone;
+  n.mode = o.net.value_or(NetworkMode::kNone);
   n.bridge = o.bridge;
   n.subnet = o.subnet;
-  if (!o.ip.empty()) n.address = ctr::parse_cidr(o.ip, "--ip");
+  n.address = o.ip;
   n.nat = o.nat;
   return n;
 }
