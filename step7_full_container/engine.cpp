@@ -210,6 +210,19 @@ void populate_devices(const Container& c) {
   ctr::populate_dev(c.rootfs(), extra);
 }
 
+// The target of a non-bind mount. /proc and /sys are part of every root filesystem: where the
+// image has none, it is no root filesystem (or an empty directory), and we say so rather than
+// write into it. Other targets (/dev/pts in our /dev, a --tmpfs) are made when missing.
+ctr::UniqueFd kernel_mount_point(const std::string& rootfs, const Mount& m) {
+  if (m.type != "proc" && m.type != "sysfs")
+    return mount_point_in_rootfs(rootfs, m.destination, false);
+  if (auto fd = ctr::open_in_root_if_present(rootfs, m.destination)) return std::move(*fd);
+  throw ctr::UsageError(
+      fmt::format("rootfs '{}' has no {}: it does not look like a root filesystem (make one with "
+                  "scripts/make-rootfs.sh, or pass --rootfs DIR)",
+                  rootfs, m.destination));
+}
+
 // --- Mount what the spec lists: /proc, /dev, /sys, volumes, tmpfs ---
 // Each target is resolved inside the rootfs (open_in_root): a symlink the image planted at
 // /proc or /dev cannot send a mount onto the host (runc CVE-2019-19921). The cgroup view
@@ -222,7 +235,7 @@ void mount_spec_mounts(const Container& c) {
       mount_bind(rootfs, m);
       continue;
     }
-    const ctr::UniqueFd target = mount_point_in_rootfs(rootfs, m.destination, false);
+    const ctr::UniqueFd target = kernel_mount_point(rootfs, m);
     if (m.type == "sysfs") {
       mount_sysfs(c, m, target);
     } else {
