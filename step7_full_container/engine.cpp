@@ -6,6 +6,8 @@
 // one Spec, the OCI runtime-spec config.json as C++ types (runtime/spec.hpp), which `run`
 // makes from its flags (spec_from_flags.cpp) or reads from a file (`run --config`).
 //
+// === 1. Command line === is options.cpp and spec_from_flags.cpp: the flags become a Spec.
+//
 // This file reads like the chapter, in step 6's sections: the child's side first (=== 2 ===,
 // in the order it must happen), then the parent's (=== 3 === onwards). Each phase is a short
 // function named for what it does. The order matters, and each phase says why:
@@ -138,7 +140,7 @@ uint64_t mount_attributes(unsigned long flags) {
 // === 2. Inside the child: build the container's world, then run the command ===
 // ============================================================================================
 
-// --- Join the namespaces the parent opened for us ---
+// --- Join the namespaces the parent opened for us --- NEW in step 7
 // The network namespace the parent made (with our veth already in it), and those the spec
 // names by path (linux.namespaces[].path: podman's pod, a namespace kept by `ip netns`).
 // First: /sys, mounted below, shows the devices of the mounter's network namespace.
@@ -156,7 +158,7 @@ void join_namespaces(const HostSide& host) {
   }
 }
 
-// --- Become root of the user namespace ---
+// --- Become root of the user namespace --- NEW in step 7
 // The parent has written our uid_map and gid_map by now. Until we setresuid(0) we are
 // "nobody" even to ourselves (user_namespaces(7)).
 void become_root(const Container& c) {
@@ -198,7 +200,7 @@ void mount_sysfs(const Container& c, const Mount& m, const ctr::UniqueFd& target
   ctr::remount_bind_read_only(ctr::open_in_root(c.rootfs(), m.destination), shown);
 }
 
-// --- Devices ---
+// --- Devices --- NEW in step 7
 // The default six (null, zero, full, random, urandom, tty) and the spec's linux.devices, each
 // the host's node bind-mounted onto an empty file in the container's /dev tmpfs.
 void populate_devices(const Container& c) {
@@ -262,7 +264,7 @@ void configure_network(const Container& c) {
   }
 }
 
-// --- Kernel parameters of our own namespaces (linux.sysctl) ---
+// --- Kernel parameters of our own namespaces (linux.sysctl) --- NEW in step 7
 // /proc/sys/net/... of a network namespace we own, kernel.shm* of our IPC namespace: written
 // through our own /proc, resolved inside the rootfs.
 void write_sysctls(const Container& c) {
@@ -308,7 +310,7 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
   ctr::remount_bind(ctr::open_in_root(rootfs, destination), target, ro);
 }
 
-// --- Enter a cgroup namespace, and mount the cgroup view ---
+// --- Enter a cgroup namespace, and mount the cgroup view --- NEW in step 7
 // Now, not at clone: we are in our cgroup, so it becomes the root of what /proc/self/cgroup
 // and /sys/fs/cgroup show (cgroup_namespaces(7)).
 void enter_cgroup_namespace(const Container& c) {
@@ -332,7 +334,7 @@ void enter_cgroup_namespace(const Container& c) {
   }
 }
 
-// --- Hide what the kernel shows too much of ---
+// --- Hide what the kernel shows too much of --- NEW in step 7
 // Files under /proc and /sys that describe or control the whole host: masked (an empty file
 // or directory on top) or read-only (linux.maskedPaths, linux.readonlyPaths; by default
 // docker's list, moby oci/defaults.go). Then the root itself, if root.readonly.
@@ -342,7 +344,7 @@ void hide_host_paths(const Container& c) {
   if (c.spec.root.readonly) ctr::remount_bind_read_only(ctr::open_in_root("/", "/"), "/");
 }
 
-// --- A terminal (process.terminal) ---
+// --- A terminal (process.terminal) --- NEW in step 7
 // Opened here, in the container's own devpts, and its master handed to the parent over a
 // unix socket (SCM_RIGHTS): the parent relays between it and the caller's terminal. Without
 // one, a new session all the same: without a controlling terminal of the caller's, the
@@ -361,7 +363,7 @@ void set_up_terminal(const Container& c) {
   ctr::make_controlling_terminal(pty.slave.get());
 }
 
-// --- Drop privileges: last, because after this we could not set anything up ---
+// --- Drop privileges: last, because after this we could not set anything up --- NEW in step 7
 // Limits, no_new_privs, seccomp (loaded while we still hold CAP_SYS_ADMIN: seccomp(2) needs
 // it or no_new_privs; the filter still lets capset, setresuid and execve through), then the
 // bounding set (it needs CAP_SETPCAP), then the user switch while we still hold CAP_SETUID
@@ -459,7 +461,7 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     }
 
     // --- Run the command ---
-    if (c.spec.init) ctr::run_init(args, env, &handshake);
+    if (c.spec.init) ctr::run_init(args, env, &handshake);  // NEW in step 7: --init
     ctr::execvpe(args, env);
   });
 }
@@ -545,7 +547,7 @@ void prepare_network(Container& c, ctr::ContainerState& state, ctr::StateDir& st
   state.veth = host.veth.host_name();
 }
 
-// --- Namespaces the spec names by path: opened now, joined by the child ---
+// --- Namespaces the spec names by path: opened now, joined by the child --- NEW in step 7
 void open_joined_namespaces(Container& c) {
   for (const Namespace& ns : c.spec.linux.namespaces) {
     if (!ns.path) continue;
@@ -588,7 +590,7 @@ int namespace_flags(const Container& c) {
 }  // namespace
 
 // ============================================================================================
-// === 4. Create the child, 5. let it go and wait for it, 6. clean up ===
+// === The parent: the phases of 3, then 4, 5 and 6, in order ===
 // ============================================================================================
 int run_container(const Spec& spec, const RunRequest& request) {
   // No descriptor of our caller's survives into anything we do (a leaked directory is a way
@@ -611,7 +613,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
         "use rootless): run with sudo, or drop -m/--cpus/--pids-limit");
   }
 
-  // --- State: the name is ours while this directory exists ---
+  // --- State: the name is ours while this directory exists --- NEW in step 7
   ctr::ContainerState state;  // written again as each resource appears: cleanup's map
   state.name = request.name;
   state.runtime_pid = ::getpid();
@@ -641,12 +643,12 @@ int run_container(const Spec& spec, const RunRequest& request) {
   }
   timings.mark("cgroup");
 
-  // --- The seccomp filter, compiled once per profile and cached: libseccomp takes most of a
-  // millisecond ---
+  // --- The seccomp filter (NEW in step 7), compiled once per profile and cached: libseccomp takes
+  // most of a millisecond ---
   if (spec.linux.seccomp)
     host.seccomp = ctr::cached_seccomp(*spec.linux.seccomp, ctr::state_root() / "seccomp");
 
-  // --- The terminal's socket (process.terminal) ---
+  // --- The terminal's socket (process.terminal) --- NEW in step 7
   ctr::UniqueFd console_parent, console_child;
   if (spec.process.terminal) {
     int fds[2];
