@@ -28,7 +28,10 @@
 #include <sys/stat.h>     // mkdirat(2)
 #include <unistd.h>       // getpid(2)
 
+#include <sys/sysmacros.h>  // major(3), minor(3)
+
 #include <chrono>
+#include <set>
 #include <filesystem>
 #include <optional>
 #include <utility>
@@ -137,6 +140,94 @@ uint64_t mount_attributes(unsigned long flags) {
 }
 
 // ============================================================================================
+// === What this engine can do: checked before anything is created ===
+// ============================================================================================
+// A config.json may ask for what mycontainer does not do; each such field is refused by name
+// rather than silently left out (a container without the hook or the limit it asked for is
+// not the container it described). And what it may ask is an allow-list: a sysctl of one of
+// the container's own namespaces, a device of the host's /dev by its own name and number.
+
+// sysctl(8) keys that belong to a namespace of the container's (runc's list,
+// libcontainer/configs/validate): the network namespace's net.*, the IPC namespace's SysV
+// and POSIX queue knobs. Every other key is the host's: kernel.core_pattern, for one, runs a
+// program on the host.
+bool namespaced_sysctl(const Spec& spec, const std::string& key) {
+  if (key.find("..") != std::string::npos || key.find('/') != std::string::npos) return false;
+  const auto starts = [&](const char* prefix) { return key.rfind(prefix, 0) == 0; };
+  if (starts("net.")) return spec.linux.has_namespace(NamespaceType::kNetwork);
+  static const std::set<std::string> kIpc = {
+      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+  if (kIpc.count(key) || starts("fs.mqueue.")) {
+    return spec.linux.has_namespace(NamespaceType::kIpc);
+  }
+  return false;
+}
+
+// linux.devices: /dev/NAME, bound from the host's /dev/NAME, which must be that very device.
+void check_device(const Device& d, std::size_t i) {
+  const std::string field = fmt::format("linux.devices[{}]", i);
+  const std::string name = d.path.substr(std::min<std::size_t>(5, d.path.size()));
+  if (d.path.rfind("/dev/", 0) != 0 || name.empty() || name.find('/') != std::string::npos ||
+      name == "." || name == "..") {
+    throw ctr::UsageError(fmt::format("{}.path: '{}' must be /dev/NAME", field, d.path));
+  }
+  struct stat st {};
+  const bool is_char = d.type == DeviceType::kChar;
+  if (::stat(d.path.c_str(), &st) != 0 || (is_char ? !S_ISCHR(st.st_mode) : !S_ISBLK(st.st_mode)) ||
+      major(st.st_rdev) != d.major || minor(st.st_rdev) != d.minor) {
+    throw ctr::UsageError(fmt::format(
+        "{}: the host has no {} device {}:{} at {} (devices are bound from the host's /dev)", field,
+        is_char ? "character" : "block", d.major, d.minor, d.path));
+  }
+}
+
+void refuse_unsupported(const Spec& spec) {
+  const auto refuse = [](const std::string& field, const std::string& why) {
+    throw ctr::UsageError(fmt::format("{}: {}", field, why));
+  };
+  const Hooks& h = spec.hooks;
+  if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
+      !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty()) {
+    refuse("hooks", "mycontainer run does not run OCI hooks; remove them from the config.json");
+  }
+  for (const Namespace& ns : spec.linux.namespaces) {
+    const bool joinable = ns.type == NamespaceType::kNetwork || ns.type == NamespaceType::kIpc ||
+                          ns.type == NamespaceType::kUts;
+    if (ns.path && !joinable) {
+      refuse("linux.namespaces", fmt::format("joining an existing {} namespace is not possible "
+                                             "here; only network, ipc and uts can be joined",
+                                             to_string(ns.type)));
+    }
+    if (ns.type == NamespaceType::kTime) {
+      refuse("linux.namespaces", "a time namespace is not made by mycontainer; remove it");
+    }
+  }
+  if (const auto& caps = spec.process.capabilities;
+      caps && (!caps->inheritable.empty() || !caps->ambient.empty())) {
+    refuse("process.capabilities",
+           "inheritable and ambient capabilities are not given by mycontainer; leave them empty");
+  }
+  if (const auto& r = spec.linux.resources) {
+    if (r->memory && (r->memory->reservation || r->memory->swap)) {
+      refuse("linux.resources.memory", "only limit is applied; remove reservation and swap");
+    }
+    if (r->cpu && (r->cpu->shares || r->cpu->cpus || r->cpu->mems)) {
+      refuse("linux.resources.cpu", "only quota and period are applied; remove shares, cpus, mems");
+    }
+  }
+  for (const auto& [key, value] : spec.linux.sysctl) {
+    if (!namespaced_sysctl(spec, key)) {
+      refuse(fmt::format("linux.sysctl[\"{}\"]", key),
+             "not a setting of the container's own namespaces (net.* with a network namespace, "
+             "the IPC ones with an IPC namespace): it would change the host");
+    }
+  }
+  for (std::size_t i = 0; i < spec.linux.devices.size(); ++i)
+    check_device(spec.linux.devices[i], i);
+}
+
+// ============================================================================================
 // === 2. Inside the child: build the container's world, then run the command ===
 // ============================================================================================
 
@@ -205,7 +296,13 @@ void mount_sysfs(const Container& c, const Mount& m, const ctr::UniqueFd& target
 // the host's node bind-mounted onto an empty file in the container's /dev tmpfs.
 void populate_devices(const Container& c) {
   std::vector<ctr::DeviceNode> extra;
+  const auto& defaults = ctr::default_devices();
   for (const Device& d : c.spec.linux.devices) {
+    const std::string name = d.path.substr(std::string("/dev/").size());
+    if (std::any_of(defaults.begin(), defaults.end(),
+                    [&](const auto& n) { return n.name == name; })) {
+      continue;  // one of the six already (check_device made sure it is the same device)
+    }
     extra.push_back({d.path.substr(std::string("/dev/").size()), static_cast<unsigned>(d.major),
                      static_cast<unsigned>(d.minor)});
   }
@@ -251,6 +348,7 @@ void mount_spec_mounts(const Container& c) {
 // --- Set the host name, and the network inside ---
 void configure_network(const Container& c) {
   if (!c.spec.hostname.empty()) ctr::sethostname(c.spec.hostname);
+  if (!c.spec.domainname.empty()) ctr::setdomainname(c.spec.domainname);
   switch (c.spec.network.mode) {
     case NetworkMode::kBridge:
       ctr::configure_container_interface(ctr::kContainerInterface, ctr::kContainerInterface,
@@ -370,6 +468,8 @@ void set_up_terminal(const Container& c) {
 // and CAP_SETGID: runc's order. Groups, then the group, then the user (setuid(2)).
 void drop_privileges(const Container& c) {
   const Process& p = c.spec.process;
+  if (p.oom_score_adj) ctr::set_oom_score_adj(*p.oom_score_adj);
+  if (p.user.umask) ::umask(*p.user.umask);  // umask(2) cannot fail
   ctr::set_default_nofile();
   for (const Rlimit& r : p.rlimits) ctr::apply_ulimits({{r.resource, r.soft, r.hard}});
   if (p.no_new_privileges) ctr::set_no_new_privs();  // setuid binaries stop granting anything
@@ -597,6 +697,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
   // out: `-w /proc/self/fd/N`, /proc/1/fd/N of --init). Before anything opens or resolves a
   // path (the run command did the same before reading its options).
   ctr::close_fds_from(3);
+  refuse_unsupported(spec);
   Timings timings;
   const bool rootless = ctr::running_rootless();
   // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us

@@ -31,6 +31,15 @@ void sethostname(const std::string& name) {
            .man = "sethostname(2), uts_namespaces(7)"});
 }
 
+void setdomainname(const std::string& name) {
+  validate_hostname(name);  // the same rules and the same 64 bytes
+  check(::setdomainname(name.data(), name.size()), "setdomainname", name);
+  narrate({.call = fmt::format("setdomainname(\"{}\")", name),
+           .result = "ok",
+           .shell = fmt::format("domainname {}", name),
+           .man = "setdomainname(2), uts_namespaces(7)"});
+}
+
 std::string gethostname() {
   char buf[HOST_NAME_MAX + 1] = {};
   check(::gethostname(buf, sizeof buf - 1), "gethostname");

@@ -357,4 +357,16 @@ void enter_workdir(const std::string& workdir) {
            .man = "openat2(2), getcwd(2)"});
 }
 
+void set_oom_score_adj(int score) {
+  const std::string value = std::to_string(score);
+  const UniqueFd fd(check(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC), "open",
+                          "/proc/self/oom_score_adj"));
+  check(static_cast<int>(::write(fd.get(), value.data(), value.size())), "write",
+        "/proc/self/oom_score_adj");
+  narrate({.call = fmt::format("write(\"/proc/self/oom_score_adj\", \"{}\")", value),
+           .result = "ok",
+           .shell = fmt::format("choom -n {} -p $$", score),
+           .man = "proc(5)"});
+}
+
 }  // namespace ctr

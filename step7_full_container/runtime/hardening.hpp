@@ -140,4 +140,9 @@ void set_cloexec_from(int first, const std::vector<int>& keep = {});
 // (getcwd(2)), which is refused. Throws SyscallError("workdir", workdir). Narrated.
 void enter_workdir(const std::string& workdir);
 
+// Writes /proc/self/oom_score_adj (proc(5)): -1000 (never chosen by the OOM killer) to 1000
+// (chosen first). Lowering it needs CAP_SYS_RESOURCE; the process's children inherit it.
+// Throws SyscallError. Narrated.
+void set_oom_score_adj(int score);
+
 }  // namespace ctr

@@ -6,9 +6,12 @@
 #include <unistd.h>  // readlink(2)
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "mycontainer.hpp"
 #include "support.hpp"
@@ -136,6 +139,76 @@ TEST(SpecFile, ConfigAndRunFlagsDoNotMix) {
       run({bin("mycontainer"), "run", "--config", "/nonexistent/config.json", "-m", "64m"});
   EXPECT_EQ(125, r.status);
   EXPECT_NE(std::string::npos, r.err.find("cannot be combined with --config")) << r.err;
+}
+
+// A bundle of the test's own: the config.json that `mycontainer spec` writes for `flags`,
+// edited by the test, next to nothing else (root.path is absolute).
+class Bundle {
+ public:
+  explicit Bundle(const std::vector<std::string>& flags, const std::vector<std::string>& command) {
+    fs::create_directories(dir_);
+    std::vector<std::string> argv{bin("mycontainer"), "spec",  "--rootfs",
+                                  rootfs(),           "--net", "none"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.emplace_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    const RunResult r = run(argv);
+    EXPECT_EQ(0, r.status) << r.err;
+    config = nlohmann::json::parse(r.out);
+  }
+  ~Bundle() { fs::remove_all(dir_); }
+  // Writes the config and runs it.
+  RunResult run_it() {
+    std::ofstream(dir_ / "config.json") << config.dump();
+    return run({bin("mycontainer"), "run", "--name", unique_name("mc-spec"), "--config",
+                (dir_ / "config.json").string()});
+  }
+  nlohmann::json config;
+
+ private:
+  fs::path dir_ = fs::temp_directory_path() / (unique_name("mc-spec") + "-bundle");
+};
+
+// Fields only a config.json can set (no run flag makes them): each one reaches the process.
+TEST(SpecFile, UmaskOomScoreAndDomainNameReachTheCommand) {
+  MC_REQUIRE_ROOT();
+  Bundle b({},
+           {"/bin/sh", "-c", "umask; cat /proc/self/oom_score_adj /proc/sys/kernel/domainname"});
+  b.config["process"]["user"]["umask"] = 63;  // 0077
+  b.config["process"]["oomScoreAdj"] = 500;
+  b.config["domainname"] = "spec-domain";
+  const RunResult r = b.run_it();
+  ASSERT_EQ(0, r.status) << r.err;
+  EXPECT_EQ("0077\n500\nspec-domain\n", r.out);
+  // The host's domain name is its own still.
+  EXPECT_NE("spec-domain\n", read_file("/proc/sys/kernel/domainname"));
+}
+
+// What the engine does not do is refused by name, before anything is created.
+TEST(SpecFile, WhatTheEngineCannotDoIsRefusedByName) {
+  MC_REQUIRE_ROOT();
+  const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> cases = {
+      {"hooks: mycontainer run does not run OCI hooks",
+       [](nlohmann::json& c) {
+         c["hooks"]["poststop"] = {{{"path", "/bin/true"}}};
+       }},
+      {"linux.namespaces: joining an existing pid namespace",
+       [](nlohmann::json& c) { c["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid"; }},
+      {"process.capabilities: inheritable and ambient",
+       [](nlohmann::json& c) { c["process"]["capabilities"]["ambient"] = {"CAP_CHOWN"}; }},
+      {"linux.resources.cpu: only quota and period",
+       [](nlohmann::json& c) { c["linux"]["resources"]["cpu"]["shares"] = 512; }},
+  };
+  for (const auto& [message, edit] : cases) {
+    Bundle b({}, {"/bin/true"});
+    edit(b.config);
+    const HostSnapshot before = HostSnapshot::take();
+    const RunResult r = b.run_it();
+    EXPECT_EQ("", diff(before, HostSnapshot::take()));
+    EXPECT_EQ(125, r.status) << message;
+    EXPECT_EQ(1u, count_lines(r.err)) << r.err;
+    EXPECT_NE(std::string::npos, r.err.find(message)) << r.err;
+  }
 }
 
 }  // namespace

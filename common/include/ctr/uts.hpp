@@ -8,6 +8,8 @@ namespace ctr {
 // sethostname(2), narrated. Checks the length first: the kernel takes at most 64 bytes
 // (HOST_NAME_MAX) and says only EINVAL otherwise.
 void sethostname(const std::string& name);
+// setdomainname(2), narrated: the NIS domain name, the other name a UTS namespace holds.
+void setdomainname(const std::string& name);
 // gethostname(2).
 std::string gethostname();
 // Throws UsageError unless name is a valid host name (RFC 1123: letters, digits, '-', '.';
