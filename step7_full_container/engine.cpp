@@ -90,7 +90,6 @@ struct HostSide {
   ctr::UniqueFd netns;  // the network namespace the parent made for the child (bridge)
   std::vector<std::pair<NamespaceType, ctr::UniqueFd>> joined;  // linux.namespaces[].path
   ctr::IdMapPlan id_maps;      // how the user namespace is mapped (method kNone: none)
-  int console_socket = -1;     // terminal: the child sends its terminal's master here
   ctr::BpfProgram seccomp;     // the compiled filter (empty: none)
   bool parent_asleep = false;  // CLONE_VFORK: nobody will release the child; see run()
 };
@@ -443,21 +442,18 @@ void hide_host_paths(const Container& c) {
 }
 
 // --- A terminal (process.terminal) --- NEW in step 7
-// Opened here, in the container's own devpts, and its master handed to the parent over a
-// unix socket (SCM_RIGHTS): the parent relays between it and the caller's terminal. Without
-// one, a new session all the same: without a controlling terminal of the caller's, the
-// container cannot push keystrokes into it with TIOCSTI (ioctl_tty(2)).
-void set_up_terminal(const Container& c) {
+// Opened here, in the container's own devpts, and its master handed to the parent over the
+// handshake (SCM_RIGHTS, unix(7)): the parent relays between it and the caller's terminal.
+// Without one, a new session all the same: without a controlling terminal of the caller's,
+// the container cannot push keystrokes into it with TIOCSTI (ioctl_tty(2)).
+void set_up_terminal(const Container& c, ctr::Handshake& handshake) {
   if (!c.spec.process.terminal) {
     ctr::setsid();
     return;
   }
   ctr::Pty pty = ctr::openpty();
-  ctr::send_fd(c.host.console_socket, pty.master.get());
-  // Wait until the parent has set the terminal's size, so the command starts with it.
-  char go = 0;
-  if (::read(c.host.console_socket, &go, 1) != 1) ::_exit(ctr::kExitRuntimeFailed);
-  ::close(c.host.console_socket);
+  handshake.send_fd(pty.master.get());
+  handshake.wait_for_parent();  // until the parent has set the terminal's size
   ctr::make_controlling_terminal(pty.slave.get());
 }
 
@@ -542,7 +538,7 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     timings.mark("child: pivot_root");
 
     hide_host_paths(c);
-    set_up_terminal(c);
+    set_up_terminal(c, handshake);
     // The working directory, resolved inside the root with no magic link, and checked after
     // (hardening.hpp): `-w /proc/self/fd/N` cannot lead out (runc CVE-2024-21626).
     ctr::enter_workdir(c.spec.process.cwd);
@@ -749,17 +745,6 @@ int run_container(const Spec& spec, const RunRequest& request) {
   if (spec.linux.seccomp)
     host.seccomp = ctr::cached_seccomp(*spec.linux.seccomp, ctr::state_root() / "seccomp");
 
-  // --- The terminal's socket (process.terminal) --- NEW in step 7
-  ctr::UniqueFd console_parent, console_child;
-  if (spec.process.terminal) {
-    int fds[2];
-    ctr::check(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), "socketpair",
-               "console");
-    console_parent.reset(fds[0]);
-    console_child.reset(fds[1]);
-    host.console_socket = console_child.get();
-  }
-
   // === 4. Create the child ===
   // When the parent has nothing to do for the child between clone and exec (no user
   // namespace to map, no terminal to take over, no init that never execs), the child
@@ -783,7 +768,6 @@ int run_container(const Spec& spec, const RunRequest& request) {
   ctr::ChildProcess child =
       ctr::ChildProcess::clone(flags, [&] { return container_main(c, handshake); });
   handshake.close_child_end();
-  console_child.reset();
   timings.mark("clone");
 
   // --- The host side of the child: maps, network, cgroup ---
@@ -827,11 +811,10 @@ int run_container(const Spec& spec, const RunRequest& request) {
   if (!host.parent_asleep) handshake.release_child();
   std::optional<ctr::TerminalRelay> relay;
   if (spec.process.terminal) {
-    ctr::UniqueFd master = ctr::recv_fd(console_parent.get());
-    if (master) {
+    // The terminal's master, from the child (NEW in step 7); nothing if its setup failed.
+    if (ctr::UniqueFd master = handshake.receive_fd()) {
       relay.emplace(std::move(master));  // raw mode, and the caller's window size
-      const char go = 'G';
-      (void)!::write(console_parent.get(), &go, 1);
+      handshake.release_child();         // the command may start: its size is set
     }
   }
   std::vector<std::string> child_timings;

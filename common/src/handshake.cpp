@@ -1,10 +1,15 @@
 #include "ctr/handshake.hpp"
 
-#include <sys/socket.h>  // socketpair(2), send(2), recv(2)
+#include <sys/socket.h>  // socketpair(2), send(2), recv(2), sendmsg(2), recvmsg(2), SCM_RIGHTS
 #include <unistd.h>      // _exit(2)
 
 #include <array>
 #include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "ctr/narrate.hpp"
 
 namespace ctr {
 
@@ -40,6 +45,7 @@ void Handshake::release_child() {
 }
 
 std::optional<ChildError> Handshake::wait_for_exec(std::vector<std::string>* notes) {
+  if (early_error_) return early_error_;
   std::array<char, kMaxMessage> buf{};
   while (true) {
     const ssize_t n = check(recv_retry(parent_.get(), buf.data(), buf.size()), "recv", "handshake");
@@ -85,6 +91,101 @@ void Handshake::send_note(const std::string& note) noexcept {
 
 int exec_error_code(int err) noexcept {
   return (err == ENOENT || err == ENOTDIR) ? kExitNotFound : kExitCannotExecute;
+}
+
+// === Passing a descriptor =====================================================================
+
+void send_fd(int sock, int fd) {
+  // One byte of real data: a stream socket cannot carry ancillary data alone (unix(7)).
+  char byte = 'F';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  ssize_t n;
+  while ((n = ::sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  check(n, "sendmsg", "SCM_RIGHTS");
+  narrate({.call = fmt::format("sendmsg({}, SCM_RIGHTS [fd {}])", sock, fd),
+           .result = "ok",
+           .shell = "(runc's --console-socket passes the pty master the same way)",
+           .man = "unix(7), cmsg(3)"});
+}
+
+UniqueFd recv_fd(int sock) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  // Room for a few descriptors, so that extra ones can be closed rather than leaked.
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 4)> control{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t n;
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  check(n, "recvmsg", "SCM_RIGHTS");
+  UniqueFd received;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (!received) {
+        received.reset(fd);
+      } else {
+        ::close(fd);  // more than we asked for
+      }
+    }
+  }
+  if (n == 0 && !received) return {};  // the peer closed without sending
+  if (!received) {
+    throw std::runtime_error((msg.msg_flags & MSG_CTRUNC) != 0
+                                 ? "recvmsg: the descriptor was dropped (MSG_CTRUNC)"
+                                 : "recvmsg: a message came without a descriptor");
+  }
+  narrate({.call = fmt::format("recvmsg({}, SCM_RIGHTS)", sock),
+           .result = fmt::format("fd {}", received.get()),
+           .shell = "",
+           .man = "unix(7), cmsg(3)"});
+  return received;
+}
+
+UniqueFd Handshake::receive_fd() {
+  // The child sends either the descriptor, or an error (and exits), or nothing (EOF).
+  std::array<char, kMaxMessage> buf{};
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t n;
+  while ((n = ::recvmsg(parent_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  check(n, "recvmsg", "handshake");
+  const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return UniqueFd(fd);
+  }
+  if (n >= 2 && buf[0] == kError) {
+    early_error_ = ChildError{static_cast<unsigned char>(buf[1]),
+                              std::string(buf.data() + 2, static_cast<size_t>(n) - 2)};
+  }
+  return {};
 }
 
 }  // namespace ctr

@@ -13,7 +13,7 @@
 //   container child (after its /dev is set up)          runtime (parent)
 //   ------------------------------------------          ----------------
 //   Pty pty = openpty();   // its own /dev/ptmx
-//   send_fd(sock, pty.master.get()) ------------------> UniqueFd master = recv_fd(sock);
+//   handshake.send_fd(pty.master) -------------------> UniqueFd master = handshake.receive_fd();
 //   make_controlling_terminal(pty.slave.get());         TerminalRelay relay(std::move(master));
 //   wait_for_parent()  <------------------------------- release_child()  (size is set now)
 //   exec the command (stdin/out/err are the slave)      relay.run(pidfd);  // until it ends
@@ -23,6 +23,8 @@
 //
 // `-i` without `-t` needs none of this: the container inherits our stdin.
 #pragma once
+
+#include "ctr/handshake.hpp"  // ctr::send_fd, ctr::recv_fd
 
 #include <chrono>      // std::chrono::milliseconds
 #include <functional>  // std::function
@@ -46,14 +48,7 @@ struct Pty {
 // Linux 4.13; falls back to open(ptsname) before). Neither end becomes our controlling tty.
 Pty openpty();
 
-// Passes a descriptor over a unix socket: sendmsg(2) with SCM_RIGHTS (unix(7)). The receiver
-// gets a new descriptor for the same open file, like dup(2) across processes.
-void send_fd(int sock, int fd);
-// Receives one descriptor sent by send_fd(), close-on-exec (MSG_CMSG_CLOEXEC). Returns an
-// empty UniqueFd when the peer closed the socket without sending one (its setup failed: the
-// handshake says why). Throws SyscallError, or std::runtime_error if a message came without
-// a descriptor.
-UniqueFd recv_fd(int sock);
+// send_fd and recv_fd, which pass the master, are the handshake's (ctr/handshake.hpp).
 
 // In the child: setsid(2) (a new session, no controlling terminal), ioctl(slave, TIOCSCTTY)
 // (the slave becomes the session's controlling terminal, so ^C and job control reach the

@@ -25,6 +25,15 @@
 
 namespace ctr {
 
+// Passes a descriptor over a unix socket: sendmsg(2) with SCM_RIGHTS (unix(7)). The receiver
+// gets a new descriptor for the same open file, like dup(2) across processes.
+void send_fd(int sock, int fd);
+// Receives one descriptor sent by send_fd(), close-on-exec (MSG_CMSG_CLOEXEC). Returns an
+// empty UniqueFd when the peer closed the socket without sending one (its setup failed: the
+// handshake says why). Throws SyscallError, or std::runtime_error if a message came without
+// a descriptor.
+UniqueFd recv_fd(int sock);
+
 struct ChildError {
   int exit_code = 125;  // 125 runtime failed, 126 cannot execute, 127 not found
   std::string message;  // one line, already with its hint
@@ -39,6 +48,9 @@ class Handshake {
   // Lets the child go on with its setup (a child that already gave up is not an error
   // here: wait_for_exec() reports why).
   void release_child();
+  // Blocks until the child sends a descriptor (send_fd), and returns it; an empty UniqueFd
+  // when the child gave up first: wait_for_exec() then says why.
+  UniqueFd receive_fd();
   // Blocks until the child has exec'd (nullopt) or reported a setup error. Notes the child
   // sent on the way (send_note) are appended to *notes if given.
   std::optional<ChildError> wait_for_exec(std::vector<std::string>* notes = nullptr);
@@ -51,6 +63,9 @@ class Handshake {
   void wait_for_parent();
   // Sends the error to the parent (best effort, never throws).
   void report_error(const ChildError& error) noexcept;
+  // Sends a descriptor to the parent (step 7: the master of the container's terminal, which
+  // only the child can open, in its own devpts), with send_fd() below.
+  void send_fd(int fd) { ctr::send_fd(child_.get(), fd); }
   // Sends a line of information to the parent (e.g. how long each setup phase took);
   // best effort, never throws.
   void send_note(const std::string& note) noexcept;
@@ -60,6 +75,7 @@ class Handshake {
  private:
   UniqueFd parent_;
   UniqueFd child_;
+  std::optional<ChildError> early_error_;  // what receive_fd() got instead of a descriptor
 };
 
 // Exit code for an exec failure with errno err: 127 not found, 126 cannot execute.
