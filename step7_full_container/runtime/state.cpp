@@ -172,16 +172,21 @@ StateDir::StateDir(StateDir&& other) noexcept : dir_(std::exchange(other.dir_, {
 
 StateDir& StateDir::operator=(StateDir&& other) noexcept {
   if (this != &other) {
-    this->~StateDir();
+    remove();
     dir_ = std::exchange(other.dir_, {});
   }
   return *this;
 }
 
 StateDir::~StateDir() {
+  remove();
+}
+
+void StateDir::remove() noexcept {
   if (dir_.empty()) return;
   std::error_code ec;
   fs::remove_all(dir_, ec);
+  dir_.clear();
 }
 
 void StateDir::write(const ContainerState& state) const {

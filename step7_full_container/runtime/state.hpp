@@ -69,6 +69,8 @@ class StateDir {
 
  private:
   explicit StateDir(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  // Removes the directory and everything in it, if this object owns one. Never throws.
+  void remove() noexcept;
   std::filesystem::path dir_;
 };
 
