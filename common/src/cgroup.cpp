@@ -823,17 +823,6 @@ void Cgroup::add(pid_t pid) const {
   for (const auto& d : dirs_) fs.write(d.path + "/cgroup.procs", std::to_string(pid));
 }
 
-UniqueFd Cgroup::open_v2_dir() const {
-  if (version_ != CgroupVersion::kV2 || dirs_.empty()) return {};
-  const std::string& dir = dirs_.front().path;
-  UniqueFd fd(check(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", dir));
-  narrate({.call = fmt::format("open({}, O_PATH|O_DIRECTORY)", dir),
-           .result = fmt::format("fd {}", fd.get()),
-           .shell = "",
-           .man = "clone(2) CLONE_INTO_CGROUP"});
-  return fd;
-}
-
 std::vector<pid_t> Cgroup::procs() const {
   std::vector<pid_t> pids;
   for (const auto& d : dirs_) collect_pids(d.path, pids);

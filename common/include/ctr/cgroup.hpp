@@ -17,7 +17,7 @@
 // containers more than it has itself; or beneath a parent the user names explicitly.
 //
 //   ctr::Cgroup cg = ctr::Cgroup::create("mycontainer-4242", {.memory_bytes = 64 << 20});
-//   cg.add(child_pid);   // or clone3(CLONE_INTO_CGROUP) with cg.open_v2_dir()
+//   cg.add(child_pid);
 //   ...                  // ~Cgroup kills what is left inside and removes the directories
 #pragma once
 
@@ -172,9 +172,6 @@ class Cgroup {
 
   // Moves `pid` into the cgroup: writes it to cgroup.procs in every tree.
   void add(pid_t pid) const;
-  // v2: the cgroup directory opened O_PATH, for clone3(CLONE_INTO_CGROUP), which starts the
-  // child inside the cgroup with no window outside it (clone(2)). v1: an empty UniqueFd.
-  UniqueFd open_v2_dir() const;
 
   // The processes inside (and inside any cgroup the container made beneath), sorted.
   std::vector<pid_t> procs() const;
