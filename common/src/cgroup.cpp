@@ -96,19 +96,6 @@ bool exists(const std::string& path) {
   return ::access(path.c_str(), F_OK) == 0;
 }
 
-// The whole file, or nullopt when it cannot be opened (a controller not enabled, a cgroup
-// gone). Interface files are small and generated on read, so one buffer loop is enough.
-std::optional<std::string> read_text(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-  if (n < 0) return std::nullopt;
-  return text;
-}
-
 std::optional<uint64_t> to_u64(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
   uint64_t value = 0;
@@ -118,13 +105,13 @@ std::optional<uint64_t> to_u64(std::string_view text) {
 }
 
 std::optional<uint64_t> read_u64(const std::string& path) {
-  const auto text = read_text(path);
+  const auto text = read_file(path);
   return text ? to_u64(*text) : std::nullopt;
 }
 
 // A "flat keyed" file (cgroup-v2.rst "Interface Files"): "key value" per line.
 std::optional<uint64_t> read_key(const std::string& path, std::string_view key) {
-  const auto text = read_text(path);
+  const auto text = read_file(path);
   if (!text) return std::nullopt;
   for (const auto& line : split(*text, '\n')) {
     const size_t space = line.find(' ');
@@ -154,7 +141,7 @@ std::vector<std::string> subdirs(const std::string& dir) {
 
 std::vector<pid_t> read_pids(const std::string& procs_file) {
   std::vector<pid_t> pids;
-  if (const auto text = read_text(procs_file)) {
+  if (const auto text = read_file(procs_file)) {
     for (const auto& w : split(*text, '\n')) {
       if (const auto v = to_u64(w); v && *v > 0) pids.push_back(static_cast<pid_t>(*v));
     }
@@ -326,7 +313,7 @@ uint64_t cpu_quota_usec(double cpus) {
 //     without controllers: the containers' cgroups still count CPU time and can be killed.
 void enable_v2_controllers(const CgroupFs& fs, const std::string& dir,
                            const std::map<std::string, std::string>& required, bool may_move_self) {
-  const auto available = words(read_text(dir + "/cgroup.controllers").value_or(""));
+  const auto available = words(read_file(dir + "/cgroup.controllers").value_or(""));
   for (const auto& [controller, limit] : required) {
     if (available.count(controller) == 0) {
       throw UsageError(fmt::format(
@@ -337,7 +324,7 @@ void enable_v2_controllers(const CgroupFs& fs, const std::string& dir,
           limit, controller, dir, fmt::join(available, " ")));
     }
   }
-  const auto enabled = words(read_text(dir + "/cgroup.subtree_control").value_or(""));
+  const auto enabled = words(read_file(dir + "/cgroup.subtree_control").value_or(""));
   std::vector<std::string> missing;  // the ones we use, offered here, not yet enabled
   for (const std::string controller : {"memory", "cpu", "pids"}) {
     if (available.count(controller) != 0 && enabled.count(controller) == 0) {
@@ -532,8 +519,8 @@ const CgroupHierarchy* CgroupLayout::find(std::string_view controller) const {
 }
 
 CgroupLayout CgroupLayout::detect() {
-  return detect(read_text("/proc/self/cgroup").value_or(""),
-                read_text("/proc/self/mountinfo").value_or(""));
+  return detect(read_file("/proc/self/cgroup").value_or(""),
+                read_file("/proc/self/mountinfo").value_or(""));
 }
 
 namespace {
@@ -733,7 +720,7 @@ Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limit
     // until both are set (cgroup-v1/cpusets.rst): copy them from the cgroup above.
     if (h.controllers.count("cpuset") != 0) {
       for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
-        const auto value = read_text(base + "/" + file);
+        const auto value = read_file(base + "/" + file);
         if (value) fs.write(dir + "/" + file, *value);
       }
     }
@@ -906,7 +893,7 @@ void Cgroup::kill_all() const {
       fs.write(freeze_file, frozen);
       // v1 reports FREEZING until every task has stopped; wait for it, briefly.
       for (int i = 0; i < 100 && version_ == CgroupVersion::kV1; ++i) {
-        if (read_text(freeze_file).value_or("").rfind("FROZEN", 0) == 0) break;
+        if (read_file(freeze_file).value_or("").rfind("FROZEN", 0) == 0) break;
         std::this_thread::sleep_for(1ms);
       }
     }

@@ -1,8 +1,10 @@
 #include "ctr/exec.hpp"
 
-#include <elf.h>     // Elf64_Ehdr, PT_INTERP: elf(5)
-#include <fcntl.h>   // O_RDONLY
-#include <unistd.h>  // execve(2), access(2), pread(2)
+#include <elf.h>       // Elf64_Ehdr, PT_INTERP: elf(5)
+#include <fcntl.h>     // O_RDONLY
+#include <spawn.h>     // posix_spawnp(3)
+#include <sys/wait.h>  // waitpid(2)
+#include <unistd.h>    // execve(2), access(2), pread(2), pipe2(2)
 
 #include <cstring>
 
@@ -163,6 +165,40 @@ std::vector<std::string> current_environment() {
   std::vector<std::string> out;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) out.emplace_back(*e);
   return out;
+}
+
+ProgramResult run_program(const std::vector<std::string>& argv) {
+  int fds[2];
+  check(::pipe2(fds, O_CLOEXEC), "pipe2");
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
+  auto c_argv = to_c_array(argv);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, c_argv[0], &actions, nullptr, c_argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  write_end.reset();  // else our own copy keeps the pipe open and read() never sees EOF
+  if (rc != 0) throw SyscallError(rc, "posix_spawnp", argv[0]);
+
+  ProgramResult result;
+  char buf[1024];
+  ssize_t n;
+  while ((n = ::read(read_end.get(), buf, sizeof buf)) != 0) {
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0) result.output.append(buf, static_cast<size_t>(n));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) == -1) {
+    if (errno != EINTR) check(-1, "waitpid", argv[0]);
+  }
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : kExitSignalBase + WTERMSIG(status);
+  while (!result.output.empty() && result.output.back() == '\n') result.output.pop_back();
+  return result;
 }
 
 }  // namespace ctr

@@ -4,9 +4,7 @@
 #include <net/if.h>      // IFF_UP, IFNAMSIZ (netdevice(7))
 #include <sched.h>       // unshare(2), setns(2), CLONE_NEWNET
 #include <netinet/in.h>  // htonl(3)
-#include <spawn.h>       // posix_spawnp(3)
 #include <sys/random.h>  // getrandom(2)
-#include <sys/wait.h>    // waitpid(2)
 #include <unistd.h>      // getpid(2), read(2), write(2), pipe2(2)
 
 #include <linux/rtnetlink.h>  // RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST
@@ -32,9 +30,8 @@
 #include <fmt/format.h>  // fmt::format
 
 #include "ctr/error.hpp"    // SyscallError, UsageError, check
+#include "ctr/exec.hpp"     // run_program: iptables
 #include "ctr/narrate.hpp"  // narrate
-
-extern char** environ;  // environ(7): handed to iptables unchanged
 
 namespace ctr {
 
@@ -552,49 +549,6 @@ namespace {
 
 constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
 
-struct ProgramResult {
-  int status = -1;     // exit code, or 128 + signal
-  std::string output;  // stdout and stderr together
-};
-
-// Runs argv[0] (found on PATH) and waits. posix_spawnp(3) rather than fork(2): nothing of
-// ours runs in the child between its creation and exec.
-ProgramResult run_program(const std::vector<std::string>& argv) {
-  int fds[2];
-  check(::pipe2(fds, O_CLOEXEC), "pipe2");
-  UniqueFd read_end(fds[0]);
-  UniqueFd write_end(fds[1]);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  write_end.reset();  // else our own copy keeps the pipe open and read() never sees EOF
-  if (rc != 0) throw SyscallError(rc, "posix_spawnp", argv[0]);
-
-  ProgramResult result;
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(read_end.get(), buf, sizeof buf)) != 0) {
-    if (n < 0 && errno != EINTR) break;
-    if (n > 0) result.output.append(buf, static_cast<size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) == -1) {
-    if (errno != EINTR) check(-1, "waitpid", argv[0]);
-  }
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  while (!result.output.empty() && result.output.back() == '\n') result.output.pop_back();
-  return result;
-}
-
 struct NatRule {
   std::string subnet;  // "10.47.0.0/24"
   std::string bridge;
@@ -635,15 +589,12 @@ void change_rule(const char* action, const NatRule& rule) {
            .man = "iptables(8), iptables-extensions(8) MASQUERADE"});
 }
 
+// A small state file (or /proc/sys file) without its final newline. Throws SyscallError.
 std::string read_text(const fs::path& path) {
-  UniqueFd fd(check(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "open", path.string()));
-  std::string text;
-  char buf[256];
-  ssize_t n;
-  while ((n = check(::read(fd.get(), buf, sizeof buf), "read", path.string())) > 0)
-    text.append(buf, static_cast<size_t>(n));
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+  std::optional<std::string> text = read_file(path.string());
+  if (!text) throw SyscallError(errno, "open", path.string());
+  while (!text->empty() && (text->back() == '\n' || text->back() == ' ')) text->pop_back();
+  return *text;
 }
 
 void write_text(const fs::path& path, std::string_view text, int flags) {

@@ -30,4 +30,17 @@ inline constexpr const char* kDefaultPath =
 // This process's environment as KEY=VALUE strings.
 std::vector<std::string> current_environment();
 
+// How a helper program ran: its exit code (128 + N when killed by signal N, as a shell
+// says), and what it printed on stdout and stderr together, without the final newlines.
+struct ProgramResult {
+  int status = -1;
+  std::string output;
+};
+
+// Runs a helper program on the host (iptables, newuidmap) and waits for it: argv[0] is
+// looked up in PATH unless it has a '/'; stdin is /dev/null; its output is captured.
+// posix_spawnp(3) rather than fork(2): nothing of ours runs in the child between its
+// creation and its exec. Throws SyscallError("posix_spawnp", argv[0]) when it cannot start.
+ProgramResult run_program(const std::vector<std::string>& argv);
+
 }  // namespace ctr
