@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 
 #include "ctr/cgroup.hpp"     // ctr::Cgroup::adopt
-#include "ctr/ipam.hpp"       // ctr::DirLock
-#include "ctr/net.hpp"        // ctr::delete_link
+#include "ctr/dirlock.hpp"    // ctr::DirLock
+#include "ctr/netlink.hpp"    // ctr::delete_link
 #include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale
 
 namespace mycontainer {

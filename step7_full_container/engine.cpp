@@ -39,14 +39,18 @@
 #include "ctr/ipam.hpp"              // ctr::Ipam
 #include "ctr/mount.hpp"             // ctr::mount, ctr::pivot_root
 #include "ctr/narrate.hpp"           // ctr::narrate
-#include "ctr/net.hpp"               // ctr::Bridge, ctr::VethPair
-#include "ctr/path.hpp"              // ctr::open_in_root: mount targets resolved inside the rootfs
+#include "ctr/bridge.hpp"            // ctr::Bridge, ctr::VethPair
+#include "ctr/nat.hpp"               // ctr::Nat
+#include "ctr/netlink.hpp"           // ctr::configure_container_interface
 #include "ctr/process.hpp"           // ctr::ChildProcess, ctr::SignalForwarder
 #include "ctr/uts.hpp"               // ctr::sethostname
 #include "runtime/capabilities.hpp"  // ctr::apply_capabilities (libcap)
 #include "runtime/devices.hpp"       // ctr::populate_dev
+#include "runtime/exec_chain.hpp"    // ctr::check_exec_chain
 #include "runtime/hardening.hpp"     // masked paths, no_new_privs, rlimits, descriptors
 #include "runtime/init.hpp"          // ctr::run_init (--init)
+#include "runtime/netns.hpp"         // ctr::make_netns, ctr::join_netns
+#include "runtime/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
 #include "runtime/seccomp.hpp"       // ctr::load_bpf (libseccomp)
 #include "runtime/state.hpp"         // ctr::StateDir

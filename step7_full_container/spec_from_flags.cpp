@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "ctr/cgroup.hpp"  // ctr::kCpuPeriodUsec
+#include "ctr/limits.hpp"  // ctr::kCpuPeriodUsec, ctr::Limits
 #include "ctr/exec.hpp"    // ctr::kDefaultPath
-#include "ctr/net.hpp"     // ctr::kDefaultSubnet
+#include "ctr/ipv4.hpp"    // ctr::kDefaultSubnet
 #include "options.hpp"
 #include "runtime/capabilities.hpp"  // ctr::default_capabilities
 #include "runtime/hardening.hpp"     // ctr::default_masked_paths

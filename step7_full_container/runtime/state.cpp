@@ -14,7 +14,7 @@
 
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
-#include "ctr/ipam.hpp"  // pid_alive
+#include "ctr/dirlock.hpp"  // pid_alive
 #include "ctr/narrate.hpp"
 
 namespace ctr {

@@ -16,13 +16,6 @@ namespace ctr {
 // match in env's PATH. Throws SyscallError("execve", argv0, ENOENT) when there is none.
 std::string find_command(const std::string& argv0, const std::vector<std::string>& env);
 
-// Refuses (SyscallError "execve", ELOOP) a command that would make execve(2) open a /proc
-// magic link: the file itself, a "#!" interpreter (scripts, up to the kernel's 4 levels),
-// or an ELF program interpreter (PT_INTERP). In a runtime's child, /proc/self/exe is the
-// runtime's own binary on the host: `#!/proc/self/exe` would run it inside the container,
-// the way in of CVE-2019-5736. Each path is resolved with RESOLVE_NO_MAGICLINKS.
-void check_exec_chain(const std::string& file);
-
 // The PATH a container gets when none is given (what docker sets).
 inline constexpr const char* kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
