@@ -32,6 +32,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
 
 #include "ctr/cgroup.hpp"            // ctr::Cgroup
 #include "ctr/exec.hpp"              // ctr::execvpe
@@ -301,10 +302,10 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
                    "mode=755,size=64k");
   if (cgroup && !c.in_user_namespace()) {
     for (const auto& dir : cgroup->dirs()) {
-      // .../memory/<own path>/<name> -> "memory"; "cpu,cpuacct" -> the same option string.
-      const std::string base = dir.substr(std::string("/sys/fs/cgroup/").size());
-      const std::string tree = base.substr(0, base.find('/'));
-      if (tree == "unified" || tree == "systemd") continue;
+      // Each tree by its controllers: "memory", "cpu,cpuacct", the name and the mount options
+      // (mount -t cgroup -o cpu,cpuacct) of the same tree seen from the container.
+      const std::string tree = fmt::format("{}", fmt::join(cgroup->controllers_of(dir), ","));
+      if (tree.empty()) continue;
       const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, destination + "/" + tree, false);
       ctr::mount_on_fd("cgroup", where, target + "/" + tree, "cgroup", ro, tree);
     }
@@ -566,7 +567,7 @@ void open_joined_namespaces(Container& c) {
 void prepare_cgroup(Container& c, bool rootless) {
   if (rootless) return;
   const std::string& path = c.spec.linux.cgroups_path;
-  std::string name = "mycontainer-" + c.request.name;
+  std::string name = ctr::cgroup_name(c.request.name);
   std::optional<std::string> parent;
   if (!path.empty()) {
     const auto slash = path.find_last_of('/');

@@ -23,8 +23,8 @@
 namespace ctr {
 
 using detail::base_dir;
-using detail::collect_pids;
 using detail::CgroupFs;
+using detail::collect_pids;
 using detail::exists;
 using detail::is_dir;
 using detail::normalize_parent;
@@ -256,6 +256,13 @@ std::string Cgroup::dir_for(std::string_view controller) const {
     if (version_ == CgroupVersion::kV2 || d.controllers.count(std::string(controller)) != 0) {
       return d.path;
     }
+  }
+  return {};
+}
+
+std::set<std::string> Cgroup::controllers_of(const std::string& dir) const {
+  for (const auto& d : dirs_) {
+    if (d.path == dir) return d.controllers;
   }
   return {};
 }

@@ -124,6 +124,28 @@ Lease Ipam::allocate() {
       subnet_.to_string(), dir_.string()));
 }
 
+int release_leases_of(pid_t owner, const std::filesystem::path& state_dir) {
+  namespace fs = std::filesystem;
+  int removed = 0;
+  if (owner <= 0) return removed;  // 0 is what read_holder says of a half-written file
+  std::error_code ec;
+  for (fs::directory_iterator subnet(state_dir, ec), end; !ec && subnet != end;
+       subnet.increment(ec)) {
+    if (!subnet->is_directory()) continue;
+    const DirLock lock(subnet->path());
+    for (const fs::directory_entry& lease : fs::directory_iterator(subnet->path())) {
+      if (!lease.is_regular_file() || read_holder(lease.path()) != owner) continue;
+      std::error_code gone;
+      if (fs::remove(lease.path(), gone)) ++removed;
+      narrate({.call = fmt::format("unlink('{}')", lease.path().string()),
+               .result = fmt::format("released: its holder, pid {}, is gone", owner),
+               .shell = fmt::format("rm {}", lease.path().string()),
+               .man = "unlink(2)"});
+    }
+  }
+  return removed;
+}
+
 Lease Ipam::reserve(Ipv4Cidr address) {
   validate_container_address(address, subnet_);
   DirLock lock(dir_);

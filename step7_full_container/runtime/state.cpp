@@ -52,6 +52,10 @@ std::string random_container_name() {
   return fmt::format("mc-{:08x}", r);
 }
 
+std::string cgroup_name(const std::string& container) {
+  return "mycontainer-" + container;
+}
+
 unsigned long long process_start_time(pid_t pid) {
   const std::optional<std::string> stat = read_file(fmt::format("/proc/{}/stat", pid));
   if (!stat) return 0;

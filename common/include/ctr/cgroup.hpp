@@ -98,6 +98,10 @@ class Cgroup {
   std::vector<std::string> dirs() const;
   // The directory that holds `controller`'s files ("" if none). v2: the one directory.
   std::string dir_for(std::string_view controller) const;
+  // Which tree `dir` (one of dirs()) lies in, by that tree's controllers: v1 {"memory"} or
+  // {"cpu", "cpuacct"}, the options that mount the same tree again (mount -t cgroup -o
+  // cpu,cpuacct); v2, or a directory that is not ours: empty.
+  std::set<std::string> controllers_of(const std::string& dir) const;
 
   // Moves `pid` into the cgroup: writes it to cgroup.procs in every tree.
   void add(pid_t pid) const;

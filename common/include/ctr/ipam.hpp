@@ -62,6 +62,12 @@ class Lease {
   pid_t owner_ = 0;
 };
 
+// Gives back every lease, of any subnet under state_dir, that names `owner` as its holder:
+// what a runtime killed with SIGKILL could not release itself (`mycontainer cleanup`). Each
+// subnet's directory is locked while it is looked at, so an address another container has
+// taken over since is never freed under it. Returns how many leases it removed.
+int release_leases_of(pid_t owner, const std::filesystem::path& state_dir = kIpamStateDir);
+
 // Hands out addresses of one subnet to containers, through lease files under
 // state_dir/<subnet> (10.47.0.0/24 -> "10.47.0.0-24": '/' cannot be part of a file name).
 // The state directory is a parameter so that unit tests can use a temporary one.
