@@ -1,8 +1,8 @@
 // The fault suite: mycontainer under signals, failures injected at each stage of setup, and
 // containers that misbehave (OOM, fork bomb, orphans), alone and 50 at once. After each: the
-// exit status the README documents (DESIGN.md "Exit codes"), a clear one-line message where
-// the runtime fails, and nothing left on the host: mounts, links, cgroups, processes, state
-// and leases (Leftovers, tests/support/leftovers.hpp, checks it after every test).
+// exit status the README documents (step7_full_container/README.md "Exit codes"), a clear one-line
+// message where the runtime fails, and nothing left on the host: mounts, links, cgroups, processes,
+// state and leases (Leftovers, tests/support/leftovers.hpp, checks it after every test).
 //
 // Faults are injected without disturbing the host: a lock the runtime must take is held by
 // the test, a full state directory is a tiny tmpfs in a mount namespace of the runtime's own,
