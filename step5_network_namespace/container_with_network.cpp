@@ -20,12 +20,15 @@
 
 #include <fmt/format.h>  // fmt::print
 
+#include "ctr/bridge.hpp"     // ctr::Bridge, ctr::VethPair: the container's link to the host
 #include "ctr/cli.hpp"        // command line shared by every step
 #include "ctr/exec.hpp"       // ctr::execvpe
 #include "ctr/handshake.hpp"  // parent <-> child handshake over a socketpair
 #include "ctr/ipam.hpp"       // ctr::Ipam: addresses for containers, leased
+#include "ctr/ipv4.hpp"       // ctr::Ipv4Cidr, ctr::parse_subnet
 #include "ctr/mount.hpp"      // ctr::mount_proc, ctr::pivot_root, ...
-#include "ctr/net.hpp"        // ctr::Bridge, ctr::VethPair (netlink via libnl)
+#include "ctr/nat.hpp"        // ctr::Nat (--nat)
+#include "ctr/netlink.hpp"    // ctr::configure_container_interface (netlink via libnl)
 #include "ctr/process.hpp"    // ctr::ChildProcess (clone), ctr::SignalForwarder
 #include "ctr/uts.hpp"        // ctr::sethostname
 

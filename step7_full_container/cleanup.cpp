@@ -3,15 +3,14 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "ctr/cgroup.hpp"     // ctr::Cgroup::adopt
-#include "ctr/ipam.hpp"       // ctr::DirLock
-#include "ctr/net.hpp"        // ctr::delete_link
-#include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale
+#include "ctr/ipam.hpp"       // ctr::release_leases_of
+#include "ctr/netlink.hpp"    // ctr::delete_link
+#include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale, ctr::cgroup_name
 
 namespace mycontainer {
 
@@ -42,8 +41,8 @@ int cleanup() {
       } else if (!c.rootless) {
         const auto place = ctr::CgroupPlace::here(
             c.cgroup_parent.empty() ? std::nullopt : std::optional<std::string>(c.cgroup_parent));
-        if (!ctr::Cgroup::list_children(place, "mycontainer-" + c.name).empty()) {
-          cgroup = ctr::Cgroup::adopt(place, "mycontainer-" + c.name);
+        if (!ctr::Cgroup::list_children(place, ctr::cgroup_name(c.name)).empty()) {
+          cgroup = ctr::Cgroup::adopt(place, ctr::cgroup_name(c.name));
         }
       }
       const auto dirs = cgroup ? cgroup->dirs() : std::vector<std::string>{};
@@ -59,20 +58,10 @@ int cleanup() {
       complete = false;
     }
     if (!c.veth.empty()) ctr::delete_link(c.veth);
-    // Its addresses: only lease files that still name its dead runtime, under the lock, so
-    // an address a new container has taken over since is never freed under it.
-    std::error_code ec;
-    for (std::filesystem::directory_iterator subnet("/run/mycontainer/ipam", ec), end;
-         !ec && subnet != end; subnet.increment(ec)) {
-      if (!subnet->is_directory()) continue;
-      const ctr::DirLock lock(subnet->path());
-      for (const auto& lease : std::filesystem::directory_iterator(subnet->path())) {
-        std::ifstream in(lease.path());
-        pid_t owner = 0;
-        if (in >> owner && owner == c.runtime_pid) std::filesystem::remove(lease.path(), ec);
-      }
-    }
-    if (!complete) continue;  // keep the state: it is the map to what is left
+    // Its addresses: only leases that still name its dead runtime.
+    ctr::release_leases_of(c.runtime_pid);
+    if (!complete) continue;
+    std::error_code ec;  // keep the state: it is the map to what is left
     std::filesystem::remove_all(dir, ec);
     fmt::print("removed {}\n", c.name);
     ++removed;

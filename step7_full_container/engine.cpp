@@ -37,6 +37,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
 
 #include "ctr/cgroup.hpp"            // ctr::Cgroup
 #include "ctr/exec.hpp"              // ctr::execvpe
@@ -44,14 +45,18 @@
 #include "ctr/ipam.hpp"              // ctr::Ipam
 #include "ctr/mount.hpp"             // ctr::mount, ctr::pivot_root
 #include "ctr/narrate.hpp"           // ctr::narrate
-#include "ctr/net.hpp"               // ctr::Bridge, ctr::VethPair
-#include "ctr/path.hpp"              // ctr::open_in_root: mount targets resolved inside the rootfs
+#include "ctr/bridge.hpp"            // ctr::Bridge, ctr::VethPair
+#include "ctr/nat.hpp"               // ctr::Nat
+#include "ctr/netlink.hpp"           // ctr::configure_container_interface
 #include "ctr/process.hpp"           // ctr::ChildProcess, ctr::SignalForwarder
 #include "ctr/uts.hpp"               // ctr::sethostname
 #include "runtime/capabilities.hpp"  // ctr::apply_capabilities (libcap)
 #include "runtime/devices.hpp"       // ctr::populate_dev
+#include "runtime/exec_chain.hpp"    // ctr::check_exec_chain
 #include "runtime/hardening.hpp"     // masked paths, no_new_privs, rlimits, descriptors
 #include "runtime/init.hpp"          // ctr::run_init (--init)
+#include "runtime/netns.hpp"         // ctr::make_netns, ctr::join_netns
+#include "runtime/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
 #include "runtime/seccomp.hpp"       // ctr::load_bpf (libseccomp)
 #include "runtime/state.hpp"         // ctr::StateDir
@@ -396,10 +401,10 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
                    "mode=755,size=64k");
   if (cgroup && !c.in_user_namespace()) {
     for (const auto& dir : cgroup->dirs()) {
-      // .../memory/<own path>/<name> -> "memory"; "cpu,cpuacct" -> the same option string.
-      const std::string base = dir.substr(std::string("/sys/fs/cgroup/").size());
-      const std::string tree = base.substr(0, base.find('/'));
-      if (tree == "unified" || tree == "systemd") continue;
+      // Each tree by its controllers: "memory", "cpu,cpuacct", the name and the mount options
+      // (mount -t cgroup -o cpu,cpuacct) of the same tree seen from the container.
+      const std::string tree = fmt::format("{}", fmt::join(cgroup->controllers_of(dir), ","));
+      if (tree.empty()) continue;
       const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, destination + "/" + tree, false);
       ctr::mount_on_fd("cgroup", where, target + "/" + tree, "cgroup", ro, tree);
     }
@@ -660,7 +665,7 @@ void open_joined_namespaces(Container& c) {
 void prepare_cgroup(Container& c, bool rootless) {
   if (rootless) return;
   const std::string& path = c.spec.linux.cgroups_path;
-  std::string name = "mycontainer-" + c.request.name;
+  std::string name = ctr::cgroup_name(c.request.name);
   std::optional<std::string> parent;
   if (!path.empty()) {
     const auto slash = path.find_last_of('/');

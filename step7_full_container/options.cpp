@@ -10,10 +10,12 @@
 
 #include <fmt/format.h>
 
-#include "ctr/path.hpp"  // ctr::open_in_root_if_present
+#include "runtime/path.hpp"  // ctr::open_in_root_if_present
 #include "runtime/capabilities.hpp"
 #include "ctr/error.hpp"
-#include "ctr/net.hpp"
+#include "ctr/ipv4.hpp"     // ctr::parse_subnet, ctr::parse_cidr
+#include "ctr/limits.hpp"   // ctr::parse_memory_limit, ctr::parse_cpus
+#include "ctr/netlink.hpp"  // ctr::validate_link_name
 #include "runtime/state.hpp"
 #include "ctr/uts.hpp"
 

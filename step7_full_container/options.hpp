@@ -11,11 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "ctr/cgroup.hpp"         // ctr::Limits
+#include "ctr/limits.hpp"         // ctr::Limits
 #include "ctr/cli.hpp"            // ctr::CommonOptions
 #include "runtime/hardening.hpp"  // ctr::Ulimit
 #include "runtime/spec.hpp"       // mycontainer::Spec
-#include "ctr/ipam.hpp"           // ctr::Ipv4Cidr
+#include "ctr/ipv4.hpp"           // ctr::Ipv4Cidr
 
 namespace mycontainer {
 

@@ -8,13 +8,14 @@
 
 #include <fmt/format.h>
 
-#include "ctr/cgroup.hpp"  // ctr::kCpuPeriodUsec
+#include "ctr/limits.hpp"  // ctr::kCpuPeriodUsec, ctr::Limits
 #include "ctr/exec.hpp"    // ctr::kDefaultPath
-#include "ctr/net.hpp"     // ctr::kDefaultSubnet
+#include "ctr/ipv4.hpp"    // ctr::kDefaultSubnet
 #include "options.hpp"
 #include "runtime/capabilities.hpp"  // ctr::default_capabilities
 #include "runtime/hardening.hpp"     // ctr::default_masked_paths
 #include "runtime/seccomp.hpp"       // ctr::default_seccomp_profile
+#include "runtime/state.hpp"         // ctr::cgroup_name
 #include "runtime/userns.hpp"        // ctr::plan_id_maps
 
 namespace mycontainer {
@@ -136,7 +137,7 @@ Linux linux_from_flags(const RunOptions& o, const Process& process) {
   }
   if (own_network) l.sysctl["net.ipv4.ping_group_range"] = ping_group_range(l.gid_mappings);
   l.resources = resources_from_flags(o.limits);
-  if (o.cgroup_parent) l.cgroups_path = *o.cgroup_parent + "/mycontainer-" + o.name;
+  if (o.cgroup_parent) l.cgroups_path = *o.cgroup_parent + "/" + ctr::cgroup_name(o.name);
   if (!o.privileged) {
     if (o.seccomp) {
       l.seccomp = ctr::default_seccomp_profile(process.capabilities->bounding);

@@ -1,11 +1,8 @@
 #include "ctr/ipam.hpp"
 
-#include <fcntl.h>     // open(2), O_* flags
-#include <signal.h>    // kill(2)
-#include <sys/file.h>  // flock(2)
-#include <unistd.h>    // getpid(2), unlink(2), read(2), write(2)
+#include <fcntl.h>   // open(2), O_* flags
+#include <unistd.h>  // getpid(2), unlink(2), read(2), write(2)
 
-#include <cctype>        // std::isdigit
 #include <charconv>      // std::from_chars
 #include <optional>      // std::optional
 #include <system_error>  // std::error_code
@@ -13,40 +10,13 @@
 
 #include <fmt/format.h>  // fmt::format
 
+#include "ctr/dirlock.hpp"  // DirLock, pid_alive
 #include "ctr/error.hpp"    // check, SyscallError, UsageError
 #include "ctr/narrate.hpp"  // narrate
 
 namespace ctr {
 
 namespace {
-
-// Reads up to `max` decimal digits at the front of text; nullopt if there are none, if
-// there are more, or if a number of two digits or more starts with '0'.
-std::optional<uint32_t> take_number(std::string_view& text, size_t max) {
-  size_t len = 0;
-  while (len < text.size() && len <= max && std::isdigit(static_cast<unsigned char>(text[len])))
-    ++len;
-  if (len == 0 || len > max || (len > 1 && text[0] == '0')) return std::nullopt;
-  uint32_t value = 0;
-  std::from_chars(text.data(), text.data() + len, value);
-  text.remove_prefix(len);
-  return value;
-}
-
-std::optional<uint32_t> try_parse_ipv4(std::string_view text) {
-  uint32_t address = 0;
-  for (int part = 0; part < 4; ++part) {
-    if (part > 0) {
-      if (text.empty() || text.front() != '.') return std::nullopt;
-      text.remove_prefix(1);
-    }
-    auto value = take_number(text, 3);
-    if (!value || *value > 255) return std::nullopt;
-    address = (address << 8) | *value;
-  }
-  if (!text.empty()) return std::nullopt;
-  return address;
-}
 
 // "10.47.0.0/24" -> "10.47.0.0-24": the subnet's directory name under the state dir.
 std::string subnet_dir_name(Ipv4Cidr subnet) {
@@ -70,87 +40,6 @@ std::optional<pid_t> read_holder(const std::filesystem::path& path) {
 }
 
 }  // namespace
-
-std::string format_ipv4(uint32_t address) {
-  return fmt::format("{}.{}.{}.{}", address >> 24, (address >> 16) & 0xff, (address >> 8) & 0xff,
-                     address & 0xff);
-}
-
-uint32_t parse_ipv4(std::string_view text) {
-  if (auto address = try_parse_ipv4(text)) return *address;
-  throw UsageError(fmt::format("invalid address '{}': expected A.B.C.D", text));
-}
-
-std::string Ipv4Cidr::to_string() const {
-  return fmt::format("{}/{}", format_ipv4(addr), prefix);
-}
-
-Ipv4Cidr parse_cidr(std::string_view text, std::string_view what) {
-  const auto slash = text.find('/');
-  std::optional<uint32_t> address;
-  if (slash != std::string_view::npos) address = try_parse_ipv4(text.substr(0, slash));
-  std::string_view rest = slash == std::string_view::npos ? "" : text.substr(slash + 1);
-  auto prefix = take_number(rest, 2);
-  if (!address || !prefix || !rest.empty())
-    throw UsageError(fmt::format("invalid {} '{}': expected A.B.C.D/N", what, text));
-  if (*prefix > 32)
-    throw UsageError(
-        fmt::format("invalid {} '{}': the prefix length N must be 0 to 32", what, text));
-  return {*address, static_cast<int>(*prefix)};
-}
-
-Ipv4Cidr parse_subnet(std::string_view text) {
-  const Ipv4Cidr subnet = parse_cidr(text, "subnet");
-  if (subnet.addr != subnet.network())
-    throw UsageError(fmt::format("invalid subnet '{}': host bits are set (did you mean {}?)", text,
-                                 subnet.subnet().to_string()));
-  if (subnet.prefix > 30)
-    throw UsageError(
-        fmt::format("subnet {} is too small: use /30 or shorter (it needs a network, a gateway, a "
-                    "container and a broadcast address)",
-                    text));
-  if (subnet.prefix < 8)
-    throw UsageError(fmt::format("subnet {} is too large: use /8 or longer", text));
-  return subnet;
-}
-
-void validate_container_address(uint32_t address, Ipv4Cidr subnet) {
-  const std::string a = format_ipv4(address);
-  const std::string s = subnet.subnet().to_string();
-  if (!subnet.contains(address))
-    throw UsageError(fmt::format("address {} is outside the subnet {}", a, s));
-  if (address == subnet.network())
-    throw UsageError(fmt::format("address {} is the network address of {}, not a host", a, s));
-  if (address == subnet.broadcast())
-    throw UsageError(fmt::format("address {} is the broadcast address of {}, not a host", a, s));
-  if (address == gateway_of(subnet).addr)
-    throw UsageError(
-        fmt::format("address {} is the gateway of {} (the bridge's own address)", a, s));
-}
-
-void validate_container_address(Ipv4Cidr address, Ipv4Cidr subnet) {
-  if (address.prefix != subnet.prefix)
-    throw UsageError(fmt::format("address {} does not match the subnet {}: use {}/{}",
-                                 address.to_string(), subnet.subnet().to_string(),
-                                 format_ipv4(address.addr), subnet.prefix));
-  validate_container_address(address.addr, subnet);
-}
-
-bool pid_alive(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH);
-}
-
-DirLock::DirLock(const std::filesystem::path& dir) : dir_(dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);  // "exists already" is not an error here
-  if (ec) throw SyscallError(ec.value(), "mkdir", dir_.string());
-  fd_ = UniqueFd(
-      check(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", dir_.string()));
-  // Blocks until every other holder is done; a signal may interrupt the wait (EINTR).
-  while (::flock(fd_.get(), LOCK_EX) == -1) {
-    if (errno != EINTR) check(-1, "flock", dir_.string());
-  }
-}
 
 Lease::Lease(Lease&& other) noexcept
     : address_(other.address_), path_(std::exchange(other.path_, {})), owner_(other.owner_) {}
@@ -233,6 +122,28 @@ Lease Ipam::allocate() {
       "no free address left in {}: every one is used by a running container (leases in {}); "
       "stop one, or choose a larger --subnet",
       subnet_.to_string(), dir_.string()));
+}
+
+int release_leases_of(pid_t owner, const std::filesystem::path& state_dir) {
+  namespace fs = std::filesystem;
+  int removed = 0;
+  if (owner <= 0) return removed;  // 0 is what read_holder says of a half-written file
+  std::error_code ec;
+  for (fs::directory_iterator subnet(state_dir, ec), end; !ec && subnet != end;
+       subnet.increment(ec)) {
+    if (!subnet->is_directory()) continue;
+    const DirLock lock(subnet->path());
+    for (const fs::directory_entry& lease : fs::directory_iterator(subnet->path())) {
+      if (!lease.is_regular_file() || read_holder(lease.path()) != owner) continue;
+      std::error_code gone;
+      if (fs::remove(lease.path(), gone)) ++removed;
+      narrate({.call = fmt::format("unlink('{}')", lease.path().string()),
+               .result = fmt::format("released: its holder, pid {}, is gone", owner),
+               .shell = fmt::format("rm {}", lease.path().string()),
+               .man = "unlink(2)"});
+    }
+  }
+  return removed;
 }
 
 Lease Ipam::reserve(Ipv4Cidr address) {

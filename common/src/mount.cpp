@@ -127,23 +127,6 @@ void pivot_root(const std::string& new_root) {
   ctr::chdir("/");
 }
 
-ScopedMount& ScopedMount::operator=(ScopedMount&& other) noexcept {
-  if (this != &other) {
-    this->~ScopedMount();
-    target_ = std::exchange(other.target_, {});
-  }
-  return *this;
-}
-
-ScopedMount::~ScopedMount() {
-  if (target_.empty()) return;
-  try {
-    ctr::umount2(target_, MNT_DETACH);
-  } catch (...) {
-    // Already gone (the namespace died, someone unmounted it): nothing left to undo.
-  }
-}
-
 bool is_mount_point(const std::string& path) {
   char resolved[PATH_MAX];
   if (::realpath(path.c_str(), resolved) == nullptr) return false;

@@ -144,7 +144,9 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
-    this->~ChildProcess();
+    // The child we owned is killed and reaped by `old`'s destructor, at the end of this block;
+    // calling ~ChildProcess() on *this and then assigning to it would use a dead object.
+    ChildProcess old(std::move(*this));
     pid_ = std::exchange(other.pid_, -1);
     stack_ = std::move(other.stack_);
   }

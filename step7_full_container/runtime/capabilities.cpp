@@ -7,13 +7,13 @@
 #include <algorithm>  // std::transform, std::all_of
 #include <cctype>     // std::toupper
 #include <cerrno>
-#include <fstream>
 #include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"
+#include "ctr/fd.hpp"  // read_file
 #include "ctr/narrate.hpp"
 
 namespace ctr {
@@ -267,11 +267,9 @@ CapabilityMasks parse_capability_masks(std::string_view status_text) {
 }
 
 CapabilityMasks read_capability_masks(const std::string& status_path) {
-  std::ifstream in(status_path);
-  if (!in) throw SyscallError(errno != 0 ? errno : ENOENT, "open", status_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_capability_masks(text.str());
+  const std::optional<std::string> text = read_file(status_path);
+  if (!text) throw SyscallError(errno, "open", status_path);
+  return parse_capability_masks(*text);
 }
 
 }  // namespace ctr

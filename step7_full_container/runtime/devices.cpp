@@ -15,7 +15,7 @@
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
 #include "ctr/narrate.hpp"
-#include "ctr/path.hpp"
+#include "runtime/path.hpp"
 
 namespace ctr {
 

@@ -2,19 +2,29 @@
 // that leak the host, make the kernel's knobs read-only, forbid gaining privileges, set
 // resource limits, close stray descriptors, and leave the caller's terminal session.
 //
-// The order in the child (DESIGN.md, step 5 of "The way one container flows"):
-//   setup_dev (devices.hpp)                   before pivot_root: binds the host's devices
+// The order in the child (engine.cpp: container_main, then drop_privileges; the step 7
+// README, "The order of operations, and why"):
+//   populate_dev (devices.hpp)                before pivot_root: binds the host's devices
 //   pivot_root, then mask_paths and make_paths_read_only (they mount: CAP_SYS_ADMIN)
-//   setsid                                    a new session, no controlling terminal
+//   setsid, or a terminal (pty.hpp)           a new session: no controlling terminal of the
+//                                             caller's to push keystrokes into
+//   enter_workdir                             resolved inside the root, no magic link
+//   check_exec_chain (exec_chain.hpp)         still root, and before seccomp (which answers
+//                                             the openat2 it needs with ENOSYS)
 //   set_default_nofile, apply_ulimits         raising a hard limit needs CAP_SYS_RESOURCE
-//   set_no_new_privs                          if asked (docker: --security-opt
-//                                             no-new-privileges)
+//   set_no_new_privs                          if asked (process.noNewPrivileges; docker:
+//                                             --security-opt no-new-privileges)
 //   load the seccomp filter (seccomp.hpp)     needs no_new_privs or CAP_SYS_ADMIN, so before
-//                                             the capabilities go; capset and prctl pass it
-//   apply_capabilities (capabilities.hpp)
-//   setgroups/setresgid/setresuid             the container's user, if not root
+//                                             the capabilities go; capset, setresuid and
+//                                             execve pass it
+//   a user other than root:
+//     drop_bounding_set (capabilities.hpp)    needs CAP_SETPCAP
+//     setgroups, setresgid, setresuid         (user.hpp) while we still hold CAP_SETGID and
+//                                             CAP_SETUID; the new uid clears the permitted
+//                                             and effective sets (capabilities(7))
+//   root: setgroups({}) outside a user namespace, then apply_capabilities
 //   set_cloexec_from(3)                       nothing of ours leaks past execve
-//   execve
+//   execve (through run_init with --init)
 #pragma once
 
 #include <sys/resource.h>  // RLIMIT_*, rlim_t

@@ -35,8 +35,8 @@
 
 #include <fmt/format.h>
 
-#include "ctr/error.hpp"  // ctr::UsageError
-#include "ctr/net.hpp"    // ctr::validate_link_name
+#include "ctr/error.hpp"    // ctr::UsageError
+#include "ctr/netlink.hpp"  // ctr::validate_link_name
 
 namespace mycontainer {
 

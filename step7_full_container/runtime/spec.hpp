@@ -34,7 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ctr/ipam.hpp"              // ctr::Ipv4Cidr
+#include "ctr/ipv4.hpp"              // ctr::Ipv4Cidr
 #include "runtime/capabilities.hpp"  // ctr::CapabilitySet
 
 namespace mycontainer {

@@ -2,13 +2,11 @@
 
 #include <fcntl.h>       // open(2)
 #include <stdio.h>       // renameat2(2)
-#include <signal.h>      // kill(2)
 #include <sys/random.h>  // getrandom(2)
 #include <sys/stat.h>    // mkdir(2)
 #include <unistd.h>      // fsync(2), geteuid(2)
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -16,6 +14,7 @@
 
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
+#include "ctr/dirlock.hpp"  // pid_alive
 #include "ctr/narrate.hpp"
 
 namespace ctr {
@@ -53,12 +52,15 @@ std::string random_container_name() {
   return fmt::format("mc-{:08x}", r);
 }
 
+std::string cgroup_name(const std::string& container) {
+  return "mycontainer-" + container;
+}
+
 unsigned long long process_start_time(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string stat;
-  if (!std::getline(in, stat)) return 0;
+  const std::optional<std::string> stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return 0;
   // The command name (field 2) may hold spaces and ')': start after the last ')'.
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::istringstream rest(stat->substr(stat->rfind(')') + 2));
   std::string field;
   for (int i = 3; i < 22 && rest >> field; ++i) {
   }
@@ -68,9 +70,9 @@ unsigned long long process_start_time(pid_t pid) {
 }
 
 bool process_alive(pid_t pid, unsigned long long start_time) {
-  if (pid <= 0) return false;
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
-  return start_time == 0 || process_start_time(pid) == start_time;
+  // The pid alone could be a new process that got a dead runtime's number: its start time
+  // tells them apart.
+  return pid_alive(pid) && (start_time == 0 || process_start_time(pid) == start_time);
 }
 
 bool is_stale(const ContainerState& state) {
@@ -118,12 +120,10 @@ ContainerState from_json(const std::string& text) {
 }
 
 std::optional<ContainerState> read_state(const fs::path& state_dir) {
-  std::ifstream in(state_dir / "state.json");
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::optional<std::string> text = read_file(state_dir / "state.json");
+  if (!text) return std::nullopt;
   try {
-    return from_json(ss.str());
+    return from_json(*text);
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -172,16 +172,21 @@ StateDir::StateDir(StateDir&& other) noexcept : dir_(std::exchange(other.dir_, {
 
 StateDir& StateDir::operator=(StateDir&& other) noexcept {
   if (this != &other) {
-    this->~StateDir();
+    remove();
     dir_ = std::exchange(other.dir_, {});
   }
   return *this;
 }
 
 StateDir::~StateDir() {
+  remove();
+}
+
+void StateDir::remove() noexcept {
   if (dir_.empty()) return;
   std::error_code ec;
   fs::remove_all(dir_, ec);
+  dir_.clear();
 }
 
 void StateDir::write(const ContainerState& state) const {

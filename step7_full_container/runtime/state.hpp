@@ -43,6 +43,10 @@ void validate_container_name(const std::string& name);
 // "mc-" and 8 random hex digits.
 std::string random_container_name();
 
+// The name of a container's cgroup, beneath the runtime's cgroup or linux.cgroupsPath's
+// parent: "mycontainer-" + the container's name. `run` makes it, `cleanup` finds it by it.
+std::string cgroup_name(const std::string& container);
+
 // True if the process pid exists and started at start_time (so it is still the same one).
 bool process_alive(pid_t pid, unsigned long long start_time);
 // Field 22 of /proc/PID/stat, 0 if the process is gone.
@@ -69,6 +73,8 @@ class StateDir {
 
  private:
   explicit StateDir(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  // Removes the directory and everything in it, if this object owns one. Never throws.
+  void remove() noexcept;
   std::filesystem::path dir_;
 };
 

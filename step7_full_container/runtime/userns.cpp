@@ -1,17 +1,14 @@
 #include "runtime/userns.hpp"
 
-#include <fcntl.h>     // open(2)
-#include <grp.h>       // setgroups(2)
-#include <nss.h>       // __nss_configure_lookup
-#include <pwd.h>       // getpwuid_r(3), getpwnam_r(3)
-#include <spawn.h>     // posix_spawn(3)
-#include <sys/wait.h>  // waitpid(2)
-#include <unistd.h>    // geteuid(2), setresuid(2), setresgid(2), access(2), write(2)
+#include <fcntl.h>   // open(2)
+#include <grp.h>     // setgroups(2)
+#include <nss.h>     // __nss_configure_lookup
+#include <pwd.h>     // getpwuid_r(3), getpwnam_r(3)
+#include <unistd.h>  // geteuid(2), setresuid(2), setresgid(2), access(2), write(2)
 
 #include <algorithm>
 #include <array>
 #include <charconv>  // std::from_chars
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -19,10 +16,9 @@
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"
+#include "ctr/exec.hpp"  // run_program: newuidmap, newgidmap
 #include "ctr/fd.hpp"
 #include "ctr/narrate.hpp"
-
-extern char** environ;  // environ(7)
 
 namespace ctr {
 
@@ -56,14 +52,6 @@ std::vector<std::string_view> lines_of(std::string_view text) {
     text.remove_prefix(nl + 1);
   }
   return out;
-}
-
-std::optional<std::string> slurp(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // The user database, from /etc/passwd alone. The programs are linked static (no dynamic
@@ -155,47 +143,19 @@ std::vector<std::string> helper_argv(const std::string& helper, pid_t child,
   return argv;
 }
 
-// Runs a setuid helper and waits for it; its stderr becomes the error message. posix_spawn(3)
-// rather than fork(): nothing of ours runs in the child between fork and exec.
+// Runs a setuid helper and waits for it (run_program, exec.hpp); what it printed becomes the
+// error message.
 void run_helper(const std::vector<std::string>& argv) {
   const std::string line = fmt::format("{}", fmt::join(argv, " "));
-  int pipe_fds[2];
-  check(::pipe2(pipe_fds, O_CLOEXEC), "pipe2");
-  UniqueFd read_end(pipe_fds[0]);
-  UniqueFd write_end(pipe_fds[1]);
-
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  std::vector<char*> c_argv;
-  for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
-  c_argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, c_argv.data(), environ);
-  ::posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw SyscallError(rc, "posix_spawn", argv[0]);
-  write_end.reset();  // else the read below never sees EOF
-
-  std::string err;
-  std::array<char, 512> buf{};
-  ssize_t n;
-  while ((n = ::read(read_end.get(), buf.data(), buf.size())) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    err.append(buf.data(), static_cast<size_t>(n));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const ProgramResult r = run_program(argv);
   narrate({.call = line,
-           .result = WIFEXITED(status) ? fmt::format("exit {}", WEXITSTATUS(status)) : "killed",
+           .result = r.status < kExitSignalBase ? fmt::format("exit {}", r.status) : "killed",
            .shell = line,
            .man = "newuidmap(1), newgidmap(1), subuid(5)"});
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  if (r.status != 0) {
     throw std::runtime_error(
         fmt::format("'{}' failed: {} (does /etc/subuid or /etc/subgid give this user that range?)",
-                    line, err.empty() ? std::string("no message") : err));
+                    line, r.output.empty() ? std::string("no message") : r.output));
   }
 }
 
@@ -227,7 +187,7 @@ std::vector<SubIdRange> parse_subid(std::string_view content, std::string_view u
 
 std::vector<SubIdRange> read_subid_file(const std::string& path, std::string_view user,
                                         std::optional<uint32_t> id) {
-  const auto content = slurp(path);
+  const auto content = read_file(path);
   return content ? parse_subid(*content, user, id) : std::vector<SubIdRange>{};
 }
 
@@ -418,7 +378,7 @@ void become_root_in_userns() {
   check(::setresgid(0, 0, 0), "setresgid", "0");
   // setgroups(2) fails with EPERM once "deny" was written (always so with the self-only map).
   // Then the supplementary groups we came with stay, shown as the overflow gid 65534.
-  const auto setgroups_state = slurp("/proc/self/setgroups");
+  const auto setgroups_state = read_file("/proc/self/setgroups");
   const bool allowed = !setgroups_state || trim(*setgroups_state) != "deny";
   if (allowed) check(::setgroups(0, nullptr), "setgroups", "[]");
   check(::setresuid(0, 0, 0), "setresuid", "0");
@@ -432,7 +392,7 @@ void become_root_in_userns() {
 // === Questions ================================================================================
 
 bool in_initial_user_namespace() {
-  const auto text = slurp("/proc/self/uid_map");
+  const auto text = read_file("/proc/self/uid_map");
   if (!text) return false;
   // The initial namespace maps every ID to itself: one line "0 0 4294967295".
   return parse_id_map(*text) == std::vector<IdMapping>{{0, 0, 4294967295U}};
@@ -445,7 +405,7 @@ bool running_rootless() {
 std::optional<std::string> unprivileged_userns_problem(const std::string& proc_sys) {
   // A sysctl's value: the first line of its file, or nullopt when this kernel has no such file.
   const auto value = [&](const char* name) -> std::optional<std::string> {
-    const auto text = slurp(proc_sys + "/" + name);
+    const auto text = read_file(proc_sys + "/" + name);
     if (!text) return std::nullopt;
     return std::string(trim(std::string_view(*text).substr(0, text->find('\n'))));
   };

@@ -74,10 +74,10 @@
 #include "ctr/error.hpp"             // check, SyscallError
 #include "ctr/fd.hpp"                // UniqueFd
 #include "ctr/mount.hpp"             // mount_proc, bind_mount, pivot_root ...
-#include "ctr/net.hpp"               // VethPair
+#include "ctr/bridge.hpp"            // VethPair
 #include "ctr/process.hpp"           // ChildProcess
-#include "runtime/seccomp.hpp"  // compile_seccomp, load_bpf
-#include "runtime/spec.hpp"     // mycontainer::Seccomp
+#include "runtime/seccomp.hpp"       // compile_seccomp, load_bpf
+#include "runtime/spec.hpp"          // mycontainer::Seccomp
 
 extern char** environ;
 

@@ -1,8 +1,8 @@
 // The fault suite: mycontainer under signals, failures injected at each stage of setup, and
 // containers that misbehave (OOM, fork bomb, orphans), alone and 50 at once. After each: the
-// exit status the README documents (DESIGN.md "Exit codes"), a clear one-line message where
-// the runtime fails, and nothing left on the host: mounts, links, cgroups, processes, state
-// and leases (Leftovers, tests/support/leftovers.hpp, checks it after every test).
+// exit status the README documents (step7_full_container/README.md "Exit codes"), a clear one-line
+// message where the runtime fails, and nothing left on the host: mounts, links, cgroups, processes,
+// state and leases (Leftovers, tests/support/leftovers.hpp, checks it after every test).
 //
 // Faults are injected without disturbing the host: a lock the runtime must take is held by
 // the test, a full state directory is a tiny tmpfs in a mount namespace of the runtime's own,
@@ -24,10 +24,12 @@
 #include <fmt/format.h>
 
 #include "background.hpp"
-#include "ctr/cgroup.hpp"  // ctr::CgroupLayout
-#include "ctr/ipam.hpp"    // ctr::DirLock, ctr::Ipam: the locks the runtime takes
-#include "ctr/net.hpp"     // ctr::delete_link, ctr::link_exists
-#include "runtime/state.hpp"   // ctr::read_state
+#include "ctr/cgroup.hpp"     // ctr::CgroupLayout
+#include "ctr/dirlock.hpp"    // ctr::DirLock: the locks the runtime takes
+#include "ctr/ipam.hpp"       // ctr::Ipam
+#include "ctr/nat.hpp"        // ctr::kNetStateDir
+#include "ctr/netlink.hpp"    // ctr::delete_link, ctr::link_exists
+#include "runtime/state.hpp"  // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
 #include "steps.hpp"

@@ -3,7 +3,8 @@
 #include <chrono>
 #include <thread>
 
-#include "ctr/net.hpp"
+#include "ctr/ipv4.hpp"
+#include "ctr/nat.hpp"
 #include "steps.hpp"
 
 namespace mc::test {

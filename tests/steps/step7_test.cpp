@@ -30,9 +30,10 @@
 
 #include "background.hpp"
 #include "runtime/capabilities.hpp"  // ctr::default_capabilities, ctr::capability_mask
-#include "ctr/cgroup.hpp"        // ctr::CgroupLayout
-#include "ctr/ipam.hpp"          // ctr::Ipam, ctr::parse_subnet
-#include "ctr/net.hpp"           // ctr::Nat::rule_installed, ctr::delete_link
+#include "ctr/cgroup.hpp"            // ctr::CgroupLayout
+#include "ctr/ipam.hpp"              // ctr::Ipam, ctr::parse_subnet
+#include "ctr/nat.hpp"               // ctr::Nat::rule_installed
+#include "ctr/netlink.hpp"           // ctr::delete_link
 #include "runtime/state.hpp"         // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"

@@ -34,7 +34,7 @@
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
 #include "ctr/mount.hpp"
-#include "ctr/path.hpp"
+#include "runtime/path.hpp"
 #include "support.hpp"
 
 namespace {

@@ -1,5 +1,6 @@
-// Unit tests of ctr/ipam.hpp: CIDR parsing and arithmetic, address validation, and lease
-// allocation against a temporary state directory. No root needed.
+// Unit tests of ctr/ipv4.hpp and ctr/ipam.hpp: CIDR parsing and arithmetic, address validation, and
+// lease allocation against a temporary state directory. No root needed.
+#include "ctr/dirlock.hpp"  // ctr::pid_alive, ctr::DirLock
 #include "ctr/ipam.hpp"
 
 #include <gtest/gtest.h>

@@ -1,8 +1,11 @@
-// Tests of ctr/net.hpp. The first group needs no root (name rules, reading links). The
-// privileged group builds real bridges and veth pairs with names unique to this run, on
-// subnets of 10.47.200.0/21 reserved for these tests, and sends traffic only between the
-// host and the network namespaces it creates itself, on its own bridge.
-#include "ctr/net.hpp"
+// Tests of ctr/netlink.hpp, ctr/bridge.hpp and ctr/nat.hpp. The first group needs no root (name
+// rules, reading links). The privileged group builds real bridges and veth pairs with names unique
+// to this run, on subnets of 10.47.200.0/21 reserved for these tests, and sends traffic only
+// between the host and the network namespaces it creates itself, on its own bridge.
+#include "ctr/bridge.hpp"
+#include "ctr/dirlock.hpp"
+#include "ctr/nat.hpp"
+#include "ctr/netlink.hpp"
 
 #include <gtest/gtest.h>
 

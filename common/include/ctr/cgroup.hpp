@@ -5,19 +5,16 @@
 // writing a pid into cgroup.procs moves that process in, and rmdir removes the group once it
 // is empty (cgroups(7), Documentation/admin-guide/cgroup-v2.rst).
 //
-// Two versions are in use:
-//   v2  one tree at /sys/fs/cgroup, every controller in it    (most distributions since 2021)
-//   v1  one tree per controller: /sys/fs/cgroup/memory, .../cpu, .../pids ...
-// A "hybrid" machine mounts both; its cgroup2 tree usually holds no controllers, so for
-// limits it is a v1 machine. CgroupLayout::detect() decides from /proc/self/cgroup and
-// /proc/self/mountinfo; Cgroup hides the difference behind one interface.
+// Two versions are in use, v1 and v2 (cgroup_layout.hpp says how they differ and which one
+// this machine has); Cgroup hides the difference behind one interface. What a container may
+// use, and the parsers of --memory, --cpus and --pids, are in limits.hpp.
 //
 // Where a container's cgroup goes: beneath the cgroup this program runs in (per tree, as
 // /proc/self/cgroup shows it), so a runtime started inside a limited cgroup cannot hand its
 // containers more than it has itself; or beneath a parent the user names explicitly.
 //
 //   ctr::Cgroup cg = ctr::Cgroup::create("mycontainer-4242", {.memory_bytes = 64 << 20});
-//   cg.add(child_pid);   // or clone3(CLONE_INTO_CGROUP) with cg.open_v2_dir()
+//   cg.add(child_pid);
 //   ...                  // ~Cgroup kills what is left inside and removes the directories
 #pragma once
 
@@ -31,78 +28,10 @@
 #include <string_view>  // std::string_view
 #include <vector>       // std::vector
 
-#include "ctr/fd.hpp"  // UniqueFd
+#include "ctr/cgroup_layout.hpp"  // CgroupLayout, CgroupVersion
+#include "ctr/limits.hpp"         // Limits
 
 namespace ctr {
-
-// === Limits and their parsers =================================================================
-
-// What a container may use; an empty optional means "no limit".
-struct Limits {
-  std::optional<uint64_t> memory_bytes = {};  // memory.max (v2), memory.limit_in_bytes (v1)
-  std::optional<double> cpus = {};            // CPUs' worth of time: 0.5 = half of one CPU
-  std::optional<uint64_t> pids = {};          // most processes and threads at once
-};
-
-// The CFS period we use: the quota is cpus * kCpuPeriodUsec microseconds per period
-// (cpu.max in cgroup-v2.rst "CPU Interface Files"; cpu.cfs_period_us in cgroup-v1/cfs).
-inline constexpr uint64_t kCpuPeriodUsec = 100000;
-// Docker refuses memory limits below 6 MiB: the runtime's own child needs a few MiB in the
-// cgroup before it execs the command, and would be OOM-killed in confusing places.
-inline constexpr uint64_t kMinMemoryBytes = 6 * 1024 * 1024;
-// The kernel's PID_MAX_LIMIT on 64-bit (include/linux/threads.h): pids.max above it is moot.
-inline constexpr uint64_t kMaxPidsLimit = 4194304;
-
-// "1048576", "512k", "64m", "1g", "1.5g", "64MiB", "64mb" -> bytes. Binary units like docker
-// (k = 1024); suffixes b, k, m, g, t, case-insensitive, optionally followed by "b" or "ib".
-// Fractions round down to whole bytes. Throws UsageError on empty, negative, garbage or
-// overflow; `what` names the value in the message ("memory size").
-uint64_t parse_size(std::string_view text, std::string_view what = "size");
-// The other way: 67108864 -> "64 MiB", 1536 -> "1.5 KiB", 100 -> "100 B".
-std::string format_size(uint64_t bytes);
-// parse_size() for --memory: also refuses less than kMinMemoryBytes.
-uint64_t parse_memory_limit(std::string_view text);
-// "0.5", "2" -> CPUs, from 0.01 (a quota of 1 ms, the kernel's minimum) to the number of
-// online CPUs, like docker's --cpus. Throws UsageError otherwise.
-double parse_cpus(std::string_view text);
-double parse_cpus(std::string_view text, unsigned online_cpus);
-// "100" -> 100: a positive whole number up to kMaxPidsLimit. Leave the limit out for no
-// limit (docker's -1). Throws UsageError otherwise.
-uint64_t parse_pids_limit(std::string_view text);
-
-// === Layout: what the machine mounts, and where we are in it =================================
-
-enum class CgroupVersion { kNone, kV1, kV2 };
-
-// One mounted cgroup tree ("hierarchy") and our place in it.
-struct CgroupHierarchy {
-  std::set<std::string> controllers;  // v1: {"memory"} or {"cpu", "cpuacct"}; v2: empty
-                                      // (v2 lists them in the cgroup.controllers file)
-  std::string mount_point;            // "/sys/fs/cgroup/memory"
-  std::string own_path;  // the cgroup we run in, from /proc/self/cgroup: "/process_api/42"
-  std::string own_dir;   // the directory of that cgroup: mount_point + own_path
-};
-
-struct CgroupLayout {
-  CgroupVersion version = CgroupVersion::kNone;
-  // v2: exactly one. v1: one per tree that holds a controller we use (memory, cpu, cpuacct,
-  // pids, freezer); trees mounted twice are listed once.
-  std::vector<CgroupHierarchy> hierarchies;
-
-  // The tree that holds `controller` (v2: the only one), or nullptr.
-  const CgroupHierarchy* find(std::string_view controller) const;
-
-  // Reads /proc/self/cgroup and /proc/self/mountinfo.
-  static CgroupLayout detect();
-  // The decision itself, from those files' text, so tests can feed it any machine:
-  //  - a v1 tree mounted with memory, cpu or pids -> kV1 (a controller lives in one tree
-  //    only, so a hybrid's cgroup2 cannot have them: cgroup-v2.rst "Mounting");
-  //  - else a cgroup2 mount -> kV2 (whether it has controllers shows in its files);
-  //  - else kNone.
-  // A tree whose mount does not show our cgroup (mounted from elsewhere in the tree, as inside
-  // some containers) is left out.
-  static CgroupLayout detect(const std::string& proc_self_cgroup, const std::string& mountinfo);
-};
 
 // === The cgroup of one container ============================================================
 
@@ -128,7 +57,7 @@ struct CgroupPlace {
 };
 
 // On v2, the leaf that the runtime moves itself into when its own cgroup must hand
-// controllers to containers (see enable_v2_controllers in cgroup.cpp). A cgroup with this
+// controllers to containers (see cgroup_v2.cpp). A cgroup with this
 // name is taken to be a runtime's leaf, and containers go beside it.
 inline constexpr std::string_view kRuntimeLeafCgroup = "mycontainer-runtime";
 
@@ -169,12 +98,13 @@ class Cgroup {
   std::vector<std::string> dirs() const;
   // The directory that holds `controller`'s files ("" if none). v2: the one directory.
   std::string dir_for(std::string_view controller) const;
+  // Which tree `dir` (one of dirs()) lies in, by that tree's controllers: v1 {"memory"} or
+  // {"cpu", "cpuacct"}, the options that mount the same tree again (mount -t cgroup -o
+  // cpu,cpuacct); v2, or a directory that is not ours: empty.
+  std::set<std::string> controllers_of(const std::string& dir) const;
 
   // Moves `pid` into the cgroup: writes it to cgroup.procs in every tree.
   void add(pid_t pid) const;
-  // v2: the cgroup directory opened O_PATH, for clone3(CLONE_INTO_CGROUP), which starts the
-  // child inside the cgroup with no window outside it (clone(2)). v1: an empty UniqueFd.
-  UniqueFd open_v2_dir() const;
 
   // The processes inside (and inside any cgroup the container made beneath), sorted.
   std::vector<pid_t> procs() const;

@@ -16,18 +16,24 @@ namespace ctr {
 // match in env's PATH. Throws SyscallError("execve", argv0, ENOENT) when there is none.
 std::string find_command(const std::string& argv0, const std::vector<std::string>& env);
 
-// Refuses (SyscallError "execve", ELOOP) a command that would make execve(2) open a /proc
-// magic link: the file itself, a "#!" interpreter (scripts, up to the kernel's 4 levels),
-// or an ELF program interpreter (PT_INTERP). In a runtime's child, /proc/self/exe is the
-// runtime's own binary on the host: `#!/proc/self/exe` would run it inside the container,
-// the way in of CVE-2019-5736. Each path is resolved with RESOLVE_NO_MAGICLINKS.
-void check_exec_chain(const std::string& file);
-
 // The PATH a container gets when none is given (what docker sets).
 inline constexpr const char* kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // This process's environment as KEY=VALUE strings.
 std::vector<std::string> current_environment();
+
+// How a helper program ran: its exit code (128 + N when killed by signal N, as a shell
+// says), and what it printed on stdout and stderr together, without the final newlines.
+struct ProgramResult {
+  int status = -1;
+  std::string output;
+};
+
+// Runs a helper program on the host (iptables, newuidmap) and waits for it: argv[0] is
+// looked up in PATH unless it has a '/'; stdin is /dev/null; its output is captured.
+// posix_spawnp(3) rather than fork(2): nothing of ours runs in the child between its
+// creation and its exec. Throws SyscallError("posix_spawnp", argv[0]) when it cannot start.
+ProgramResult run_program(const std::vector<std::string>& argv);
 
 }  // namespace ctr

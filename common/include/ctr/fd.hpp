@@ -1,10 +1,13 @@
 // UniqueFd: owns one file descriptor and closes it exactly once (close(2)).
 #pragma once
 
-#include <unistd.h>  // close(2)
+#include <fcntl.h>   // open(2)
+#include <unistd.h>  // close(2), read(2)
 
-#include <string>   // std::string
-#include <utility>  // std::exchange
+#include <cerrno>    // errno
+#include <optional>  // std::optional
+#include <string>    // std::string
+#include <utility>   // std::exchange
 
 namespace ctr {
 
@@ -40,6 +43,25 @@ inline std::string read_all(int fd) {
   std::string text;
   char buffer[4096];
   for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, n);
+  return text;
+}
+
+// The whole file at `path`, or nullopt when it cannot be opened or read (missing, a cgroup
+// removed meanwhile, not ours to read): errno then says why. For the small files of /proc,
+// /sys, cgroupfs and our state directories, which the kernel generates on each read.
+inline std::optional<std::string> read_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buffer, sizeof buffer)) > 0) text.append(buffer, n);
+  if (n < 0) {
+    const int err = errno;
+    fd.reset();
+    errno = err;  // what read(2) said, not what close(2) may have said
+    return std::nullopt;
+  }
   return text;
 }
 

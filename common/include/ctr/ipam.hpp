@@ -1,4 +1,4 @@
-// IPv4 subnets and address allocation ("IPAM", IP address management) for step 5.
+// Address allocation ("IPAM", IP address management) for step 5.
 //
 // A container on the bridge needs an address of the bridge's subnet that no other running
 // container has. There is no daemon to ask, so the running containers agree through the
@@ -15,112 +15,19 @@
 //
 // Look at it while containers run:  ls -l /run/mycontainer/ipam/*/ ; cat those files.
 //
-// Addresses are plain uint32_t in *host* byte order (10.47.0.1 == 0x0A2F0001), so that
-// "the next address" is just +1; the netlink code converts with htonl(3) at the edge.
+// The addresses and subnets themselves (Ipv4Cidr, the parsers) are in ipv4.hpp; the lock that
+// makes "look, then take" safe between processes is in dirlock.hpp.
 #pragma once
 
 #include <sys/types.h>  // pid_t
 
-#include <cstdint>      // uint32_t, uint64_t
+#include <cstdint>      // uint32_t
 #include <filesystem>   // std::filesystem::path
-#include <string>       // std::string
 #include <string_view>  // std::string_view
 
-#include "ctr/fd.hpp"  // UniqueFd
+#include "ctr/ipv4.hpp"  // Ipv4Cidr
 
 namespace ctr {
-
-// Builds an address from its four dotted-quad parts: ipv4(10, 47, 0, 1) == 0x0A2F0001.
-constexpr uint32_t ipv4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
-  return (uint32_t{a} << 24) | (uint32_t{b} << 16) | (uint32_t{c} << 8) | uint32_t{d};
-}
-
-// "10.47.0.1". Named for the address family, not std::to_string, to keep ADL out of it.
-std::string format_ipv4(uint32_t address);
-
-// Parses "A.B.C.D" (four decimal parts 0-255, no leading zeros: inet_aton(3) would read
-// "010" as octal 8, so it is refused rather than guessed). Throws UsageError
-// "invalid address 'x': expected A.B.C.D".
-uint32_t parse_ipv4(std::string_view text);
-
-// An address with a prefix length, "10.47.0.2/24": the first `prefix` bits name the
-// network, the rest the host within it. The same type names a subnet (host bits zero,
-// 10.47.0.0/24) and an interface address (10.47.0.2/24), exactly as `ip addr` shows both.
-struct Ipv4Cidr {
-  uint32_t addr = 0;  // host byte order
-  int prefix = 0;     // 0..32
-
-  // 255.255.255.0 for /24 (as a number: 0xFFFFFF00).
-  constexpr uint32_t netmask() const { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
-  // The first address of the subnet (all host bits 0): names the network, no host may use it.
-  constexpr uint32_t network() const { return addr & netmask(); }
-  // The last address (all host bits 1): broadcast, no host may use it either (RFC 919).
-  constexpr uint32_t broadcast() const { return network() | ~netmask(); }
-  // How many addresses the subnet spans, network and broadcast included (256 for /24).
-  constexpr uint64_t size() const { return uint64_t{1} << (32 - prefix); }
-  // True when address lies in this subnet.
-  constexpr bool contains(uint32_t address) const { return (address & netmask()) == network(); }
-  // The n-th address of the subnet: host(0) is the network, host(1) the gateway by our
-  // convention, host(size() - 1) the broadcast address.
-  constexpr uint32_t host(uint32_t n) const { return network() + n; }
-  // The subnet this address lies in: 10.47.0.2/24 -> 10.47.0.0/24.
-  constexpr Ipv4Cidr subnet() const { return {network(), prefix}; }
-
-  // "10.47.0.2/24".
-  std::string to_string() const;
-
-  friend constexpr bool operator==(const Ipv4Cidr&, const Ipv4Cidr&) = default;
-};
-
-// Parses "A.B.C.D/N". `what` names the value in the message, which reads
-// "invalid subnet '10.0.0.300/24': expected A.B.C.D/N" (a UsageError).
-Ipv4Cidr parse_cidr(std::string_view text, std::string_view what = "subnet");
-
-// Parses a subnet for --subnet: a CIDR whose host bits are all zero ("10.47.0.5/24" is
-// refused with "did you mean 10.47.0.0/24?") and with room for a network address, a
-// gateway, at least one container and a broadcast address: prefix /30 or shorter, and /8
-// or longer (a bigger one is surely a typo and would shadow most of the host's routes).
-Ipv4Cidr parse_subnet(std::string_view text);
-
-// The bridge's address in `subnet`: its first host, 10.47.0.1/24 for 10.47.0.0/24. Every
-// container's default route points at it, the way a home router is usually the .1.
-constexpr Ipv4Cidr gateway_of(Ipv4Cidr subnet) {
-  return {subnet.host(1), subnet.prefix};
-}
-
-// The default subnet: private (RFC 1918), and away from the ranges that home routers
-// (192.168.0.0/16) and docker (172.17.0.0/16) take by default, so it rarely collides.
-// --subnet picks another one.
-inline constexpr Ipv4Cidr kDefaultSubnet{ipv4(10, 47, 0, 0), 24};
-
-// Checks that `address` may be given to a container of `subnet`: inside it, and not the
-// network, broadcast or gateway address. Throws UsageError saying which rule it breaks,
-// e.g. "address 10.48.0.5 is outside the subnet 10.47.0.0/24".
-void validate_container_address(uint32_t address, Ipv4Cidr subnet);
-// The same for --ip ADDR/PREFIX: the prefix must also be the subnet's (a container that
-// believes in another prefix would not reach its neighbours or its gateway).
-void validate_container_address(Ipv4Cidr address, Ipv4Cidr subnet);
-
-// True when a process with this pid exists. kill(pid, 0) sends nothing and only checks
-// (kill(2)); EPERM means "exists, but not yours", so only ESRCH counts as gone.
-bool pid_alive(pid_t pid);
-
-// An exclusive flock(2) on a directory, held until destruction. Every process that changes
-// a shared state directory (leases, NAT users) takes it first, so "look, then act" cannot
-// interleave with another process doing the same. flock locks belong to the open file
-// description: two threads that each open the directory exclude each other too. The
-// kernel drops the lock when the holder dies, even by SIGKILL: no stale lock is possible.
-class DirLock {
- public:
-  // Creates the directory (and its parents, mode 0755) if missing, then blocks until the
-  // lock is ours. Throws SyscallError.
-  explicit DirLock(const std::filesystem::path& dir);
-  const std::filesystem::path& dir() const noexcept { return dir_; }
-
- private:
-  std::filesystem::path dir_;
-  UniqueFd fd_;
-};
 
 // Where the leases live (one directory per subnet below it).
 inline constexpr std::string_view kIpamStateDir = "/run/mycontainer/ipam";
@@ -154,6 +61,12 @@ class Lease {
   std::filesystem::path path_;
   pid_t owner_ = 0;
 };
+
+// Gives back every lease, of any subnet under state_dir, that names `owner` as its holder:
+// what a runtime killed with SIGKILL could not release itself (`mycontainer cleanup`). Each
+// subnet's directory is locked while it is looked at, so an address another container has
+// taken over since is never freed under it. Returns how many leases it removed.
+int release_leases_of(pid_t owner, const std::filesystem::path& state_dir = kIpamStateDir);
 
 // Hands out addresses of one subnet to containers, through lease files under
 // state_dir/<subnet> (10.47.0.0/24 -> "10.47.0.0-24": '/' cannot be part of a file name).

@@ -4,8 +4,7 @@
 
 #include <sys/mount.h>  // MS_* flags, MNT_DETACH
 
-#include <string>   // std::string
-#include <utility>  // std::exchange
+#include <string>  // std::string
 
 namespace ctr {
 
@@ -36,27 +35,6 @@ void mount_tmpfs(const std::string& target, const std::string& options, unsigned
 // idiom stacks the old root on top of the new one, then umount2(MNT_DETACH) removes it).
 // new_root must be a mount point: bind-mount it onto itself first.
 void pivot_root(const std::string& new_root);
-
-// A mount that is unmounted (MNT_DETACH) when the object goes, unless released.
-class ScopedMount {
- public:
-  ScopedMount() = default;
-  explicit ScopedMount(std::string target) : target_(std::move(target)) {}
-  ScopedMount(ScopedMount&& other) noexcept : target_(std::move(other.target_)) {
-    other.target_.clear();
-  }
-  ScopedMount& operator=(ScopedMount&& other) noexcept;
-  ScopedMount(const ScopedMount&) = delete;
-  ScopedMount& operator=(const ScopedMount&) = delete;
-  ~ScopedMount();
-
-  const std::string& target() const noexcept { return target_; }
-  // Keep the mount: this object no longer unmounts it.
-  std::string release() noexcept { return std::exchange(target_, {}); }
-
- private:
-  std::string target_;
-};
 
 // True if path is a mount point in this process's mount namespace (/proc/self/mountinfo).
 bool is_mount_point(const std::string& path);

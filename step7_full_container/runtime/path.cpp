@@ -1,4 +1,4 @@
-#include "ctr/path.hpp"
+#include "runtime/path.hpp"
 
 #include <linux/mount.h>  // struct mount_attr, MOUNT_ATTR_*
 #include <sys/syscall.h>  // SYS_mount_setattr: no glibc wrapper

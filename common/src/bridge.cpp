@@ -1,0 +1,201 @@
+// The bridge and the veth pairs. Read bridge.hpp first.
+#include "ctr/bridge.hpp"
+
+#include <net/if.h>      // IFNAMSIZ
+#include <sys/random.h>  // getrandom(2)
+#include <unistd.h>      // getpid(2)
+
+#include <netlink/netlink.h>          // NLM_F_*
+#include <netlink/route/link.h>       // rtnl_link_*: RTM_NEWLINK
+#include <netlink/route/link/veth.h>  // rtnl_link_veth_add
+
+#include <new>        // std::bad_alloc
+#include <stdexcept>  // std::invalid_argument
+#include <utility>    // std::exchange
+
+#include <fmt/format.h>  // fmt::format
+
+#include "ctr/error.hpp"    // SyscallError, check
+#include "ctr/narrate.hpp"  // narrate
+
+namespace ctr {
+
+// --- Names ------------------------------------------------------------------------------
+
+std::string unique_link_name(std::string_view prefix) {
+  if (prefix.size() > IFNAMSIZ - 1 - 8)
+    throw std::invalid_argument(fmt::format("link name prefix '{}' is too long", prefix));
+  uint32_t random = 0;
+  check(::getrandom(&random, sizeof random, 0), "getrandom");
+  return fmt::format("{}{:08x}", prefix, random);
+}
+
+VethNames unique_veth_names() {
+  const std::string host = unique_link_name("veth");
+  return {host, "c" + host.substr(1)};
+}
+
+// --- Bridge -----------------------------------------------------------------------------
+
+Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
+  validate_link_name(name, "bridge");
+  NetlinkSocket nl;
+  bool created = false;
+  LinkPtr link = get_link(nl, name);
+  if (link) {
+    narrate({.call = fmt::format("rtnl_link_get_kernel('{}')", name),
+             .result = "exists: kept, it is shared with other containers",
+             .shell = fmt::format("ip link show {}", name),
+             .man = "rtnetlink(7)"});
+  } else {
+    LinkPtr request = new_link();
+    rtnl_link_set_name(request.get(), name.c_str());
+    nl.check_rc(rtnl_link_set_type(request.get(), "bridge"), "rtnl_link_set_type", "bridge");
+    // NLM_F_EXCL: fail with EEXIST rather than modify a link of that name. Another process
+    // may create the same bridge between our look and this call; then its bridge is ours too.
+    const int err = nl.errno_of(rtnl_link_add(nl.get(), request.get(), NLM_F_CREATE | NLM_F_EXCL));
+    if (err != 0 && err != EEXIST) throw SyscallError(err, "rtnl_link_add", name);
+    created = err == 0;
+    narrate({.call = fmt::format("rtnl_link_add('{}', type bridge)", name),
+             .result = created ? "created" : "created meanwhile by another process",
+             .shell = fmt::format("ip link add {} type bridge", name),
+             .man = "ip-link(8), rtnetlink(7)"});
+    link = require_link(nl, name);
+  }
+  const char* type = rtnl_link_get_type(link.get());  // IFLA_INFO_KIND
+  if (!type || std::string_view(type) != "bridge")
+    throw UsageError(
+        fmt::format("link '{}' exists but is not a bridge (it is {}): choose another "
+                    "bridge name",
+                    name, type ? fmt::format("a {}", type) : "a physical device"));
+  add_address(nl, name, gateway, /*exist_ok=*/true);
+  set_link_up(nl, name);
+  return Bridge(std::move(name), gateway, created);
+}
+
+// --- VethPair ---------------------------------------------------------------------------
+
+VethPair VethPair::create(std::string host_name, std::string peer_name) {
+  validate_link_name(host_name, "veth");
+  validate_link_name(peer_name, "veth");
+  NetlinkSocket nl;
+  for (const std::string* n : {&host_name, &peer_name}) {
+    if (get_link(nl, *n)) throw SyscallError(EEXIST, "rtnl_link_veth_add", *n);
+  }
+  // rtnl_link_veth_add always sends the peer's IFLA_NET_NS_PID; our own pid keeps the peer
+  // here, in our namespace, until move_peer_to_netns once the child exists.
+  nl.check_rc(rtnl_link_veth_add(nl.get(), host_name.c_str(), peer_name.c_str(), ::getpid()),
+              "rtnl_link_veth_add", host_name);
+  narrate({.call = fmt::format("rtnl_link_veth_add('{}', peer '{}')", host_name, peer_name),
+           .result = "created, both ends down",
+           .shell = fmt::format("ip link add {} type veth peer name {}", host_name, peer_name),
+           .man = "ip-link(8), veth(4)"});
+  return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
+}
+
+VethPair VethPair::create_in_netns(std::string host_name, std::string peer_name, pid_t pid) {
+  validate_link_name(host_name, "veth");
+  validate_link_name(peer_name, "veth");
+  NetlinkSocket nl;
+  if (get_link(nl, host_name)) throw SyscallError(EEXIST, "rtnl_link_veth_add", host_name);
+  // The pid is sent as the peer's IFLA_NET_NS_PID (veth(4), rtnetlink(7)).
+  nl.check_rc(rtnl_link_veth_add(nl.get(), host_name.c_str(), peer_name.c_str(), pid),
+              "rtnl_link_veth_add", host_name);
+  narrate({.call = fmt::format("rtnl_link_veth_add('{}', peer '{}' in the netns of pid {})",
+                               host_name, peer_name, pid),
+           .result = "created, both ends down",
+           .shell = fmt::format("ip link add {} type veth peer name {} netns {}", host_name,
+                                peer_name, pid),
+           .man = "ip-link(8), veth(4)"});
+  return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
+}
+
+VethPair VethPair::create_in_netns(std::string host_name, std::string peer_name,
+                                   const UniqueFd& netns) {
+  validate_link_name(host_name, "veth");
+  validate_link_name(peer_name, "veth");
+  NetlinkSocket nl;
+  // What rtnl_link_veth_add does, with the peer's namespace as a descriptor: one RTM_NEWLINK
+  // for the pair, the peer's attributes nested in it (veth(4)).
+  rtnl_link* veth = rtnl_link_veth_alloc();
+  if (veth == nullptr) throw std::bad_alloc();
+  LinkPtr link(veth);
+  rtnl_link_set_name(link.get(), host_name.c_str());
+  rtnl_link* peer = rtnl_link_veth_get_peer(link.get());  // a reference of our own
+  rtnl_link_set_name(peer, peer_name.c_str());
+  rtnl_link_set_ns_fd(peer, netns.get());  // IFLA_NET_NS_FD
+  rtnl_link_put(peer);
+  nl.check_rc(rtnl_link_add(nl.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), "rtnl_link_add",
+              host_name);
+  narrate({.call = fmt::format("rtnl_link_add('{}' type veth, peer '{}' in netns fd {})", host_name,
+                               peer_name, netns.get()),
+           .result = "created, both ends down",
+           .shell = fmt::format("ip link add {} type veth peer name {} netns NAME", host_name,
+                                peer_name),
+           .man = "ip-link(8), veth(4)"});
+  return VethPair(std::move(nl), std::move(host_name), std::move(peer_name));
+}
+
+VethPair::VethPair(VethPair&& other) noexcept
+    : nl_(std::move(other.nl_)),
+      host_(std::exchange(other.host_, {})),
+      peer_(std::exchange(other.peer_, {})) {}
+
+VethPair& VethPair::operator=(VethPair&& other) noexcept {
+  if (this != &other) {
+    remove();
+    nl_ = std::move(other.nl_);
+    host_ = std::exchange(other.host_, {});
+    peer_ = std::exchange(other.peer_, {});
+  }
+  return *this;
+}
+
+void VethPair::attach_to(const Bridge& bridge) {
+  LinkPtr master = require_link(nl_, bridge.name());
+  LinkPtr changes = new_link();
+  rtnl_link_set_master(changes.get(), rtnl_link_get_ifindex(master.get()));  // IFLA_MASTER
+  change_link(nl_, host_, changes.get());
+  narrate({.call = fmt::format("rtnl_link_change('{}', IFLA_MASTER={})", host_, bridge.name()),
+           .result = "attached",
+           .shell = fmt::format("ip link set {} master {}", host_, bridge.name()),
+           .man = "ip-link(8), bridge(8)"});
+}
+
+void VethPair::up() {
+  set_link_up(nl_, host_);
+}
+
+void VethPair::move_peer_to_netns(pid_t pid) {
+  LinkPtr changes = new_link();
+  rtnl_link_set_ns_pid(changes.get(), pid);  // IFLA_NET_NS_PID
+  change_link(nl_, peer_, changes.get());
+  narrate({.call = fmt::format("rtnl_link_change('{}', IFLA_NET_NS_PID={})", peer_, pid),
+           .result = "moved",
+           .shell = fmt::format("ip link set {} netns {}", peer_, pid),
+           .man = "ip-link(8), network_namespaces(7)"});
+}
+
+void VethPair::remove() noexcept {
+  if (host_.empty()) return;
+  try {
+    if (nl_.get()) delete_link(nl_, host_);
+  } catch (...) {
+    // Destructors never throw. The pair may be gone already (its namespace died), or the
+    // socket unusable; `mycontainer cleanup` removes leftovers by their veth prefix.
+  }
+  host_.clear();
+  peer_.clear();
+}
+
+void VethPair::leave_to_kernel() noexcept {
+  if (host_.empty()) return;
+  narrate({.call = fmt::format("(no ip link del {})", host_),
+           .result = "left to the kernel: it goes with the container's network namespace",
+           .shell = "",
+           .man = "veth(4), network_namespaces(7)"});
+  host_.clear();
+  peer_.clear();
+}
+
+}  // namespace ctr
