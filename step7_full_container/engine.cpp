@@ -20,32 +20,31 @@
 //                          to mount and configure: nothing may be left to do after them
 #include "engine.hpp"
 
-#include <fcntl.h>        // openat(2), O_* flags
-#include <linux/mount.h>  // MOUNT_ATTR_*
-#include <sched.h>        // CLONE_NEW*, unshare(2), setns(2)
-#include <signal.h>       // SIGKILL
-#include <sys/socket.h>   // socketpair(2), for the terminal's descriptor
-#include <sys/stat.h>     // mkdirat(2)
-#include <unistd.h>       // getpid(2)
-
+#include <fcntl.h>          // openat(2), O_* flags
+#include <linux/mount.h>    // MOUNT_ATTR_*
+#include <sched.h>          // CLONE_NEW*, unshare(2), setns(2)
+#include <signal.h>         // SIGKILL
+#include <sys/stat.h>       // mkdirat(2), stat(2)
 #include <sys/sysmacros.h>  // major(3), minor(3)
+#include <unistd.h>         // getpid(2)
 
+#include <algorithm>
 #include <chrono>
-#include <set>
 #include <filesystem>
+#include <set>
 #include <optional>
 #include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join
 
+#include "ctr/bridge.hpp"            // ctr::Bridge, ctr::VethPair
 #include "ctr/cgroup.hpp"            // ctr::Cgroup
 #include "ctr/exec.hpp"              // ctr::execvpe
 #include "ctr/handshake.hpp"         // ctr::Handshake
 #include "ctr/ipam.hpp"              // ctr::Ipam
 #include "ctr/mount.hpp"             // ctr::mount, ctr::pivot_root
 #include "ctr/narrate.hpp"           // ctr::narrate
-#include "ctr/bridge.hpp"            // ctr::Bridge, ctr::VethPair
 #include "ctr/nat.hpp"               // ctr::Nat
 #include "ctr/netlink.hpp"           // ctr::configure_container_interface
 #include "ctr/process.hpp"           // ctr::ChildProcess, ctr::SignalForwarder
