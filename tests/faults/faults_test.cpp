@@ -24,10 +24,10 @@
 #include <fmt/format.h>
 
 #include "background.hpp"
-#include "ctr/cgroup.hpp"  // ctr::CgroupLayout
-#include "ctr/ipam.hpp"    // ctr::DirLock, ctr::Ipam: the locks the runtime takes
-#include "ctr/net.hpp"     // ctr::delete_link, ctr::link_exists
-#include "runtime/state.hpp"   // ctr::read_state
+#include "ctr/cgroup.hpp"     // ctr::CgroupLayout
+#include "ctr/ipam.hpp"       // ctr::DirLock, ctr::Ipam: the locks the runtime takes
+#include "ctr/net.hpp"        // ctr::delete_link, ctr::link_exists
+#include "runtime/state.hpp"  // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
 #include "steps.hpp"

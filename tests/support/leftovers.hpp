@@ -36,9 +36,9 @@
 
 #include <fmt/format.h>
 
-#include "ctr/cgroup.hpp"  // ctr::CgroupLayout: where our containers' cgroups live
-#include "ctr/net.hpp"     // ctr::delete_link
-#include "runtime/state.hpp"   // ctr::list_containers, ctr::read_state
+#include "ctr/cgroup.hpp"     // ctr::CgroupLayout: where our containers' cgroups live
+#include "ctr/net.hpp"        // ctr::delete_link
+#include "runtime/state.hpp"  // ctr::list_containers, ctr::read_state
 #include "support.hpp"
 
 namespace mc::test {
