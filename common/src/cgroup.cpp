@@ -143,7 +143,8 @@ std::vector<std::string> subdirs(const std::string& dir) {
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    if (e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && is_dir(dir + "/" + name))) {
+    if (e->d_type == DT_DIR ||
+        (e->d_type == DT_UNKNOWN && is_dir(fmt::format("{}/{}", dir, name)))) {
       names.push_back(name);
     }
   }
@@ -166,7 +167,7 @@ std::vector<pid_t> read_pids(const std::string& procs_file) {
 void collect_pids(const std::string& dir, std::vector<pid_t>& into) {
   const auto pids = read_pids(dir + "/cgroup.procs");
   into.insert(into.end(), pids.begin(), pids.end());
-  for (const auto& sub : subdirs(dir)) collect_pids(dir + "/" + sub, into);
+  for (const auto& sub : subdirs(dir)) collect_pids(fmt::format("{}/{}", dir, sub), into);
 }
 
 // --- The three things we do to a cgroup filesystem, each narrated ----------------------------
@@ -949,7 +950,7 @@ void remove_tree(const CgroupFs& fs, const std::string& dir) noexcept {
   for (int attempt = 0; attempt < 100; ++attempt) {  // ~1 s at most
     if (fs.remove_dir(dir) != EBUSY) return;         // removed, already gone, or not ours to retry
     try {
-      for (const auto& sub : subdirs(dir)) remove_tree(fs, dir + "/" + sub);
+      for (const auto& sub : subdirs(dir)) remove_tree(fs, fmt::format("{}/{}", dir, sub));
     } catch (...) {
     }
     if (fs.remove_dir(dir) != EBUSY) return;

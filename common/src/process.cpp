@@ -91,7 +91,7 @@ std::string unshare_equivalent(int flags) {
   return out == "unshare --fork" ? "(a plain fork: no new namespace)" : out;
 }
 
-constexpr size_t kStackSize = 1024 * 1024;  // the child's C++ code (fmt, libnl) needs room
+constexpr size_t kStackSize = size_t{1024} * 1024;  // the child's C++ code (fmt, libnl) needs room
 
 // --- AddressSanitizer and the child -------------------------------------------------------
 // Two things the sanitizer (the asan preset) cannot know about a clone child unless told.
