@@ -82,15 +82,25 @@ mc_as_builder() {
   fi
 }
 
+# ensure_configured [BUILD_DIR]: runs CMake's configure step once, if BUILD_DIR has none
+# yet: the asan preset for build-asan/ (CMakePresets.json), RelWithDebInfo for any other.
+ensure_configured() {
+  local build_dir=${1:-$MC_BUILD_DIR}
+  [[ ! -f $build_dir/CMakeCache.txt ]] || return 0
+  if [[ $build_dir == "$MC_ROOT/build-asan" ]]; then
+    log "configuring $build_dir (the asan preset: AddressSanitizer + UBSan)"
+    mc_as_builder "$build_dir" cmake -S "$MC_ROOT" --preset asan
+  else
+    log "configuring $build_dir (RelWithDebInfo)"
+    mc_as_builder "$build_dir" cmake -S "$MC_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+}
+
 # ensure_build [BUILD_DIR]: configures (once) and builds the whole tree; returns non-zero
 # if either fails (also when called as `ensure_build || ...`, where set -e is off).
 ensure_build() {
   local build_dir=${1:-$MC_BUILD_DIR}
-  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-    log "configuring $build_dir (RelWithDebInfo)"
-    mc_as_builder "$build_dir" cmake -S "$MC_ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
-      return
-  fi
+  ensure_configured "$build_dir" || return
   log "building in $build_dir"
   mc_as_builder "$build_dir" cmake --build "$build_dir" -j"$(nproc)" || return
 }

@@ -64,7 +64,7 @@ std::string search_path(const std::string& name, const std::vector<std::string>&
   std::string dir;
   std::string not_executable;
   while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, name);
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     if (not_executable.empty() && ::access(candidate.c_str(), F_OK) == 0)
       not_executable = candidate;

@@ -68,8 +68,8 @@ void Lease::release() noexcept {
   path_.clear();
 }
 
-Ipam::Ipam(Ipv4Cidr subnet, std::filesystem::path state_dir)
-    : subnet_(subnet.subnet()), dir_(std::move(state_dir) / subnet_dir_name(subnet)) {}
+Ipam::Ipam(Ipv4Cidr subnet, const std::filesystem::path& state_dir)
+    : subnet_(subnet.subnet()), dir_(state_dir / subnet_dir_name(subnet)) {}
 
 bool Ipam::try_take(uint32_t address, Lease& out) {
   const std::filesystem::path path = dir_ / format_ipv4(address);

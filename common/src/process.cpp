@@ -5,6 +5,7 @@
 #include <sched.h>        // clone(2), CLONE_*
 #include <signal.h>       // kill(2), sigaction(2)
 #include <string.h>       // strsignal(3)
+#include <sys/mman.h>     // mmap(2), mprotect(2), munmap(2)
 #include <sys/prctl.h>    // prctl(2), PR_SET_PDEATHSIG
 #include <sys/wait.h>     // waitpid(2)
 #include <unistd.h>       // getppid(2), _exit(2)
@@ -15,6 +16,9 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <sanitizer/asan_interface.h>         // ASAN_UNPOISON_MEMORY_REGION
+#include <sanitizer/common_interface_defs.h>  // __sanitizer_*_switch_fiber
+#include <sanitizer/lsan_interface.h>         // __lsan_disable, __lsan_enable
 
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
@@ -87,17 +91,81 @@ std::string unshare_equivalent(int flags) {
   return out == "unshare --fork" ? "(a plain fork: no new namespace)" : out;
 }
 
-constexpr size_t kStackSize = 1024 * 1024;  // the child's C++ code (fmt, libnl) needs room
+constexpr size_t kStackSize = size_t{1024} * 1024;  // the child's C++ code (fmt, libnl) needs room
+
+// --- AddressSanitizer and the child -------------------------------------------------------
+// Two things the sanitizer (the asan preset) cannot know about a clone child unless told.
+// Without the sanitizer this section compiles to nothing.
+//
+// Its stack. AddressSanitizer marks, in its shadow memory, the unused gaps around each
+// function's local variables, and keeps for each thread where that thread's stack lies. When
+// control leaves frames without returning through them (an exception, _exit), it clears the
+// marks from there up to the top of the stack (__asan_handle_no_return). A clone child runs
+// on our CloneStack, which the sanitizer does not know as a stack: it finds the range from
+// the child's frame to the thread's stack top absurd, clears nothing, and the stale marks
+// then read as stack-use-after-scope in the child's next calls. The fiber-switch calls of
+// <sanitizer/common_interface_defs.h> (meant for coroutine libraries) tell it which stack is
+// now in use.
+//
+// Its memory, with CLONE_VM. What the child allocates lands in our heap, and its execve
+// leaves it there, unreachable: memory of the child's, which a fork child takes with it
+// when its copy of the memory goes. LeakSanitizer, checking our heap at our exit, would call
+// it our leak. __lsan_disable (<sanitizer/lsan_interface.h>) marks what this thread
+// allocates from then on as not to be reported; the child shares our thread's counter (one
+// memory, no CLONE_SETTLS), so we count it down again once clone returns. Our own
+// allocations stay checked.
+#if defined(__SANITIZE_ADDRESS__)  // GCC's and clang's -fsanitize=address
+#define MC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // older clang
+#define MC_ASAN 1
+#endif
+#endif
 
 struct Trampoline {
   ChildProcess::Entry* entry;
   pid_t parent;
+  int flags;
+  const CloneStack* stack;
+  // What the child found and changed (for the sanitizer): with CLONE_VM it changed our
+  // thread's records (one memory), and we put them back once clone returns.
+  bool sanitizer_told = false;
+  const void* parent_stack_bottom = nullptr;
+  size_t parent_stack_size = 0;
+  void* parent_fake_stack = nullptr;
 };
+
+// First thing in the child: "this thread now runs on t.stack" (and, in our memory, "what it
+// allocates is the child's").
+void sanitizer_enter_child([[maybe_unused]] Trampoline& t) {
+#ifdef MC_ASAN
+  // A CLONE_VM child without CLONE_VFORK would run beside us on the same thread records:
+  // the sanitizer cannot be told about it (and nothing here makes one).
+  if ((t.flags & CLONE_VM) && !(t.flags & CLONE_VFORK)) return;
+  __sanitizer_start_switch_fiber(&t.parent_fake_stack, t.stack->bottom(), t.stack->size());
+  __sanitizer_finish_switch_fiber(nullptr, &t.parent_stack_bottom, &t.parent_stack_size);
+  if (t.flags & CLONE_VM) __lsan_disable();
+  t.sanitizer_told = true;
+#endif
+}
+
+// In the parent, back from a CLONE_VM clone: "this thread runs on its own stack again" (the
+// child's fake stack goes with the child: nullptr, as for a fiber that ended), and what it
+// allocates is checked again.
+void sanitizer_back_in_parent([[maybe_unused]] Trampoline& t) {
+#ifdef MC_ASAN
+  if (!(t.flags & CLONE_VM) || !t.sanitizer_told) return;  // nothing of ours was changed
+  __sanitizer_start_switch_fiber(nullptr, t.parent_stack_bottom, t.parent_stack_size);
+  __sanitizer_finish_switch_fiber(t.parent_fake_stack, nullptr, nullptr);
+  __lsan_enable();
+#endif
+}
 
 // The first function the child runs. Whatever happens, it ends the child here: never by
 // returning into the parent's frames (clone(2): "the child terminates when fn returns").
 int child_trampoline(void* arg) {
   auto* t = static_cast<Trampoline*>(arg);
+  sanitizer_enter_child(*t);
   // If the runtime dies, the kernel sends the child SIGKILL (prctl(2) PR_SET_PDEATHSIG).
   // The parent may already be gone by now: then getppid() differs and we leave at once.
   // (In a new PID namespace getppid() is 0, the parent being outside; there the handshake
@@ -117,16 +185,57 @@ int child_trampoline(void* arg) {
 
 }  // namespace
 
+// mmap(2) rather than new[]: the pages cost nothing until the child's stack grows into them
+// (new[] of a megabyte is an mmap inside malloc too), and the lowest page can be made
+// inaccessible (mprotect(2) PROT_NONE), which a heap block cannot.
+CloneStack::CloneStack(size_t size) : guard_(static_cast<size_t>(::sysconf(_SC_PAGESIZE))) {
+  length_ = guard_ + size;
+  void* p = ::mmap(nullptr, length_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    throw SyscallError(err, "mmap", fmt::format("{} bytes for the child's stack", length_));
+  }
+  base_ = static_cast<char*>(p);
+  if (::mprotect(base_, guard_, PROT_NONE) < 0) {
+    const int err = errno;
+    ::munmap(base_, length_);
+    base_ = nullptr;
+    throw SyscallError(err, "mprotect", "the guard page below the child's stack");
+  }
+}
+
+CloneStack::CloneStack(CloneStack&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)),
+      length_(std::exchange(other.length_, 0)),
+      guard_(std::exchange(other.guard_, 0)) {}
+
+CloneStack& CloneStack::operator=(CloneStack&& other) noexcept {
+  if (this != &other) {
+    this->~CloneStack();
+    base_ = std::exchange(other.base_, nullptr);
+    length_ = std::exchange(other.length_, 0);
+    guard_ = std::exchange(other.guard_, 0);
+  }
+  return *this;
+}
+
+CloneStack::~CloneStack() {
+  if (base_ == nullptr) return;
+  // A CLONE_VM child marked its frames in our shadow memory: clear them, or whatever is
+  // mapped here next would inherit them (no-op without the sanitizer).
+  ASAN_UNPOISON_MEMORY_REGION(bottom(), size());
+  ::munmap(base_, length_);
+}
+
 ChildProcess ChildProcess::clone(int flags, Entry entry) {
-  // Not make_unique<char[]>: that zero-fills the megabyte, and every page touched is a page
-  // the kernel then copies (copy-on-write) into the child at clone. Untouched, it costs
-  // nothing until the child's stack grows into it.
-  std::unique_ptr<char[]> stack(new char[kStackSize]);
-  Trampoline t{&entry, ::getpid()};
+  CloneStack stack(kStackSize);
+  Trampoline t{&entry, ::getpid(), flags, &stack};
   std::fflush(nullptr);  // else the child would print our buffered output a second time
   // The stack grows down on every architecture Linux containers run on: pass its top.
-  const pid_t pid = check(::clone(child_trampoline, stack.get() + kStackSize, flags | SIGCHLD, &t),
-                          "clone", clone_flags_to_string(flags | SIGCHLD));
+  const pid_t pid = check(::clone(child_trampoline, stack.top(), flags | SIGCHLD, &t), "clone",
+                          clone_flags_to_string(flags | SIGCHLD));
+  sanitizer_back_in_parent(t);
   narrate({.call = fmt::format("clone({})", clone_flags_to_string(flags | SIGCHLD)),
            .result = (flags & CLONE_VFORK)
                          ? fmt::format("pid {}, back after its execve (its lines come first)", pid)
@@ -136,7 +245,7 @@ ChildProcess ChildProcess::clone(int flags, Entry entry) {
   return ChildProcess(pid, std::move(stack));
 }
 
-ChildProcess::ChildProcess(pid_t pid, std::unique_ptr<char[]> stack) noexcept
+ChildProcess::ChildProcess(pid_t pid, CloneStack stack) noexcept
     : pid_(pid), stack_(std::move(stack)) {}
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept

@@ -260,10 +260,11 @@ void TerminalRelay::run(int exited_fd, const std::function<void()>& tick) {
       const ssize_t n = ::read(master_.get(), buf.data(), buf.size());
       if (n > 0) {
         if (out_open) out_open = write_all(out_, buf.data(), static_cast<size_t>(n));
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        return;  // EIO: no slave descriptor is left open anywhere, the container is gone
-      } else if (fds[kMaster].revents & POLLHUP) {
-        return;  // hung up with nothing left to read
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN) ||
+                 (fds[kMaster].revents & POLLHUP)) {
+        // EIO: no slave descriptor is left open anywhere, the container is gone; or it hung
+        // up with nothing left to read.
+        return;
       }
     }
     if ((fds[kMaster].revents & POLLOUT) && !to_master.empty()) {

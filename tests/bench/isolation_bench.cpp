@@ -69,6 +69,12 @@
 
 #include <fmt/format.h>
 
+#include "ctr/cgroup.hpp"            // Cgroup, CgroupLayout, CgroupPlace
+#include "ctr/error.hpp"             // check, SyscallError
+#include "ctr/fd.hpp"                // UniqueFd
+#include "ctr/mount.hpp"             // mount_proc, bind_mount, pivot_root ...
+#include "ctr/net.hpp"               // VethPair
+#include "ctr/process.hpp"           // ChildProcess
 #include "runtime/capabilities.hpp"  // apply_capabilities, default_capabilities
 #include "ctr/cgroup.hpp"            // Cgroup, CgroupLayout, CgroupPlace
 #include "ctr/error.hpp"             // check, SyscallError
@@ -204,7 +210,8 @@ void describe(const std::string& name, const std::string& what) {
 
 benchmark::internal::Benchmark* register_bm(const std::string& name,
                                             std::function<void(benchmark::State&)> fn) {
-  return benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& s) { fn(s); })
+  return benchmark::RegisterBenchmark(name.c_str(),
+                                      [fn = std::move(fn)](benchmark::State& s) { fn(s); })
       ->Unit(benchmark::kMicrosecond);
 }
 
@@ -548,11 +555,11 @@ void bm_cgroup_v1_raw(benchmark::State& state) {
     for (auto _ : state) {
       const std::string name = unique_name("mcbench");
       for (const auto& p : parents) {
-        const std::string d = p + "/" + name;
+        const std::string d = fmt::format("{}/{}", p, name);
         ctr::check(::mkdir(d.c_str(), 0755), "mkdir", d);
       }
       for (const auto& p : parents) {
-        const std::string d = p + "/" + name;
+        const std::string d = fmt::format("{}/{}", p, name);
         ctr::check(::rmdir(d.c_str()), "rmdir", d);
       }
     }
@@ -804,9 +811,8 @@ class MarkdownCollector : public benchmark::ConsoleReporter {
       if (r.error_occurred) row.error = r.error_message;
       if (!r.report_label.empty()) row.label = r.report_label;
       // GetAdjustedRealTime() is per iteration, in the benchmark's unit (microseconds here).
-      if (r.run_type == Run::RT_Iteration && r.repetitions <= 1) {
-        row.us = r.GetAdjustedRealTime();
-      } else if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median") {
+      if ((r.run_type == Run::RT_Iteration && r.repetitions <= 1) ||
+          (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median")) {
         row.us = r.GetAdjustedRealTime();
       } else if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "cv") {
         row.cv = r.real_accumulated_time;  // a fraction, kept as is (no time unit applies)
@@ -866,9 +872,7 @@ int count_lines(const std::string& path) {
   return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_benchmarks(int argc, char** argv) {
   // Three repetitions of everything unless the command line says otherwise: this machine's
   // neighbours (builds, VMs) move single runs by a factor of two; the median of three holds.
   std::vector<char*> args(argv, argv + argc);
@@ -1081,4 +1085,15 @@ int main(int argc, char** argv) {
               read_file("/proc/loadavg").c_str(), u.release);
   benchmark::Shutdown();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_benchmarks(argc, argv);
+  } catch (const std::exception& e) {  // a setup that failed: say what, not std::terminate
+    std::fprintf(stderr, "bench_isolation: %s\n", e.what());
+    return 1;
+  }
 }

@@ -515,8 +515,9 @@ TEST_F(Faults, OrphansDieWithTheContainer) {
     std::vector<std::string> options;
     if (init) options.emplace_back("--init");
     const auto r = mc(options, {"/bin/sh", "-c",
-                                "/bin/sleep " + seconds + " & (/bin/sleep " + seconds +
-                                    " &); /bin/setsid /bin/sleep " + seconds + " & exit 5"});
+                                fmt::format("/bin/sleep {0} & (/bin/sleep {0} &); "
+                                            "/bin/setsid /bin/sleep {0} & exit 5",
+                                            seconds)});
     EXPECT_EQ(r.status, 5) << r.err;
     EXPECT_TRUE(wait_until([&] { return pids_matching("/bin/sleep " + seconds).empty(); },
                            std::chrono::seconds(5)))
@@ -541,7 +542,7 @@ TEST_F(Faults, CleanupFromAnotherCgroupRemovesTheWholeCgroup) {
   const std::string elsewhere = unique_name(kTag) + "-cleaner";
   std::vector<std::string> made;
   for (const auto& dir : cgroup_search_dirs()) {
-    const std::string d = dir + "/" + elsewhere;
+    const std::string d = fmt::format("{}/{}", dir, elsewhere);
     if (::mkdir(d.c_str(), 0755) == 0) made.push_back(d);
   }
   std::string move;
@@ -660,6 +661,7 @@ TEST_F(Faults, FiftyParallelRunsEndingEveryWayLeaveNothing) {
   std::vector<std::thread> threads;
   RunOptions ro;
   ro.timeout = std::chrono::seconds(180);
+  threads.reserve(jobs.size());
   for (auto& j : jobs) {
     threads.emplace_back([&j, &ro] {
       auto options = j.options;

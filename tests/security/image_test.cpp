@@ -157,8 +157,9 @@ TEST_P(PlantedSymlink, ProcPointingOutsideIsMountedInside) {
     const auto r = mycontainer(
         copy_.path(), options(),
         {"/bin/sh", "-c",
-         "test -r /proc/self/status || { echo 'no proc at /proc'; exit 3; }; " + probe +
-             " open_write /proc/sys/kernel/core_pattern; " + probe + " read_file /proc/keys"});
+         fmt::format("test -r /proc/self/status || {{ echo 'no proc at /proc'; exit 3; }}; "
+                     "{0} open_write /proc/sys/kernel/core_pattern; {0} read_file /proc/keys",
+                     probe)});
     expect_refused_or_inside(r, "proc must be mounted where /proc points inside");
     if (r.status == 0) {
       EXPECT_EQ(r.out.find("SUCCEEDED"), std::string::npos)
@@ -270,7 +271,7 @@ INSTANTIATE_TEST_SUITE_P(Mycontainer, PlantedSymlink,
 // to root on some hosts). Empty when there is none.
 std::string openable_loop_device() {
   for (unsigned i = 0; i < 8; ++i) {
-    const std::string dev = fmt::format("/dev/loop{}", i);
+    std::string dev = fmt::format("/dev/loop{}", i);
     const int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       ::close(fd);

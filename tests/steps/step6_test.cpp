@@ -234,7 +234,7 @@ std::string left_behind(const HostSnapshot& before) {
 // host, if it still runs, and waits for the runtime.
 class Running {
  public:
-  Running(std::vector<std::string> options, std::vector<std::string> command)
+  Running(const std::vector<std::string>& options, std::vector<std::string> command)
       : command_(std::move(command)) {
     for (const auto& word : command_) marker_ += word + " ";  // /proc/PID/cmdline, NULs as spaces
     thread_ = std::thread([this, options] {

@@ -55,6 +55,7 @@ class Background {
       throw std::runtime_error("pipe2 failed");
     }
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_ = ::fork();

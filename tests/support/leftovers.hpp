@@ -106,7 +106,7 @@ inline std::vector<std::string> cgroup_dirs_of(const std::string& name,
                                                const std::string& parent = "") {
   std::vector<std::string> out;
   for (const auto& dir : cgroup_search_dirs(parent)) {
-    const std::string d = dir + "/mycontainer-" + name;
+    const std::string d = fmt::format("{}/mycontainer-{}", dir, name);
     struct stat st {};
     if (::stat(d.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.push_back(d);
   }

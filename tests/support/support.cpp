@@ -74,6 +74,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
     ::setpgid(0, 0);  // its own process group: a timeout kills all of it
     for (const auto& kv : options.env) ::putenv(const_cast<char*>(kv.c_str()));
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
@@ -114,7 +115,6 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
       ::kill(-pid, SIGKILL);
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      reaped = true;
       break;
     }
   }

@@ -54,6 +54,7 @@ TEST(UniqueFd, ClosesOnceAndMoves) {
   {
     ctr::UniqueFd a(raw);
     ctr::UniqueFd b(std::move(a));
+    // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move): the test's point
     EXPECT_FALSE(a);
     EXPECT_EQ(b.get(), raw);
     EXPECT_TRUE(fd_is_open(raw));
@@ -214,6 +215,7 @@ Parsed parse(std::vector<std::string> args) {
   CLI::App app{"test", "test"};
   ctr::add_common_options(app, p.options);
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   args.insert(args.begin(), "test");
   for (auto& a : args) argv.push_back(a.data());
   try {

@@ -259,6 +259,7 @@ TEST(Ipam, ReportsExhaustion) {
   TempDir tmp;
   Ipam ipam(ctr::parse_subnet("10.47.0.0/29"), tmp.path());  // .2 to .6: five containers
   std::vector<Lease> leases;
+  leases.reserve(5);
   for (int i = 0; i < 5; ++i) leases.push_back(ipam.allocate());
   EXPECT_EQ(leases.back().address().to_string(), "10.47.0.6/29");
   const std::string why = usage_error([&] { ipam.allocate(); });
@@ -283,10 +284,12 @@ TEST(Ipam, ExplicitAddressesAreValidatedAndExclusive) {
 
   // Automatic allocation walks around the explicit one.
   std::vector<std::string> got;
+  got.reserve(4);
   for (int i = 0; i < 4; ++i) got.push_back(ctr::format_ipv4(ipam.allocate().address().addr));
   // Each temporary lease above was released at once, so every allocate returned .2.
   EXPECT_EQ(got, (std::vector<std::string>(4, "10.47.0.2")));
   std::vector<Lease> held;
+  held.reserve(4);
   for (int i = 0; i < 4; ++i) held.push_back(ipam.allocate());
   EXPECT_EQ(held[3].address().to_string(), "10.47.0.6/24");
 
@@ -301,6 +304,7 @@ TEST(Ipam, ThreadsNeverShareAnAddress) {
   std::mutex mutex;
   std::vector<Lease> leases;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       Lease lease = Ipam(kSubnet, tmp.path()).allocate();

@@ -73,7 +73,7 @@ int release_leases_of(pid_t owner, const std::filesystem::path& state_dir = kIpa
 // The state directory is a parameter so that unit tests can use a temporary one.
 class Ipam {
  public:
-  explicit Ipam(Ipv4Cidr subnet, std::filesystem::path state_dir = kIpamStateDir);
+  explicit Ipam(Ipv4Cidr subnet, const std::filesystem::path& state_dir = kIpamStateDir);
 
   // The lowest free address, skipping the network address, the gateway (the bridge has
   // it) and the broadcast address. The lease file records getpid(). Throws UsageError

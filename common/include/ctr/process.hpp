@@ -5,8 +5,8 @@
 #include <sys/types.h>  // pid_t
 
 #include <chrono>      // std::chrono::milliseconds
+#include <cstddef>     // size_t
 #include <functional>  // std::function
-#include <memory>      // std::unique_ptr
 #include <optional>    // std::optional
 #include <string>      // std::string
 
@@ -30,6 +30,29 @@ struct ExitStatus {
 
 // Names the CLONE_* bits of flags: "CLONE_NEWNS|CLONE_NEWPID|SIGCHLD".
 std::string clone_flags_to_string(int flags);
+
+// The memory a clone(2) child runs on: a mapping of its own (mmap(2)) with an inaccessible
+// guard page below it, so that a child that overflows its stack dies of SIGSEGV instead of
+// silently writing over whatever lies below. The stack grows down: the child starts at top().
+class CloneStack {
+ public:
+  CloneStack() = default;
+  explicit CloneStack(size_t size);
+  CloneStack(CloneStack&& other) noexcept;
+  CloneStack& operator=(CloneStack&& other) noexcept;
+  CloneStack(const CloneStack&) = delete;
+  CloneStack& operator=(const CloneStack&) = delete;
+  ~CloneStack();
+
+  char* bottom() const noexcept { return base_ == nullptr ? nullptr : base_ + guard_; }
+  char* top() const noexcept { return base_ == nullptr ? nullptr : base_ + length_; }
+  size_t size() const noexcept { return length_ - guard_; }
+
+ private:
+  char* base_ = nullptr;  // the guard page, then the stack
+  size_t length_ = 0;     // guard included
+  size_t guard_ = 0;
+};
 
 class ChildProcess {
  public:
@@ -66,9 +89,9 @@ class ChildProcess {
   bool kill(int sig) noexcept;
 
  private:
-  ChildProcess(pid_t pid, std::unique_ptr<char[]> stack) noexcept;
+  ChildProcess(pid_t pid, CloneStack stack) noexcept;
   pid_t pid_ = -1;
-  std::unique_ptr<char[]> stack_;  // the child's stack, owned here (clone(2) NOTES)
+  CloneStack stack_;  // the child's stack, owned here (clone(2) NOTES)
 };
 
 // prctl(PR_SET_PDEATHSIG, sig): the kernel sends sig to this process when its parent dies.
