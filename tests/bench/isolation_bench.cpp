@@ -69,19 +69,13 @@
 
 #include <fmt/format.h>
 
+#include "ctr/bridge.hpp"            // VethPair
 #include "ctr/cgroup.hpp"            // Cgroup, CgroupLayout, CgroupPlace
 #include "ctr/error.hpp"             // check, SyscallError
 #include "ctr/fd.hpp"                // UniqueFd
 #include "ctr/mount.hpp"             // mount_proc, bind_mount, pivot_root ...
-#include "ctr/net.hpp"               // VethPair
 #include "ctr/process.hpp"           // ChildProcess
 #include "runtime/capabilities.hpp"  // apply_capabilities, default_capabilities
-#include "ctr/cgroup.hpp"            // Cgroup, CgroupLayout, CgroupPlace
-#include "ctr/error.hpp"             // check, SyscallError
-#include "ctr/fd.hpp"                // UniqueFd
-#include "ctr/mount.hpp"             // mount_proc, bind_mount, pivot_root ...
-#include "ctr/bridge.hpp"            // VethPair
-#include "ctr/process.hpp"           // ChildProcess
 #include "runtime/seccomp.hpp"       // compile_seccomp, load_bpf
 #include "runtime/spec.hpp"          // mycontainer::Seccomp
 

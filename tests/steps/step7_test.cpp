@@ -29,9 +29,6 @@
 #include <fmt/format.h>
 
 #include "background.hpp"
-#include "ctr/cgroup.hpp"            // ctr::CgroupLayout
-#include "ctr/ipam.hpp"              // ctr::Ipam, ctr::parse_subnet
-#include "ctr/net.hpp"               // ctr::Nat::rule_installed, ctr::delete_link
 #include "runtime/capabilities.hpp"  // ctr::default_capabilities, ctr::capability_mask
 #include "ctr/cgroup.hpp"            // ctr::CgroupLayout
 #include "ctr/ipam.hpp"              // ctr::Ipam, ctr::parse_subnet
