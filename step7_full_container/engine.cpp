@@ -404,8 +404,9 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
       // (mount -t cgroup -o cpu,cpuacct) of the same tree seen from the container.
       const std::string tree = fmt::format("{}", fmt::join(cgroup->controllers_of(dir), ","));
       if (tree.empty()) continue;
-      const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, destination + "/" + tree, false);
-      ctr::mount_on_fd("cgroup", where, target + "/" + tree, "cgroup", ro, tree);
+      const std::string inside = fmt::format("{}/{}", destination, tree);
+      const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, inside, false);
+      ctr::mount_on_fd("cgroup", where, rootfs + inside, "cgroup", ro, tree);
     }
   }
   ctr::remount_bind(ctr::open_in_root(rootfs, destination), target, ro);
@@ -593,6 +594,7 @@ ctr::IdMapPlan plan_user_namespace(const Spec& spec, bool rootless) {
   if (!spec.linux.has_namespace(NamespaceType::kUser)) return {};
   const auto convert = [](const std::vector<IdMapping>& in) {
     std::vector<ctr::IdMapping> out;
+    out.reserve(in.size());
     for (const auto& m : in) out.push_back({m.container_id, m.host_id, m.size});
     return out;
   };

@@ -100,7 +100,8 @@ std::vector<std::string> subdirs(const std::string& dir) {
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    if (e->d_type == DT_DIR || (e->d_type == DT_UNKNOWN && is_dir(dir + "/" + name))) {
+    if (e->d_type == DT_DIR ||
+        (e->d_type == DT_UNKNOWN && is_dir(fmt::format("{}/{}", dir, name)))) {
       names.push_back(name);
     }
   }
@@ -123,7 +124,7 @@ std::vector<pid_t> read_pids(const std::string& procs_file) {
 void collect_pids(const std::string& dir, std::vector<pid_t>& into) {
   const auto pids = read_pids(dir + "/cgroup.procs");
   into.insert(into.end(), pids.begin(), pids.end());
-  for (const auto& sub : subdirs(dir)) collect_pids(dir + "/" + sub, into);
+  for (const auto& sub : subdirs(dir)) collect_pids(fmt::format("{}/{}", dir, sub), into);
 }
 
 CgroupFs::CgroupFs(CgroupVersion version, const CgroupFsHooks& hooks)

@@ -100,7 +100,7 @@ void remove_tree(const CgroupFs& fs, const std::string& dir) noexcept {
   for (int attempt = 0; attempt < 100; ++attempt) {  // ~1 s at most
     if (fs.remove_dir(dir) != EBUSY) return;         // removed, already gone, or not ours to retry
     try {
-      for (const auto& sub : subdirs(dir)) remove_tree(fs, dir + "/" + sub);
+      for (const auto& sub : subdirs(dir)) remove_tree(fs, fmt::format("{}/{}", dir, sub));
     } catch (...) {
     }
     if (fs.remove_dir(dir) != EBUSY) return;

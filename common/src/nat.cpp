@@ -142,13 +142,13 @@ void settle(const fs::path& dir, std::vector<NatRule> candidates) {
 
 }  // namespace
 
-Nat Nat::enable(Ipv4Cidr subnet, std::string bridge, fs::path state_dir) {
+Nat Nat::enable(Ipv4Cidr subnet, std::string bridge, const fs::path& state_dir) {
   validate_link_name(bridge, "bridge");
   static std::atomic<unsigned> counter{0};
   Nat nat;  // declared before the lock: on error, the lock goes first, then nat cleans up
   nat.subnet_ = subnet.subnet();
   nat.bridge_ = std::move(bridge);
-  nat.dir_ = std::move(state_dir) / "nat";
+  nat.dir_ = state_dir / "nat";
   DirLock lock(nat.dir_);
   const NatRule rule{nat.subnet_.to_string(), nat.bridge_};
 

@@ -22,7 +22,7 @@ struct Limits {
 inline constexpr uint64_t kCpuPeriodUsec = 100000;
 // Docker refuses memory limits below 6 MiB: the runtime's own child needs a few MiB in the
 // cgroup before it execs the command, and would be OOM-killed in confusing places.
-inline constexpr uint64_t kMinMemoryBytes = 6 * 1024 * 1024;
+inline constexpr uint64_t kMinMemoryBytes = uint64_t{6} * 1024 * 1024;
 // The kernel's PID_MAX_LIMIT on 64-bit (include/linux/threads.h): pids.max above it is moot.
 inline constexpr uint64_t kMaxPidsLimit = 4194304;
 

@@ -31,7 +31,7 @@ class Nat {
   // Adds this process as a user of the rule for (subnet, bridge), installing the rule and
   // enabling forwarding if needed. Throws SyscallError if iptables fails or is missing.
   static Nat enable(Ipv4Cidr subnet, std::string bridge,
-                    std::filesystem::path state_dir = kNetStateDir);
+                    const std::filesystem::path& state_dir = kNetStateDir);
   // True when the rule for (subnet, bridge) is installed (`iptables -t nat -C ...`).
   static bool rule_installed(Ipv4Cidr subnet, std::string_view bridge);
 
