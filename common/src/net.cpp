@@ -736,6 +736,17 @@ Nat Nat::enable(Ipv4Cidr subnet, std::string bridge, fs::path state_dir) {
   return nat;
 }
 
+// --- Issue #17 item 7: cleanup drops what killed runtimes held (begin) ---
+// A SIGKILLed runtime's user file stays, and with it the rule and forwarding, until the next
+// enable or disable settles; cleanup settles now. The lock directory is not created if absent.
+void Nat::release_dead_users(fs::path state_dir) {
+  const fs::path dir = state_dir / "nat";
+  if (!fs::exists(dir)) return;
+  DirLock lock(dir);
+  settle(dir, {});
+}
+// --- Issue #17 item 7 (end) ---
+
 bool Nat::rule_installed(Ipv4Cidr subnet, std::string_view bridge) {
   return nat_rule_installed(NatRule{subnet.subnet().to_string(), std::string(bridge)});
 }
