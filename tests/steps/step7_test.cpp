@@ -30,9 +30,9 @@
 
 #include "background.hpp"
 #include "runtime/capabilities.hpp"  // ctr::default_capabilities, ctr::capability_mask
-#include "ctr/cgroup.hpp"        // ctr::CgroupLayout
-#include "ctr/ipam.hpp"          // ctr::Ipam, ctr::parse_subnet
-#include "ctr/net.hpp"           // ctr::Nat::rule_installed, ctr::delete_link
+#include "ctr/cgroup.hpp"            // ctr::CgroupLayout
+#include "ctr/ipam.hpp"              // ctr::Ipam, ctr::parse_subnet
+#include "ctr/net.hpp"               // ctr::Nat::rule_installed, ctr::delete_link
 #include "runtime/state.hpp"         // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
@@ -1349,6 +1349,53 @@ TEST_F(Step7, BadInputForEachOptionIsOneLineExit125AndCreatesNothing) {
   }
   // Nothing made, not even the volume's mount point; TearDown checks the rest of the host.
   EXPECT_FALSE(fs::exists(rootfs() + "/data"));
+}
+
+// Issue #17 item 9: messages that blamed the wrong thing, or broke over two lines. Each is now
+// one line that names what is wrong and what to do, and no longer the misleading part.
+TEST_F(Step7, MisleadingMessagesAreOneLineNamingTheRealProblem) {
+  HostDir dir;
+  // A copy of the rootfs with a volume target that dangles inside it (/dangle -> /nowhere).
+  const std::string copy = fmt::format("/tmp/{}-rootfs", unique_name("mct7"));
+  ASSERT_EQ(run({"/bin/cp", "-a", rootfs(), copy}).status, 0);
+  fs::create_symlink("/nowhere", copy + "/dangle");
+  struct Case {
+    std::vector<std::string> options;
+    std::string rootfs, message, not_this;
+  };
+  const std::vector<Case> cases = {
+      {{"-v", dir.path() + ":/proc"}, rootfs(), "is on or beneath /proc", "/sys/firmware"},
+      {{"-v", dir.path() + ":/proc/sys/kernel"}, rootfs(), "is on or beneath /proc", "mount("},
+      {{"-v", dir.path() + ":/dangle"},
+       copy,
+       "mount target '/dangle' is a symbolic link to '/nowhere', which does not exist inside the "
+       "rootfs",
+       "File exists"},
+      {{"-v", dir.path() + ":/dangle/sub"},
+       copy,
+       "mount target '/dangle' is a symbolic link",
+       "File exists"},
+      {{"--hostname", "a\nb"}, rootfs(), "invalid hostname 'a\\nb'", "\n\n"},
+      {{"-u", "4294967295"},
+       rootfs(),
+       "user ID 4294967295 is out of range: use 0 to 4294967294",
+       "not a number"},
+      {{"-u", "0:99999999999"}, rootfs(), "group ID 99999999999 is out of range", "not a number"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(fmt::format("{}", fmt::join(c.options, " ")));
+    std::vector<std::string> argv{bin("mycontainer"), "run", "--rootfs", c.rootfs, "--net", "none"};
+    argv.insert(argv.end(), c.options.begin(), c.options.end());
+    argv.insert(argv.end(), {"--", "/bin/true"});
+    const auto r = run(argv);
+    EXPECT_EQ(r.status, 125) << r.err;
+    EXPECT_TRUE(contains(r.err, c.message)) << r.err;
+    EXPECT_FALSE(contains(r.err, c.not_this)) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(copy + "/nowhere")) << "the link's target was created";
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+  fs::remove_all(copy);
 }
 
 }  // namespace
