@@ -1351,6 +1351,16 @@ TEST_F(Step7, BadInputForEachOptionIsOneLineExit125AndCreatesNothing) {
   EXPECT_FALSE(fs::exists(rootfs() + "/data"));
 }
 
+// README "No raw sockets, so busybox's ping needs --cap-add NET_RAW": the two commands as shown.
+TEST_F(Step7, BusyboxPingNeedsNetRawAsTheReadmeShows) {
+  const auto denied = mc({}, {"ping", "-c", "1", "10.47.0.1"});
+  EXPECT_EQ(denied.status, 1) << denied.err;
+  EXPECT_TRUE(contains(denied.err, "ping: permission denied (are you root?)")) << denied.err;
+  const auto allowed = mc({"--cap-add", "NET_RAW"}, {"ping", "-c", "1", "10.47.0.1"});
+  EXPECT_EQ(allowed.status, 0) << allowed.err;
+  EXPECT_TRUE(contains(allowed.out, "64 bytes from 10.47.0.1: seq=0 ttl=64")) << allowed.out;
+}
+
 // Issue #17 item 9: messages that blamed the wrong thing, or broke over two lines. Each is now
 // one line that names what is wrong and what to do, and no longer the misleading part.
 TEST_F(Step7, MisleadingMessagesAreOneLineNamingTheRealProblem) {
