@@ -144,62 +144,37 @@ trap 'exit 143' TERM
 
 # === The OCI bundle: runc's default spec, made to match what `mycontainer run` sets up =====
 
-# NOTE (issue #17): mycontainer's filter is now an allow list (ctr::default_seccomp_profile,
-# runtime/seccomp.cpp); the JSON below is still the old deny list and must be regenerated from
-# it (`mycontainer spec` will print it) before crun/runc comparisons mean the same filter.
-# mycontainer's old seccomp filter (ctr::SeccompFilter::docker_like_default() in
-# common/src/seccomp.cpp) as OCI JSON: a deny list, default allow. Keep the two in step.
-seccomp_json() {
-  local deny=(add_key request_key keyctl init_module finit_module delete_module create_module
-    query_module get_kernel_syms kexec_load kexec_file_load reboot swapon swapoff acct
-    settimeofday clock_settime clock_adjtime adjtimex stime iopl ioperm open_by_handle_at
-    name_to_handle_at userfaultfd bpf perf_event_open lookup_dcookie kcmp mount umount umount2
-    pivot_root fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr unshare setns
-    quotactl quotactl_fd syslog vhangup nfsservctl uselib ustat sysfs _sysctl vm86 vm86old
-    io_uring_setup io_uring_enter io_uring_register)
-  # clone: any CLONE_NEW* bit (NS, UTS, IPC, USER, PID, NET, CGROUP); personality: the
-  # persona bits ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT,
-  # each masked with bit 31 so that the query personality(0xffffffff) passes.
-  jq -n --args '
-    def masked($name; $mask; $value):
-      {names: [$name], action: "SCMP_ACT_ERRNO", errnoRet: 1,
-       args: [{index: 0, value: $mask, valueTwo: $value, op: "SCMP_CMP_MASKED_EQ"}]};
-    {
-      defaultAction: "SCMP_ACT_ALLOW",
-      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-      syscalls: (
-        [{names: $ARGS.positional, action: "SCMP_ACT_ERRNO", errnoRet: 1},
-         {names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}]
-        + [[131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432][]
-           | masked("clone"; .; .)]
-        + [[262144, 4194304, 1048576, 2097152][]
-           | masked("personality"; . + 2147483648; .)]
-      )
-    }' "${deny[@]}"
+# mycontainer's own config for the benchmarked run: `mycontainer spec` prints the OCI
+# config.json that `mycontainer run` with the same flags builds (step7_full_container/
+# spec_from_flags.cpp). Its seccomp profile (docker's allow list), its capabilities and its
+# sysctls go into the runc/crun bundle as they are, so all three load the same filter and
+# start with the same privileges: nothing here is a copy to keep in step by hand.
+mycontainer_spec() {
+  "$MYCONTAINER" spec --rootfs "$ROOTFS" --net none -- /bin/true
 }
 
 make_bundle() {
   mkdir -p -- "$BUNDLE"
   (cd -- "$BUNDLE" && runc spec)
-  local caps seccomp
-  # docker's 14 default capabilities (ctr::default_capabilities()), where runc's spec keeps 3.
-  caps='["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FSETID","CAP_FOWNER","CAP_MKNOD",
-         "CAP_SETGID","CAP_SETUID","CAP_SETFCAP","CAP_SETPCAP","CAP_NET_BIND_SERVICE",
-         "CAP_SYS_CHROOT","CAP_KILL","CAP_AUDIT_WRITE"]'
-  seccomp=$(seccomp_json)
+  local spec
+  spec=$(mycontainer_spec) || die "'$MYCONTAINER spec' failed: is mycontainer built?"
   # Kept from runc's default: pid, network, ipc, uts and mount namespaces, the masked and
   # read-only paths, /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /sys/fs/cgroup mounts,
   # no_new_privileges, the default device rules and a cgroup named after the container id.
-  # Added to match mycontainer: a cgroup namespace, docker's capabilities, the seccomp
-  # filter, a writable root (mycontainer's default; --read-only is opt-in there too).
-  jq --arg root "$ROOTFS" --argjson caps "$caps" --argjson seccomp "$seccomp" '
+  # Added to match mycontainer: a cgroup namespace, and from `mycontainer spec` docker's
+  # capabilities less CAP_NET_RAW (runc's spec keeps 3), the seccomp allow list and the
+  # sysctls (net.ipv4.ping_group_range); a writable root (mycontainer's default; --read-only
+  # is opt-in there too).
+  jq --arg root "$ROOTFS" --argjson mc "$spec" '
       .root = {path: $root, readonly: false}
     | .hostname = "bench"
     | .process.terminal = false
     | .process.args = ["/bin/true"]
-    | .process.capabilities = {bounding: $caps, effective: $caps, permitted: $caps}
+    | .process.capabilities = $mc.process.capabilities
     | .linux.namespaces |= (if any(.type == "cgroup") then . else . + [{type: "cgroup"}] end)
-    | .linux.seccomp = $seccomp' "$BUNDLE/config.json" >"$BUNDLE/config.json.new"
+    | .linux.seccomp = $mc.linux.seccomp
+    | .linux.sysctl = ((.linux.sysctl // {}) + ($mc.linux.sysctl // {}))' \
+    "$BUNDLE/config.json" >"$BUNDLE/config.json.new"
   mv -- "$BUNDLE/config.json.new" "$BUNDLE/config.json"
 }
 

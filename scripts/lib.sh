@@ -19,6 +19,7 @@ MC_APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-dev
   busybox-static iproute2 iptables uidmap util-linux procps
+  strace # the fault tests deliver SIGKILL at a chosen system call with it
 )
 
 # The root filesystem every step uses when no --rootfs is given (git-ignored).

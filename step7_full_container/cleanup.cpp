@@ -20,18 +20,13 @@ namespace mycontainer {
 // runs is never touched.
 int cleanup() {
   int removed = 0;
+  ctr::remove_abandoned_drafts();  // state directories of runtimes killed while making them
   for (const auto& c : ctr::list_containers()) {
-    // Never a container whose runtime is alive (running or starting); a directory with no
-    // readable state is left alone too, unless it is old (a runtime killed in the
-    // microseconds between mkdir and its first write).
+    // Never a container whose runtime is alive (running or starting). A directory with no
+    // readable state has no owner: a starting runtime's directory appears with its state
+    // already inside (StateDir::create renames it into place), so it goes at once.
     if (c.runtime_pid != 0 && !ctr::is_stale(c)) continue;
     const auto dir = ctr::state_root() / "containers" / c.name;
-    if (c.runtime_pid == 0) {
-      std::error_code ec;
-      const auto age =
-          std::filesystem::file_time_type::clock::now() - std::filesystem::last_write_time(dir, ec);
-      if (ec || age < std::chrono::seconds(60)) continue;
-    }
     bool complete = true;
     // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
     try {
@@ -65,6 +60,13 @@ int cleanup() {
     std::filesystem::remove_all(dir, ec);
     fmt::print("removed {}\n", c.name);
     ++removed;
+  }
+  // The NAT rule and IPv4 forwarding are shared: each killed runtime left a user record,
+  // and the last one gone restores both (ctr::Nat, reference-counted by process).
+  try {
+    ctr::Nat::release_dead_users();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mycontainer: NAT of killed runtimes: {}\n", e.what());
   }
   fmt::print("{} stale container{} removed\n", removed, removed == 1 ? "" : "s");
   return 0;

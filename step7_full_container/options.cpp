@@ -4,6 +4,7 @@
 #include <unistd.h>  // geteuid(2)
 
 #include <cstdlib>
+#include <filesystem>  // lexically_normal: the volume target as the kernel will see it
 #include <map>
 #include <fstream>
 #include <sstream>
@@ -108,6 +109,16 @@ Volume parse_volume(const std::string& spec) {
   if (v.container.empty() || v.container[0] != '/')
     throw bad("the container path must be absolute");
   if (v.container == "/") throw bad("cannot mount over the container's root");
+  // The container's own /proc, which the runtime mounts and then masks and makes partly
+  // read-only: a volume on it would replace it (and leave the masks nothing to land on), one
+  // beneath it would cover a part of it. runc refuses such targets too.
+  const std::string target = std::filesystem::path(v.container).lexically_normal().string();
+  if (target == "/proc" || target.rfind("/proc/", 0) == 0) {
+    throw ctr::UsageError(fmt::format(
+        "invalid volume '{}': '{}' is on or beneath /proc, the container's own proc file system "
+        "(the runtime mounts it): mount the volume elsewhere, e.g. '{}:/host-proc'",
+        spec, v.container, v.host));
+  }
   if (::access(v.host.c_str(), F_OK) != 0)
     throw bad(fmt::format("'{}' does not exist on the host", v.host));
   return v;
@@ -130,13 +141,17 @@ std::optional<std::vector<std::string>> find_entry(const std::string& rootfs,
   return std::nullopt;
 }
 
-std::optional<unsigned> number(const std::string& s) {
-  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
+// A user or group ID given as a number; nullopt for a name. `what` is "user" or "group".
+std::optional<unsigned> number(const std::string& s, const char* what) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  // 4294967295 is (uid_t)-1, which setresuid(2) and setresgid(2) take as "leave unchanged".
+  if (s.size() > 10 || std::stoull(s) > 0xfffffffeULL) {
+    throw ctr::UsageError(fmt::format(
+        "{} ID {} is out of range: use 0 to 4294967294 (4294967295 means \"unchanged\" to "
+        "set{}id(2))",
+        what, s, what[0] == 'u' ? "resu" : "resg"));
   }
-  const unsigned long v = std::stoul(s);
-  if (v > 0xfffffffeUL) return std::nullopt;  // (uid_t)-1 means "unchanged" to setresuid(2)
-  return static_cast<unsigned>(v);
+  return static_cast<unsigned>(std::stoul(s));
 }
 }  // namespace
 
@@ -146,7 +161,7 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
   const std::string g = colon == std::string::npos ? "" : spec.substr(colon + 1);
   const std::string passwd = "/etc/passwd";
   User user;
-  if (auto n = number(u)) {
+  if (auto n = number(u, "user")) {
     // A number need not be in /etc/passwd; if it is, its primary group comes along.
     user.uid = *n;
     const auto entry = find_entry(rootfs, passwd, 2, u);
@@ -159,7 +174,7 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
         fmt::format("unknown user '{}': not a number and not in the rootfs's /etc/passwd", u));
   }
   if (!g.empty()) {
-    if (auto n = number(g)) {
+    if (auto n = number(g, "group")) {
       user.gid = *n;
     } else if (auto entry = find_entry(rootfs, "/etc/group", 0, g)) {
       user.gid = static_cast<gid_t>(std::stoul((*entry)[2]));

@@ -36,11 +36,30 @@ std::string hint_for(const SyscallError& e) {
   return {};
 }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += ch;  // UTF-8 bytes (>= 0x80) pass: a name in Japanese stays readable
+    }
+  }
+  return out;
+}
+
 std::string error_line(const std::exception& e) {
   if (const auto* sys = dynamic_cast<const SyscallError*>(&e)) {
-    if (auto hint = hint_for(*sys); !hint.empty()) return fmt::format("{} ({})", e.what(), hint);
+    if (auto hint = hint_for(*sys); !hint.empty())
+      return printable(fmt::format("{} ({})", e.what(), hint));
   }
-  return e.what();
+  return printable(e.what());
 }
 
 }  // namespace ctr

@@ -166,6 +166,15 @@ Nat Nat::enable(Ipv4Cidr subnet, std::string bridge, const fs::path& state_dir) 
   return nat;
 }
 
+// A SIGKILLed runtime's user file stays, and with it the rule and forwarding, until the next
+// enable or disable settles; cleanup settles now. The lock directory is not created if absent.
+void Nat::release_dead_users(const fs::path& state_dir) {
+  const fs::path dir = state_dir / "nat";
+  if (!fs::exists(dir)) return;
+  DirLock lock(dir);
+  settle(dir, {});
+}
+
 bool Nat::rule_installed(Ipv4Cidr subnet, std::string_view bridge) {
   return nat_rule_installed(NatRule{subnet.subnet().to_string(), std::string(bridge)});
 }

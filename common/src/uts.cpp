@@ -17,8 +17,10 @@ void validate_hostname(const std::string& name) {
     return std::isalnum(c) || c == '-' || c == '.';
   });
   if (name.empty() || name.size() > HOST_NAME_MAX || !ok_chars || name.front() == '-') {
-    throw UsageError(fmt::format("invalid hostname '{}': use 1 to {} letters, digits, '-' or '.'",
-                                 name, HOST_NAME_MAX));
+    // printable(): a newline or an escape sequence in the name must not break the message.
+    throw UsageError(fmt::format(
+        "invalid hostname '{}': use 1 to {} letters, digits, '-' or '.', not starting with '-'",
+        printable(name), HOST_NAME_MAX));
   }
 }
 

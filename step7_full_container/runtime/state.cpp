@@ -6,6 +6,7 @@
 #include <sys/stat.h>    // mkdir(2)
 #include <unistd.h>      // fsync(2), geteuid(2)
 
+#include <charconv>  // std::from_chars
 #include <cstdlib>
 #include <sstream>
 
@@ -145,9 +146,26 @@ StateDir StateDir::create(const ContainerState& first, const fs::path& root) {
         root.string()));
   }
   const fs::path dir = parent / name;
-  if (::mkdir(dir.c_str(), 0700) != 0) {
+  // The directory is built under a draft name with its state inside, then renamed into
+  // place: NAME never exists without a state.json naming its runtime, so `cleanup` can tell
+  // at once a name whose runtime died (no state: nobody owns it) from one being started.
+  // (Made in place with mkdir(2), a runtime killed before its first write left a directory
+  // that no one could tell from a starting one.) RENAME_NOREPLACE (renameat2(2)) makes the
+  // rename fail with EEXIST when the name is taken: the same "one container per name" as
+  // mkdir's EEXIST, without a lock.
+  const pid_t owner = first.runtime_pid != 0 ? first.runtime_pid : ::getpid();
+  const fs::path draft = parent / fmt::format("{}{}.{}", kDraftPrefix, owner, name);
+  if (::mkdir(draft.c_str(), 0700) != 0) {
     if (errno != EEXIST) throw SyscallError(errno, "mkdir", dir.string());
-    // Taken: by a live container, or left by a runtime that was SIGKILLed.
+    fs::remove_all(draft);  // our own pid's: a killed runtime that had it before us
+    check(::mkdir(draft.c_str(), 0700), "mkdir", dir.string());
+  }
+  StateDir state(draft);
+  state.write(first);
+  if (::renameat2(AT_FDCWD, draft.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno != EEXIST && errno != ENOTEMPTY) throw SyscallError(errno, "rename", dir.string());
+    // Taken: by a live container, or left by a runtime that was SIGKILLed. (state's
+    // destructor removes the draft.)
     auto old = read_state(dir);
     if (old && !is_stale(*old)) {
       throw UsageError(
@@ -159,13 +177,34 @@ StateDir StateDir::create(const ContainerState& first, const fs::path& root) {
                     "`mycontainer cleanup`",
                     name));
   }
-  narrate({.call = fmt::format("mkdir(\"{}\")", dir.string()),
+  state.dir_ = dir;
+  narrate({.call = fmt::format("mkdir(\"{}\"), write state.json, renameat2(..., \"{}\", "
+                               "RENAME_NOREPLACE)",
+                               draft.string(), dir.string()),
            .result = "ok",
            .shell = fmt::format("mkdir {}", dir.string()),
-           .man = "mkdir(2)"});
-  StateDir state(dir);
-  state.write(first);
+           .man = "renameat2(2)"});
   return state;
+}
+
+void remove_abandoned_drafts(const fs::path& root) {
+  std::error_code ec;
+  for (fs::directory_iterator it(root / "containers", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(kDraftPrefix, 0) != 0) continue;
+    // The owner: from the state inside, else (killed before writing it) from the name.
+    bool alive = false;
+    if (auto s = read_state(it->path())) {
+      alive = !is_stale(*s);
+    } else {
+      pid_t pid = 0;
+      std::from_chars(name.data() + kDraftPrefix.size(), name.data() + name.size(), pid);
+      alive = process_alive(pid, 0);
+    }
+    std::error_code ignored;
+    if (!alive) fs::remove_all(it->path(), ignored);
+  }
 }
 
 StateDir::StateDir(StateDir&& other) noexcept : dir_(std::exchange(other.dir_, {})) {}
@@ -220,6 +259,7 @@ std::vector<ContainerState> list_containers(const fs::path& root) {
   std::error_code ec;
   for (fs::directory_iterator it(root / "containers", ec), end; !ec && it != end;
        it.increment(ec)) {
+    if (it->path().filename().string().rfind(kDraftPrefix, 0) == 0) continue;  // not yet one
     if (auto s = read_state(it->path())) {
       out.push_back(*s);
     } else {

@@ -1,8 +1,10 @@
 // Container state on disk: what `mycontainer ps` lists and `mycontainer cleanup` repairs.
 //
 // Each running container has a directory STATE_ROOT/containers/NAME/ holding state.json.
-// The directory is made with mkdir(2), which fails with EEXIST when the name is taken:
-// that makes "one container per name" atomic without a lock. state.json is written to a
+// The directory is made under a draft name (".new.PID.NAME") with its first state inside, then
+// renamed into place with renameat2(2) RENAME_NOREPLACE, which fails with EEXIST when the name
+// is taken: that makes "one container per name" atomic without a lock, and NAME never exists
+// without a state naming its owner. state.json is written to a
 // temporary file and rename(2)d over the old one, so a reader sees the old or the new
 // state, never half of one (rename(2): "atomically"). The runtime removes the directory
 // when the container ends; a runtime killed with SIGKILL leaves it, and `cleanup` removes it.
@@ -10,10 +12,11 @@
 
 #include <sys/types.h>  // pid_t
 
-#include <filesystem>  // std::filesystem::path
-#include <optional>    // std::optional
-#include <string>      // std::string
-#include <vector>      // std::vector
+#include <filesystem>   // std::filesystem::path
+#include <optional>     // std::optional
+#include <string>       // std::string
+#include <string_view>  // std::string_view
+#include <vector>       // std::vector
 
 namespace ctr {
 
@@ -77,6 +80,12 @@ class StateDir {
   void remove() noexcept;
   std::filesystem::path dir_;
 };
+
+// The prefix of a state directory being made (StateDir::create): never a container's name,
+// which starts with a letter or digit.
+inline constexpr std::string_view kDraftPrefix = ".new.";
+// Removes the drafts whose runtime is gone (killed inside StateDir::create): for `cleanup`.
+void remove_abandoned_drafts(const std::filesystem::path& root = state_root());
 
 // Every container with a state directory under root, running or stale; unreadable ones are
 // skipped (their name is still listed with pid 0).

@@ -235,6 +235,101 @@ TEST_F(Faults, SigkillDuringSetupThenCleanupLeavesNothing) {
   EXPECT_EQ(joined(traces_of(name, runtime)), "") << "after cleanup";
 }
 
+// Issue #17 item 7. --nat is shared by reference: each runtime records itself as a user, the
+// last one leaving removes the MASQUERADE rule and puts ip_forward back. A runtime killed with
+// SIGKILL cannot leave: `cleanup` must drop its record, and finish the job when it was the
+// last. Run in a network and mount namespace of the test's own (unshare), so the rule, the
+// forwarding switch and /run/mycontainer are private: the host's are never touched.
+TEST_F(Faults, CleanupRestoresTheNatOfKilledRuntimes) {
+  fs::create_directories("/run/mycontainer");
+  const std::string seconds = unique_sleep_seconds();
+  const std::string a = new_name(), b = new_name(), c = new_name(), d = new_name();
+  const std::string mc_run =
+      fmt::format("{} run --rootfs {} --subnet 10.218.0.0/24 --bridge mctfnat --nat",
+                  bin("mycontainer"), rootfs());
+  const std::string script = fmt::format(
+      R"sh(mount -t tmpfs -o mode=0755 mct-run /run/mycontainer || exit 1
+echo 0 > /proc/sys/net/ipv4/ip_forward
+start() {{ {0} --name "$1" -- /bin/sleep {1} >/dev/null 2>&1 & }}
+state() {{ cat /run/mycontainer/containers/$1/state.json 2>/dev/null; }}
+wait_running() {{
+  i=0
+  until state $1 | grep -q '"pid": [1-9]'; do
+    i=$((i+1)); [ $i -lt 200 ] || {{ echo "$1 did not start"; exit 1; }}; sleep 0.05
+  done
+}}
+report() {{
+  echo "$1: rules=$(iptables -w -t nat -S POSTROUTING | grep -c MASQUERADE)" \
+       "forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+}}
+start {2}; a=$!; start {3}; b=$!
+wait_running {2}; wait_running {3}
+report "two running"
+kill -9 $a $b; wait $a $b
+{4} cleanup >/dev/null
+report "both runtimes killed, cleanup"
+start {5}; c=$!; start {6}; d=$!
+wait_running {5}; wait_running {6}
+kill -9 $c; wait $c
+{4} cleanup >/dev/null
+report "one killed, cleanup"
+kill -9 $(state {6} | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+wait $d
+report "the last one ended"
+)sh",
+      mc_run, seconds, a, b, bin("mycontainer"), c, d);
+  const auto r = run({"/usr/bin/unshare", "--net", "--mount", "--propagation", "private", "/bin/sh",
+                      "-c", script});
+  kill_sleepers(seconds);
+  EXPECT_EQ(r.out,
+            "two running: rules=1 forward=1\n"
+            "both runtimes killed, cleanup: rules=0 forward=0\n"
+            "one killed, cleanup: rules=1 forward=1\n"
+            "the last one ended: rules=0 forward=0\n")
+      << r.err;
+}
+
+// Issue #17 item 7, the state directory: a runtime killed at any moment while it makes its
+// state directory must not block the name. `cleanup` frees it at once (a directory that
+// waited for its first state was left alone for 60 s). strace(1) delivers the SIGKILL at the
+// k-th call of one syscall (its counter is per syscall), for every k until the run gets
+// through: the mkdirs, and the renames that write the state.
+TEST_F(Faults, RuntimeKilledWhileMakingItsStateFreesTheNameAtOnce) {
+  if (::access("/usr/bin/strace", X_OK) != 0) MC_SKIP_OR_FAIL("needs strace (apt install strace)");
+  for (const std::string syscall : {"mkdir", "renameat2", "rename"}) {
+    bool completed = false;
+    for (int k = 1; k <= 15 && !completed; ++k) {
+      SCOPED_TRACE(fmt::format("SIGKILL at {} number {}", syscall, k));
+      const std::string name = new_name();
+      std::vector<std::string> argv{"/usr/bin/strace",
+                                    "-f",
+                                    "-qq",
+                                    "-o",
+                                    "/dev/null",
+                                    "-e",
+                                    "trace=" + syscall,
+                                    "-e",
+                                    fmt::format("inject={}:signal=KILL:when={}", syscall, k)};
+      const auto run_argv = mc_argv({"--name", name, "--net", "none"}, {"/bin/true"});
+      argv.insert(argv.end(), run_argv.begin(), run_argv.end());
+      const auto r = run(argv);
+      completed = r.status == 0;
+      const auto c = run({bin("mycontainer"), "cleanup"});
+      EXPECT_EQ(c.status, 0) << c.err;
+      std::string left;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator("/run/mycontainer/containers", ec)) {
+        if (contains(e.path().filename().string(), name)) left += e.path().string() + "\n";
+      }
+      EXPECT_EQ(left, "") << "after cleanup (the run: exit " << r.status << ")";
+      const auto again = mc({"--name", name, "--net", "none"}, {"/bin/true"});
+      EXPECT_EQ(again.status, 0) << "the name is still blocked: " << again.err;
+      EXPECT_EQ(joined(traces_of(name, 0)), "");
+    }
+    EXPECT_TRUE(completed) << "the run never got past 15 calls of " << syscall;
+  }
+}
+
 // SIGTERM at every moment of a start, from before main() to the running command: whatever
 // the moment, nothing may stay behind. (Which moments hit the runtime's setup depends on the
 // machine's speed: a sweep of delays covers them.)

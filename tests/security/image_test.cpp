@@ -88,10 +88,12 @@ class HostDir {
   HostDir(const HostDir&) = delete;
   HostDir& operator=(const HostDir&) = delete;
   const std::string& path() const { return path_; }
-  // Its entries, sorted: "host-file" and nothing else, before and after.
+  // Everything below it, as relative paths, sorted: "host-file" and nothing else unless the
+  // test adds more, before and after.
   std::vector<std::string> entries() const {
     std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename());
+    for (const auto& e : fs::recursive_directory_iterator(path_))
+      out.push_back(fs::relative(e.path(), path_));
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -121,7 +123,7 @@ class PlantedSymlink : public ::testing::TestWithParam<std::vector<std::string>>
   }
   void TearDown() override {
     if (!have_root()) return;
-    EXPECT_EQ(outside_.entries(), std::vector<std::string>{"host-file"})
+    EXPECT_EQ(outside_.entries(), outside_expected_)
         << "the host directory the symlink names was changed";
     EXPECT_EQ("", settled_host_diff(before_));
   }
@@ -136,6 +138,7 @@ class PlantedSymlink : public ::testing::TestWithParam<std::vector<std::string>>
   std::vector<std::string> options() const { return GetParam(); }
 
   HostDir outside_;
+  std::vector<std::string> outside_expected_{"host-file"};  // what outside_ holds throughout
   RootfsCopy copy_;
   HostSnapshot before_;
 };
@@ -220,6 +223,44 @@ TEST_P(PlantedSymlink, SysPointingOutsideIsMountedInside) {
     }
     fs::remove_all(copy_.path() + outside_.path());
   }
+}
+
+TEST_P(PlantedSymlink, SysPointingAtAHostTreeCreatesNothingThere) {
+  // Issue #17 item 6. The host directory /sys points to has the shape of sysfs, fs/cgroup
+  // included. The runtime mounts sysfs where the link points inside, then builds the cgroup
+  // view at /sys/fs/cgroup, making a directory per hierarchy (cgroup v1). Made through a path
+  // resolved on the host, those directories appeared in the host's fs/cgroup.
+  fs::create_directories(outside_.path() + "/fs/cgroup");
+  outside_expected_ = {"fs", "fs/cgroup", "host-file"};
+  for (const auto& target : spellings(outside_.path())) {
+    SCOPED_TRACE(target);
+    copy_.plant_symlink("sys", target);
+    fs::create_directories(copy_.path() + outside_.path());
+    const auto r = mycontainer(copy_.path(), options(),
+                               {"/bin/sh", "-c", "test -d /sys/fs/cgroup && echo ok"});
+    expect_refused_or_inside(r, "the cgroup view must be built where /sys points inside");
+    if (r.status == 0) {
+      EXPECT_EQ(r.out, "ok\n");
+    }
+    EXPECT_EQ(outside_.entries(), outside_expected_) << "the runtime created this on the host";
+    fs::remove_all(copy_.path() + outside_.path());
+  }
+}
+
+TEST_P(PlantedSymlink, WorkdirThroughALeakedDescriptorLinkIsRefused) {
+  // Issue #17 item 1, the image's variant: /wd -> /proc/self/fd/N, `-w /wd`, and descriptor N
+  // a host directory the caller leaked (no O_CLOEXEC). Followed, the magic link leaves the
+  // root whatever the root is (runc CVE-2024-21626).
+  const int leaked = ::open(outside_.path().c_str(), O_RDONLY | O_DIRECTORY);  // inherited
+  ASSERT_GE(leaked, 3);
+  copy_.plant_symlink("wd", fmt::format("/proc/self/fd/{}", leaked));
+  const std::string probe = copy_.install_attack_probe();
+  std::vector<std::string> opts = options();
+  opts.insert(opts.end(), {"-w", "/wd"});
+  const auto r = mycontainer(copy_.path(), opts, {probe, "cwd_outside"});
+  ::close(leaked);
+  EXPECT_EQ(r.out.find("SUCCEEDED"), std::string::npos) << r.out << r.err;
+  expect_refused_or_inside(r, "the working directory must be inside the root");
 }
 
 TEST_P(PlantedSymlink, VolumeTargetPointingOutsideIsMountedInside) {

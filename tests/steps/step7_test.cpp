@@ -1352,5 +1352,62 @@ TEST_F(Step7, BadInputForEachOptionIsOneLineExit125AndCreatesNothing) {
   EXPECT_FALSE(fs::exists(rootfs() + "/data"));
 }
 
+// README "No raw sockets, so busybox's ping needs --cap-add NET_RAW": the two commands as shown.
+TEST_F(Step7, BusyboxPingNeedsNetRawAsTheReadmeShows) {
+  const auto denied = mc({}, {"ping", "-c", "1", "10.47.0.1"});
+  EXPECT_EQ(denied.status, 1) << denied.err;
+  EXPECT_TRUE(contains(denied.err, "ping: permission denied (are you root?)")) << denied.err;
+  const auto allowed = mc({"--cap-add", "NET_RAW"}, {"ping", "-c", "1", "10.47.0.1"});
+  EXPECT_EQ(allowed.status, 0) << allowed.err;
+  EXPECT_TRUE(contains(allowed.out, "64 bytes from 10.47.0.1: seq=0 ttl=64")) << allowed.out;
+}
+
+// Issue #17 item 9: messages that blamed the wrong thing, or broke over two lines. Each is now
+// one line that names what is wrong and what to do, and no longer the misleading part.
+TEST_F(Step7, MisleadingMessagesAreOneLineNamingTheRealProblem) {
+  HostDir dir;
+  // A copy of the rootfs with a volume target that dangles inside it (/dangle -> /nowhere).
+  const std::string copy = fmt::format("/tmp/{}-rootfs", unique_name("mct7"));
+  ASSERT_EQ(run({"/bin/cp", "-a", rootfs(), copy}).status, 0);
+  fs::create_symlink("/nowhere", copy + "/dangle");
+  struct Case {
+    std::vector<std::string> options;
+    std::string rootfs, message, not_this;
+  };
+  const std::vector<Case> cases = {
+      {{"-v", dir.path() + ":/proc"}, rootfs(), "is on or beneath /proc", "/sys/firmware"},
+      {{"-v", dir.path() + ":/proc/sys/kernel"}, rootfs(), "is on or beneath /proc", "mount("},
+      {{"-v", dir.path() + ":/dangle"},
+       copy,
+       "mount target '/dangle' is a symbolic link to '/nowhere', which does not exist inside the "
+       "rootfs",
+       "File exists"},
+      {{"-v", dir.path() + ":/dangle/sub"},
+       copy,
+       "mount target '/dangle' is a symbolic link",
+       "File exists"},
+      {{"--hostname", "a\nb"}, rootfs(), "invalid hostname 'a\\nb'", "\n\n"},
+      {{"-u", "4294967295"},
+       rootfs(),
+       "user ID 4294967295 is out of range: use 0 to 4294967294",
+       "not a number"},
+      {{"-u", "0:99999999999"}, rootfs(), "group ID 99999999999 is out of range", "not a number"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(fmt::format("{}", fmt::join(c.options, " ")));
+    std::vector<std::string> argv{bin("mycontainer"), "run", "--rootfs", c.rootfs, "--net", "none"};
+    argv.insert(argv.end(), c.options.begin(), c.options.end());
+    argv.insert(argv.end(), {"--", "/bin/true"});
+    const auto r = run(argv);
+    EXPECT_EQ(r.status, 125) << r.err;
+    EXPECT_TRUE(contains(r.err, c.message)) << r.err;
+    EXPECT_FALSE(contains(r.err, c.not_this)) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(copy + "/nowhere")) << "the link's target was created";
+  EXPECT_TRUE(fs::is_empty(dir.path()));
+  fs::remove_all(copy);
+}
+
 }  // namespace
 }  // namespace mc::test

@@ -143,7 +143,14 @@ class Leftovers {
   }
 
   const std::string& prefix() const { return prefix_; }
-  bool ours(const std::string& name) const { return name.rfind(prefix_, 0) == 0; }
+  // A container name of ours, or the draft of its state directory (".new.PID.NAME", state.hpp).
+  bool ours(const std::string& name) const {
+    if (name.rfind(ctr::kDraftPrefix, 0) == 0) {
+      const auto dot = name.find('.', ctr::kDraftPrefix.size());
+      return dot != std::string::npos && ours(name.substr(dot + 1));
+    }
+    return name.rfind(prefix_, 0) == 0;
+  }
   const HostSnapshot& before() const { return before_; }
 
   // What our containers left on the host since construction, one line each; "" when

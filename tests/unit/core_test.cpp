@@ -49,6 +49,14 @@ TEST(Error, HintsForWellKnownFailures) {
             "execve('/etc'): Permission denied");
 }
 
+TEST(Error, ErrorLineIsAlwaysOneLine) {
+  // Issue #17 item 9: user input quoted in a message (a host name with a newline) must not
+  // break it over two lines; control characters become C escapes, UTF-8 stays.
+  EXPECT_EQ(ctr::printable("a\nb\tc\x1b[0m\x7f"), "a\\nb\\tc\\x1b[0m\\x7f");
+  EXPECT_EQ(ctr::printable("コンテナ"), "コンテナ");
+  EXPECT_EQ(ctr::error_line(ctr::UsageError("bad 'x\ny'")), "bad 'x\\ny'");
+}
+
 TEST(UniqueFd, ClosesOnceAndMoves) {
   int raw = ::open("/dev/null", O_RDONLY);
   {

@@ -54,9 +54,15 @@ T check(T rc, std::string_view call, std::string_view arg = {}) {
 // nl_syserr2nlerr aside, pthread-style calls): throws when rc < 0.
 void check_neg_errno(int rc, std::string_view call, std::string_view arg = {});
 
+// text with every control character and DEL written as a C escape (\n, \t, \x1b), so that
+// a message quoting the user's input stays on one line: `--hostname $'a\nb'` is shown as
+// 'a\nb', not as two lines of which the second looks like another message.
+std::string printable(std::string_view text);
+
 // A hint for a well-known failure ("" if none).
 std::string hint_for(const SyscallError& e);
-// The one line main() prints for an error: its message, plus the hint where there is one.
+// The one line main() prints for an error: its message, plus the hint where there is one,
+// made printable().
 std::string error_line(const std::exception& e);
 
 }  // namespace ctr

@@ -34,6 +34,11 @@ class Nat {
                     const std::filesystem::path& state_dir = kNetStateDir);
   // True when the rule for (subnet, bridge) is installed (`iptables -t nat -C ...`).
   static bool rule_installed(Ipv4Cidr subnet, std::string_view bridge);
+  // For `mycontainer cleanup`: forgets the users whose process is gone (a runtime killed with
+  // SIGKILL), removes the rules no live user needs, and restores forwarding when no user is
+  // left: what their destructors would have done. Nothing when no user was ever recorded.
+  // Throws SyscallError, or std::runtime_error if iptables fails.
+  static void release_dead_users(const std::filesystem::path& state_dir = kNetStateDir);
 
   Nat() = default;
   Nat(Nat&& other) noexcept;
