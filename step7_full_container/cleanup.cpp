@@ -9,6 +9,7 @@
 
 #include "ctr/cgroup.hpp"     // ctr::Cgroup::adopt
 #include "ctr/ipam.hpp"       // ctr::release_leases_of
+#include "ctr/nat.hpp"        // ctr::Nat::release_dead_users
 #include "ctr/netlink.hpp"    // ctr::delete_link
 #include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale, ctr::cgroup_name
 

@@ -7,6 +7,8 @@
 #include <cerrno>   // errno, ENOENT
 #include <cstring>  // std::memcmp
 
+#include <fmt/format.h>
+
 #include "ctr/error.hpp"     // SyscallError
 #include "ctr/fd.hpp"        // UniqueFd
 #include "runtime/path.hpp"  // open_in_root
@@ -65,7 +67,7 @@ void check_exec_chain(const std::string& file) {
     if (path[0] != '/') {
       char cwd[4096];
       if (::getcwd(cwd, sizeof cwd) == nullptr) throw SyscallError(errno, "getcwd");
-      path = std::string(cwd) + "/" + path;
+      path = fmt::format("{}/{}", cwd, path);
     }
     UniqueFd fd;
     try {

@@ -730,6 +730,7 @@ std::vector<ArchLimit> arch_limits(const Seccomp& profile, const std::vector<uin
     }
   }
   std::vector<ArchLimit> out;
+  out.reserve(limits.size());
   for (const auto& [audit, limit] : limits) out.push_back(limit);
   return out;
 }

@@ -164,7 +164,7 @@ class Attack : public ::testing::TestWithParam<Target> {
         return {};
       }
     }
-    const Verdict v = attack(args);
+    Verdict v = attack(args);
     RecordProperty("verdict", v.word + " " + v.detail);  // in --gtest_output=xml
     const std::string word = want == 'S' ? "SUCCEEDED" : "BLOCKED";
     EXPECT_EQ(v.word, word) << "in " << GetParam().name << ": " << v.raw;

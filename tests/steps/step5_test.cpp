@@ -39,7 +39,7 @@ class Step5 : public ::testing::Test {
       if (thread.joinable()) thread.join();
     }
   };
-  static void start(Background& bg, std::vector<std::string> options) {
+  static void start(Background& bg, const std::vector<std::string>& options) {
     bg.thread = std::thread([&bg, options] {
       bg.result = run_step(step(5), options, {"/bin/sleep", bg.seconds});
     });

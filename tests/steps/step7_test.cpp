@@ -1023,7 +1023,7 @@ std::vector<int> zombie_children(int parent) {
     if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
     const std::string status = read_file(entry.path().string() + "/status");
     if (status_field(status, "PPid") == std::to_string(parent) &&
-        status_field(status, "State").rfind("Z", 0) == 0) {
+        status_field(status, "State").rfind('Z', 0) == 0) {
       out.push_back(std::stoi(pid));
     }
   }
@@ -1262,6 +1262,7 @@ TEST_F(Step7, FiftyContainersInParallelGetDistinctNamesAndAddresses) {
   std::vector<std::thread> threads;
   RunOptions ro;
   ro.timeout = std::chrono::seconds(240);
+  threads.reserve(kCount);
   for (int i = 0; i < kCount; ++i) {
     threads.emplace_back([&, i] {
       results[i] =
