@@ -120,9 +120,11 @@ void send_fd(int sock, int fd) {
            .man = "unix(7), cmsg(3)"});
 }
 
-UniqueFd recv_fd(int sock) {
-  char byte = 0;
-  iovec iov{&byte, 1};
+namespace {
+// recvmsg(2) of one message into `data`, with the first descriptor it carries put in
+// `received` (any more are closed rather than leaked). Returns the message's length.
+ssize_t receive_message(int sock, char* data, size_t size, UniqueFd& received, int& msg_flags) {
+  iovec iov{data, size};
   // Room for a few descriptors, so that extra ones can be closed rather than leaked.
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 4)> control{};
   msghdr msg{};
@@ -134,7 +136,6 @@ UniqueFd recv_fd(int sock) {
   while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
   }
   check(n, "recvmsg", "SCM_RIGHTS");
-  UniqueFd received;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -148,9 +149,19 @@ UniqueFd recv_fd(int sock) {
       }
     }
   }
+  msg_flags = msg.msg_flags;
+  return n;
+}
+}  // namespace
+
+UniqueFd recv_fd(int sock) {
+  char byte = 0;
+  UniqueFd received;
+  int flags = 0;
+  const ssize_t n = receive_message(sock, &byte, 1, received, flags);
   if (n == 0 && !received) return {};  // the peer closed without sending
   if (!received) {
-    throw std::runtime_error((msg.msg_flags & MSG_CTRUNC) != 0
+    throw std::runtime_error((flags & MSG_CTRUNC) != 0
                                  ? "recvmsg: the descriptor was dropped (MSG_CTRUNC)"
                                  : "recvmsg: a message came without a descriptor");
   }
@@ -164,23 +175,10 @@ UniqueFd recv_fd(int sock) {
 UniqueFd Handshake::receive_fd() {
   // The child sends either the descriptor, or an error (and exits), or nothing (EOF).
   std::array<char, kMaxMessage> buf{};
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
-  iovec iov{buf.data(), buf.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  ssize_t n;
-  while ((n = ::recvmsg(parent_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-  }
-  check(n, "recvmsg", "handshake");
-  const cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-    int fd = -1;
-    std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    return UniqueFd(fd);
-  }
+  UniqueFd received;
+  int flags = 0;
+  const ssize_t n = receive_message(parent_.get(), buf.data(), buf.size(), received, flags);
+  if (received) return received;
   if (n >= 2 && buf[0] == kError) {
     early_error_ = ChildError{static_cast<unsigned char>(buf[1]),
                               std::string(buf.data() + 2, static_cast<size_t>(n) - 2)};
