@@ -31,10 +31,11 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 # The test executables run in the VM when none are named on the command line: the cgroup
-# unit tests, every built step-6 suite, and step 7's tests of how the child joins its cgroup
-# (the rest of the step 7 suite still assumes v1 paths or host tools the VM lacks). Names are
+# unit tests, every built step-6 suite, step 7's tests of how the child joins its cgroup, and
+# its spec tests (flags and their config.json run the same container; the rest of the step 7
+# suite still assumes v1 paths or host tools the VM lacks). Names are
 # looked up in the build's bin/; NAME:FILTER runs only the tests FILTER names (--gtest_filter).
-VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:Step7/Step7ChildMode.*"}
+VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:Step7/Step7ChildMode.* steps_step7_spec_test"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
 VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat"}
