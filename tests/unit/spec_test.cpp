@@ -870,7 +870,7 @@ class ReadSpec : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::filesystem::path write(const std::string& text) {
-    const auto file = dir_ / "config.json";
+    auto file = dir_ / "config.json";
     std::ofstream(file) << text;
     return file;
   }
