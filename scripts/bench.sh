@@ -47,6 +47,9 @@ environment:
   BENCH_PARALLEL=N     containers at once (default 20)
   BENCH_RSS_RUNS=N     runs per peak-RSS measurement, median reported (default 5)
   MYCONTAINER=PATH     the binary (default \$MC_BUILD_DIR/bin/mycontainer)
+  MYCONTAINER_BASELINE=PATH  another mycontainer binary (an older build) measured side by
+                       side with the same arguments, in the same rounds: the table gives
+                       the ratio of the two, which a change must leave unchanged
   MYCONTAINER_ARGS     its arguments (default: run --rootfs ROOTFS --net none -- /bin/true)
   MYCONTAINER_NET_ARGS with a bridge network and limits
                        (default: run --rootfs ROOTFS -m 64m --cpus 1 --pids-limit 100 -- /bin/true)
@@ -226,6 +229,10 @@ read -ra mc_args <<<"$MYCONTAINER_ARGS"
 read -ra mc_net_args <<<"$MYCONTAINER_NET_ARGS"
 add_contender mycontainer "mycontainer" "$MYCONTAINER" "${mc_args[@]}"
 add_contender mycontainer_net "mycontainer, bridge + limits" "$MYCONTAINER" "${mc_net_args[@]}"
+# Same arguments, another build: in the same rounds as the rest, so that a burst of other
+# work on the machine lands on both alike (two separate runs of bench.sh would not compare).
+BASELINE=${MYCONTAINER_BASELINE:-}
+[[ -z $BASELINE ]] || add_contender baseline "mycontainer (baseline)" "$BASELINE" "${mc_args[@]}"
 add_contender runc "runc" runc run -b "$BUNDLE" MCBENCH_ID
 add_contender crun "crun" crun run -b "$BUNDLE" MCBENCH_ID
 # The floor: the same namespaces, one fork (--fork, for the PID namespace), a chroot into
@@ -241,6 +248,13 @@ else
   for key in mycontainer mycontainer_net; do
     try "$key" || exclude "$key" "its trial run failed: $TRIAL_ERROR"
   done
+fi
+if [[ -n $BASELINE ]]; then
+  if [[ ! -x $BASELINE ]]; then
+    exclude baseline "no executable $BASELINE"
+  else
+    try baseline || exclude baseline "its trial run failed: $TRIAL_ERROR"
+  fi
 fi
 try runc || exclude runc "its trial run failed: $TRIAL_ERROR"
 crun_wrapped=0
@@ -416,6 +430,10 @@ cgroup_layout() {
   for key in "${!NOTE[@]}"; do echo "† ${LABEL[$key]%% †}: ${NOTE[$key]}."; done
   for line in "${EXCLUDED[@]}"; do echo "Not measured: $line."; done
   [[ ${#NOTE[@]} -gt 0 || ${#EXCLUDED[@]} -gt 0 ]] && echo
+  if [[ -n $BASELINE ]]; then
+    echo "Baseline: $BASELINE, with mycontainer's arguments."
+    echo
+  fi
   echo "Targets (issue): mycontainer ÷ crun ≤ 0.6, mycontainer ÷ runc ≤ 0.2, bridge + limits under 2 ms more."
   echo
   if [[ -n ${MEDIAN[mycontainer]:-} ]]; then
@@ -428,6 +446,9 @@ cgroup_layout() {
         echo "- mycontainer ÷ $key: not measured ($key did not run here)"
       fi
     done
+    if [[ -n ${MEDIAN[baseline]:-} ]]; then
+      echo "- mycontainer ÷ baseline = $(ratio3 "${MEDIAN[mycontainer]}" "${MEDIAN[baseline]}") (1 = unchanged)"
+    fi
     if [[ -n ${MEDIAN[mycontainer_net]:-} ]]; then
       d=$(awk -v a="${MEDIAN[mycontainer_net]}" -v b="${MEDIAN[mycontainer]}" 'BEGIN { printf "%.2f", a - b }')
       echo "- bridge network + limits: +$d ms (target < 2 ms): $(awk -v d="$d" 'BEGIN { print (d < 2 ? "met" : "NOT met") }')"
