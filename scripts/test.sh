@@ -15,7 +15,9 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_packages "${MC_APT_PACKAGES[@]}"
+start=$SECONDS
 ensure_build "$MC_BUILD_DIR"
+log "build: $((SECONDS - start)) s" # each part says how long it took (.ci/run adds them up)
 ensure_rootfs
 
 if [[ ${MC_REQUIRE_ROOT:-0} == 1 ]]; then
@@ -36,12 +38,16 @@ fi
 
 log "ctest --test-dir ${MC_BUILD_DIR#"$MC_ROOT"/} --output-on-failure -j2 $*"
 ctest_rc=0
+start=$SECONDS
 ctest --test-dir "$MC_BUILD_DIR" --output-on-failure -j2 "$@" | tee "$ctest_log" || ctest_rc=$?
+log "ctest: $((SECONDS - start)) s"
 
 if ((run_vm)); then
   log "scripts/vm-test.sh: the privileged suites in a cgroup-v2 VM"
   vm_rc=0
+  start=$SECONDS
   "$vm" || vm_rc=$?
+  log "scripts/vm-test.sh: $((SECONDS - start)) s"
   summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -n 1) || true
   if ((vm_rc == 0)); then
     log "scripts/vm-test.sh passed"
