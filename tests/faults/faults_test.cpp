@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -289,6 +290,18 @@ report "the last one ended"
       << r.err;
 }
 
+// LeakSanitizer (the asan preset, scripts/check.sh --asan) cannot work under ptrace(2): at exit
+// it says "LeakSanitizer has encountered a fatal error" and turns the run's exit 0 into 1, so
+// a run under strace(1) would never get through. For the traced run alone (strace -E sets
+// the variable for the traced command only) leaks are not checked; the run of the same name
+// after it is checked as every other. A build without the sanitizer ignores the variable.
+std::string without_leak_check_under_ptrace() {
+  const char* options = std::getenv("ASAN_OPTIONS");
+  const std::string before =
+      options != nullptr && *options != '\0' ? std::string(options) + ":" : "";
+  return "ASAN_OPTIONS=" + before + "detect_leaks=0";
+}
+
 // Issue #17 item 7, the state directory: a runtime killed at any moment while it makes its
 // state directory must not block the name. `cleanup` frees it at once (a directory that
 // waited for its first state was left alone for 60 s). strace(1) delivers the SIGKILL at the
@@ -309,7 +322,9 @@ TEST_F(Faults, RuntimeKilledWhileMakingItsStateFreesTheNameAtOnce) {
                                     "-e",
                                     "trace=" + syscall,
                                     "-e",
-                                    fmt::format("inject={}:signal=KILL:when={}", syscall, k)};
+                                    fmt::format("inject={}:signal=KILL:when={}", syscall, k),
+                                    "-E",
+                                    without_leak_check_under_ptrace()};
       const auto run_argv = mc_argv({"--name", name, "--net", "none"}, {"/bin/true"});
       argv.insert(argv.end(), run_argv.begin(), run_argv.end());
       const auto r = run(argv);
