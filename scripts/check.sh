@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks CI runs besides the test suite (.ci/run runs this, then scripts/test.sh):
+# The checks CI runs besides the test suite (.ci/run runs --lint and --asan, then scripts/test.sh):
 #
 #   sudo scripts/check.sh               # all of them
 #   scripts/check.sh --lint             # the source checks only (no root, no test run)
@@ -19,7 +19,8 @@
 # Every part runs even when one before it failed, says how long it took, and the exit status
 # is non-zero if any part failed. It installs clang-format, clang-tidy and shellcheck when
 # missing (needs root). Typical times on a 2-core machine: format and shellcheck a few
-# seconds, clang-tidy ~10 minutes, sanitizer build ~15 minutes from scratch, suite ~25 minutes.
+# seconds, clang-tidy ~14 minutes, sanitizer build 7-20 minutes from scratch, its suite 10-22
+# minutes (README.md, "Tests", has what CI takes and why).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
