@@ -9,7 +9,11 @@
 //     number in the README must be the same number in the run (the PID that `clone` printed
 //     is the one `ps` lists); a command typed later that contains it gets the real value;
 //   - a duration with a fraction (`0.27 ms`) is any duration;
-//   - `mc-` and eight hex digits is any generated container name;
+//   - `mc-` and eight hex digits is any generated container name, `veth`/`ceth` and eight hex
+//     digits any veth name, 32 hex digits any session id in a cgroup path (systemd's, or
+//     the machine's), `Nov 29 03:43` any time stamp of `ls -l`, a MAC address any MAC address
+//     (and fe80:: any link-local address, `@ifN` any peer index), a number with three
+//     decimals any time in ms;
 //   - `/work/main` (where the samples were made) is this checkout;
 //   - a line `...` stands for any number of lines;
 //   - runs of blanks count as one (columns shift with the width of a PID);
@@ -141,7 +145,10 @@ struct Piece {
 
 // Splits an expected line into literal text and the tokens that vary.
 std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::string>& vary) {
-  std::string alternatives = R"(/work/main|mc-[0-9a-f]{8}\b|\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
+  std::string alternatives =
+      R"(/work/main|mc-[0-9a-f]{8}\b|[ce]th[0-9a-f]{8}\b|\b[0-9a-f]{32}\b|)"
+      R"(\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b|fe80::[0-9a-f:]+|\b\d+\.\d{3}\b|@if\d+|)"
+      R"(\b[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d\b|\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
   for (const auto& token : vary) alternatives = regex_escape(token) + "|" + alternatives;
   const std::regex tokens(alternatives);
   std::vector<Piece> pieces;
@@ -160,6 +167,16 @@ std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::str
     }
     if (t.rfind("mc-", 0) == 0) {
       pattern = "mc-[0-9a-f]{8}";
+    } else if (std::regex_match(t, std::regex("(?:[0-9a-f]{2}:){5}[0-9a-f]{2}"))) {
+      pattern = "(?:[0-9a-f]{2}:){5}[0-9a-f]{2}";
+    } else if (t.rfind("@if", 0) == 0) {
+      pattern = R"(@if\d+)";
+    } else if (t.rfind("fe80::", 0) == 0) {
+      pattern = "fe80::[0-9a-f:]+";
+    } else if (std::regex_match(t, std::regex("[ce]th[0-9a-f]{8}"))) {
+      pattern = "[ce]th[0-9a-f]{8}";
+    } else if (std::regex_match(t, std::regex(R"([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d)"))) {
+      pattern = R"([A-Z][a-z]{2} ?[ 0-9]\d \d\d:\d\d)";
     } else if (std::regex_match(t, std::regex(R"(\d+)"))) {
       pattern = R"(\d+)";
     } else if (std::regex_match(t, std::regex(R"(\d+\.\d+)"))) {
@@ -341,18 +358,46 @@ std::string test_count(const std::string& regex) {
   return m.str(1);
 }
 
+std::string as_in_readme(std::string line);
+
 // As the README would show it (this checkout's path as /work/main), to compare or paste.
 std::string quote_lines(const std::vector<std::string>& lines) {
   std::string out;
-  for (auto l : lines) {
-    const std::string here = "/work/main";
-    for (auto pos = l.find(source_dir()); pos != std::string::npos;
-         pos = l.find(source_dir(), pos + here.size())) {
-      l.replace(pos, source_dir().size(), here);
-    }
-    out += "    | " + l + "\n";
-  }
+  for (const auto& l : lines) out += "    | " + as_in_readme(l) + "\n";
   return out.empty() ? "    (nothing)\n" : out;
+}
+
+// MC_DOCS_UPDATE=1: a sample that does not match is replaced by what the run printed (in
+// README.md and README.ja.md alike), for a developer who changed what a step prints. Read
+// the diff before committing it: it is the new behaviour, right or wrong.
+bool update_mode() {
+  const char* v = std::getenv("MC_DOCS_UPDATE");
+  return v != nullptr && std::string(v) == "1";
+}
+
+std::string as_in_readme(std::string line) {
+  const std::string here = "/work/main";
+  for (auto pos = line.find(source_dir()); pos != std::string::npos;
+       pos = line.find(source_dir(), pos + here.size())) {
+    line.replace(pos, source_dir().size(), here);
+  }
+  return line;
+}
+
+void rewrite_sample(const std::string& step_dir, const Command& command,
+                    const std::vector<std::string>& output) {
+  std::string old_text = "$ " + command.text + "\n";
+  for (const auto& l : command.expected) old_text += l + "\n";
+  std::string new_text = "$ " + command.text + "\n";
+  for (const auto& l : output) new_text += as_in_readme(l) + "\n";
+  for (const char* name : {"README.md", "README.ja.md"}) {
+    const std::string path = source_dir() + "/" + step_dir + "/" + name;
+    std::string text = mc::test::read_file(path);
+    if (const auto pos = text.find(old_text); pos != std::string::npos) {
+      text.replace(pos, old_text.size(), new_text);
+      std::ofstream(path) << text;
+    }
+  }
 }
 
 // The binary each step's ./container points at (its Makefile's BINARY).
@@ -396,9 +441,14 @@ void check_block(const Block& block) {
       bindings = attempt;
       continue;
     }
+    if (update_mode()) {
+      rewrite_sample(step_dir, command, *output);
+      continue;
+    }
     ADD_FAILURE() << "$ " << typed << "\n  the README shows:\n"
                   << quote_lines(command.expected) << "  the run printed:\n"
-                  << quote_lines(*output);
+                  << quote_lines(*output)
+                  << "  (MC_DOCS_UPDATE=1 writes the run's output into the README)";
     return;  // what follows depends on this command
   }
 }
