@@ -11,9 +11,9 @@
 //   - a duration with a fraction (`0.27 ms`) is any duration;
 //   - `mc-` and eight hex digits is any generated container name, `veth`/`ceth` and eight hex
 //     digits any veth name, 32 hex digits any session id in a cgroup path (systemd's, or
-//     the machine's), `Nov 29 03:43` any time stamp of `ls -l`, a MAC address any MAC address
-//     (and fe80:: any link-local address, `@ifN` any peer index), a number with three
-//     decimals any time in ms;
+//     the machine's), `Nov 29 03:43` any time stamp of `ls -l` (and an ISO 8601 time any), a MAC
+//     address any MAC address (and fe80:: any link-local address, `@ifN` any peer index), a number
+//     with three decimals any time in ms;
 //   - `/work/main` (where the samples were made) is this checkout;
 //   - a line `...` stands for any number of lines;
 //   - runs of blanks count as one (columns shift with the width of a PID);
@@ -41,6 +41,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support.hpp"
@@ -141,6 +142,7 @@ std::string regex_escape(const std::string& s) {
 struct Piece {
   std::string text;
   std::string pattern;  // empty: literal text
+  bool bind = true;     // the same README text must be the same value everywhere in the block
 };
 
 // Splits an expected line into literal text and the tokens that vary.
@@ -148,7 +150,8 @@ std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::str
   std::string alternatives =
       R"(/work/main|mc-[0-9a-f]{8}\b|[ce]th[0-9a-f]{8}\b|\b[0-9a-f]{32}\b|)"
       R"(\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b|fe80::[0-9a-f:]+|\b\d+\.\d{3}\b|@if\d+|)"
-      R"(\b[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d\b|\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
+      R"(\b[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d\b|<[a-z][a-z -]*>|\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|)"
+      R"(\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
   for (const auto& token : vary) alternatives = regex_escape(token) + "|" + alternatives;
   const std::regex tokens(alternatives);
   std::vector<Piece> pieces;
@@ -175,8 +178,18 @@ std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::str
       pattern = "fe80::[0-9a-f:]+";
     } else if (std::regex_match(t, std::regex("[ce]th[0-9a-f]{8}"))) {
       pattern = "[ce]th[0-9a-f]{8}";
-    } else if (std::regex_match(t, std::regex(R"([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d)"))) {
-      pattern = R"([A-Z][a-z]{2} ?[ 0-9]\d \d\d:\d\d)";
+    } else if (std::regex_match(t, std::regex(R"([A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d)"))) {
+      pieces.push_back({t, R"([A-Z][a-z]{2} \d{1,2} \d\d:\d\d)", false});  // blanks squeezed
+      at = pos + t.size();
+      continue;
+    } else if (std::regex_match(t, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"))) {
+      pieces.push_back({t, R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", false});  // a start time
+      at = pos + t.size();
+      continue;
+    } else if (t.front() == '<') {
+      pieces.push_back({t, R"(\S+)", false});  // <time>, <pid>: a placeholder
+      at = pos + t.size();
+      continue;
     } else if (std::regex_match(t, std::regex(R"(\d+)"))) {
       pattern = R"(\d+)";
     } else if (std::regex_match(t, std::regex(R"(\d+\.\d+)"))) {
@@ -201,6 +214,8 @@ bool match_line(const std::string& expected, const std::string& actual,
   for (const auto& p : pieces) {
     if (p.pattern.empty()) {
       pattern += regex_escape(p.text);
+    } else if (!p.bind) {
+      pattern += "(?:" + p.pattern + ")";
     } else if (auto b = bindings.find(p.text); b != bindings.end()) {
       pattern += regex_escape(b->second);
     } else if (std::find(unbound.begin(), unbound.end(), p.text) != unbound.end()) {
@@ -266,7 +281,7 @@ std::string substitute(std::string command, const Bindings& bindings) {
 
 class Session {
  public:
-  explicit Session(const std::string& directory) {
+  explicit Session(const std::string& directory) : bin_(make_sudo()) {
     int commands[2];
     int output[2];
     if (::pipe2(commands, O_CLOEXEC) != 0 || ::pipe2(output, O_CLOEXEC) != 0)
@@ -284,9 +299,12 @@ class Session {
       // `$!` and `wait` carry over), then a marker line ends its output. Its stdin is
       // /dev/null: nothing a command reads can be the next command.
       static const char* const kLoop =
-          "sudo() { while [[ $# -gt 0 && $1 == *=* ]]; do export \"$1\"; shift; done; \"$@\"; }\n"
           "while IFS= read -r -d '' mc_cmd <&3; do eval \"$mc_cmd\" </dev/null; "
           "printf '\\036done\\n'; done\n";
+      // `sudo` is a script first on PATH that execs its command, as root already runs it
+      // (a function would make `sudo CMD &` a subshell, and `$!` not CMD's PID).
+      const std::string path = bin_ + ":" + (std::getenv("PATH") ? std::getenv("PATH") : "");
+      ::setenv("PATH", path.c_str(), 1);
       ::execlp("bash", "bash", "--norc", "--noprofile", "-c", kLoop, nullptr);
       ::_exit(127);
     }
@@ -299,9 +317,11 @@ class Session {
   Session& operator=(const Session&) = delete;
   ~Session() {
     ::close(to_);
-    ::kill(-pid_, SIGKILL);  // the shell and what it left in the background
+    stop_group();
     ::close(from_);
     ::waitpid(pid_, nullptr, 0);
+    std::error_code ec;
+    fs::remove_all(bin_, ec);
   }
 
   // The command's output lines (stdout and stderr, as the terminal shows them).
@@ -334,6 +354,33 @@ class Session {
   }
 
  private:
+  // The shell and what a block left in the background (a failed block's `sleep 1000 &`): a
+  // SIGTERM, and a second one, as ^C twice, so that a runtime gives back what it made; a
+  // SIGKILL only for what is still there after 15 s.
+  void stop_group() const {
+    ::kill(-pid_, SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::kill(-pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (::kill(-pid_, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+      ::waitpid(pid_, nullptr, WNOHANG);  // the shell itself is our child: reap it
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(-pid_, SIGKILL);
+  }
+
+  // A directory holding `sudo`: VAR=VALUE words exported, then exec.
+  static std::string make_sudo() {
+    char dir[] = "/tmp/mc-docs-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp");
+    const std::string sudo = std::string(dir) + "/sudo";
+    std::ofstream(sudo) << "#!/bin/bash\n"
+                           "while [[ $# -gt 0 && $1 == *=* ]]; do export \"$1\"; shift; done\n"
+                           "exec \"$@\"\n";
+    fs::permissions(sudo, fs::perms::owner_all);
+    return dir;
+  }
+  std::string bin_;
   pid_t pid_ = -1;
   int to_ = -1;
   int from_ = -1;
@@ -343,7 +390,7 @@ class Session {
 // `scripts/test.sh -R REGEX` would run the suite inside the suite: count instead.
 std::optional<std::string> suite_command_regex(const std::string& command) {
   static const std::regex suite(
-      R"(^(?:sudo )?(?:\.\./)?scripts/test\.sh -R '([^']+)'\s*(?:#.*)?$)");
+      R"(^(?:sudo )?(?:\.\./)?scripts/test\.sh (-R '[^']+'|-L \w+)\s*(?:#.*)?$)");
   std::smatch m;
   if (!std::regex_match(command, m, suite)) return std::nullopt;
   return m.str(1);
@@ -411,20 +458,50 @@ std::string step_binary(const std::string& step_dir) {
   return {};
 }
 
+// A checkout of links in a temporary directory: what a block writes (a config.json) stays
+// out of the source tree, and ./container points at this build's binary.
+class Workspace {
+ public:
+  explicit Workspace(const std::string& step_dir) {
+    char dir[] = "/tmp/mc-docs-tree-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp");
+    root_ = dir;
+    for (const auto& entry : fs::directory_iterator(source_dir())) {
+      if (entry.path().filename() != step_dir) {
+        fs::create_directory_symlink(entry.path(), root_ / entry.path().filename());
+      }
+    }
+    fs::create_directory(root_ / step_dir);
+    for (const auto& entry : fs::directory_iterator(fs::path(source_dir()) / step_dir)) {
+      if (entry.path().filename() != "container") {
+        fs::create_symlink(entry.path(), root_ / step_dir / entry.path().filename());
+      }
+    }
+    if (const std::string binary = step_binary(step_dir); !binary.empty()) {
+      fs::create_symlink(mc::test::bin(binary), root_ / step_dir / "container");
+    }
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);  // links and what the block wrote; never what they point at
+  }
+  const fs::path& root() const { return root_; }
+
+ private:
+  fs::path root_;
+};
+
 void check_block(const Block& block) {
   SCOPED_TRACE(fmt::format("{}:{}", block.file, block.line));
   const std::string step_dir = fs::path(block.file).parent_path().string();
-  // ./container, as `make` links it (to this build's binary).
-  if (const std::string binary = step_binary(step_dir); !binary.empty()) {
-    const fs::path link = fs::path(source_dir()) / step_dir / "container";
-    std::error_code ec;
-    fs::remove(link, ec);
-    fs::create_symlink(mc::test::bin(binary), link);
-  }
-  Session shell(source_dir() + "/" + step_dir);
+  Workspace tree(step_dir);
+  Session shell((tree.root() / step_dir).string());
   Bindings bindings;
   for (const auto& command : block.commands) {
     if (auto regex = suite_command_regex(command.text)) {
+      if (command.expected.empty()) continue;  // no count shown: nothing to check
       const std::string want = fmt::format("out of {}", test_count(*regex));
       bool found = false;
       for (const auto& line : command.expected) found = found || line.ends_with(want);
