@@ -16,9 +16,7 @@
 
 namespace ctr {
 
-namespace {
-
-std::string flags_to_string(unsigned long flags) {
+std::string mount_flags_to_string(unsigned long flags) {
   static constexpr std::pair<unsigned long, const char*> kNames[] = {
       {MS_RDONLY, "MS_RDONLY"},   {MS_NOSUID, "MS_NOSUID"},
       {MS_NODEV, "MS_NODEV"},     {MS_NOEXEC, "MS_NOEXEC"},
@@ -33,20 +31,48 @@ std::string flags_to_string(unsigned long flags) {
   return out.empty() ? "0" : out;
 }
 
-std::string shell_for_mount(const std::string& source, const std::string& target,
-                            const std::string& fstype, unsigned long flags,
-                            const std::string& data) {
-  if (flags & MS_PRIVATE) return fmt::format("mount --make-rprivate {}", target);
-  if (flags & MS_BIND && flags & MS_REMOUNT)
-    return fmt::format("mount -o remount,bind,ro {}", target);
-  if (flags & MS_BIND) return fmt::format("mount --rbind {} {}", source, target);
-  std::string opts = data;
-  if (flags & MS_RDONLY) opts = opts.empty() ? "ro" : "ro," + opts;
-  return fmt::format("mount -t {} {}{} {}", fstype, opts.empty() ? "" : "-o " + opts + " ", source,
-                     target);
+namespace {
+
+// The mount(8) options for the per-mount flags (mount(8), "FILESYSTEM-INDEPENDENT MOUNT
+// OPTIONS").
+std::string flag_options(unsigned long flags) {
+  static constexpr std::pair<unsigned long, const char*> kOptions[] = {
+      {MS_RDONLY, "ro"},     {MS_NOSUID, "nosuid"},           {MS_NODEV, "nodev"},
+      {MS_NOEXEC, "noexec"}, {MS_STRICTATIME, "strictatime"},
+  };
+  std::string out;
+  for (const auto& [bit, name] : kOptions) {
+    if (flags & bit) out += out.empty() ? name : fmt::format(",{}", name);
+  }
+  return out;
 }
 
 }  // namespace
+
+std::string mount_shell_command(const std::string& source, const std::string& target,
+                                const std::string& fstype, unsigned long flags,
+                                const std::string& data) {
+  if (flags & (MS_PRIVATE | MS_SLAVE)) {
+    return fmt::format("mount --make-{}{} {}", flags & MS_REC ? "r" : "",
+                       flags & MS_PRIVATE ? "private" : "slave", target);
+  }
+  // A remount changes the flags of the mount at target; with MS_BIND, of that mount only,
+  // not of the file system (mount(8) "-o remount,bind").
+  if (flags & MS_REMOUNT) {
+    const std::string options = flag_options(flags);
+    return fmt::format("mount -o remount{}{}{} {}", flags & MS_BIND ? ",bind" : "",
+                       options.empty() ? "" : ",", options, target);
+  }
+  // A bind mount takes no other flag (they need a remount, above).
+  if (flags & MS_BIND) {
+    return fmt::format("mount --{}bind {} {}", flags & MS_REC ? "r" : "", source, target);
+  }
+  std::string options = flag_options(flags);
+  if (!data.empty()) options += options.empty() ? data : "," + data;
+  return fmt::format("mount{}{} {} {}", fstype.empty() ? "" : " -t " + fstype,
+                     options.empty() ? "" : " -o " + options, source.empty() ? "none" : source,
+                     target);
+}
 
 void mount(const std::string& source, const std::string& target, const std::string& fstype,
            unsigned long flags, const std::string& data) {
@@ -56,9 +82,10 @@ void mount(const std::string& source, const std::string& target, const std::stri
         "mount", target);
   if (narrating()) {
     narrate({.call = fmt::format("mount(\"{}\", \"{}\", \"{}\", {}{})", source, target, fstype,
-                                 flags_to_string(flags), data.empty() ? "" : ", \"" + data + "\""),
+                                 mount_flags_to_string(flags),
+                                 data.empty() ? "" : ", \"" + data + "\""),
              .result = "ok",
-             .shell = shell_for_mount(source, target, fstype, flags, data),
+             .shell = mount_shell_command(source, target, fstype, flags, data),
              .man = "mount(2)"});
   }
 }

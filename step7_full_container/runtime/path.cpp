@@ -168,12 +168,23 @@ std::string fd_path(int fd) {
   return fmt::format("/proc/self/fd/{}", fd);
 }
 
+// The target is the descriptor, through its /proc/self/fd link: what was resolved is what
+// gets mounted on, even if the path was swapped for a symlink since. --explain shows the
+// path it stands for, and the shell command with that path (fd N is ours, not a shell's).
 void mount_on_fd(const std::string& source, const UniqueFd& target, const std::string& shown_as,
                  const std::string& fstype, unsigned long flags, const std::string& data) {
-  try {
-    ctr::mount(source, fd_path(target.get()), fstype, flags, data);
-  } catch (const SyscallError& e) {
-    throw SyscallError(e.err(), "mount", shown_as);
+  const std::string via = fd_path(target.get());
+  check(::mount(source.empty() ? nullptr : source.c_str(), via.c_str(),
+                fstype.empty() ? nullptr : fstype.c_str(), flags,
+                data.empty() ? nullptr : data.c_str()),
+        "mount", shown_as);
+  if (narrating()) {
+    narrate({.call = fmt::format("mount(\"{}\", \"{}\" = {}, \"{}\", {}{})", source, via, shown_as,
+                                 fstype, mount_flags_to_string(flags),
+                                 data.empty() ? "" : ", \"" + data + "\""),
+             .result = "ok",
+             .shell = mount_shell_command(source, shown_as, fstype, flags, data),
+             .man = "mount(2)"});
   }
 }
 
@@ -209,10 +220,27 @@ void mount_setattr_recursive(const UniqueFd& target, const std::string& shown_as
     return;
   }
   check(static_cast<int>(rc), "mount_setattr", shown_as);
+  // The attributes by name, and the remount that sets them on each mount below shown_as
+  // (mount(8) has no recursive remount: one per mount, as findmnt -R lists them).
+  static constexpr std::pair<uint64_t, std::pair<const char*, const char*>> kAttrs[] = {
+      {MOUNT_ATTR_RDONLY, {"MOUNT_ATTR_RDONLY", "ro"}},
+      {MOUNT_ATTR_NOSUID, {"MOUNT_ATTR_NOSUID", "nosuid"}},
+      {MOUNT_ATTR_NODEV, {"MOUNT_ATTR_NODEV", "nodev"}},
+      {MOUNT_ATTR_NOEXEC, {"MOUNT_ATTR_NOEXEC", "noexec"}},
+  };
+  std::string names;
+  std::string options;
+  for (const auto& [bit, name] : kAttrs) {
+    if ((attr_set & bit) == 0) continue;
+    names += names.empty() ? name.first : fmt::format("|{}", name.first);
+    options += fmt::format(",{}", name.second);
+  }
   narrate(
-      {.call = fmt::format("mount_setattr(\"{}\", AT_RECURSIVE, set 0x{:x})", shown_as, attr_set),
+      {.call = fmt::format("mount_setattr(\"{}\", AT_RECURSIVE, attr_set = {})", shown_as, names),
        .result = "ok",
-       .shell = fmt::format("mount -o remount,bind,nodev {} (and every mount below it)", shown_as),
+       .shell = fmt::format("for m in $(findmnt -Rno TARGET {}); do mount -o remount,bind{} "
+                            "\"$m\"; done",
+                            shown_as, options),
        .man = "mount_setattr(2)"});
 }
 

@@ -11,6 +11,12 @@ namespace ctr {
 // mount(2), narrated; throws SyscallError with the target in the message.
 void mount(const std::string& source, const std::string& target, const std::string& fstype,
            unsigned long flags, const std::string& data = {});
+// For --explain: MS_* flags as names ("MS_BIND|MS_REC"), and the mount(8) command that does
+// what mount(2) with these arguments does ("mount -t proc -o nosuid,nodev,noexec proc /proc").
+std::string mount_flags_to_string(unsigned long flags);
+std::string mount_shell_command(const std::string& source, const std::string& target,
+                                const std::string& fstype, unsigned long flags,
+                                const std::string& data = "");
 // umount2(2), narrated; throws.
 void umount2(const std::string& target, int flags);
 // chroot(2) then chdir("/"): without the chdir the old working directory stays outside.
