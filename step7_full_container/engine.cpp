@@ -379,9 +379,13 @@ void mount_tmpfs_copied_up(const std::string& rootfs, const Mount& m, const ctr:
   ctr::mount_on_fd(m.source, target, rootfs + m.destination, m.type, m.flags, m.data);
   const ctr::UniqueFd above = ctr::open_in_root(rootfs, m.destination, O_RDONLY | O_DIRECTORY);
   namespace fs = std::filesystem;
-  fs::copy(fmt::format("/proc/self/fd/{}", below.get()),
-           fmt::format("/proc/self/fd/{}", above.get()),
-           fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  // Entry by entry: the two /proc/self/fd links are symlinks themselves, which copy_symlinks
+  // would copy as links rather than follow.
+  const fs::path to = fmt::format("/proc/self/fd/{}", above.get());
+  for (const auto& entry : fs::directory_iterator(fmt::format("/proc/self/fd/{}", below.get()))) {
+    fs::copy(entry.path(), to / entry.path().filename(),
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  }
 }
 
 // --- Mount what the spec lists: /proc, /dev, /sys, volumes, tmpfs ---
