@@ -358,8 +358,10 @@ void populate_devices(const Container& c) {
 // The target of a non-bind mount. /proc and /sys are part of every root filesystem: where the
 // image has none, it is no root filesystem (or an empty directory), and we say so rather than
 // write into it. Other targets (/dev/pts in our /dev, a --tmpfs) are made when missing.
-ctr::UniqueFd kernel_mount_point(const std::string& rootfs, const Mount& m) {
-  if (m.type != "proc" && m.type != "sysfs")
+// Under an engine (OCI create) the root is the engine's: an image without /proc (podman's
+// pod infra image, built from one static binary) gets the directory made, as runc does.
+ctr::UniqueFd kernel_mount_point(const std::string& rootfs, const Mount& m, bool oci) {
+  if ((m.type != "proc" && m.type != "sysfs") || oci)
     return mount_point_in_rootfs(rootfs, m.destination, false);
   if (auto fd = ctr::open_in_root_if_present(rootfs, m.destination)) return std::move(*fd);
   throw ctr::UsageError(
@@ -400,7 +402,7 @@ void mount_spec_mounts(const Container& c) {
       mount_bind(rootfs, m);
       continue;
     }
-    const ctr::UniqueFd target = kernel_mount_point(rootfs, m);
+    const ctr::UniqueFd target = kernel_mount_point(rootfs, m, c.oci() != nullptr);
     if (m.type == "sysfs") {
       mount_sysfs(c, m, target);
     } else if (m.copy_up && m.type == "tmpfs") {
