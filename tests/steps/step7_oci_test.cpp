@@ -671,5 +671,22 @@ TEST_F(Oci, JoinsNamespacesByPathAsAPodDoes) {
   wait_exit(infra_pid);
 }
 
+// --no-pivot (MS_MOVE + chroot) still runs the container in its root; --no-new-keyring is
+// accepted; --debug narrates every kernel operation into the log.
+TEST_F(Oci, NoPivotNoNewKeyringAndDebug) {
+  write_config({}, {"/bin/sh", "-c", "ls /"});
+  const std::string log = (dir_ / "debug.log").string();
+  const Called c = call(
+      {"run", "--no-pivot", "--no-new-keyring", "--bundle", bundle_.string(), unique_name(kTag)},
+      {"--log", log, "--log-format", "json", "--debug"});
+  EXPECT_EQ(c.status, 0) << c.err;
+  EXPECT_TRUE(contains(c.out, "bin\n") && contains(c.out, "proc\n")) << c.out;
+  EXPECT_FALSE(contains(c.out, "wt-oci")) << "the host's tree is not the container's root";
+  const std::string text = read_file(log);
+  EXPECT_TRUE(contains(text, "\"level\":\"debug\"") && contains(text, "clone(")) << text;
+  // (The child's lines end where its root changes: the log is a host path.)
+  EXPECT_TRUE(contains(text, "chdir(\\\"" + rootfs())) << text;
+}
+
 }  // namespace
 }  // namespace mc::test
