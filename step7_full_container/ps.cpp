@@ -13,10 +13,13 @@ int ps() {
   const auto containers = ctr::list_containers();
   fmt::print("{:<20} {:>8}  {:<8} {:<20}  {}\n", "NAME", "PID", "STATUS", "STARTED", "COMMAND");
   for (const auto& c : containers) {
-    const std::string status = c.runtime_pid == 0 ? "unknown"
-                               : ctr::is_stale(c) ? "stale"
-                               : c.pid == 0       ? "starting"
-                                                  : "running";
+    // An OCI container (create) has no runtime process: its status is its own (state.hpp).
+    const std::string status =
+        c.oci                ? ctr::to_string(ctr::container_status(c, ctr::container_dir(c.name)))
+        : c.runtime_pid == 0 ? "unknown"
+        : ctr::is_stale(c)   ? "stale"
+        : c.pid == 0         ? "starting"
+                             : "running";
     fmt::print("{:<20} {:>8}  {:<8} {:<20}  {}\n", c.name, c.pid, status, c.started,
                fmt::join(c.command, " "));
   }

@@ -120,7 +120,10 @@ struct Mount {
   unsigned long flags = 0;        // MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC...
   unsigned long clear_flags = 0;  // "rw", "suid", "dev", "exec": flags to clear on a bind
   Propagation propagation = Propagation::kNone;
-  std::string data;      // what is left: "mode=755,size=65536k" (the file system's own options)
+  std::string data;  // what is left: "mode=755,size=65536k" (the file system's own options)
+  // "tmpcopyup" (runc's and crun's extension, podman sends it for the tmpfs of --read-only):
+  // the tmpfs starts with a copy of what the image has at the destination.
+  bool copy_up = false;
   bool is_bind() const;  // type "bind", or "bind"/"rbind" among the options
   bool operator==(const Mount&) const = default;
 };
@@ -131,6 +134,10 @@ struct Mount {
 // /data: option 'idmap' is not supported ...").
 Mount make_mount(std::string destination, std::string type, std::string source,
                  std::vector<std::string> options);
+
+// The mount(8) option names read as flags or propagation (the rest is the file system's own
+// data, "mode=755"): what `mycontainer features` lists as mountOptions.
+std::vector<std::string> supported_mount_options();
 
 // --- linux (config-linux.md) ---------------------------------------------------------------
 

@@ -192,12 +192,17 @@ TEST(SpecFile, WhatTheEngineCannotDoIsRefusedByName) {
        [](nlohmann::json& c) {
          c["hooks"]["poststop"] = {{{"path", "/bin/true"}}};
        }},
-      {"linux.namespaces: joining an existing pid namespace",
-       [](nlohmann::json& c) { c["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid"; }},
+      // (pid, cgroup, network, ipc and uts can be joined: what a podman pod shares.)
+      {"linux.namespaces: joining an existing mount namespace",
+       [](nlohmann::json& c) {
+         for (auto& ns : c["linux"]["namespaces"]) {
+           if (ns["type"] == "mount") ns["path"] = "/proc/1/ns/mnt";
+         }
+       }},
       {"process.capabilities: inheritable and ambient",
        [](nlohmann::json& c) { c["process"]["capabilities"]["ambient"] = {"CAP_CHOWN"}; }},
-      {"linux.resources.cpu: only quota and period",
-       [](nlohmann::json& c) { c["linux"]["resources"]["cpu"]["shares"] = 512; }},
+      {"linux.resources.cpu: cpus and mems are not applied",
+       [](nlohmann::json& c) { c["linux"]["resources"]["cpu"]["cpus"] = "0"; }},
   };
   for (const auto& [message, edit] : cases) {
     Bundle b({}, {"/bin/true"});
