@@ -29,7 +29,9 @@ int cleanup() {
     if (c.runtime_pid != 0 && !ctr::is_stale(c)) continue;
     const auto dir = ctr::state_root() / "containers" / c.name;
     bool complete = true;
-    // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
+    // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name
+    // where the runtime would have made it (beneath our cgroup or the parent; on v2 also the
+    // top-level cgroup: Cgroup::list_children).
     try {
       std::optional<ctr::Cgroup> cgroup;
       if (!c.cgroup_dirs.empty()) {

@@ -76,11 +76,11 @@ std::string base_dir(const CgroupLayout& layout, const CgroupHierarchy& h,
 // Where containers' cgroups go on v2 without --cgroup-parent, and why: the one decision (the
 // rules are at the top of cgroup_v2.cpp). Reads the files; changes nothing.
 struct V2Placement {
-  std::string base;        // containers' cgroups go beneath this directory
-  std::string top;         // set: base is top + "/mycontainer", made (and kept) beneath top
-  bool move_self = false;  // base is our own cgroup and we are alone in it: move into the leaf
-  std::string why;         // for --explain
-  std::string refusal;     // set: no place can take a limit, and this says why
+  std::string base = {};     // containers' cgroups go beneath this directory
+  std::string top = {};      // set: base is top + "/mycontainer", made (and kept) beneath top
+  bool move_self = false;    // base is our own cgroup and we are alone in it: move into the leaf
+  std::string why = {};      // for --explain
+  std::string refusal = {};  // set: no place can take a limit, and this says why
 };
 V2Placement choose_v2_placement(const CgroupLayout& layout, const CgroupHierarchy& h);
 // The top-level cgroup of rule 2, whether it exists or not: /sys/fs/cgroup/mycontainer as root;
