@@ -44,7 +44,8 @@ VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test steps_step7
 VM_ALL_TESTS=${VM_ALL_TESTS:-"*_test"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
-VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat"}
+# loop: block devices (/dev/loop0...) for the attacks that make a node of one and open it.
+VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat loop"}
 # Host programs the tests call that busybox lacks or does too little of (iproute2's ip,
 # iptables for NAT), copied with their libraries; a missing one is skipped with a warning.
 # The others are what the suites run on the host side by absolute path: setpriv (rootless
@@ -140,7 +141,8 @@ cleanup() {
 }
 trap cleanup EXIT
 root=$work/root
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,lib/modules}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,var/tmp,run,root,lib/modules}
+chmod 1777 "$root/tmp" "$root/var/tmp"
 cp /bin/busybox "$root/bin/busybox"
 
 # Copies an executable or library to the same path in the image, with the libraries it

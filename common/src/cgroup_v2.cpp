@@ -179,7 +179,13 @@ std::string prepare_path(const CgroupFs& fs, const std::string& from, const std:
     if (part.empty()) continue;
     enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
     dir += "/" + part;
-    if (!is_dir(dir)) fs.make_dir(dir);
+    if (is_dir(dir)) continue;
+    if (exists(dir)) {  // an interface file, like cgroup.procs: mkdir would say EEXIST
+      throw UsageError(fmt::format(
+          "cgroup parent '{}': '{}' is not a directory, so no cgroup can be made beneath it",
+          relative, dir));
+    }
+    fs.make_dir(dir);
   }
   enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
   return dir;

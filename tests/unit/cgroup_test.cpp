@@ -473,6 +473,13 @@ TEST_F(FakeV2, OwnCgroupSharedWithOthersWithoutLimitsGoesToTheTopToo) {
   EXPECT_EQ(adopted.dirs(), std::vector<std::string>{sys("/mycontainer/mct-shared-nolimit")});
 }
 
+TEST_F(FakeV2, ParentThroughAnInterfaceFileIsExplained) {
+  // mkdir would fail with EEXIST, which make_dir reports as a name another container uses.
+  expect_usage_error(
+      [&] { Cgroup::create_at(place("/cgroup.procs/x"), "mct-f", {}); },
+      "cgroup parent '/cgroup.procs/x': '" + sys("/cgroup.procs") + "' is not a directory");
+}
+
 TEST_F(FakeV2, ExplicitParentWinsOverTheTopLevelCgroup) {
   put(own() + "/cgroup.procs", "1\n4242\n");
   Cgroup cg = Cgroup::create_at(place("/elsewhere"), "mct-p", {.pids = 3});
