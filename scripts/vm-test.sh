@@ -21,7 +21,7 @@
 # says that something passed and nothing failed. KVM is used when it works, else software
 # emulation (slower, same result).
 #
-# Environment: VM_TESTS (default test list), VM_ACCEL (kvm, tcg or auto), VM_TIMEOUT
+# Environment: VM_TESTS (default test list), VM_ALL_TESTS (what --all runs), VM_ACCEL (kvm, tcg or auto), VM_TIMEOUT
 # (seconds for the whole run: 1500, with --all 5400), VM_TEST_TIMEOUT (per test executable,
 # 1200), VM_MEMORY (MiB, 1536), VM_CACHE (where the kernel is kept), VM_KERNEL_PACKAGE (default: what
 # linux-image-amd64 depends on), VM_MODULES, VM_HOST_TOOLS (host programs to add, with their
@@ -32,8 +32,7 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 # The test executables run in the VM when none are named on the command line: what CI runs,
-# about 6 to 12 minutes of software emulation on a 2-core machine (README.md "Tests on cgroup
-# v2"). The cgroup unit tests; the step 6 suite; the step 7 suite (limits, the cgroup view,
+# 5 to 9 minutes of software emulation on a 2-core machine (README.md "Tests on cgroup v2"). The cgroup unit tests; the step 6 suite; the step 7 suite (limits, the cgroup view,
 # rootless limits in a delegated cgroup, the hardening) without its 50-containers-at-once test
 # (IPAM, not cgroups: 130-200 s emulated), and its spec suite; the login-session suite (the
 # runtime started from a cgroup that also holds a shell, as `sudo` in a terminal is: limits
@@ -44,7 +43,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 # that matches nothing (a suite not built) is skipped.
 VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:-Step7.FiftyContainersInParallel* steps_step7_spec_test steps_login_session_test security_attacks_test faults_faults_test"}
 # --all: every test executable of the build (every suite: unit, steps 1-7, security, faults,
-# and whatever suite is added later), in name order. 10 to 18 minutes under TCG here.
+# and whatever suite is added later), in name order. 11 to 18 minutes under TCG here.
 VM_ALL_TESTS=${VM_ALL_TESTS:-"*_test"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
