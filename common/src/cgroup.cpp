@@ -221,7 +221,7 @@ Cgroup Cgroup::adopt(const CgroupPlace& place, std::string name) {
   Cgroup cg(place.layout.version, name, place.hooks);
   for (const auto& h : place.layout.hierarchies) {
     for (const auto& base : container_bases(place.layout, h, place.parent)) {
-      const std::string dir = base + "/" + name;
+      const std::string dir = fmt::format("{}/{}", base, name);
       if (is_dir(dir)) cg.dirs_.push_back({dir, h.controllers});
     }
   }
