@@ -1104,13 +1104,15 @@ bool lasting_zombie_child(int parent, std::chrono::milliseconds window) {
 TEST_F(Step7, WithoutInitAnOrphanStaysAZombieWithInitItIsReaped) {
   // The command leaves an orphan and execs a program that never waits (sleep). Without
   // --init that program is PID 1 and the orphan stays a zombie; with --init, the init reaps it.
+  // The orphan lives a second: one that ends before the shell's exec is reaped by the shell
+  // (its wait for the subshell collects any child), which happened under emulation (the VM).
   for (const bool init : {false, true}) {
     SCOPED_TRACE(init ? "--init" : "no init");
     const std::string seconds = unique_sleep_seconds();
     std::vector<std::string> options;
     if (init) options.emplace_back("--init");
     Background bg(
-        mc_argv(options, {"/bin/sh", "-c", "(/bin/sleep 0.1 &); exec /bin/sleep " + seconds}));
+        mc_argv(options, {"/bin/sh", "-c", "(/bin/sleep 1 &); exec /bin/sleep " + seconds}));
     std::vector<int> pids;
     ASSERT_TRUE(wait_until([&] {
       return !(pids = pids_matching("/bin/sleep " + seconds)).empty();
