@@ -6,7 +6,8 @@
 #   sudo scripts/test.sh -L unit -R Fd         # extra arguments go to ctest
 #
 # It installs missing packages (needs root), builds build/, makes rootfs/, runs ctest,
-# then scripts/vm-test.sh if it exists (skip it with MC_SKIP_VM=1). MC_REQUIRE_ROOT=1
+# then scripts/vm-test.sh if it exists (skip it with MC_SKIP_VM=1; MC_VM_ALL=1 runs every
+# suite in the VM, scripts/vm-test.sh --all, instead of its default list). MC_REQUIRE_ROOT=1
 # in the environment turns privileged skips into failures (.ci/run sets it; note that
 # sudo drops the environment: use sudo MC_REQUIRE_ROOT=1 scripts/test.sh). MC_BUILD_DIR
 # picks another build directory than build/.
@@ -45,8 +46,10 @@ log "ctest: $((SECONDS - start)) s"
 if ((run_vm)); then
   log "scripts/vm-test.sh: the privileged suites in a cgroup-v2 VM"
   vm_rc=0
+  vm_args=()
+  [[ ${MC_VM_ALL:-0} != 1 ]] || vm_args=(--all)
   start=$SECONDS
-  "$vm" || vm_rc=$?
+  "$vm" "${vm_args[@]}" || vm_rc=$?
   log "scripts/vm-test.sh: $((SECONDS - start)) s"
   summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -n 1) || true
   if ((vm_rc == 0)); then

@@ -3,6 +3,7 @@
 # machines do today, to prove the cgroup v2 code on a real v2 kernel (the host may be v1).
 #
 #   sudo scripts/vm-test.sh                          # the default tests (VM_TESTS below)
+#   sudo scripts/vm-test.sh --all                    # every suite (VM_ALL_TESTS below)
 #   sudo scripts/vm-test.sh unit_cgroup_test         # names in the build's bin/, or paths
 #   sudo scripts/vm-test.sh 'steps_step7_test:Step7/Step7ChildMode.*'   # NAME:GTEST_FILTER
 #   MC_BUILD_DIR=build-asan sudo scripts/vm-test.sh  # another build directory
@@ -20,9 +21,9 @@
 # says that something passed and nothing failed. KVM is used when it works, else software
 # emulation (slower, same result).
 #
-# Environment: VM_TESTS (default test list), VM_ACCEL (kvm, tcg or auto), VM_TIMEOUT
-# (seconds for the whole run, 900), VM_TEST_TIMEOUT (per test executable, 600), VM_MEMORY
-# (MiB, 1024), VM_CACHE (where the kernel is kept), VM_KERNEL_PACKAGE (default: what
+# Environment: VM_TESTS (default test list), VM_ALL_TESTS (what --all runs), VM_ACCEL (kvm, tcg or auto), VM_TIMEOUT
+# (seconds for the whole run: 1500, with --all 5400), VM_TEST_TIMEOUT (per test executable,
+# 1200), VM_MEMORY (MiB, 1536), VM_CACHE (where the kernel is kept), VM_KERNEL_PACKAGE (default: what
 # linux-image-amd64 depends on), VM_MODULES, VM_HOST_TOOLS (host programs to add, with their
 # libraries), VM_GTEST_ARGS (added to every test's command line).
 set -euo pipefail
@@ -30,21 +31,39 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-# The test executables run in the VM when none are named on the command line: the cgroup
-# unit tests, every built step-6 suite, step 7's tests of how the child joins its cgroup, and
-# its spec tests (flags and their config.json run the same container; the rest of the step 7
-# suite still assumes v1 paths or host tools the VM lacks). Names are
-# looked up in the build's bin/; NAME:FILTER runs only the tests FILTER names (--gtest_filter).
-VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:Step7/Step7ChildMode.* steps_step7_spec_test"}
+# The test executables run in the VM when none are named on the command line: what CI runs,
+# 5 to 9 minutes of software emulation on a 2-core machine (README.md "Tests on cgroup v2"). The cgroup unit tests; the step 6 suite; the step 7 suite (limits, the cgroup view,
+# rootless limits in a delegated cgroup, the hardening) without its 50-containers-at-once test
+# (IPAM, not cgroups: 130-200 s emulated), and its spec suite; the login-session suite (the
+# runtime started from a cgroup that also holds a shell, as `sudo` in a terminal is: limits
+# enforced, the container's cgroup beneath /sys/fs/cgroup/mycontainer); the attack suite (its
+# attacks on /proc/sysrq-trigger, /proc/kcore... run here: Debian's kernel has them); the
+# fault suite (kills, cleanup, OOM, fork bombs on v2). Names are looked up in the build's
+# bin/; NAME:FILTER runs only the tests FILTER names (--gtest_filter, "-" excludes); a glob
+# that matches nothing (a suite not built) is skipped.
+VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:-Step7.FiftyContainersInParallel* steps_step7_spec_test steps_login_session_test security_attacks_test faults_faults_test"}
+# --all: every test executable of the build (every suite: unit, steps 1-7, security, faults,
+# and whatever suite is added later), in name order. 11 to 18 minutes under TCG here.
+VM_ALL_TESTS=${VM_ALL_TESTS:-"*_test"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
-VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat"}
+# loop: block devices (/dev/loop0...) for the attacks that make a node of one and open it.
+VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat loop"}
 # Host programs the tests call that busybox lacks or does too little of (iproute2's ip,
 # iptables for NAT), copied with their libraries; a missing one is skipped with a warning.
-VM_HOST_TOOLS=${VM_HOST_TOOLS:-"ip iptables"}
-VM_TIMEOUT=${VM_TIMEOUT:-900}
-VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-600}
-VM_MEMORY=${VM_MEMORY:-1024}
+# The others are what the suites run on the host side by absolute path: setpriv (rootless
+# runs), unshare, strace (the fault tests' SIGKILL at a chosen system call), useradd and
+# userdel (the rootless tests' user), ldd (with bash, its interpreter).
+VM_HOST_TOOLS=${VM_HOST_TOOLS:-"ip iptables setpriv unshare strace useradd userdel nologin ldd bash"}
+all=0
+if [[ ${1:-} == --all ]]; then
+  all=1
+  shift
+  (($# == 0)) || die "--all runs every suite: name no tests with it"
+fi
+VM_TIMEOUT=${VM_TIMEOUT:-$((all ? 5400 : 1500))}
+VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-1200}
+VM_MEMORY=${VM_MEMORY:-1536}
 VM_CACHE=${VM_CACHE:-$MC_ROOT/.cache/vm}
 VM_GTEST_ARGS=${VM_GTEST_ARGS:-""}
 
@@ -58,7 +77,11 @@ bin_dir=$MC_BUILD_DIR/bin
 # --- The tests to run --------------------------------------------------------------------
 tests=()
 patterns=("$@")
-(($#)) || read -r -a patterns <<<"$VM_TESTS"
+if ((all)); then
+  read -r -a patterns <<<"$VM_ALL_TESTS"
+elif (($# == 0)); then
+  read -r -a patterns <<<"$VM_TESTS"
+fi
 for pattern in "${patterns[@]}"; do
   filter="" # NAME:FILTER: the filter rides along after a colon, to the VM's /init
   if [[ $pattern == *:* ]]; then
@@ -72,6 +95,7 @@ for pattern in "${patterns[@]}"; do
   found=0
   for t in "$bin_dir"/$pattern; do
     [[ -x $t && -f $t ]] || continue
+    [[ ${t##*/} != bench* ]] || continue # benchmarks measure; they test nothing
     tests+=("$t${filter:+:$filter}")
     found=1
   done
@@ -120,7 +144,8 @@ cleanup() {
 }
 trap cleanup EXIT
 root=$work/root
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,lib/modules}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,var/tmp,run,root,lib/modules}
+chmod 1777 "$root/tmp" "$root/var/tmp"
 cp /bin/busybox "$root/bin/busybox"
 
 # Copies an executable or library to the same path in the image, with the libraries it
@@ -164,7 +189,14 @@ for tool in $VM_HOST_TOOLS; do
   fi
   real=$(realpath -- "$path")
   copy_with_libs "$real"
-  [[ $real == "/usr/sbin/$tool" ]] || ln -sf -- "$real" "$root/usr/sbin/$tool"
+  # Where the tests look for it too ("/usr/bin/setpriv", "/bin/bash"): the host's path, which
+  # on a merged-/usr host is /usr/bin/X behind the /bin symlink.
+  for alias in "$path" "/usr/bin/$tool" "/bin/$tool"; do
+    [[ $alias != "$real" && -e $alias && ! -e $root$alias ]] || continue
+    mkdir -p -- "$root$(dirname -- "$alias")"
+    ln -s -- "$real" "$root$alias"
+  done
+  [[ $real == "/usr/sbin/$tool" || -e $root/usr/sbin/$tool ]] || ln -sf -- "$real" "$root/usr/sbin/$tool"
   # iptables loads its match and target modules with dlopen(3), which ldd cannot see.
   if [[ $tool == iptables* && -d /usr/lib/x86_64-linux-gnu/xtables ]]; then
     for so in /usr/lib/x86_64-linux-gnu/xtables/*.so; do copy_with_libs "$so"; done
@@ -209,6 +241,11 @@ printf '%s\n' "${module_order[@]}" >"$root/etc/vm-modules"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
   >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+# useradd and userdel keep the shadow files in step with passwd and group.
+printf 'root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n' >"$root/etc/shadow"
+printf 'root:*::\nnogroup:*::\n' >"$root/etc/gshadow"
+chmod 600 "$root/etc/shadow" "$root/etc/gshadow"
+[[ ! -f /etc/login.defs ]] || cp -- /etc/login.defs "$root/etc/login.defs"
 echo mc-vm >"$root/etc/hostname"
 printf '%s\n' "${tests[@]}" >"$root/etc/vm-tests"
 

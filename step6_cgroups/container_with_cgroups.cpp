@@ -2,7 +2,9 @@
 //
 // Namespaces decide what a process can *see*; control groups decide how much it may *use*
 // (cgroups(7)). The parent makes a cgroup for the container beneath the cgroup it runs in
-// itself, writes the limits into its files (memory, CPU time, number of processes), and
+// itself (on cgroup v2, when that cgroup also holds your shell, beneath the top-level
+// /sys/fs/cgroup/mycontainer instead, as docker does: README.md, and --explain says which),
+// writes the limits into its files (memory, CPU time, number of processes), and
 // puts the child into it before the child runs a single instruction of the command. When
 // the container ends, the parent reads how it ended (was it the OOM killer?), kills
 // whatever is left in the cgroup, and removes it.

@@ -25,7 +25,9 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
   if (c.oci && c.pid > 0 && ctr::process_running(c.pid, c.pid_start_time)) {
     ::kill(c.pid, SIGKILL);
   }
-  // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
+  // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name
+  // where the runtime would have made it (beneath our cgroup or the parent; on v2 also the
+  // top-level cgroup: Cgroup::list_children).
   try {
     std::optional<ctr::Cgroup> cgroup;
     if (!c.cgroup_dirs.empty()) {

@@ -827,10 +827,13 @@ void open_joined_namespaces(Container& c) {
 
 // --- Cgroup ---
 // As root, always: it is how `ps`, the OOM report and the final kill find every process.
+// Rootless, only for limits, in a cgroup delegated to the user (cgroup v2).
 // linux.cgroupsPath "PARENT/NAME" (as `--cgroup-parent` writes it), else mycontainer-NAME
-// beneath our own cgroup.
+// beneath our own cgroup; on v2, when our cgroup holds other processes (a login shell's
+// session scope), beneath the top-level cgroup /sys/fs/cgroup/mycontainer instead
+// (ctr::Cgroup decides; --explain says where and why).
 void prepare_cgroup(Container& c, bool rootless) {
-  if (rootless) return;
+  if (rootless && !wants_cgroup_limits(c.spec)) return;
   const std::string& path = c.spec.linux.cgroups_path;
   std::string name = ctr::cgroup_name(c.request.name);
   std::optional<std::string> parent;
@@ -1000,12 +1003,14 @@ int run_container(const Spec& spec, const RunRequest& request) {
   Container c{spec, request, {}};
   HostSide& host = c.host;
   host.id_maps = plan_user_namespace(spec, rootless);  // NEW in step 7
-  if (rootless && wants_cgroup_limits(spec)) {
+  if (rootless && wants_cgroup_limits(spec) &&
+      ctr::CgroupLayout::detect().version != ctr::CgroupVersion::kV2) {
     // An ordinary user may only write to a cgroup that was delegated to it (cgroup-v2.rst,
-    // "Delegation"). We do not go looking for one: say what is missing.
+    // "Delegation"), and only cgroup v2 delegates safely. On v2, ctr::Cgroup looks for the
+    // delegation (systemd's user@UID.service) and says why when there is none.
     throw ctr::UsageError(
-        "cgroup limits need root (or a cgroup delegated to you, which this runtime does not "
-        "use rootless): run with sudo, or drop -m/--cpus/--pids-limit");
+        "cgroup limits need root on cgroup v1 (only cgroup v2 delegates a cgroup to an "
+        "ordinary user): run with sudo, or drop -m/--cpus/--pids-limit");
   }
 
   // --- State: the name is ours while this directory exists --- NEW in step 7

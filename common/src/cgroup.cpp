@@ -25,6 +25,7 @@ namespace ctr {
 using detail::base_dir;
 using detail::CgroupFs;
 using detail::collect_pids;
+using detail::container_bases;
 using detail::exists;
 using detail::is_dir;
 using detail::normalize_parent;
@@ -84,6 +85,16 @@ std::string base_dir(const CgroupLayout& layout, const CgroupHierarchy& h,
     return dirname_of(h.own_dir);
   }
   return h.own_dir;
+}
+
+std::vector<std::string> container_bases(const CgroupLayout& layout, const CgroupHierarchy& h,
+                                         const std::optional<std::string>& parent) {
+  std::vector<std::string> bases = {base_dir(layout, h, parent)};
+  if (!parent && layout.version == CgroupVersion::kV2) {
+    const std::string top = v2_top_level_dir(h);
+    if (!top.empty() && top != bases.front()) bases.push_back(top);
+  }
+  return bases;
 }
 
 }  // namespace detail
@@ -228,8 +239,10 @@ Cgroup Cgroup::adopt(const CgroupPlace& place, std::string name) {
   check_name(name);
   Cgroup cg(place.layout.version, name, place.hooks);
   for (const auto& h : place.layout.hierarchies) {
-    const std::string dir = base_dir(place.layout, h, place.parent) + "/" + name;
-    if (is_dir(dir)) cg.dirs_.push_back({dir, h.controllers});
+    for (const auto& base : container_bases(place.layout, h, place.parent)) {
+      const std::string dir = fmt::format("{}/{}", base, name);
+      if (is_dir(dir)) cg.dirs_.push_back({dir, h.controllers});
+    }
   }
   if (cg.dirs_.empty()) {
     throw UsageError(fmt::format("no cgroup named '{}' beneath our cgroup{}", name,
@@ -255,8 +268,10 @@ Cgroup Cgroup::adopt_dirs(const std::vector<std::string>& dirs) {
 std::vector<std::string> Cgroup::list_children(const CgroupPlace& place, std::string_view prefix) {
   std::vector<std::string> names;
   for (const auto& h : place.layout.hierarchies) {
-    for (const auto& sub : subdirs(base_dir(place.layout, h, place.parent))) {
-      if (sub.starts_with(prefix) && sub != kRuntimeLeafCgroup) names.push_back(sub);
+    for (const auto& base : container_bases(place.layout, h, place.parent)) {
+      for (const auto& sub : subdirs(base)) {
+        if (sub.starts_with(prefix) && sub != kRuntimeLeafCgroup) names.push_back(sub);
+      }
     }
   }
   std::sort(names.begin(), names.end());

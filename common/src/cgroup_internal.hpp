@@ -73,6 +73,24 @@ std::string base_dir(const CgroupLayout& layout, const CgroupHierarchy& h,
 
 // --- cgroup v2 delegation (cgroup_v2.cpp) ----------------------------------------------------
 
+// Where containers' cgroups go on v2 without --cgroup-parent, and why: the one decision (the
+// rules are at the top of cgroup_v2.cpp). Reads the files; changes nothing.
+struct V2Placement {
+  std::string base = {};     // containers' cgroups go beneath this directory
+  std::string top = {};      // set: base is top + "/mycontainer", made (and kept) beneath top
+  bool move_self = false;    // base is our own cgroup and we are alone in it: move into the leaf
+  std::string why = {};      // for --explain
+  std::string refusal = {};  // set: no place can take a limit, and this says why
+};
+V2Placement choose_v2_placement(const CgroupLayout& layout, const CgroupHierarchy& h);
+// The top-level cgroup of rule 2, whether it exists or not: /sys/fs/cgroup/mycontainer as root;
+// "" for a user without a delegated subtree.
+std::string v2_top_level_dir(const CgroupHierarchy& h);
+// Every place a container's cgroup may be in hierarchy h: the parent; else our own (base_dir)
+// and, on v2, the top-level cgroup. For adopt() and list_children(), which look for leftovers.
+std::vector<std::string> container_bases(const CgroupLayout& layout, const CgroupHierarchy& h,
+                                         const std::optional<std::string>& parent);
+
 // The cgroup that containers go beneath on v2, ready for them: the controllers that
 // `required` (controller -> the limit that needs it) names enabled on the way down.
 std::string prepare_v2_base(const CgroupFs& fs, const CgroupLayout& layout,

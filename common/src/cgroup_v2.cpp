@@ -10,30 +10,38 @@
 //    on memory cannot be enabled there (EOPNOTSUPP) and no process can join a domain child
 //    (EOPNOTSUPP). So we never write subtree_control of a cgroup that holds processes.
 //
-// The runtime runs in its own cgroup, so that cgroup always holds at least one process: us.
-// What we do, in order:
-//  1. Controllers already in cgroup.subtree_control: nothing to do (a cgroup delegated to us
-//     that we or an earlier run prepared).
-//  2. The root cgroup is exempt from both rules: enable there directly.
-//  3. A cgroup without processes: enable.
-//  4. The only process in the cgroup is this one: move *ourselves* into a leaf child
-//     "mycontainer-runtime", then enable. That is what systemd's delegation rules ask of a
-//     delegated service that wants to hand controllers to children ("Control Group APIs and
-//     Delegation", systemd.io/CGROUP_DELEGATION), and what crun and LXC do for their monitor
-//     process. Containers then go beside the leaf, beneath our cgroup. We stay in the leaf;
-//     the empty leaf is left behind when we exit, and the next run uses it.
-//  5. Other processes too (the shell that started us...): we never move a process we did not
-//     start. If a limit needs a controller, stop with a message that says how to give the
-//     runtime a cgroup of its own, before any container starts. If no limit was asked, go on
-//     without controllers: the containers' cgroups still count CPU time and can be killed.
-#include <unistd.h>  // getpid(2)
+// Where the containers' cgroups go (choose_v2_placement, without --cgroup-parent), in order:
+//  1. Beneath the runtime's own cgroup when that cgroup can hand out the controllers:
+//     a. it has them in cgroup.subtree_control already (a cgroup delegated to us that we or
+//        an earlier run prepared);
+//     b. it is the root cgroup, exempt from both rules;
+//     c. it holds no process;
+//     d. the only process in it is this one: we move *ourselves* into a leaf child
+//        "mycontainer-runtime", then enable. That is what systemd's delegation rules ask of a
+//        delegated service that wants to hand controllers to children ("Control Group APIs
+//        and Delegation", systemd.io/CGROUP_DELEGATION), and what crun and LXC do for their
+//        monitor process. Containers then go beside the leaf. We stay in the leaf; the empty
+//        leaf is left behind when we exit, and the next run uses it.
+//  2. Otherwise it holds other processes too: `sudo mycontainer` typed in a terminal, whose
+//     login session scope holds the shell and sudo. We never move a process we did not start,
+//     so the containers go beneath a cgroup of the runtime's own at the top of the tree we may
+//     manage, "mycontainer", as docker (/sys/fs/cgroup/docker), podman and runc do with the
+//     cgroupfs driver: as root the root cgroup (/sys/fs/cgroup/mycontainer/NAME); as an
+//     ordinary user the top of the subtree delegated to them (systemd's user@UID.service, made
+//     theirs with chown: cgroup-v2.rst "Delegation"). The controllers are enabled on the way
+//     down; "mycontainer" itself stays, like docker's, and holds only containers.
+//  3. An ordinary user whose cgroup is not delegated to them (a login session's scope belongs
+//     to root): no place can take a limit, and a limit is refused with one line that says why.
+#include <sys/stat.h>  // stat(2)
+#include <unistd.h>    // getpid(2)
 
 #include <fmt/format.h>  // fmt::format
 #include <fmt/ranges.h>  // fmt::join
 
 #include "cgroup_internal.hpp"
-#include "ctr/error.hpp"  // SyscallError, UsageError
-#include "ctr/fd.hpp"     // read_file
+#include "ctr/error.hpp"    // SyscallError, UsageError
+#include "ctr/fd.hpp"       // read_file
+#include "ctr/narrate.hpp"  // narrate
 
 namespace ctr::detail {
 
@@ -94,26 +102,117 @@ void enable_v2_controllers(const CgroupFs& fs, const std::string& dir,
   }
 }
 
+// The top of the cgroup tree this process may manage: as root, the root cgroup; as an ordinary
+// user, the highest cgroup above ours that is theirs (chown'ed to them by a delegation, as
+// systemd does for user@UID.service: cgroup-v2.rst "Delegation"). Empty when none is.
+std::string delegation_root(const CgroupHierarchy& h) {
+  const uid_t me = ::geteuid();
+  if (me == 0) return h.mount_point;
+  std::string top;
+  for (std::string dir = h.own_dir; dir.size() > h.mount_point.size(); dir = dirname_of(dir)) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || st.st_uid != me) break;
+    top = dir;
+  }
+  return top;
+}
+
+std::string pid_list(const std::vector<pid_t>& pids) {
+  return fmt::format("{}", fmt::join(pids, " "));
+}
+
+}  // namespace
+
+std::string v2_top_level_dir(const CgroupHierarchy& h) {
+  const std::string top = delegation_root(h);
+  return top.empty() ? top : top + "/" + std::string(kTopLevelCgroup);
+}
+
+V2Placement choose_v2_placement(const CgroupLayout& layout, const CgroupHierarchy& h) {
+  const std::string own = base_dir(layout, h, std::nullopt);
+  // 3. An ordinary user may write only to cgroups delegated to them (chown'ed), and a
+  // delegation covers a whole subtree: if our own cgroup is not theirs, none above it is.
+  if (struct stat st{};
+      ::geteuid() != 0 && ::stat(own.c_str(), &st) == 0 && st.st_uid != ::geteuid()) {
+    return {.base = own,
+            .refusal = fmt::format(
+                "cgroup limits need root, or a cgroup delegated to you: the runtime's cgroup "
+                "'{}' belongs to uid {}, not to uid {} (cgroup-v2.rst \"Delegation\"); start "
+                "the runtime with systemd-run --user --scope -p Delegate=yes, or run it with sudo",
+                own, st.st_uid, ::geteuid())};
+  }
+  const auto enabled = words(read_file(own + "/cgroup.subtree_control").value_or(""));
+  const auto available = words(read_file(own + "/cgroup.controllers").value_or(""));
+  bool all_enabled = true;
+  for (const std::string controller : {"memory", "cpu", "pids"}) {
+    if (available.count(controller) != 0 && enabled.count(controller) == 0) all_enabled = false;
+  }
+  if (all_enabled) return {.base = own, .why = "the runtime's cgroup hands out its controllers"};
+  // cgroup.type exists in every cgroup but the root (cgroup-v2.rst "Core Interface Files").
+  if (!exists(own + "/cgroup.type")) return {.base = own, .why = "the root cgroup"};
+  const auto procs = read_pids(own + "/cgroup.procs");
+  if (procs.empty()) return {.base = own, .why = "the runtime's cgroup holds no process"};
+  if (own == h.own_dir && procs == std::vector<pid_t>{::getpid()}) {
+    return {
+        .base = own,
+        .move_self = true,
+        .why = "the runtime is alone in its cgroup: it moves into a leaf beside its containers"};
+  }
+  const std::string busy = fmt::format(
+      "the runtime's cgroup '{}' holds other processes (pids {}) and cannot hand out "
+      "controllers (cgroup-v2.rst \"No Internal Process Constraint\")",
+      own, pid_list(procs));
+  // Root may always use the root cgroup; a user whose own cgroup is theirs has a delegation.
+  const std::string top = delegation_root(h);
+  return {.base = v2_top_level_dir(h),
+          .top = top,
+          .why = busy + ": beneath the runtime's top-level cgroup instead"};
+}
+
+namespace {
+
+// Makes `relative` beneath `from` (mkdir -p), each level enabling the controllers for the next.
+std::string prepare_path(const CgroupFs& fs, const std::string& from, const std::string& relative,
+                         const std::map<std::string, std::string>& required) {
+  std::string dir = from;
+  for (const auto& part : split(relative, '/')) {
+    if (part.empty()) continue;
+    enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
+    dir += "/" + part;
+    if (is_dir(dir)) continue;
+    if (exists(dir)) {  // an interface file, like cgroup.procs: mkdir would say EEXIST
+      throw UsageError(fmt::format(
+          "cgroup parent '{}': '{}' is not a directory, so no cgroup can be made beneath it",
+          relative, dir));
+    }
+    fs.make_dir(dir);
+  }
+  enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
+  return dir;
+}
+
 }  // namespace
 
 std::string prepare_v2_base(const CgroupFs& fs, const CgroupLayout& layout,
                             const CgroupHierarchy& h, const std::optional<std::string>& parent,
                             const std::map<std::string, std::string>& required) {
-  if (parent) {
-    // A parent path from the top: each level enables the controllers for the next.
-    std::string dir = h.mount_point;
-    for (const auto& part : split(normalize_parent(*parent), '/')) {
-      if (part.empty()) continue;
-      enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
-      dir += "/" + part;
-      if (!is_dir(dir)) fs.make_dir(dir);
-    }
-    enable_v2_controllers(fs, dir, required, /*may_move_self=*/false);
-    return dir;
+  // A parent path from the top: --cgroup-parent always wins.
+  if (parent) return prepare_path(fs, h.mount_point, normalize_parent(*parent), required);
+
+  const V2Placement place = choose_v2_placement(layout, h);
+  narrate({.call = fmt::format("container cgroups go beneath {}", place.base),
+           .result = place.refusal.empty() ? place.why : place.refusal,
+           .shell = fmt::format("cat {}/cgroup.procs", base_dir(layout, h, std::nullopt)),
+           .man = "Documentation/admin-guide/cgroup-v2.rst"});
+  if (!place.refusal.empty()) {
+    if (!required.empty()) throw UsageError(place.refusal);
+    return place.base;  // no limit asked: a cgroup without controllers still counts and kills
   }
-  std::string base = base_dir(layout, h, parent);
-  enable_v2_controllers(fs, base, required, /*may_move_self=*/base == h.own_dir);
-  return base;
+  if (!place.top.empty()) {
+    return prepare_path(fs, place.top, std::string(kTopLevelCgroup), required);
+  }
+  enable_v2_controllers(fs, place.base, required, place.move_self);
+  return place.base;
 }
 
 }  // namespace ctr::detail

@@ -89,12 +89,24 @@ inline std::string basename_of(const std::string& path) {
 }  // namespace leftovers_detail
 
 // Directories where a container's cgroup "mycontainer-NAME" may be, one per tree: beneath our
-// own cgroup (the default) and beneath `parent` (a --cgroup-parent, from each tree's root).
+// own cgroup (the default; on v2 beside our cgroup when it is a runtime's leaf, and beneath
+// the top-level cgroup, where a runtime that shares its cgroup puts containers) and beneath
+// `parent` (a --cgroup-parent, from each tree's root).
 inline std::vector<std::string> cgroup_search_dirs(const std::string& parent = "") {
   std::vector<std::string> out;
   const auto layout = ctr::CgroupLayout::detect();
   for (const auto& h : layout.hierarchies) {
-    out.push_back(parent.empty() ? h.own_dir : h.mount_point + parent);
+    if (!parent.empty()) {
+      out.push_back(h.mount_point + parent);
+      continue;
+    }
+    out.push_back(h.own_dir);
+    if (layout.version == ctr::CgroupVersion::kV2) {
+      if (leftovers_detail::basename_of(h.own_dir) == ctr::kRuntimeLeafCgroup) {
+        out.push_back(std::filesystem::path(h.own_dir).parent_path().string());
+      }
+      out.push_back(h.mount_point + "/" + std::string(ctr::kTopLevelCgroup));
+    }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

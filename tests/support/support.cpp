@@ -164,7 +164,13 @@ std::set<std::string> cgroup_dirs() {
     fs::path base = controllers.empty() ? fs::path("/sys/fs/cgroup/unified")
                                         : fs::path("/sys/fs/cgroup") / controllers;
     if (controllers.empty() && !fs::exists(base)) base = "/sys/fs/cgroup";
-    const fs::path own = base / fs::path(path).relative_path();
+    fs::path own = base / fs::path(path).relative_path();
+    if (controllers.empty() && base == "/sys/fs/cgroup") {
+      // Pure v2: containers go beside our cgroup when it is a runtime's leaf (as in the VM),
+      // and beneath the top-level cgroup when the runtime shares its cgroup (a login shell).
+      if (own.filename() == "mycontainer-runtime") own = own.parent_path();
+      list_dirs(base / "mycontainer", 2, out);
+    }
     list_dirs(own, 3, out);
   }
   return out;

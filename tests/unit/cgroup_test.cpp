@@ -427,26 +427,115 @@ TEST_F(FakeV2, ARuntimeInItsLeafPutsContainersBesideIt) {
   EXPECT_EQ(slurp(delegated + "/mct-6/pids.max"), "5");
 }
 
-// cgroup-v2.rst "No Internal Process Constraint": our cgroup holds another process.
-TEST_F(FakeV2, OwnCgroupSharedWithOthersIsLeftAloneWithoutLimits) {
+// cgroup-v2.rst "No Internal Process Constraint": our cgroup holds another process (a login
+// shell's session scope holds the shell and sudo). Containers go beneath the top-level
+// cgroup "mycontainer" instead, as docker's go beneath /sys/fs/cgroup/docker.
+TEST_F(FakeV2, OwnCgroupSharedWithOthersPutsContainersAtTheTop) {
   put(own() + "/cgroup.procs", "1\n4242\n");
   Recorder rec;
-  Cgroup cg = Cgroup::create_at(place(), "mct-shared", {});
-  EXPECT_EQ(cg.dirs(), std::vector<std::string>{own() + "/mct-shared"});
-  // Writing +cpu or +pids would work, and make our cgroup a thread root (cgroup-v2.rst
-  // "Threads") where no process could join a container's cgroup: nothing is written.
-  EXPECT_EQ(rec.count_containing("cgroup.subtree_control"), 0u);
-  EXPECT_EQ(rec.count_containing("mycontainer-runtime"), 0u);
+  const std::string top = sys("/mycontainer");
+  {
+    Cgroup cg = Cgroup::create_at(place(), "mct-shared", {.memory_bytes = 64 * kMiB, .pids = 9});
+    EXPECT_EQ(cg.dirs(), std::vector<std::string>{top + "/mct-shared"});
+    EXPECT_EQ(slurp(top + "/mct-shared/memory.max"), "67108864");
+    EXPECT_EQ(slurp(top + "/mct-shared/pids.max"), "9");
+    // The controllers on the way down: the root's, then mycontainer's.
+    for (const auto& level : {sys(""), top}) {
+      for (const char* c : {"+memory", "+pids", "+cpu"}) {
+        EXPECT_TRUE(rec.saw(fmt::format("write {}/cgroup.subtree_control = {}", level, c)))
+            << level << " " << c;
+      }
+    }
+    // --explain says where, and why.
+    EXPECT_EQ(rec.count_containing("container cgroups go beneath " + top), 1u);
+    // cleanup finds it there.
+    EXPECT_EQ(Cgroup::list_children(place(), "mct-"), std::vector<std::string>{"mct-shared"});
+  }
+  EXPECT_FALSE(fs::exists(top + "/mct-shared"));
+  EXPECT_TRUE(fs::exists(top));  // kept, like docker's
+  // Writing +cpu or +pids in our own cgroup would work, and make it a thread root
+  // (cgroup-v2.rst "Threads") where no process could join a container's cgroup: nothing is
+  // written there, and nobody is moved.
+  EXPECT_EQ(rec.count_containing(own() + "/cgroup.subtree_control"), 0u);
+  EXPECT_EQ(rec.count_containing("cgroup.procs"), 0u);
+  EXPECT_FALSE(fs::exists(own() + "/mycontainer-runtime"));
 }
 
-TEST_F(FakeV2, OwnCgroupSharedWithOthersCannotTakeALimit) {
+TEST_F(FakeV2, OwnCgroupSharedWithOthersWithoutLimitsGoesToTheTopToo) {
+  // Where a container goes depends on the runtime's cgroup, not on its limits: `cleanup` and
+  // the container's cgroup view must not depend on the flags.
   put(own() + "/cgroup.procs", "1\n4242\n");
-  Recorder rec;
-  expect_usage_error([&] { Cgroup::create_at(place(), "mct-shared", {.memory_bytes = 64 * kMiB}); },
-                     "cannot enable the memory controller for containers in cgroup '" + own() +
-                         "': it holds processes (pids 1 4242)");
-  EXPECT_FALSE(fs::exists(own() + "/mct-shared"));
-  EXPECT_EQ(rec.count_containing("cgroup.procs"), 0u);  // nobody was moved
+  Cgroup cg = Cgroup::create_at(place(), "mct-shared-nolimit", {});
+  EXPECT_EQ(cg.dirs(), std::vector<std::string>{sys("/mycontainer/mct-shared-nolimit")});
+  // A crashed run's leftover there is adopted by name.
+  cg.release();
+  Cgroup adopted = Cgroup::adopt(place(), "mct-shared-nolimit");
+  EXPECT_EQ(adopted.dirs(), std::vector<std::string>{sys("/mycontainer/mct-shared-nolimit")});
+}
+
+TEST_F(FakeV2, ParentThroughAnInterfaceFileIsExplained) {
+  // mkdir would fail with EEXIST, which make_dir reports as a name another container uses.
+  expect_usage_error(
+      [&] { Cgroup::create_at(place("/cgroup.procs/x"), "mct-f", {}); },
+      "cgroup parent '/cgroup.procs/x': '" + sys("/cgroup.procs") + "' is not a directory");
+}
+
+TEST_F(FakeV2, ExplicitParentWinsOverTheTopLevelCgroup) {
+  put(own() + "/cgroup.procs", "1\n4242\n");
+  Cgroup cg = Cgroup::create_at(place("/elsewhere"), "mct-p", {.pids = 3});
+  EXPECT_EQ(cg.dirs(), std::vector<std::string>{sys("/elsewhere/mct-p")});
+  EXPECT_FALSE(fs::exists(sys("/mycontainer")));
+}
+
+// An ordinary user (setresuid in a child; needs root to become one): the top of the subtree
+// delegated to them (chown'ed, as systemd does for user@UID.service) takes the containers;
+// without a delegation, a limit is refused in one line that says why.
+TEST_F(FakeV2, UserWithADelegatedSubtreeUsesItsTopAndWithoutOneIsRefused) {
+  MC_REQUIRE_ROOT();
+  const std::string service = sys("/user.slice/user-1000.slice/user@1000.service");
+  const std::string term = service + "/app.slice/vte-spawn-1.scope";
+  make_v2_cgroup(sys("/user.slice/user-1000.slice"));
+  make_v2_cgroup(service);
+  make_v2_cgroup(service + "/app.slice");
+  make_v2_cgroup(term);
+  put(term + "/cgroup.procs", "1\n4242\n");
+  put(own() + "/cgroup.procs", "1\n4242\n");
+  fs::permissions(tmp_, fs::perms(0755));  // mkdtemp's 0700 would keep the user out
+  for (const auto& e : fs::recursive_directory_iterator(service)) {
+    ASSERT_EQ(::chown(e.path().c_str(), 65534, 65534), 0);
+  }
+  ASSERT_EQ(::chown(service.c_str(), 65534, 65534), 0);
+  const std::string delegated = mc::test::in_child([&] {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      return std::string("setresuid failed");
+    }
+    const std::string cgroup =
+        "0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+        "vte-spawn-1.scope\n";
+    Cgroup cg = Cgroup::create_at(place({}, cgroup), "mct-user", {.pids = 4});
+    const auto dirs = cg.dirs();
+    cg.release();
+    return dirs.size() == 1 ? dirs.front() : std::string("no directory");
+  });
+  EXPECT_EQ(delegated, service + "/mycontainer/mct-user");
+  const std::string refused = mc::test::in_child([&] {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      return std::string("setresuid failed");
+    }
+    try {
+      Cgroup cg = Cgroup::create_at(place(), "mct-user2", {.pids = 4});
+      return std::string("made ") + cg.dirs().front();
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+  });
+  EXPECT_NE(
+      refused.find("cgroup limits need root, or a cgroup delegated to you: the runtime's cgroup '" +
+                   own() + "' belongs to uid 0, not to uid 65534"),
+      std::string::npos)
+      << refused;
+  EXPECT_EQ(refused.find('\n'), std::string::npos) << "one line: " << refused;
+  EXPECT_FALSE(fs::exists(own() + "/mct-user2"));
 }
 
 TEST_F(FakeV2, RuntimeAloneInItsCgroupMovesItselfIntoALeaf) {
@@ -808,14 +897,19 @@ int child_alone_moves_into_leaf(const std::string& scratch) {
   }
 }
 
-int child_not_alone_refuses(const std::string& scratch) {
+int child_not_alone_goes_to_the_top(const std::string& scratch) {
   try {
     std::ofstream(scratch + "/cgroup.procs") << ::getpid() << std::flush;
-    Cgroup cg = Cgroup::create("inner", {.memory_bytes = 32 * kMiB});
-    return 10;
-  } catch (const UsageError& e) {
-    return std::string(e.what()).find("No Internal Process Constraint") != std::string::npos ? 0
-                                                                                             : 11;
+    const std::string before = mc::test::read_file("/proc/self/cgroup");
+    const std::string name = fs::path(scratch).filename().string() + "-inner";
+    Cgroup cg = Cgroup::create(name, {.memory_bytes = 32 * kMiB, .pids = 7});
+    const std::string top = std::string("/sys/fs/cgroup/") + std::string(ctr::kTopLevelCgroup);
+    if (cg.dirs() != std::vector<std::string>{top + "/" + name}) return 10;
+    if (mc::test::read_file(top + "/" + name + "/memory.max") != "33554432\n") return 11;
+    if (mc::test::read_file(top + "/" + name + "/pids.max") != "7\n") return 12;
+    if (mc::test::read_file("/proc/self/cgroup") != before) return 13;  // we stayed put
+    if (fs::exists(scratch + "/" + std::string(ctr::kRuntimeLeafCgroup))) return 14;
+    return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "child: {}\n", e.what());
     return 20;
@@ -840,7 +934,7 @@ TEST(RealCgroup, V2RuntimeAloneMovesItselfIntoALeaf) {
   // ~scratch removes scratch/inner's leftovers: the leaf, then scratch itself.
 }
 
-TEST(RealCgroup, V2RuntimeSharingItsCgroupRefusesToMoveOthers) {
+TEST(RealCgroup, V2RuntimeSharingItsCgroupGoesToTheTopAndMovesNobody) {
   MC_REQUIRE_ROOT();
   if (CgroupLayout::detect().version != CgroupVersion::kV2) GTEST_SKIP() << "cgroup v2 only";
   Cgroup scratch =
@@ -848,11 +942,14 @@ TEST(RealCgroup, V2RuntimeSharingItsCgroupRefusesToMoveOthers) {
   const pid_t other = spawn_sleep();  // "the shell that started the runtime"
   ASSERT_GT(other, 0);
   scratch.add(other);
-  EXPECT_EQ(run_in_child(child_not_alone_refuses, scratch.dirs().front()), 0);
-  EXPECT_EQ(
-      mc::test::read_file(fmt::format("/proc/{}/cgroup", other)).find(ctr::kRuntimeLeafCgroup),
-      std::string::npos)
+  const std::string other_before = mc::test::read_file(fmt::format("/proc/{}/cgroup", other));
+  EXPECT_EQ(run_in_child(child_not_alone_goes_to_the_top, scratch.dirs().front()), 0);
+  EXPECT_EQ(mc::test::read_file(fmt::format("/proc/{}/cgroup", other)), other_before)
       << "a process the runtime did not start was moved";
+  // The child's Cgroup removed its directory when it returned; the top-level cgroup stays.
+  const std::string top = std::string("/sys/fs/cgroup/") + std::string(ctr::kTopLevelCgroup);
+  EXPECT_FALSE(
+      fs::exists(top + "/" + fs::path(scratch.dirs().front()).filename().string() + "-inner"));
   scratch.kill_all();
   ::waitpid(other, nullptr, 0);
 }

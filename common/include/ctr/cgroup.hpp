@@ -11,7 +11,10 @@
 //
 // Where a container's cgroup goes: beneath the cgroup this program runs in (per tree, as
 // /proc/self/cgroup shows it), so a runtime started inside a limited cgroup cannot hand its
-// containers more than it has itself; or beneath a parent the user names explicitly.
+// containers more than it has itself; or beneath a parent the user names explicitly. On v2,
+// when our own cgroup cannot hand out controllers because it holds other processes (a login
+// shell's session scope), beneath the top-level cgroup kTopLevelCgroup instead, as docker does
+// (cgroup_v2.cpp says when, and --explain says where).
 //
 //   ctr::Cgroup cg = ctr::Cgroup::create("mycontainer-4242", {.memory_bytes = 64 << 20});
 //   cg.add(child_pid);
@@ -61,6 +64,12 @@ struct CgroupPlace {
 // name is taken to be a runtime's leaf, and containers go beside it.
 inline constexpr std::string_view kRuntimeLeafCgroup = "mycontainer-runtime";
 
+// On v2, when the runtime's own cgroup holds other processes (a login session's scope, with
+// the shell and sudo) it cannot hand out controllers, and containers go beneath a cgroup of
+// this name at the top of the tree instead: /sys/fs/cgroup/mycontainer/NAME as root (like
+// docker's /sys/fs/cgroup/docker), or beneath the top of a user's delegated subtree.
+inline constexpr std::string_view kTopLevelCgroup = "mycontainer";
+
 class Cgroup {
  public:
   // Makes the cgroup `name` (unique per container) beneath our own cgroup or `parent`, in
@@ -81,8 +90,9 @@ class Cgroup {
   // Takes ownership of these cgroup directories, by absolute path (as recorded in a
   // container's state), whatever cgroup the caller runs in; missing ones are skipped.
   static Cgroup adopt_dirs(const std::vector<std::string>& dirs);
-  // Names of the cgroups beneath our own cgroup (or the parent) starting with `prefix`,
-  // in any tree, sorted. For `mycontainer cleanup`.
+  // Names of the cgroups beneath our own cgroup (or the parent; on v2 also beneath the
+  // top-level kTopLevelCgroup) starting with `prefix`, in any tree, sorted. For `mycontainer
+  // cleanup`. adopt() looks in the same places.
   static std::vector<std::string> list_children(const CgroupPlace& place, std::string_view prefix);
 
   Cgroup(Cgroup&& other) noexcept;
