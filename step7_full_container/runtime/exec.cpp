@@ -299,6 +299,7 @@ ExecResult exec_in_container(const ExecTarget& target, const ExecRequest& reques
     process.wait();
     throw ExecError(error->exit_code, error->message);
   }
+  if (request.on_start) request.on_start(pid);
   if (request.detach) {
     process.release();  // our caller's from now on (or its subreaper's once we exit)
     return {.pid = pid, .exit_code = std::nullopt};

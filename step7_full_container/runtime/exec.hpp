@@ -32,9 +32,10 @@
 
 #include <sys/types.h>  // pid_t
 
-#include <optional>  // std::optional
-#include <string>    // std::string
-#include <vector>    // std::vector
+#include <functional>  // std::function
+#include <optional>    // std::optional
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include "runtime/seccomp.hpp"  // ctr::BpfProgram
 #include "runtime/spec.hpp"     // mycontainer::Process
@@ -54,6 +55,9 @@ struct ExecRequest {
   ctr::BpfProgram seccomp;  // the container's filter, compiled (empty: none)
   bool detach = false;      // return once it runs, leave it to our caller
   int console_socket = -1;  // with process.terminal: where the terminal's master goes
+  // Called with the new process's pid once it runs (has exec'd), before any waiting: where
+  // `exec --pid-file` writes its file.
+  std::function<void(pid_t)> on_start;
 };
 
 struct ExecResult {

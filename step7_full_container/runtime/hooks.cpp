@@ -11,6 +11,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "ctr/error.hpp"          // ctr::check, SyscallError
 #include "ctr/fd.hpp"             // ctr::UniqueFd
@@ -183,6 +184,18 @@ void run_hook(const mycontainer::Hook& hook, const std::string& state_json,
            .result = "exited with code 0",
            .shell = "",
            .man = "runtime-spec config.md (Hooks)"});
+}
+
+std::string hook_state_json(const std::string& id, const std::string& status, pid_t pid,
+                            const std::string& bundle,
+                            const std::map<std::string, std::string>& annotations) {
+  nlohmann::json state = {{"ociVersion", mycontainer::kOciVersion},
+                          {"id", id},
+                          {"status", status},
+                          {"bundle", bundle},
+                          {"annotations", annotations}};
+  if (pid > 0) state["pid"] = pid;  // "REQUIRED when status is created or running"
+  return state.dump();
 }
 
 void run_hooks(const std::vector<mycontainer::Hook>& hooks, const std::string& state_json,

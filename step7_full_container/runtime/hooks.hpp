@@ -23,6 +23,7 @@
 
 #include <sys/types.h>  // pid_t
 
+#include <map>        // std::map
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
 #include <vector>     // std::vector
@@ -46,6 +47,13 @@ struct HookNamespaces {
   int ns_flags = 0;          // CLONE_NEWNS | CLONE_NEWNET ... (CLONE_NEWPID is ignored)
   bool path_inside = false;  // startContainer: resolve path inside the container
 };
+
+// The OCI state a hook reads on its stdin (runtime.md "State"): what `state ID` prints, with
+// the status of the moment ("creating" for createRuntime and createContainer, "created" for
+// startContainer, "running" for poststart, "stopped" for poststop). One line of JSON.
+std::string hook_state_json(const std::string& id, const std::string& status, pid_t pid,
+                            const std::string& bundle,
+                            const std::map<std::string, std::string>& annotations);
 
 // Runs one hook and waits for it: its stdin is `state_json` (the OCI state, runtime.md
 // "State"), its stdout and stderr are collected (the last 4 KiB go into the error message),

@@ -171,6 +171,18 @@ TEST(Hooks, TheFirstFailureStopsTheList) {
   EXPECT_FALSE(fs::exists(marker));
 }
 
+TEST(Hooks, TheStateIsTheOciStateJson) {
+  const auto state = nlohmann::json::parse(
+      ctr::hook_state_json("c1", "creating", 4242, "/b", {{"org.example", "yes"}}));
+  EXPECT_EQ(state["id"], "c1");
+  EXPECT_EQ(state["status"], "creating");
+  EXPECT_EQ(state["pid"], 4242);
+  EXPECT_EQ(state["bundle"], "/b");
+  EXPECT_EQ(state["annotations"]["org.example"], "yes");
+  EXPECT_FALSE(
+      nlohmann::json::parse(ctr::hook_state_json("c1", "stopped", 0, "/b", {})).contains("pid"));
+}
+
 // ============================================================================================
 // Resource update: the plan against fake cgroup directories
 // ============================================================================================
