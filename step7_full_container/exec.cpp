@@ -40,7 +40,9 @@ void add_exec_options(CLI::App& cmd, ExecOptions& o) {
   cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)");
   cmd.add_flag("--no-new-privs", o.no_new_privs, "set no_new_privs for it");
   cmd.add_option("id", o.id, "the container's id")->required();
-  cmd.add_option("command", o.args, "the command and its arguments (without --process)");
+  // The command and its arguments follow the id: not an option of ours, so that CLI11 stops
+  // there (prefix_command) and hands them over untouched, "-c" and all (mycontainer.cpp).
+  cmd.footer("exec [OPTIONS] ID COMMAND [ARG...], or exec [OPTIONS] --process FILE ID");
 }
 
 namespace {
@@ -152,6 +154,10 @@ int oci_exec(const ExecOptions& o) {
     const ctr::ContainerLock lock(dir, ctr::ContainerLock::Mode::kShared);
     const auto state = ctr::read_state(dir);
     if (!state) throw ctr::UsageError(fmt::format("container {} does not exist", o.id));
+    if (!state->oci) {
+      throw ctr::UsageError(
+          fmt::format("container {} was started by `mycontainer run`, not `create`", o.id));
+    }
     const auto status = ctr::container_status(*state, dir);
     if (status != ctr::OciStatus::kRunning && status != ctr::OciStatus::kCreated) {
       throw ctr::UsageError(

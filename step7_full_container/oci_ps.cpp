@@ -50,6 +50,10 @@ int oci_ps(const std::string& id, const std::string& format, const std::vector<s
     const ctr::ContainerLock lock(dir, ctr::ContainerLock::Mode::kShared);
     const auto state = ctr::read_state(dir);
     if (!state) throw ctr::UsageError(fmt::format("container {} does not exist", id));
+    if (!state->oci) {
+      throw ctr::UsageError(
+          fmt::format("container {} was started by `mycontainer run`, not `create`", id));
+    }
     // Every process is in every tree: one directory is enough.
     if (!state->cgroup_dirs.empty()) collect(state->cgroup_dirs.front(), pids);
     // Rootless: no cgroup; the first process at least.

@@ -18,6 +18,10 @@ std::vector<std::string> cgroup_of(const std::string& id, const std::filesystem:
                                    ctr::OciStatus wanted, const char* verb) {
   const auto state = ctr::read_state(dir);
   if (!state) throw ctr::UsageError(fmt::format("container {} does not exist", id));
+  if (!state->oci) {
+    throw ctr::UsageError(
+        fmt::format("container {} was started by `mycontainer run`, not `create`", id));
+  }
   const auto status = ctr::container_status(*state, dir);
   if (status != wanted) {
     throw ctr::UsageError(

@@ -90,6 +90,10 @@ int oci_update(const UpdateOptions& o) {
   const ctr::ContainerLock lock(dir, ctr::ContainerLock::Mode::kExclusive);
   const auto state = ctr::read_state(dir);
   if (!state) throw ctr::UsageError(fmt::format("container {} does not exist", o.id));
+  if (!state->oci) {
+    throw ctr::UsageError(
+        fmt::format("container {} was started by `mycontainer run`, not `create`", o.id));
+  }
   const auto status = ctr::container_status(*state, dir);
   if (status == ctr::OciStatus::kStopped || status == ctr::OciStatus::kCreating) {
     throw ctr::UsageError(
