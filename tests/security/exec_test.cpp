@@ -3,15 +3,21 @@
 // of the caller's may lead it out. Each test runs a real OCI container (create + start) and
 // checks the exec'd process from the host's side.
 #include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
+#include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "background.hpp"
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
 #include "oci_container.hpp"
@@ -75,7 +81,7 @@ TEST_F(ExecAttack, TheExecdProcessHasTheContainersFilterBoundingSetAndCgroup) {
   // `kill --all` reach it.
   HostDir dir;
   const std::string pid_file = dir.path() + "/pid";
-  const auto d = c().mc(
+  const auto d = c().mc_detached(
       {"exec", "--detach", "--pid-file", pid_file, c().id(), "/bin/sleep", unique_sleep_seconds()});
   ASSERT_EQ(d.status, 0) << d.err;
   const pid_t pid = std::stoi(read_file(pid_file));
@@ -83,15 +89,50 @@ TEST_F(ExecAttack, TheExecdProcessHasTheContainersFilterBoundingSetAndCgroup) {
             read_file(fmt::format("/proc/{}/cgroup", first)));
 }
 
+// Runs argv with a new pseudo-terminal as its controlling terminal and stdio (setsid -c),
+// and returns what it printed there.
+std::string on_a_terminal(std::vector<std::string> argv) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return "no pty";
+  const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  argv.insert(argv.begin(), {"/usr/bin/setsid", "--ctty", "--wait"});
+  std::string out;
+  {
+    Background bg(argv, {}, slave);
+    ::close(slave);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) {
+        char buf[512];
+        const ssize_t n = ::read(master, buf, sizeof buf);
+        if (n > 0) {
+          out.append(buf, static_cast<size_t>(n));
+          continue;
+        }
+        if (!bg.running()) break;
+      } else if (!bg.running()) {
+        break;
+      }
+    }
+    bg.wait();
+  }
+  ::close(master);
+  out.erase(std::remove(out.begin(), out.end(), '\r'), out.end());  // the terminal's "\r\n"
+  return out;
+}
+
 TEST_F(ExecAttack, TheExecdProcessHasNoControllingTerminalOfTheCallers) {
-  // Without --tty: a session of its own, no terminal (TIOCSTI into the caller's shell needs
-  // the caller's terminal as its controlling terminal).
-  const auto r = c().mc({"exec", c().id(), "/bin/sh", "-c",
-                         "cat /proc/self/stat | cut -d' ' -f6,7; ls -l /proc/self/fd/0"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  const auto lines = lines_of(r.out);
-  ASSERT_GE(lines.size(), 1u);
-  EXPECT_TRUE(contains(lines[0], " 0")) << "tty_nr is 0: " << lines[0];
+  // TIOCSTI pushes keystrokes into one's *controlling* terminal only: the exec'd process must
+  // not have the caller's (field 7 of /proc/self/stat, tty_nr, is 0 without one).
+  const std::string tty_nr = "cut -d' ' -f7 /proc/self/stat";
+  // The control: the same command run directly on that terminal has it.
+  const std::string direct = trimmed(on_a_terminal({"/bin/sh", "-c", tty_nr}));
+  ASSERT_NE(direct, "");
+  ASSERT_NE(direct, "0") << "the test's terminal is not a controlling terminal";
+  const std::string inside = on_a_terminal(
+      {bin("mycontainer"), "--root", c().root(), "exec", c().id(), "/bin/sh", "-c", tty_nr});
+  EXPECT_EQ(trimmed(inside), "0") << "the exec'd process has the caller's terminal";
 }
 
 }  // namespace

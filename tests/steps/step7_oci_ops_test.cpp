@@ -72,7 +72,7 @@ TEST_F(OciOps, ExecRunsACommandInTheContainerAndReturnsItsExitCode) {
   OciContainer c(kTag);
   ASSERT_RUNNING(c);
   const auto r = c.mc({"exec", c.id(), "/bin/sh", "-c",
-                       "hostname; readlink /proc/self/ns/pid /proc/self/ns/mnt; exit 3"});
+                       "hostname; readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; exit 3"});
   EXPECT_EQ(r.status, 3) << r.err;
   const auto lines = lines_of(r.out);
   ASSERT_EQ(lines.size(), 3u) << r.out << r.err;
@@ -103,8 +103,8 @@ TEST_F(OciOps, ExecDetachedWithAProcessJsonAsPodmanCallsIt) {
   const std::string process_file = dir.path() + "/process.json";
   std::ofstream(process_file) << process.dump();
   const std::string pid_file = dir.path() + "/exec.pid";
-  const auto r =
-      c.mc({"exec", "--pid-file", pid_file, "--process", process_file, "--detach", c.id()});
+  const auto r = c.mc_detached(
+      {"exec", "--pid-file", pid_file, "--process", process_file, "--detach", c.id()});
   ASSERT_EQ(r.status, 0) << r.err;
   const pid_t pid = std::stoi(read_file(pid_file));
   ASSERT_GT(pid, 0);

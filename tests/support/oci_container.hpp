@@ -54,7 +54,24 @@ class OciContainer {
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, options);
   }
-  RunResult create() const { return mc({"create", "--bundle", bundle_.path(), id_}); }
+  // The same for a command that leaves a process behind holding its stdio (create: the
+  // first process; exec --detach): output through files, so that nothing waits for the
+  // pipes' end.
+  RunResult mc_detached(std::vector<std::string> args) const {
+    std::vector<std::string> argv{
+        "/bin/sh",
+        "-c",
+        "\"$0\" \"$@\" >" + bundle_.path() + "/out 2>" + bundle_.path() + "/err </dev/null",
+        bin("mycontainer"),
+        "--root",
+        root_.path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult r = run(argv);
+    r.out = read_file(bundle_.path() + "/out");
+    r.err = read_file(bundle_.path() + "/err");
+    return r;
+  }
+  RunResult create() const { return mc_detached({"create", "--bundle", bundle_.path(), id_}); }
   RunResult start() const { return mc({"start", id_}); }
   json state() const {
     const auto r = mc({"state", id_});
