@@ -251,11 +251,17 @@ void refuse_unsupported(const Spec& spec, bool oci) {
            "inheritable and ambient capabilities are not given by mycontainer; leave them empty");
   }
   if (const auto& r = spec.linux.resources) {
-    if (r->memory && (r->memory->reservation || r->memory->swap)) {
-      refuse("linux.resources.memory", "only limit is applied; remove reservation and swap");
+    if (r->memory && r->memory->reservation) {
+      refuse("linux.resources.memory.reservation", "not applied; remove it");
     }
-    if (r->cpu && (r->cpu->shares || r->cpu->cpus || r->cpu->mems)) {
-      refuse("linux.resources.cpu", "only quota and period are applied; remove shares, cpus, mems");
+    // swap is memory + swap (config-linux.md): -1 unlimited, else at least the limit.
+    if (r->memory && r->memory->swap && *r->memory->swap != -1 &&
+        (!r->memory->limit || *r->memory->limit <= 0 || *r->memory->swap < *r->memory->limit)) {
+      refuse("linux.resources.memory.swap",
+             "must be -1 or at least linux.resources.memory.limit (it counts memory + swap)");
+    }
+    if (r->cpu && (r->cpu->cpus || r->cpu->mems)) {
+      refuse("linux.resources.cpu", "cpus and mems are not applied; remove them");
     }
   }
   for (const auto& [key, value] : spec.linux.sysctl) {
@@ -367,6 +373,26 @@ ctr::UniqueFd kernel_mount_point(const std::string& rootfs, const Mount& m) {
                   rootfs, m.destination));
 }
 
+// A tmpfs with "tmpcopyup": what the image has there, copied into it. A descriptor of the
+// directory opened before the mount still reaches what the mount then covers (mount(2)
+// shadows names, not open files), and both sides are named through /proc/self/fd, never by
+// a path an image's symlink could redirect.
+void mount_tmpfs_copied_up(const std::string& rootfs, const Mount& m, const ctr::UniqueFd& target) {
+  const ctr::UniqueFd below(
+      ctr::check(::openat(target.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), "openat",
+                 rootfs + m.destination));
+  ctr::mount_on_fd(m.source, target, rootfs + m.destination, m.type, m.flags, m.data);
+  const ctr::UniqueFd above = ctr::open_in_root(rootfs, m.destination, O_RDONLY | O_DIRECTORY);
+  namespace fs = std::filesystem;
+  // Entry by entry: the two /proc/self/fd links are symlinks themselves, which copy_symlinks
+  // would copy as links rather than follow.
+  const fs::path to = fmt::format("/proc/self/fd/{}", above.get());
+  for (const auto& entry : fs::directory_iterator(fmt::format("/proc/self/fd/{}", below.get()))) {
+    fs::copy(entry.path(), to / entry.path().filename(),
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  }
+}
+
 // --- Mount what the spec lists: /proc, /dev, /sys, volumes, tmpfs ---
 // Each target is resolved inside the rootfs (open_in_root): a symlink the image planted at
 // /proc or /dev cannot send a mount onto the host (runc CVE-2019-19921). The cgroup view
@@ -382,6 +408,8 @@ void mount_spec_mounts(const Container& c) {
     const ctr::UniqueFd target = kernel_mount_point(rootfs, m);
     if (m.type == "sysfs") {
       mount_sysfs(c, m, target);
+    } else if (m.copy_up && m.type == "tmpfs") {
+      mount_tmpfs_copied_up(rootfs, m, target);
     } else {
       ctr::mount_on_fd(m.source, target, rootfs + m.destination, m.type, m.flags, m.data);
     }
@@ -434,8 +462,17 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
   const ctr::UniqueFd fd = mount_point_in_rootfs(rootfs, destination, false);
   const unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   const auto& cgroup = c.host.cgroup;
+  // Without a cgroup namespace of its own (podman's default on v1, --cgroupns host), a
+  // cgroup mount would show the host's whole tree, rooted at the host's root: bind the
+  // container's own directories instead, as runc does, so /sys/fs/cgroup/memory is its cgroup.
+  const bool own_root = c.spec.linux.has_namespace(NamespaceType::kCgroup);
   if (cgroup && cgroup->version() == ctr::CgroupVersion::kV2) {
-    ctr::mount_on_fd("cgroup2", fd, target, "cgroup2", ro);
+    if (own_root) {
+      ctr::mount_on_fd("cgroup2", fd, target, "cgroup2", ro);
+    } else {
+      ctr::mount_on_fd(cgroup->dirs().front(), fd, target, "", MS_BIND);
+      ctr::remount_bind(ctr::open_in_root(rootfs, destination), target, ro);
+    }
     return;
   }
   ctr::mount_on_fd("tmpfs", fd, target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -448,7 +485,12 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
       if (tree.empty()) continue;
       const std::string inside = fmt::format("{}/{}", destination, tree);
       const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, inside, false);
-      ctr::mount_on_fd("cgroup", where, rootfs + inside, "cgroup", ro, tree);
+      if (own_root) {
+        ctr::mount_on_fd("cgroup", where, rootfs + inside, "cgroup", ro, tree);
+      } else {
+        ctr::mount_on_fd(dir, where, rootfs + inside, "", MS_BIND);
+        ctr::remount_bind(ctr::open_in_root(rootfs, inside), rootfs + inside, ro);
+      }
     }
   }
   ctr::remount_bind(ctr::open_in_root(rootfs, destination), target, ro);
@@ -674,7 +716,11 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     // seccomp (the check uses openat2, which the filter answers with ENOSYS).
     const auto& args = c.spec.process.args;
     const auto& env = c.spec.process.env;
-    ctr::check_exec_chain(ctr::find_command(args[0], env));
+    const std::string command = ctr::find_command(args[0], env);
+    ctr::check_exec_chain(command);
+    // OCI create: the command must be there now, not only once `start` comes (runc checks it
+    // at create too): execve's own answer, 127 when missing, 126 when not executable.
+    if (exec_fifo) ctr::check(::access(command.c_str(), X_OK), "execve", command);
     drop_privileges(c);
     timings.mark("child: privileges");
     if (c.request.timings) {
@@ -734,12 +780,14 @@ ctr::Limits limits_of(const Spec& spec) {
     limits.cpus = static_cast<double>(*r.cpu->quota) / period;
   }
   if (r.pids && r.pids->limit > 0) limits.pids = static_cast<uint64_t>(r.pids->limit);
+  if (limits.memory_bytes && r.memory->swap) limits.memory_swap_bytes = *r.memory->swap;
+  if (r.cpu && r.cpu->shares && *r.cpu->shares > 0) limits.cpu_shares = *r.cpu->shares;
   return limits;
 }
 
 bool wants_cgroup_limits(const Spec& spec) {
   const ctr::Limits l = limits_of(spec);
-  return l.memory_bytes || l.cpus || l.pids || !spec.linux.cgroups_path.empty();
+  return l.memory_bytes || l.cpus || l.pids || l.cpu_shares || !spec.linux.cgroups_path.empty();
 }
 
 // --- Network (bridge): the address, the bridge, and the container's network namespace ---

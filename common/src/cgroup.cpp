@@ -47,6 +47,7 @@ std::map<std::string, std::string> required_controllers(const Limits& limits) {
   std::map<std::string, std::string> need;  // controller -> limit
   if (limits.memory_bytes) need["memory"] = "memory";
   if (limits.cpus) need["cpu"] = "cpus";
+  if (limits.cpu_shares) need["cpu"] = "cpu shares";
   if (limits.pids) need["pids"] = "pids";
   return need;
 }
@@ -144,7 +145,20 @@ Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limit
     // exists only where swap accounting is on.
     if (limits.memory_bytes) {
       fs.write(dir + "/memory.max", std::to_string(*limits.memory_bytes));
-      if (exists(dir + "/memory.swap.max")) fs.write(dir + "/memory.swap.max", "0");
+      // memory.swap.max is swap alone, where OCI's swap is memory + swap.
+      std::string swap = "0";
+      if (const auto total = limits.memory_swap_bytes) {
+        swap = *total < 0 ? "max"
+                          : std::to_string(std::max<int64_t>(
+                                0, *total - static_cast<int64_t>(*limits.memory_bytes)));
+      }
+      if (exists(dir + "/memory.swap.max")) fs.write(dir + "/memory.swap.max", swap);
+    }
+    // "Weights": cpu.weight 1..10000 (default 100) for v1's shares 2..262144 (default 1024),
+    // the conversion runc and crun use.
+    if (limits.cpu_shares) {
+      const uint64_t shares = std::clamp<uint64_t>(*limits.cpu_shares, 2, 262144);
+      fs.write(dir + "/cpu.weight", std::to_string(1 + ((shares - 2) * 9999) / 262142));
     }
     // "CPU Interface Files": cpu.max is "$MAX $PERIOD": at most MAX us of CPU time per PERIOD.
     if (limits.cpus) {
@@ -190,8 +204,13 @@ Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limit
     const std::string bytes = std::to_string(*limits.memory_bytes);
     fs.write(dir + "/memory.limit_in_bytes", bytes);
     if (exists(dir + "/memory.memsw.limit_in_bytes")) {
-      fs.write(dir + "/memory.memsw.limit_in_bytes", bytes);
+      const auto total = limits.memory_swap_bytes;
+      fs.write(dir + "/memory.memsw.limit_in_bytes", total ? std::to_string(*total) : bytes);
     }
+  }
+  // cgroup-v1/cgroups.rst, sched-design-CFS: cpu.shares, the group's weight (1024 default).
+  if (limits.cpu_shares) {
+    fs.write(cg.dir_for("cpu") + "/cpu.shares", std::to_string(*limits.cpu_shares));
   }
   // scheduler/sched-bwc.rst (CFS bandwidth control): cfs_quota_us of CPU time per
   // cfs_period_us; the same idea as v2's cpu.max in two files.

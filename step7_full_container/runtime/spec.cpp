@@ -414,6 +414,10 @@ enum class OptionKind { kFlag, kData, kRefused };
 // runtime does not implement: refused rather than passed on as data to fail later, less clearly.
 OptionKind apply_mount_option(Mount& mount, const std::string& option) {
   if (option == "idmap" || option == "ridmap") return OptionKind::kRefused;
+  if (option == "tmpcopyup") {
+    mount.copy_up = true;
+    return OptionKind::kFlag;
+  }
   for (const MountFlag& f : kMountFlags) {
     if (f.name != option) continue;
     mount.flags = f.clear ? mount.flags & ~f.flag : mount.flags | f.flag;
@@ -435,6 +439,7 @@ std::vector<std::string> supported_mount_options() {
   std::vector<std::string> out;
   for (const MountFlag& f : kMountFlags) out.emplace_back(f.name);
   for (const auto& p : kPropagations) out.emplace_back(p.name);
+  out.emplace_back("tmpcopyup");
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -120,7 +120,10 @@ struct Mount {
   unsigned long flags = 0;        // MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC...
   unsigned long clear_flags = 0;  // "rw", "suid", "dev", "exec": flags to clear on a bind
   Propagation propagation = Propagation::kNone;
-  std::string data;      // what is left: "mode=755,size=65536k" (the file system's own options)
+  std::string data;  // what is left: "mode=755,size=65536k" (the file system's own options)
+  // "tmpcopyup" (runc's and crun's extension, podman sends it for the tmpfs of --read-only):
+  // the tmpfs starts with a copy of what the image has at the destination.
+  bool copy_up = false;
   bool is_bind() const;  // type "bind", or "bind"/"rbind" among the options
   bool operator==(const Mount&) const = default;
 };

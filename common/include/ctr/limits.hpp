@@ -15,6 +15,12 @@ struct Limits {
   std::optional<uint64_t> memory_bytes = {};  // memory.max (v2), memory.limit_in_bytes (v1)
   std::optional<double> cpus = {};            // CPUs' worth of time: 0.5 = half of one CPU
   std::optional<uint64_t> pids = {};          // most processes and threads at once
+  // Memory plus swap (OCI linux.resources.memory.swap, as podman and containerd send it): -1
+  // unlimited swap; unset: memory_bytes, i.e. no swap at all (docker's --memory alone).
+  std::optional<int64_t> memory_swap_bytes = {};
+  // The CPU's relative weight under contention (OCI linux.resources.cpu.shares, 2..262144,
+  // 1024 the default): v1 cpu.shares, v2 cpu.weight converted (1..10000).
+  std::optional<uint64_t> cpu_shares = {};
 };
 
 // The CFS period we use: the quota is cpus * kCpuPeriodUsec microseconds per period
