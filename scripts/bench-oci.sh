@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2153,SC2154  # RUNS, BUNDLE, quick...: set by bench.sh, which sources this
 # `scripts/bench.sh --oci`: the OCI command line, as the engines use it. Sourced by bench.sh
 # once its bundle exists (it uses bench.sh's RUNS, WARMUP, ROOTFS, MYCONTAINER, BUNDLE, OUT,
 # in_private_mountns, log, warn, die).
@@ -178,7 +179,7 @@ oci_mode() {
 
 # oci_table TITLE DIR PREFIX: a markdown table of DIR/PREFIX{runc,crun,mycontainer}.times.
 oci_table() {
-  local title=$1 dir=$2 prefix=$3 rt median mean min max n mc="" crun_m="" runc_m=""
+  local title=$1 dir=$2 prefix=$3 rt median mean min max n mc=""
   echo "$title:"
   echo
   echo "| Runtime | Median | Mean | Min | Max | Runs | mycontainer ÷ this |"
