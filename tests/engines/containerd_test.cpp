@@ -48,7 +48,10 @@ class ContainerdTest : public ::testing::Test {
     EXPECT_EQ("", left.out) << "containers left in containerd after the case";
     stop_daemon();
     const std::string parent = box_->cgroup_parent();
-    box_.reset();  // the janitor: shims, mounts, cgroups, the directory, /run/containerd
+    box_.reset();
+    EXPECT_EQ("", kill_stray_sleepers())
+        << "container processes outlived their case";  // the janitor: shims, mounts, cgroups, the
+                                                       // directory, /run/containerd
     EXPECT_EQ("", leftovers_->check()) << "left on the host by containerd and the runtimes";
     leftovers_->scrub(parent);
     EXPECT_EQ("", new_entries(states_before_, runtime_states()))
@@ -135,8 +138,8 @@ class ContainerdTest : public ::testing::Test {
            "machine is at fault, not the runtime under test\n"
         << ref.details;
     const Transcript got = with_calls(under_test_, scenario);
-    EXPECT_EQ(ref.text, got.text) << under_test_.label << " (" << under_test_.path
-                                  << ") differs from runc; what happened:\n"
+    EXPECT_EQ(ref.text, got.text) << under_test_.label << ", " << under_test_.path
+                                  << ", differs from runc; what happened:\n"
                                   << got.details;
   }
   template <typename Scenario>
@@ -190,7 +193,7 @@ TEST_F(ContainerdTest, RunRmSigkillIs137) {
   compare("kill -s SIGKILL: 0\nexit: 137\n", [&](const Runtime& rt) {
     Transcript t;
     const std::string id = unique_name("mcte");
-    const auto argv = ctr_argv(run_args(rt, id, {"--rm"}, {"sleep", "1000"}));
+    const auto argv = ctr_argv(run_args(rt, id, {"--rm"}, {"sleep", kSleep}));
     Background run_rm(argv);
     wait_until([&] { return task_status(id) == "RUNNING"; }, std::chrono::seconds(30),
                std::chrono::milliseconds(100));
@@ -216,7 +219,7 @@ TEST_F(ContainerdTest, TaskExec) {
       [&](const Runtime& rt) {
         Transcript t;
         const std::string id = unique_name("mcte");
-        auto r = ctr(t, run_args(rt, id, {"-d"}, {"sleep", "1000"}));
+        auto r = ctr(t, run_args(rt, id, {"-d"}, {"sleep", kSleep}));
         t.step("run -d", std::to_string(r.status));
         auto status = [&] { return task_status(id); };
         t.step("task status", status());

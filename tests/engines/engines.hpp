@@ -49,6 +49,21 @@ namespace mc::test::engines {
 
 namespace fs = std::filesystem;
 
+// How long the cases' long-running containers sleep: a number of their own, so that a
+// container process that outlives its case (a runtime that lost track of it) is found by its
+// command line, `sleep 86413`, and by nothing else's.
+constexpr const char* kSleep = "86413";
+
+// Container processes still running "sleep kSleep", killed; one line each ("" when none).
+inline std::string kill_stray_sleepers() {
+  std::string out;
+  for (int pid : pids_matching(std::string("sleep ") + kSleep)) {
+    out += fmt::format("process {} 'sleep {}' still running\n", pid, kSleep);
+    ::kill(pid, SIGKILL);
+  }
+  return out;
+}
+
 // === The runtimes ============================================================================
 
 // A runtime as the engines see it: a wrapper script in the sandbox that logs every call (its
@@ -279,12 +294,14 @@ class Sandbox {
 };
 
 // The containers that runtimes keep state for in their default roots (podman calls the runtime
-// without --root): runc's /run/runc, crun's /run/crun, mycontainer's /run/mycontainer. Those that
+// without --root): runc's /run/runc, crun's /run/crun, mycontainer's /run/mycontainer; and the
+// named network namespaces in /run/netns. Those that
 // appear during a case and stay are its leftovers (the engines name containers by 64-digit ids,
 // which Leftovers cannot tell from someone else's; the suite runs under the lock).
 inline std::set<std::string> runtime_states() {
   std::set<std::string> out;
-  for (const char* root : {"/run/runc", "/run/crun", "/run/mycontainer/containers"}) {
+  // /run/netns: network namespaces kept by name (ip netns, podman's netavark/CNI).
+  for (const char* root : {"/run/runc", "/run/crun", "/run/mycontainer/containers", "/run/netns"}) {
     std::error_code ec;
     for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
       out.insert(it->path().string());

@@ -52,7 +52,10 @@ class PodmanTest : public ::testing::Test {
     podman(reference_, {"pod", "rm", "-a", "-f", "-t", "0"});
     podman(reference_, {"rm", "-a", "-f", "-t", "0"});
     const std::string parent = box_->cgroup_parent();
-    box_.reset();  // the janitor removes the directory, the cgroups, the /run directories
+    box_.reset();
+    EXPECT_EQ("", kill_stray_sleepers())
+        << "container processes outlived their case";  // the janitor removes the directory, the
+                                                       // cgroups, the /run directories
     EXPECT_EQ("", leftovers_->check()) << "left on the host by podman and the runtimes";
     EXPECT_FALSE(fs::exists("/sys/fs/cgroup/memory" + parent)) << parent;
     leftovers_->scrub(parent);
@@ -150,8 +153,8 @@ class PodmanTest : public ::testing::Test {
            "machine is at fault, not the runtime under test\n"
         << ref.details;
     const Transcript got = with_calls(under_test_, scenario);
-    EXPECT_EQ(ref.text, got.text) << under_test_.label << " (" << under_test_.path
-                                  << ") differs from runc; what happened:\n"
+    EXPECT_EQ(ref.text, got.text) << under_test_.label << ", " << under_test_.path
+                                  << ", differs from runc; what happened:\n"
                                   << got.details;
   }
   template <typename Scenario>
@@ -212,7 +215,7 @@ TEST_F(PodmanTest, RunRmPassesSigkillThroughAs137) {
   compare("kill -s KILL: 0\nexit: 137\n", [&](const Runtime& rt) {
     Transcript t;
     const std::string name = unique_name("mcte");
-    const auto argv = podman_argv(rt, run_args({"--rm", "--name", name}, {"sleep", "1000"}));
+    const auto argv = podman_argv(rt, run_args({"--rm", "--name", name}, {"sleep", kSleep}));
     Background run_rm(argv, podman_options());
     wait_until(
         [&] {
@@ -321,7 +324,7 @@ TEST_F(PodmanTest, DetachedLifecycle) {
         const std::string name = unique_name("mcte");
         auto r = podman(t, rt,
                         run_args({"-d", "--name", name, "--memory", "64m", "--pids-limit", "50"},
-                                 {"sh", "-c", "echo started; exec sleep 1000"}));
+                                 {"sh", "-c", "echo started; exec sleep " + std::string(kSleep)}));
         t.step("run -d", std::to_string(r.status));
         const std::string ps =
             trim(podman(t, rt, {"ps", "--filter", "name=^" + name + "$", "--format", "{{.Status}}"})
@@ -465,7 +468,7 @@ TEST_F(PodmanTest, PodSharesNamespacesByPath) {
         for (const char* c : {"a", "b"}) {
           std::vector<std::string> args{"run", "-d", "--pod", pod, "--name", pod + "-" + c};
           args.insert(args.end(), ulimits.begin(), ulimits.end());
-          args.insert(args.end(), {kImage, "sleep", "1000"});
+          args.insert(args.end(), {kImage, "sleep", kSleep});
           r = podman(t, rt, args);
           t.step(std::string("run -d ") + c, std::to_string(r.status));
         }
