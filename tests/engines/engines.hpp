@@ -231,6 +231,18 @@ class Sandbox {
     return rt;
   }
 
+  // Makes `path` and its missing parents on the host, each noted for the janitor, which
+  // removes them again (if empty) at the end.
+  void make_host_dir(const std::string& path) const {
+    fs::path dir = "/";
+    for (const auto& part : fs::path(path).relative_path()) {
+      dir /= part;
+      if (fs::exists(dir)) continue;
+      if (::mkdir(dir.c_str(), 0700) != 0) return;
+      append(dir_ + "/run-dirs", dir.string());
+    }
+  }
+
   static void append(const std::string& file, const std::string& line) {
     std::ofstream(file, std::ios::app) << line << "\n";
   }

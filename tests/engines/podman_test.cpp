@@ -17,6 +17,7 @@ namespace mc::test::engines {
 namespace {
 
 constexpr const char* kImage = "localhost/mct-busybox";
+constexpr const char* kInfraImage = "localhost/mct-infra";
 
 class PodmanTest : public ::testing::Test {
  protected:
@@ -38,9 +39,15 @@ class PodmanTest : public ::testing::Test {
     const std::string tar = box_->dir() + "/rootfs.tar";
     const auto packed = run({"/bin/tar", "-C", rootfs(), "-cf", tar, "."});
     ASSERT_EQ(0, packed.status) << packed.err;
-    const auto imported = podman(reference_, {"import", tar, kImage});
-    ASSERT_EQ(0, imported.status) << "podman import failed:\n"
-                                  << record({"podman", "import"}, imported);
+    // Two images of the rootfs: one for the cases, one whose command keeps a pod's infra
+    // container alive (podman would otherwise build its pause image).
+    for (const auto& [name, change] : {std::pair{kImage, "CMD [\"/bin/sh\"]"},
+                                       std::pair{kInfraImage, "CMD [\"sleep\", \"86413\"]"}}) {
+      const std::vector<std::string> import{"import", "--change", change, tar, name};
+      const auto imported = with_own_blob_cache(podman_argv(reference_, import));
+      ASSERT_EQ(0, imported.status) << "podman import failed:\n"
+                                    << record(podman_argv(reference_, import), imported);
+    }
   }
 
   void TearDown() override {
@@ -88,6 +95,27 @@ class PodmanTest : public ::testing::Test {
     std::ofstream(d + "/storage.conf") << fmt::format(
         "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/runroot\"\ngraphroot = \"{0}/root\"\n", d);
     std::ofstream(d + "/registries.conf") << "unqualified-search-registries = []\n";
+  }
+
+  // Runs a podman command that copies an image: containers/image keeps a cache of blob
+  // digests in /var/lib/containers/cache whatever --root says (podman 4.3). The command runs
+  // in a private mount namespace where that directory is our own (unshare(1), mount(8)
+  // --bind): the host's cache is never written.
+  RunResult with_own_blob_cache(const std::vector<std::string>& argv) {
+    const std::string cache = box_->dir() + "/blob-cache";
+    fs::create_directories(cache);
+    box_->make_host_dir("/var/lib/containers/cache");
+    std::vector<std::string> wrapped{find_in_path("unshare"),
+                                     "--mount",
+                                     "--propagation",
+                                     "private",
+                                     "--",
+                                     "/bin/sh",
+                                     "-c",
+                                     "mount --bind \"$0\" /var/lib/containers/cache && exec \"$@\"",
+                                     cache};
+    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+    return run(wrapped, podman_options());
   }
 
   std::vector<std::string> podman_argv(const Runtime& rt, const std::vector<std::string>& args) {
@@ -461,7 +489,7 @@ TEST_F(PodmanTest, PodSharesNamespacesByPath) {
         const std::string pod = unique_name("mcte");
         auto r = podman(t, rt,
                         {"pod", "create", "--name", pod, "--network", "none", "--cgroup-parent",
-                         box_->cgroup_parent()});
+                         box_->cgroup_parent(), "--infra-image", kInfraImage});
         t.step("pod create", std::to_string(r.status));
         const std::vector<std::string> ulimits{"--ulimit", "nofile=20000:20000", "--ulimit",
                                                "nproc=32768:32768"};
