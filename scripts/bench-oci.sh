@@ -94,8 +94,9 @@ oci_measure() {
 }
 
 oci_mode() {
-  # bench.sh's own cleanup (its work directory, the bridge) still runs after ours.
-  trap 'rc=$?; oci_cleanup; (exit $rc); cleanup' EXIT
+  # Instead of bench.sh's cleanup (its `crun list` would make /run/crun again after ours):
+  # ours, then bench.sh's work directory. This mode makes no bridge.
+  trap 'rc=$?; oci_cleanup; rm -rf -- "$WORK"; exit $rc' EXIT
   # /run directories the runtimes and podman make by default: removed again at the end (if
   # empty) when they are new.
   local d
