@@ -71,6 +71,15 @@ TEST(Install, IntoATemporaryPrefix) {
   EXPECT_TRUE(contains(man.out, "mycontainer - a small OCI container runtime")) << man.out;
   EXPECT_TRUE(contains(man.out, "\n   run\n") || contains(man.out, "\n   run ")) << man.out;
 
+  // podman's drop-in, outside /usr and /usr/local kept beneath the prefix (never /etc), naming
+  // the installed binary.
+  const std::string dropin =
+      prefix.path() + "/share/mycontainer/containers.conf.d/50-mycontainer.conf";
+  EXPECT_TRUE(
+      contains(read_file(dropin), "[engine.runtimes]\nmycontainer = [\"" + mycontainer + "\"]"))
+      << dropin << ":\n"
+      << read_file(dropin);
+
   // Bash completion: loads, registers, completes a command name from the installed binary.
   const std::string completion = prefix.path() + "/share/bash-completion/completions/mycontainer";
   ASSERT_TRUE(fs::exists(completion));
@@ -117,7 +126,8 @@ TEST(Install, DebianPackage) {
   const auto contents = run({"/usr/bin/dpkg-deb", "--contents", deb});
   EXPECT_EQ(0, contents.status) << explain(contents);
   for (const char* file : {"./usr/bin/mycontainer", "./usr/share/man/man1/mycontainer.1",
-                           "./usr/share/bash-completion/completions/mycontainer"}) {
+                           "./usr/share/bash-completion/completions/mycontainer",
+                           "./etc/containers/containers.conf.d/50-mycontainer.conf"}) {
     EXPECT_TRUE(contains(contents.out, std::string(file) + "\n") ||
                 contains(contents.out, std::string(file) + " "))
         << file << " not in the package:\n"
