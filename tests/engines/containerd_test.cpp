@@ -195,8 +195,8 @@ TEST_F(ContainerdTest, RunRmSigkillIs137) {
     const std::string id = unique_name("mcte");
     const auto argv = ctr_argv(run_args(rt, id, {"--rm"}, {"sleep", kSleep}));
     Background run_rm(argv);
-    wait_until([&] { return task_status(id) == "RUNNING"; }, std::chrono::seconds(30),
-               std::chrono::milliseconds(100));
+    wait_until([&] { return !run_rm.running() || task_status(id) == "RUNNING"; },
+               std::chrono::seconds(30), std::chrono::milliseconds(100));
     const auto k = ctr(t, {"task", "kill", "-s", "SIGKILL", id});
     t.step("kill -s SIGKILL", std::to_string(k.status));
     const auto r = run_rm.wait(std::chrono::seconds(60));

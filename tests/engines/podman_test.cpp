@@ -247,7 +247,8 @@ TEST_F(PodmanTest, RunRmPassesSigkillThroughAs137) {
     Background run_rm(argv, podman_options());
     wait_until(
         [&] {
-          return podman(rt, {"inspect", "--format", "{{.State.Status}}", name}).out == "running\n";
+          return !run_rm.running() ||
+                 podman(rt, {"inspect", "--format", "{{.State.Status}}", name}).out == "running\n";
         },
         std::chrono::seconds(30), std::chrono::milliseconds(200));
     const auto k = podman(t, rt, {"kill", "-s", "KILL", name});
