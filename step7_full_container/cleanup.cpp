@@ -1,5 +1,8 @@
-// `mycontainer cleanup`: what a runtime killed with SIGKILL left behind, removed.
+// `mycontainer cleanup`: what a runtime killed with SIGKILL left behind, removed. The removal
+// itself (remove_container) is also what the OCI `delete` does with a container's resources.
 #include "commands.hpp"
+
+#include <signal.h>  // kill(2)
 
 #include <chrono>
 #include <filesystem>
@@ -15,10 +18,51 @@
 
 namespace mycontainer {
 
+bool remove_container(const ctr::ContainerState& c, const std::filesystem::path& dir) {
+  bool complete = true;
+  // An OCI container's first process, by its pid and start time (never a process that got
+  // the number since): the cgroup below finds it too, but a rootless container has none.
+  if (c.oci && c.pid > 0 && ctr::process_running(c.pid, c.pid_start_time)) {
+    ::kill(c.pid, SIGKILL);
+  }
+  // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
+  try {
+    std::optional<ctr::Cgroup> cgroup;
+    if (!c.cgroup_dirs.empty()) {
+      cgroup = ctr::Cgroup::adopt_dirs(c.cgroup_dirs);
+    } else if (!c.rootless && !c.oci) {
+      const auto place = ctr::CgroupPlace::here(
+          c.cgroup_parent.empty() ? std::nullopt : std::optional<std::string>(c.cgroup_parent));
+      if (!ctr::Cgroup::list_children(place, ctr::cgroup_name(c.name)).empty()) {
+        cgroup = ctr::Cgroup::adopt(place, ctr::cgroup_name(c.name));
+      }
+    }
+    const auto dirs = cgroup ? cgroup->dirs() : std::vector<std::string>{};
+    cgroup.reset();  // kills what is left inside, removes the directories
+    for (const auto& d : dirs) {
+      if (std::filesystem::exists(d)) {
+        fmt::print(stderr, "mycontainer: cannot remove cgroup '{}' of {}\n", d, c.name);
+        complete = false;
+      }
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mycontainer: cgroup of {}: {}\n", c.name, e.what());
+    complete = false;
+  }
+  if (!c.veth.empty()) ctr::delete_link(c.veth);
+  // Its addresses: only leases that still name its dead runtime.
+  if (c.runtime_pid > 0 && ctr::is_stale(c)) ctr::release_leases_of(c.runtime_pid);
+  if (!complete) return false;  // keep the state: it is the map to what is left
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return true;
+}
+
 // `mycontainer cleanup`: for each container whose runtime is gone (killed with SIGKILL before
 // its destructors could run), remove what it left: its cgroup (killing what still runs in
 // it), its host-side veth, its address lease, its state. A container whose runtime still
-// runs is never touched.
+// runs is never touched, nor an OCI container that create finished: it is its engine's, which
+// removes it with `delete`.
 int cleanup() {
   int removed = 0;
   ctr::remove_abandoned_drafts();  // state directories of runtimes killed while making them
@@ -27,38 +71,8 @@ int cleanup() {
     // readable state has no owner: a starting runtime's directory appears with its state
     // already inside (StateDir::create renames it into place), so it goes at once.
     if (c.runtime_pid != 0 && !ctr::is_stale(c)) continue;
-    const auto dir = ctr::state_root() / "containers" / c.name;
-    bool complete = true;
-    // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name.
-    try {
-      std::optional<ctr::Cgroup> cgroup;
-      if (!c.cgroup_dirs.empty()) {
-        cgroup = ctr::Cgroup::adopt_dirs(c.cgroup_dirs);
-      } else if (!c.rootless) {
-        const auto place = ctr::CgroupPlace::here(
-            c.cgroup_parent.empty() ? std::nullopt : std::optional<std::string>(c.cgroup_parent));
-        if (!ctr::Cgroup::list_children(place, ctr::cgroup_name(c.name)).empty()) {
-          cgroup = ctr::Cgroup::adopt(place, ctr::cgroup_name(c.name));
-        }
-      }
-      const auto dirs = cgroup ? cgroup->dirs() : std::vector<std::string>{};
-      cgroup.reset();  // kills what is left inside, removes the directories
-      for (const auto& d : dirs) {
-        if (std::filesystem::exists(d)) {
-          fmt::print(stderr, "mycontainer: cannot remove cgroup '{}' of {}\n", d, c.name);
-          complete = false;
-        }
-      }
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "mycontainer: cgroup of {}: {}\n", c.name, e.what());
-      complete = false;
-    }
-    if (!c.veth.empty()) ctr::delete_link(c.veth);
-    // Its addresses: only leases that still name its dead runtime.
-    ctr::release_leases_of(c.runtime_pid);
-    if (!complete) continue;
-    std::error_code ec;  // keep the state: it is the map to what is left
-    std::filesystem::remove_all(dir, ec);
+    if (c.oci && c.pid != 0 && c.runtime_pid == 0) continue;  // created: its engine deletes it
+    if (!remove_container(c, ctr::container_dir(c.name))) continue;
     fmt::print("removed {}\n", c.name);
     ++removed;
   }

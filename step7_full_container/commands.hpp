@@ -2,11 +2,13 @@
 // command over one library). mycontainer.cpp parses the command line and calls one of them.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "options.hpp"
+#include "runtime/state.hpp"  // ctr::ContainerState
 
 namespace mycontainer {
 
@@ -14,5 +16,11 @@ int run(const CLI::App& run, RunOptions& options);                              
 int spec(const CLI::App& spec, RunOptions& options, const std::string& output);  // spec_command.cpp
 int ps();                                                                        // ps.cpp
 int cleanup();                                                                   // cleanup.cpp
+
+// What one container left on the host, removed: its first process (OCI), its cgroup (and what
+// runs in it), its veth, its address leases, and its state directory `dir` last, once the rest
+// is gone (false: something is left, the state stays as the map to it). cleanup.cpp; `cleanup`
+// and the OCI `delete` both use it.
+bool remove_container(const ctr::ContainerState& state, const std::filesystem::path& dir);
 
 }  // namespace mycontainer

@@ -24,12 +24,17 @@
 #include <linux/mount.h>    // MOUNT_ATTR_*
 #include <sched.h>          // CLONE_NEW*, unshare(2), setns(2)
 #include <signal.h>         // SIGKILL
-#include <sys/stat.h>       // mkdirat(2), stat(2)
+#include <sys/mount.h>      // mount(2) MS_MOVE
+#include <sys/prctl.h>      // prctl(2) PR_SET_PDEATHSIG
+#include <sys/socket.h>     // socket(2), connect(2)
+#include <sys/stat.h>       // mkdirat(2), stat(2), mkfifo(3)
+#include <sys/un.h>         // sockaddr_un
 #include <sys/sysmacros.h>  // major(3), minor(3)
 #include <unistd.h>         // getpid(2), readlinkat(2)
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>  // std::strerror
 #include <filesystem>
 #include <set>
 #include <optional>
@@ -61,6 +66,7 @@
 #include "runtime/state.hpp"         // ctr::StateDir
 #include "runtime/user.hpp"          // ctr::setgroups, ctr::setresgid, ctr::setresuid
 #include "runtime/userns.hpp"        // ctr::plan_for_mappings, ctr::apply_id_maps
+#include "oci.hpp"                   // mycontainer::log_error (--log)
 
 namespace mycontainer {
 
@@ -96,6 +102,7 @@ struct HostSide {
   ctr::IdMapPlan id_maps;      // how the user namespace is mapped (method kNone: none)
   ctr::BpfProgram seccomp;     // the compiled filter (empty: none)
   bool parent_asleep = false;  // CLONE_VFORK: nobody will release the child; see run()
+  std::string exec_fifo;       // OCI create: the fifo the first process waits on for `start`
 };
 
 // One container being run: the spec, and what this run made for it.
@@ -105,6 +112,13 @@ struct Container {
   HostSide host;
 
   const std::string& rootfs() const { return request.rootfs; }
+  // OCI create (engine.hpp): nullptr for the foreground `run`.
+  const CreateRequest* oci() const { return request.create ? &*request.create : nullptr; }
+  // The caller, not us, is the first process's parent (clone(2) CLONE_PARENT): its life
+  // must not end with ours (no PR_SET_PDEATHSIG).
+  bool caller_is_parent() const { return oci() != nullptr && oci()->caller_is_parent; }
+  // Descriptors 3.. that pass to the container (OCI --preserve-fds, LISTEN_FDS).
+  int preserved_fds() const { return oci() != nullptr ? oci()->preserve_fds : 0; }
   bool in_user_namespace() const { return host.id_maps.method != ctr::IdMapMethod::kNone; }
   bool own_network() const { return spec.linux.has_namespace(NamespaceType::kNetwork); }
 };
@@ -211,11 +225,15 @@ void refuse_unsupported(const Spec& spec) {
     refuse("hooks", "mycontainer run does not run OCI hooks; remove them from the config.json");
   }
   for (const Namespace& ns : spec.linux.namespaces) {
+    // What a podman pod shares (network, ipc, uts, cgroup; pid with --share pid). A user or
+    // mount namespace would have to be entered before anything else is set up.
     const bool joinable = ns.type == NamespaceType::kNetwork || ns.type == NamespaceType::kIpc ||
-                          ns.type == NamespaceType::kUts;
+                          ns.type == NamespaceType::kUts || ns.type == NamespaceType::kPid ||
+                          ns.type == NamespaceType::kCgroup;
     if (ns.path && !joinable) {
       refuse("linux.namespaces", fmt::format("joining an existing {} namespace is not possible "
-                                             "here; only network, ipc and uts can be joined",
+                                             "here; only network, ipc, uts, pid and cgroup can "
+                                             "be joined",
                                              to_string(ns.type)));
     }
     if (ns.type == NamespaceType::kTime) {
@@ -260,6 +278,9 @@ void join_namespaces(const HostSide& host) {
     ::close(host.netns.get());  // our copy: the descriptor only (the object is the parent's)
   }
   for (const auto& [type, fd] : host.joined) {
+    // pid: the parent joined it for us, before clone (see join_pid_namespace); cgroup: once
+    // we are in our cgroup (enter_cgroup_namespace).
+    if (type == NamespaceType::kPid || type == NamespaceType::kCgroup) continue;
     ctr::check(::setns(fd.get(), clone_flag(type)), "setns", to_string(type));
     ctr::narrate({.call = fmt::format("setns(fd, {})", to_string(type)),
                   .result = "ok",
@@ -274,7 +295,7 @@ void join_namespaces(const HostSide& host) {
 void become_root(const Container& c) {
   if (!c.in_user_namespace()) return;
   ctr::become_root_in_userns();
-  ctr::set_parent_death_signal(SIGKILL);  // a change of uid cleared it (prctl(2))
+  if (!c.caller_is_parent()) ctr::set_parent_death_signal(SIGKILL);  // cleared by the uid change
 }
 
 // --- Bind the root onto itself ---
@@ -432,7 +453,16 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
 // Now, not at clone: we are in our cgroup, so it becomes the root of what /proc/self/cgroup
 // and /sys/fs/cgroup show (cgroup_namespaces(7)).
 void enter_cgroup_namespace(const Container& c) {
-  if (c.spec.linux.has_namespace(NamespaceType::kCgroup)) {
+  const auto joined = std::find_if(c.host.joined.begin(), c.host.joined.end(),
+                                   [](const auto& j) { return j.first == NamespaceType::kCgroup; });
+  if (joined != c.host.joined.end()) {
+    // A pod's: its root is the pod's cgroup, as the other members see it.
+    ctr::check(::setns(joined->second.get(), CLONE_NEWCGROUP), "setns", "cgroup");
+    ctr::narrate({.call = "setns(fd, CLONE_NEWCGROUP)",
+                  .result = "ok",
+                  .shell = "nsenter --cgroup=PATH",
+                  .man = "setns(2), cgroup_namespaces(7)"});
+  } else if (c.spec.linux.has_namespace(NamespaceType::kCgroup)) {
     ctr::check(::unshare(CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP");
     ctr::narrate({.call = "unshare(CLONE_NEWCGROUP)",
                   .result = "ok",
@@ -508,18 +538,86 @@ void drop_privileges(const Container& c) {
     // A non-zero uid clears the permitted and effective sets (capabilities(7), "Effect of
     // user ID changes"): a non-root user keeps only the bounding set, as in docker.
     ctr::setresuid(user.uid);
-    ctr::set_parent_death_signal(SIGKILL);  // cleared again by the change of uid
+    if (!c.caller_is_parent()) ctr::set_parent_death_signal(SIGKILL);  // cleared by the change
   } else {
     ctr::apply_capabilities(caps.effective);  // permitted and effective, ambient cleared
   }
-  // No descriptor of the runtime may reach the command (CVE-2024-21626): all close on exec.
-  ctr::set_cloexec_from(3);
+  // No descriptor of the runtime may reach the command (CVE-2024-21626): all close on exec,
+  // but those the caller asked to pass on (OCI --preserve-fds, LISTEN_FDS).
+  ctr::set_cloexec_from(3 + c.preserved_fds());
+}
+
+// --- The exec fifo: opened now, written last --- NEW for the OCI create
+// The state directory is the host's, reachable only until the root changes. O_PATH opens the
+// fifo without waiting for a reader (opening it for writing would block here, fifo(7));
+// wait_for_start reopens it through /proc/self/fd for writing, runc's way.
+ctr::UniqueFd open_exec_fifo(const Container& c) {
+  if (c.host.exec_fifo.empty()) return {};
+  return ctr::UniqueFd(
+      ctr::check(::open(c.host.exec_fifo.c_str(), O_PATH | O_CLOEXEC), "open", c.host.exec_fifo));
+}
+
+// --- Change root: pivot_root, or (OCI --no-pivot) MS_MOVE and chroot ---
+// --no-pivot is for a root on a ramfs or tmpfs that is the initial root, where pivot_root(2)
+// fails with EINVAL. It is weaker: the old root is not detached, only covered, and chroot(2)
+// NOTES says a process that keeps CAP_SYS_CHROOT can get back out. runc does the same.
+void change_root(const Container& c) {
+  if (c.oci() == nullptr || !c.oci()->no_pivot) {
+    ctr::pivot_root(c.rootfs());
+    return;
+  }
+  ctr::chdir(c.rootfs());
+  ctr::check(::mount(".", "/", nullptr, MS_MOVE, nullptr), "mount", "MS_MOVE " + c.rootfs());
+  ctr::chroot(".");  // and chdir("/")
+  ctr::narrate({.call = "mount(\".\", \"/\", MS_MOVE); chroot(\".\")",
+                .result = "ok",
+                .shell = fmt::format("cd {} && mount --move . / && chroot .", c.rootfs()),
+                .man = "mount(2) MS_MOVE, chroot(2)"});
+}
+
+// --- Wait for `start`, then run the command --- NEW for the OCI create
+// Everything is set up and the command was found. Closing our end of the handshake tells
+// `create` so (it reads EOF, as for an exec) and it returns; we block opening the fifo for
+// writing until `start` opens it for reading (fifo(7): an open for writing waits for a
+// reader). The descriptor is close-on-exec: a successful execve closes it, and `start`
+// reads EOF; a failed one writes "CODE message" into it first, and `start` reports that.
+int run_when_started(const Container& c, ctr::Handshake& handshake, const ctr::UniqueFd& fifo) {
+  ::close(handshake.child_fd());  // nothing is reported over the handshake from here on
+  // We may wait long: nothing of create's may stay open with us meanwhile, least of all the
+  // container's lock (flock(2) belongs to the open file, which clone copied to us).
+  ctr::close_fds_from(3 + c.preserved_fds(), {fifo.get()});
+  const auto& args = c.spec.process.args;
+  const auto& env = c.spec.process.env;
+  const std::string self = fmt::format("/proc/self/fd/{}", fifo.get());
+  int fd;
+  while ((fd = ::open(self.c_str(), O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (fd < 0) {
+    const int err = errno;
+    fmt::print(stderr, "{}: open('{}'): {} (is /proc mounted?)\n", kProgram, self,
+               std::strerror(err));
+    return ctr::kExitRuntimeFailed;
+  }
+  const ctr::UniqueFd started(fd);
+  try {
+    ctr::execvpe(args, env);
+  } catch (const std::exception& e) {
+    const auto* sys = dynamic_cast<const ctr::SyscallError*>(&e);
+    const int code = sys != nullptr ? ctr::exec_error_code(sys->err()) : ctr::kExitRuntimeFailed;
+    const std::string line = fmt::format("{} {}\n", code, ctr::error_line(e));
+    [[maybe_unused]] const ssize_t n = ::write(started.get(), line.data(), line.size());
+    return code;
+  }
+  return ctr::kExitRuntimeFailed;  // execvpe returns only by throwing
 }
 
 // The child: each phase in the order the chapter explains.
 int container_main(Container& c, ctr::Handshake& handshake) {
   handshake.close_parent_end();
   ctr::DeferTerminatingSignals::unblock_in_child();  // the parent's mask came with clone
+  // Our parent is the caller's process (conmon, the shim), not the runtime: we live on when
+  // it ends, as runc's containers do (prctl(2) PR_SET_PDEATHSIG, set by the clone wrapper).
+  if (c.caller_is_parent()) ::prctl(PR_SET_PDEATHSIG, 0);
   if (!c.host.parent_asleep) handshake.wait_for_parent();
   // Not dumpable until exec: nothing in the container can ptrace us or read our memory
   // through /proc/PID/mem while we still hold the host's file system (prctl(2)
@@ -531,6 +629,7 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     join_namespaces(c.host);
     become_root(c);
     ctr::make_mounts_private();
+    const ctr::UniqueFd exec_fifo = open_exec_fifo(c);  // OCI create: before the root changes
     timings.mark("child: namespaces");
 
     mount_root(c);
@@ -555,7 +654,7 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     enter_cgroup_namespace(c);
 
     // --- Change root ---
-    ctr::pivot_root(c.rootfs());
+    change_root(c);
     timings.mark("child: pivot_root");
 
     hide_host_paths(c);
@@ -577,7 +676,8 @@ int container_main(Container& c, ctr::Handshake& handshake) {
       for (const auto& line : timings.lines()) handshake.send_note(line);
     }
 
-    // --- Run the command ---
+    // --- Run the command (OCI create: once `start` says so) ---
+    if (exec_fifo) return run_when_started(c, handshake, exec_fifo);
     if (c.spec.init) ctr::run_init(args, env, &handshake);  // NEW in step 7: --init
     ctr::execvpe(args, env);
   });
@@ -705,6 +805,128 @@ int namespace_flags(const Container& c) {
   return flags;
 }
 
+// ============================================================================================
+// === OCI create: what is different when the engine calls us (NEW for the engines) ===
+// ============================================================================================
+
+// What `create` cannot do, refused before anything is made. The bridge is `run`'s own
+// network: under an engine the network namespace is the engine's (podman, CNI), given as
+// linux.namespaces' path. --init reports through the handshake, which create closes.
+void refuse_for_create(const Spec& spec, const CreateRequest& create) {
+  if (spec.network.mode == NetworkMode::kBridge) {
+    throw ctr::UsageError(fmt::format(
+        "{}: bridge networking is `mycontainer run`'s; with create the engine makes the network "
+        "(linux.namespaces network with a path), or set it to none or host",
+        kAnnotationNetwork));
+  }
+  if (spec.init) {
+    throw ctr::UsageError(
+        fmt::format("{}: not with create (the engine runs its own init, e.g. "
+                    "podman --init)",
+                    kAnnotationInit));
+  }
+  if (spec.process.terminal && create.console_socket.empty()) {
+    throw ctr::UsageError(
+        "process.terminal: a terminal needs --console-socket SOCK (its master is sent there)");
+  }
+}
+
+// Descriptors 3..3+n-1 are the caller's to pass on (--preserve-fds, LISTEN_FDS): not
+// close-on-exec, whatever they were.
+void pass_on_fds(int n) {
+  for (int fd = 3; fd < 3 + n; ++fd) {
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0)
+      throw ctr::SyscallError(errno, "fcntl", fmt::format("--preserve-fds: fd {}", fd));
+    ctr::check(::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC), "fcntl", std::to_string(fd));
+  }
+}
+
+// STATE_DIR/exec.fifo, which the first process waits on until `start` (runtime/state.hpp).
+// 0622: the process writes it as whatever user the container runs as (even root of a user
+// namespace is "other" to the host's root-owned file), only root reads it.
+std::string make_exec_fifo(const ctr::StateDir& state_dir) {
+  const std::string path = (state_dir.path() / ctr::kExecFifo).string();
+  ctr::check(::mkfifo(path.c_str(), 0622), "mkfifo", path);
+  ctr::check(::chmod(path.c_str(), 0622), "chmod", path);  // whatever our umask took away
+  return path;
+}
+
+// linux.namespaces pid with a path (a pod sharing its pid namespace): setns(2) on a pid
+// namespace changes only where our *children* go (pid_namespaces(7)), so we join it now and
+// clone the first process into it.
+void join_pid_namespace(const Container& c) {
+  for (const auto& [type, fd] : c.host.joined) {
+    if (type != NamespaceType::kPid) continue;
+    ctr::check(::setns(fd.get(), CLONE_NEWPID), "setns", "pid");
+    ctr::narrate({.call = "setns(fd, CLONE_NEWPID)",
+                  .result = "our next child is born in it",
+                  .shell = "nsenter --pid=PATH",
+                  .man = "setns(2), pid_namespaces(7)"});
+  }
+}
+
+// The terminal's master, to the engine: connect to --console-socket and send it with
+// SCM_RIGHTS (unix(7)), as runtime.md's "console socket" says; conmon or the shim relays it.
+void send_to_console_socket(const Spec& spec, const std::string& socket_path,
+                            const ctr::UniqueFd& master) {
+  if (const auto& size = spec.process.console_size) {
+    ctr::set_window_size(master.get(), {static_cast<unsigned short>(size->height),
+                                        static_cast<unsigned short>(size->width)});
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) {
+    throw ctr::UsageError(fmt::format("--console-socket '{}': path too long", socket_path));
+  }
+  std::copy(socket_path.begin(), socket_path.end(), addr.sun_path);
+  const ctr::UniqueFd sock(
+      ctr::check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket", "AF_UNIX"));
+  ctr::check(::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr),
+             "connect", socket_path);
+  ctr::send_fd(sock.get(), master.get());
+}
+
+// pid, then newline, in a temporary file renamed into place: the engine reads it as soon as
+// create returns, and must never see half of it (rename(2) is atomic).
+void write_pid_file(const std::string& file, pid_t pid) {
+  const std::filesystem::path final_path = std::filesystem::absolute(file);
+  const std::filesystem::path tmp =
+      final_path.parent_path() /
+      fmt::format(".{}.{}.tmp", final_path.filename().string(), ::getpid());
+  const std::string text = std::to_string(pid);  // runc writes it without a newline
+  {
+    const ctr::UniqueFd fd(ctr::check(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", tmp.string()));
+    ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw ctr::SyscallError(err, "rename", final_path.string());
+  }
+}
+
+// === 5 (OCI create). Hand the container over ===
+// Its first process waits for `start`. What this run made for it is recorded in the state
+// (cgroup directories, pid and its start time) and given up here, so that our destructors
+// leave it: from now on the container owns it, and `delete` removes it (cleanup.cpp).
+int hand_over(Container& c, ctr::ContainerState& state, ctr::StateDir& state_dir,
+              ctr::ChildProcess& child) {
+  state.pid = child.pid();
+  state.pid_start_time = ctr::process_start_time(child.pid());
+  state.runtime_pid = 0;  // create is done: nobody but the engine owns it now
+  state.runtime_start_time = 0;
+  state_dir.write(state);
+  if (!c.oci()->pid_file.empty()) write_pid_file(c.oci()->pid_file, child.pid());
+  // Nothing below can fail.
+  if (c.host.cgroup) c.host.cgroup->release();
+  c.host.veth.leave_to_kernel();  // it ends with the container's network namespace
+  state_dir.release();
+  child.release();  // our caller reaps it (CLONE_PARENT), or `run ID` waits for its pid
+  return 0;
+}
+
 }  // namespace
 
 // ============================================================================================
@@ -713,9 +935,13 @@ int namespace_flags(const Container& c) {
 int run_container(const Spec& spec, const RunRequest& request) {
   // No descriptor of our caller's survives into anything we do (a leaked directory is a way
   // out: `-w /proc/self/fd/N`, /proc/1/fd/N of --init). Before anything opens or resolves a
-  // path (the run command did the same before reading its options).
-  ctr::close_fds_from(3);
+  // path (the run command did the same before reading its options). But those the OCI caller
+  // passes on (--preserve-fds).
+  const int preserved = request.create ? request.create->preserve_fds : 0;
+  ctr::close_fds_from(3 + preserved);
+  pass_on_fds(preserved);
   refuse_unsupported(spec);
+  if (request.create) refuse_for_create(spec, *request.create);
   Timings timings;
   const bool rootless = ctr::running_rootless();
   // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us
@@ -745,7 +971,14 @@ int run_container(const Spec& spec, const RunRequest& request) {
       slash != std::string::npos && slash > 0) {
     state.cgroup_parent = spec.linux.cgroups_path.substr(0, slash);
   }
-  ctr::StateDir state_dir = ctr::StateDir::create(state);
+  if (request.create) {  // NEW for the engines: see runtime/state.hpp
+    state.oci = true;
+    state.bundle = request.create->bundle;
+    state.annotations = spec.annotations;
+  }
+  // OCI create holds the container's lock from before its name appears until it returns.
+  ctr::StateDir state_dir = ctr::StateDir::create(state, ctr::state_root(), state.oci);
+  if (request.create) host.exec_fifo = make_exec_fifo(state_dir);
   timings.mark("state");
 
   std::optional<ctr::Nat> nat;
@@ -775,7 +1008,8 @@ int run_container(const Spec& spec, const RunRequest& request) {
   // no copy-on-write faults on either side, nothing to unmap at exec: 0.27 ms less per
   // container here. (It also makes us undumpable with the child: that is a property of
   // the memory, prctl(2) PR_SET_DUMPABLE.)
-  host.parent_asleep = !c.in_user_namespace() && !spec.process.terminal && !spec.init;
+  // (Not for OCI create: the child waits for `start`, we would sleep until then.)
+  host.parent_asleep = !c.oci() && !c.in_user_namespace() && !spec.process.terminal && !spec.init;
   if (host.parent_asleep) {
     // The child will go from setup to its command with nobody in between: a ^C or SIGTERM
     // that came during our setup stops everything here instead, as it would below.
@@ -785,7 +1019,11 @@ int run_container(const Spec& spec, const RunRequest& request) {
     }
   }
   // linux.namespaces: pid, mount, uts, ipc (NEW in step 7), network, user (NEW in step 7).
-  const int flags = namespace_flags(c) | (host.parent_asleep ? CLONE_VM | CLONE_VFORK : 0);
+  // OCI create: CLONE_PARENT makes our caller (conmon, the shim: subreapers that collect the
+  // container's exit status) the child's parent, as if it had forked it itself; we exit.
+  join_pid_namespace(c);
+  const int flags = namespace_flags(c) | (host.parent_asleep ? CLONE_VM | CLONE_VFORK : 0) |
+                    (c.caller_is_parent() ? CLONE_PARENT : 0);
   ctr::Handshake handshake;
   ctr::ChildProcess child =
       ctr::ChildProcess::clone(flags, [&] { return container_main(c, handshake); });
@@ -835,18 +1073,25 @@ int run_container(const Spec& spec, const RunRequest& request) {
   if (spec.process.terminal) {
     // The terminal's master, from the child (NEW in step 7); nothing if its setup failed.
     if (ctr::UniqueFd master = handshake.receive_fd()) {
-      relay.emplace(std::move(master));  // raw mode, and the caller's window size
-      handshake.release_child();         // the command may start: its size is set
+      if (c.oci()) {
+        send_to_console_socket(spec, c.oci()->console_socket, master);  // the engine relays
+      } else {
+        relay.emplace(std::move(master));  // raw mode, and the caller's window size
+      }
+      handshake.release_child();  // the command may start: its size is set
     }
   }
   std::vector<std::string> child_timings;
   if (auto error = handshake.wait_for_exec(&child_timings)) {
     relay.reset();
-    child.wait();
+    if (!c.caller_is_parent()) child.wait();  // else our caller reaps it
     fmt::print(stderr, "{}: {}\n", kProgram, error->message);
+    log_error(error->message);
     return error->exit_code;
   }
   timings.mark("child setup + exec");
+  // OCI create: the child did not exec; it waits for `start`, and we are done.
+  if (c.oci()) return hand_over(c, state, state_dir, child);
   const auto grace = std::chrono::seconds(spec.stop_timeout);
   bool escalated = false;
   if (relay) {

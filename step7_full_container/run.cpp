@@ -47,7 +47,8 @@ int run_from_config(const CLI::App& run, const RunOptions& o) {
   const std::string name = o.name.empty() ? ctr::random_container_name() : o.name;
   ctr::validate_container_name(name);
   if (o.common.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
-  return run_container(spec, {.name = name, .rootfs = root.string(), .timings = o.timings});
+  return run_container(
+      spec, {.name = name, .rootfs = root.string(), .timings = o.timings, .create = std::nullopt});
 }
 
 }  // namespace
@@ -58,7 +59,9 @@ int run(const CLI::App& run, RunOptions& o) {
   if (!o.config.empty()) return run_from_config(run, o);
   finish_run_options(run, o);
   const Spec spec = spec_from_flags(o);
-  return run_container(spec, {.name = o.name, .rootfs = o.common.rootfs, .timings = o.timings});
+  return run_container(
+      spec,
+      {.name = o.name, .rootfs = o.common.rootfs, .timings = o.timings, .create = std::nullopt});
 }
 
 }  // namespace mycontainer

@@ -429,6 +429,18 @@ OptionKind apply_mount_option(Mount& mount, const std::string& option) {
   return OptionKind::kData;
 }
 
+}  // namespace
+
+std::vector<std::string> supported_mount_options() {
+  std::vector<std::string> out;
+  for (const MountFlag& f : kMountFlags) out.emplace_back(f.name);
+  for (const auto& p : kPropagations) out.emplace_back(p.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
 // Applies every option; returns the problem with options[i] as {i, message}, if any.
 std::optional<std::pair<size_t, std::string>> apply_mount_options(Mount& mount) {
   std::optional<size_t> first_data;

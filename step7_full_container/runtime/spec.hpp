@@ -132,6 +132,10 @@ struct Mount {
 Mount make_mount(std::string destination, std::string type, std::string source,
                  std::vector<std::string> options);
 
+// The mount(8) option names read as flags or propagation (the rest is the file system's own
+// data, "mode=755"): what `mycontainer features` lists as mountOptions.
+std::vector<std::string> supported_mount_options();
+
 // --- linux (config-linux.md) ---------------------------------------------------------------
 
 enum class NamespaceType { kPid, kNetwork, kMount, kIpc, kUts, kUser, kCgroup, kTime };

@@ -3,6 +3,7 @@
 #include <fcntl.h>       // open(2)
 #include <stdio.h>       // renameat2(2)
 #include <sys/random.h>  // getrandom(2)
+#include <sys/file.h>    // flock(2)
 #include <sys/stat.h>    // mkdir(2)
 #include <unistd.h>      // fsync(2), geteuid(2)
 
@@ -22,7 +23,23 @@ namespace ctr {
 
 namespace fs = std::filesystem;
 
+namespace {
+std::optional<fs::path>& root_override() {
+  static std::optional<fs::path> root;
+  return root;
+}
+}  // namespace
+
+void set_state_root(const fs::path& root) {
+  root_override() = fs::absolute(root);
+}
+
+fs::path container_dir(const std::string& id, const fs::path& root) {
+  return root / "containers" / id;
+}
+
 fs::path state_root() {
+  if (root_override()) return *root_override();
   if (::geteuid() == 0) return "/run/mycontainer";
   if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg != nullptr && *xdg != '\0') {
     return fs::path(xdg) / "mycontainer";
@@ -40,6 +57,21 @@ void validate_container_name(const std::string& name) {
         fmt::format("invalid container name '{}': use 1 to 64 of [a-zA-Z0-9_.-], starting with a "
                     "letter or digit",
                     name));
+  }
+}
+
+void validate_container_id(const std::string& id) {
+  // runc (libcontainer/container_linux.go): ^[\w+-\.]+$, and never "." or "..": the id is a
+  // directory's name under --root, so it must not be able to name another directory.
+  const auto ok = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' ||
+           c == '.';
+  };
+  if (id.empty() || id.size() > 200 || id == "." || id == ".." ||
+      !std::all_of(id.begin(), id.end(), ok)) {
+    throw UsageError(
+        fmt::format("invalid container id '{}': use 1 to 200 of [A-Za-z0-9_+.-], not '.' or '..'",
+                    printable(id)));
   }
 }
 
@@ -76,6 +108,66 @@ bool process_alive(pid_t pid, unsigned long long start_time) {
   return pid_alive(pid) && (start_time == 0 || process_start_time(pid) == start_time);
 }
 
+bool process_running(pid_t pid, unsigned long long start_time) {
+  const std::optional<std::string> stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat || pid <= 0) return false;
+  // Field 3, the state: a zombie (Z) or a dying task (X) has ended (proc(5)).
+  const auto after = stat->rfind(')');
+  if (after == std::string::npos || after + 2 >= stat->size()) return false;
+  const char state = (*stat)[after + 2];
+  if (state == 'Z' || state == 'X') return false;
+  return start_time == 0 || process_start_time(pid) == start_time;
+}
+
+std::string to_string(OciStatus status) {
+  switch (status) {
+    case OciStatus::kCreating:
+      return "creating";
+    case OciStatus::kCreated:
+      return "created";
+    case OciStatus::kRunning:
+      return "running";
+    case OciStatus::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+OciStatus container_status(const ContainerState& s, const fs::path& dir) {
+  if (s.pid == 0) {
+    // create has not recorded the process yet: still at work, or killed (then nothing of it
+    // can ever run: `delete` removes what it made).
+    return s.runtime_pid != 0 && !is_stale(s) ? OciStatus::kCreating : OciStatus::kStopped;
+  }
+  if (!process_running(s.pid, s.pid_start_time)) return OciStatus::kStopped;
+  std::error_code ec;
+  return fs::exists(dir / kExecFifo, ec) ? OciStatus::kCreated : OciStatus::kRunning;
+}
+
+ContainerLock::ContainerLock(const fs::path& dir, Mode mode) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      throw UsageError(
+          fmt::format("container {} does not exist", printable(dir.filename().string())));
+    }
+    throw SyscallError(errno, "open", dir.string());
+  }
+  *this = on_fd(fd, mode);
+}
+
+ContainerLock ContainerLock::on_fd(int dir_fd, Mode mode) {
+  ContainerLock lock;
+  lock.fd_ = UniqueFd(dir_fd);
+  // flock(2) belongs to the open file description: the lock lives as long as this descriptor
+  // and dies with its holder, even by SIGKILL.
+  int rc;
+  while ((rc = ::flock(dir_fd, mode == Mode::kShared ? LOCK_SH : LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  check(rc, "flock", "container state directory");
+  return lock;
+}
+
 bool is_stale(const ContainerState& state) {
   return !process_alive(state.runtime_pid, state.runtime_start_time);
 }
@@ -96,6 +188,10 @@ std::string to_json(const ContainerState& s) {
       {"ip", s.ip},
       {"lease", s.lease},
       {"rootless", s.rootless},
+      {"oci", s.oci},
+      {"bundle", s.bundle},
+      {"annotations", s.annotations},
+      {"pid_start_time", s.pid_start_time},
   };
   return j.dump(2) + "\n";
 }
@@ -117,6 +213,10 @@ ContainerState from_json(const std::string& text) {
   s.ip = j.value("ip", "");
   s.lease = j.value("lease", "");
   s.rootless = j.value("rootless", false);
+  s.oci = j.value("oci", false);
+  s.bundle = j.value("bundle", "");
+  s.annotations = j.value("annotations", std::map<std::string, std::string>{});
+  s.pid_start_time = j.value("pid_start_time", 0ULL);
   return s;
 }
 
@@ -130,9 +230,13 @@ std::optional<ContainerState> read_state(const fs::path& state_dir) {
   }
 }
 
-StateDir StateDir::create(const ContainerState& first, const fs::path& root) {
+StateDir StateDir::create(const ContainerState& first, const fs::path& root, bool locked) {
   const std::string& name = first.name;
-  validate_container_name(name);
+  if (first.oci) {
+    validate_container_id(name);
+  } else {
+    validate_container_name(name);
+  }
   const fs::path parent = root / "containers";
   fs::create_directories(parent);
   // Rootless, the root may be a shared place (/tmp/mycontainer-UID): it must be ours alone,
@@ -161,12 +265,23 @@ StateDir StateDir::create(const ContainerState& first, const fs::path& root) {
     check(::mkdir(draft.c_str(), 0700), "mkdir", dir.string());
   }
   StateDir state(draft);
+  if (locked) {
+    state.lock_ = ContainerLock::on_fd(
+        check(::open(draft.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", draft.string()),
+        ContainerLock::Mode::kExclusive);
+  }
   state.write(first);
   if (::renameat2(AT_FDCWD, draft.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno != EEXIST && errno != ENOTEMPTY) throw SyscallError(errno, "rename", dir.string());
     // Taken: by a live container, or left by a runtime that was SIGKILLed. (state's
     // destructor removes the draft.)
     auto old = read_state(dir);
+    if (first.oci) {
+      throw UsageError(
+          fmt::format("container {} exists already: choose another id, or "
+                      "`mycontainer delete {}` it first",
+                      name, name));
+    }
     if (old && !is_stale(*old)) {
       throw UsageError(
           fmt::format("container name '{}' is already in use by pid {}: choose another --name",
@@ -207,12 +322,14 @@ void remove_abandoned_drafts(const fs::path& root) {
   }
 }
 
-StateDir::StateDir(StateDir&& other) noexcept : dir_(std::exchange(other.dir_, {})) {}
+StateDir::StateDir(StateDir&& other) noexcept
+    : dir_(std::exchange(other.dir_, {})), lock_(std::move(other.lock_)) {}
 
 StateDir& StateDir::operator=(StateDir&& other) noexcept {
   if (this != &other) {
     remove();
     dir_ = std::exchange(other.dir_, {});
+    lock_ = std::move(other.lock_);
   }
   return *this;
 }

@@ -8,15 +8,35 @@
 // temporary file and rename(2)d over the old one, so a reader sees the old or the new
 // state, never half of one (rename(2): "atomically"). The runtime removes the directory
 // when the container ends; a runtime killed with SIGKILL leaves it, and `cleanup` removes it.
+//
+// OCI containers (`mycontainer create`, what podman and containerd call; NEW for the engines)
+// use the same directory, STATE_ROOT/containers/ID/ (STATE_ROOT is `--root DIR`), with:
+//   state.json  the fields below, "oci": true, "bundle", "annotations", "pid" and
+//               "pid_start_time" of the container's first process once create has made it.
+//               While create runs, runtime_pid/runtime_start_time name the create process;
+//               once it has returned they are 0: the container belongs to its engine (the
+//               caller) until `delete ID`, and `cleanup` leaves it alone.
+//   exec.fifo   a named pipe (fifo(7)) the first process holds open and blocks on, writing,
+//               until `start ID` opens it for reading (runc's way): present = "created",
+//               removed by start = "running" (or "stopped" once the process is gone).
+// Status (container_status) is derived, never stored: creating (create still running, or
+// killed before it recorded the process), created, running, stopped (the pid is gone, a
+// zombie, or a new process that has the number: pid_start_time tells them apart).
+// Every command on an OCI container holds flock(2) on its directory (ContainerLock): create
+// from before the directory appears until it returns, start/kill/delete exclusively, state
+// and list shared. A SIGKILLed holder releases its lock with its death.
 #pragma once
 
 #include <sys/types.h>  // pid_t
 
 #include <filesystem>   // std::filesystem::path
+#include <map>          // std::map
 #include <optional>     // std::optional
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 #include <vector>       // std::vector
+
+#include "ctr/fd.hpp"  // ctr::UniqueFd
 
 namespace ctr {
 
@@ -35,10 +55,50 @@ struct ContainerState {
   std::string ip;                        // "10.47.0.2/24" ("" when none)
   std::string lease;                     // the IPAM lease file ("" when none)
   bool rootless = false;
+  // --- OCI containers (`create`), see the comment at the top ---
+  bool oci = false;    // made by `create`: removed by `delete`, not cleanup
+  std::string bundle;  // the bundle directory, absolute
+  std::map<std::string, std::string> annotations;  // the config.json's
+  unsigned long long pid_start_time = 0;           // of `pid` (proc(5) field 22)
 };
 
-// /run/mycontainer as root; $XDG_RUNTIME_DIR/mycontainer (or /tmp/mycontainer-UID) rootless.
+// /run/mycontainer as root; $XDG_RUNTIME_DIR/mycontainer (or /tmp/mycontainer-UID) rootless;
+// or what set_state_root() was given (`--root DIR`).
 std::filesystem::path state_root();
+
+// The OCI statuses (runtime.md "State"); paused is the ops branch's (freezer).
+enum class OciStatus { kCreating, kCreated, kRunning, kStopped };
+std::string to_string(OciStatus status);  // "creating", "created", "running", "stopped"
+// The named pipe the first process of an OCI container waits on until `start`.
+inline constexpr std::string_view kExecFifo = "exec.fifo";
+// The status of the container whose state directory is dir.
+OciStatus container_status(const ContainerState& state, const std::filesystem::path& dir);
+// True if pid is a live process (not a zombie) that started at start_time (0: any).
+bool process_running(pid_t pid, unsigned long long start_time);
+
+// `--root DIR`: every command's state root from now on (state_root() returns it).
+void set_state_root(const std::filesystem::path& root);
+// The directory of one container: STATE_ROOT/containers/ID.
+std::filesystem::path container_dir(const std::string& id,
+                                    const std::filesystem::path& root = state_root());
+
+// runc's rule for an OCI container id: [A-Za-z0-9_+.-], not "." or "..", at most 200
+// characters (the directory's draft name must still fit in NAME_MAX). Throws UsageError.
+void validate_container_id(const std::string& id);
+
+// flock(2) on a container's state directory, held until destruction (see the top). Throws
+// UsageError "container ID does not exist" when there is no such directory.
+class ContainerLock {
+ public:
+  enum class Mode { kShared, kExclusive };
+  ContainerLock(const std::filesystem::path& dir, Mode mode);
+  // The same on a directory already open (create locks its draft before renaming it).
+  static ContainerLock on_fd(int dir_fd, Mode mode);
+  ContainerLock() = default;
+
+ private:
+  UniqueFd fd_;
+};
 
 // Throws UsageError unless name is a valid container name (docker's rule:
 // [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters here).
@@ -62,8 +122,10 @@ class StateDir {
  public:
   // NAME is first.name; first is written at once: who owns the name (runtime_pid and
   // runtime_start_time), so `cleanup` never takes a starting container for a stale one.
+  // locked (OCI create): the directory's ContainerLock is taken on the draft, before the
+  // directory appears under its name, and held while this object lives.
   static StateDir create(const ContainerState& first,
-                         const std::filesystem::path& root = state_root());
+                         const std::filesystem::path& root = state_root(), bool locked = false);
   StateDir() = default;
   StateDir(StateDir&& other) noexcept;
   StateDir& operator=(StateDir&& other) noexcept;
@@ -73,12 +135,15 @@ class StateDir {
 
   void write(const ContainerState& state) const;  // atomic: temporary file + rename(2)
   const std::filesystem::path& path() const noexcept { return dir_; }
+  // Gives the directory up: it stays (an OCI container's, until `delete`).
+  void release() noexcept { dir_.clear(); }
 
  private:
   explicit StateDir(std::filesystem::path dir) : dir_(std::move(dir)) {}
   // Removes the directory and everything in it, if this object owns one. Never throws.
   void remove() noexcept;
   std::filesystem::path dir_;
+  ContainerLock lock_;  // with `locked`: held from before the rename until we are done
 };
 
 // The prefix of a state directory being made (StateDir::create): never a container's name,

@@ -9,6 +9,7 @@
 #include <functional>  // std::function
 #include <optional>    // std::optional
 #include <string>      // std::string
+#include <utility>     // std::exchange
 
 #include "ctr/fd.hpp"
 
@@ -87,6 +88,9 @@ class ChildProcess {
   std::optional<ExitStatus> try_wait();
   // kill(2); false when it already ended.
   bool kill(int sig) noexcept;
+  // Gives the child up: no longer ours to kill or reap (an OCI container, whose parent is our
+  // caller since clone(2) CLONE_PARENT, or whose pid the caller waits for). Returns its pid.
+  pid_t release() noexcept { return std::exchange(pid_, -1); }
 
  private:
   ChildProcess(pid_t pid, CloneStack stack) noexcept;

@@ -1,0 +1,266 @@
+// The OCI commands that act on a container `create` made: start, state, kill, delete, and
+// list and features (runtime.md "Operations", and runc's command line). Each takes the
+// container's lock first (runtime/state.hpp), so two commands on one id never interleave:
+// start, kill and delete exclusively, state and list shared.
+#include <fcntl.h>   // open(2)
+#include <poll.h>    // poll(2)
+#include <signal.h>  // kill(2), sigabbrev_np(3)
+#include <string.h>  // sigabbrev_np(3)
+#include <unistd.h>  // read(2), unlink(2)
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"    // remove_container
+#include "ctr/cgroup.hpp"  // ctr::Cgroup::adopt_dirs
+#include "ctr/error.hpp"   // ctr::UsageError
+#include "oci.hpp"
+#include "runtime/capabilities.hpp"  // ctr::all_capabilities, ctr::capability_name
+#include "runtime/spec.hpp"          // kOciVersion
+#include "runtime/state.hpp"
+
+namespace mycontainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// One container, found by id and locked.
+struct Opened {
+  fs::path dir;
+  ctr::ContainerLock lock;
+  ctr::ContainerState state;
+  ctr::OciStatus status = ctr::OciStatus::kStopped;
+};
+
+Opened open_container(const std::string& id, ctr::ContainerLock::Mode mode) {
+  ctr::validate_container_id(id);
+  Opened c;
+  c.dir = ctr::container_dir(id);
+  c.lock = ctr::ContainerLock(c.dir, mode);  // "container ID does not exist"
+  auto state = ctr::read_state(c.dir);
+  if (!state) throw ctr::UsageError(fmt::format("container {} has no readable state", id));
+  if (!state->oci) {
+    throw ctr::UsageError(fmt::format(
+        "container {} was started by `mycontainer run`, not `create`: see `mycontainer ps`", id));
+  }
+  c.state = std::move(*state);
+  c.status = ctr::container_status(c.state, c.dir);
+  return c;
+}
+
+nlohmann::json state_json(const Opened& c) {
+  const bool alive = c.status == ctr::OciStatus::kCreated || c.status == ctr::OciStatus::kRunning;
+  return {
+      {"ociVersion", kOciVersion},
+      {"id", c.state.name},
+      {"status", ctr::to_string(c.status)},
+      {"pid", alive ? c.state.pid : 0},  // runtime.md: "REQUIRED when status is created or running"
+      {"bundle", c.state.bundle},
+      {"rootfs", c.state.rootfs},
+      {"created", c.state.started},
+      {"annotations", c.state.annotations}};
+}
+
+// The exec fifo, opened for reading: the first process's open for writing returns, it execs,
+// and the fifo's close-on-exec write end closes: EOF. O_NONBLOCK, so that a process that died
+// before it got there (killed meanwhile) cannot make us wait forever: we poll, and look.
+// Returns "" once it exec'd, else what it wrote ("CODE message").
+std::string release_and_wait(const Opened& c) {
+  const fs::path fifo = c.dir / ctr::kExecFifo;
+  const ctr::UniqueFd fd(
+      ctr::check(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC), "open", fifo.string()));
+  std::string got;
+  bool connected = false;  // a fifo reads EOF before its writer came too (fifo(7))
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    const int n = ::poll(&p, 1, 100);
+    if (n < 0 && errno != EINTR) throw ctr::SyscallError(errno, "poll", fifo.string());
+    if (n > 0 && (p.revents & (POLLIN | POLLHUP)) != 0) {
+      char buf[512];
+      const ssize_t r = ::read(fd.get(), buf, sizeof buf);
+      if (r > 0) {
+        got.append(buf, static_cast<size_t>(r));
+        connected = true;
+        continue;
+      }
+      if (r == 0 && (connected || (p.revents & POLLHUP) != 0)) return got;  // it exec'd
+      if (r < 0 && errno != EAGAIN && errno != EINTR) {
+        throw ctr::SyscallError(errno, "read", fifo.string());
+      }
+    }
+    if (!ctr::process_running(c.state.pid, c.state.pid_start_time)) {
+      if (!got.empty()) return got;
+      throw ctr::UsageError(
+          fmt::format("container {}: its process ended before it could start", c.state.name));
+    }
+  }
+}
+
+}  // namespace
+
+// === start: let the waiting process run its command ===
+int oci_start(const std::string& id) {
+  const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
+  if (c.status != ctr::OciStatus::kCreated) {
+    throw ctr::UsageError(fmt::format("cannot start container {}: it is {}, not created", id,
+                                      ctr::to_string(c.status)));
+  }
+  const std::string error = release_and_wait(c);
+  ::unlink((c.dir / ctr::kExecFifo).c_str());  // started: "running" from now on
+  if (error.empty()) return 0;
+  // "127 execve('/bin/nope'): No such file or directory"
+  int code = ctr::kExitRuntimeFailed;
+  std::string message = error;
+  if (const auto space = error.find(' '); space != std::string::npos) {
+    code = std::atoi(error.substr(0, space).c_str());
+    message = error.substr(space + 1);
+  }
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  fmt::print(stderr, "mycontainer: {}\n", message);
+  log_error(message);
+  return code != 0 ? code : ctr::kExitRuntimeFailed;
+}
+
+// === state: the OCI state JSON (runtime.md "State") ===
+int oci_state(const std::string& id) {
+  const Opened c = open_container(id, ctr::ContainerLock::Mode::kShared);
+  fmt::print("{}\n", state_json(c).dump(2));
+  return 0;
+}
+
+// "9", "KILL", "SIGKILL", "sigkill", "RTMIN+1" -> the number (signal(7)).
+int parse_signal(const std::string& text) {
+  if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit)) {
+    const int n = std::atoi(text.c_str());
+    if (n > 0 && n < NSIG) return n;
+  } else {
+    std::string name = text;
+    std::transform(name.begin(), name.end(), name.begin(), ::toupper);
+    if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+    for (int n = 1; n < NSIG; ++n) {
+      const char* abbrev = ::sigabbrev_np(n);
+      if (abbrev != nullptr && name == abbrev) return n;
+    }
+    if (name.rfind("RTMIN+", 0) == 0 || name.rfind("RTMAX-", 0) == 0) {
+      const int k = std::atoi(name.c_str() + 6);
+      const int n = name[2] == 'M' && name[3] == 'I' ? SIGRTMIN + k : SIGRTMAX - k;
+      if (k >= 0 && n >= SIGRTMIN && n <= SIGRTMAX) return n;
+    }
+  }
+  throw ctr::UsageError(
+      fmt::format("'{}' is not a signal (a number, or a name such as TERM or "
+                  "SIGKILL: kill -l lists them)",
+                  ctr::printable(text)));
+}
+
+// === kill: a signal to the first process, or (--all) to every process of its cgroup ===
+int oci_kill(const std::string& id, const std::string& signal, bool all) {
+  const int sig = parse_signal(signal);
+  const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
+  if (c.status != ctr::OciStatus::kCreated && c.status != ctr::OciStatus::kRunning) {
+    throw ctr::UsageError(
+        fmt::format("container {} is not running (it is {})", id, ctr::to_string(c.status)));
+  }
+  if (all && !c.state.cgroup_dirs.empty()) {
+    ctr::Cgroup cgroup = ctr::Cgroup::adopt_dirs(c.state.cgroup_dirs);
+    const auto pids = cgroup.procs();
+    cgroup.release();  // we only looked: the container keeps it
+    for (const pid_t pid : pids) ::kill(pid, sig);
+    return 0;
+  }
+  ctr::check(::kill(c.state.pid, sig), "kill", fmt::format("{} (container {})", c.state.pid, id));
+  return 0;
+}
+
+// === delete: remove a container and everything it owns (cleanup.cpp's remove_container) ===
+// A running container only with --force (killed first); a created one is killed anyway (it
+// never ran its command): runc's rules.
+int oci_delete(const std::string& id, bool force) {
+  const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
+  if (c.status == ctr::OciStatus::kRunning && !force) {
+    throw ctr::UsageError(fmt::format(
+        "container {} is running: stop it first (`mycontainer kill {}`), or delete --force", id,
+        id));
+  }
+  if (!remove_container(c.state, c.dir)) {
+    throw ctr::UsageError(
+        fmt::format("container {} could not be removed completely: its state "
+                    "stays (run `mycontainer delete {}` again)",
+                    id, id));
+  }
+  return 0;
+}
+
+// === list: every OCI container under --root (runc list) ===
+int oci_list(const std::string& format, bool quiet) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& s : ctr::list_containers()) {
+    if (!s.oci) continue;
+    try {
+      all.push_back(state_json(open_container(s.name, ctr::ContainerLock::Mode::kShared)));
+    } catch (const ctr::UsageError&) {
+      // deleted meanwhile
+    }
+  }
+  if (quiet) {
+    for (const auto& c : all) fmt::print("{}\n", c["id"].get<std::string>());
+    return 0;
+  }
+  if (format == "json") {
+    fmt::print("{}\n", all.dump());
+    return 0;
+  }
+  fmt::print("{:<12} {:<10} {:<10} {:<40} {:<20} {}\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
+             "OWNER");
+  for (const auto& c : all) {
+    fmt::print("{:<12} {:<10} {:<10} {:<40} {:<20} {}\n", c["id"].get<std::string>(),
+               c["pid"].get<int>(), c["status"].get<std::string>(), c["bundle"].get<std::string>(),
+               c["created"].get<std::string>(), "root");
+  }
+  return 0;
+}
+
+// === features: what this runtime does, as `runc features` says it (runtime-spec
+// features.md). Only what mycontainer really does: no hooks yet, cgroupfs only. ===
+int oci_features() {
+  std::vector<std::string> caps;
+  for (const cap_value_t cap : ctr::all_capabilities()) caps.push_back(ctr::capability_name(cap));
+  const nlohmann::json j = {
+      {"ociVersionMin", "1.0.0"},
+      {"ociVersionMax", kOciVersion},
+      {"hooks", nlohmann::json::array()},
+      {"mountOptions", supported_mount_options()},
+      {"linux",
+       {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}},
+        {"capabilities", caps},
+        {"cgroup", {{"v1", true}, {"v2", true}, {"systemd", false}, {"systemdUser", false}}},
+        {"seccomp",
+         {{"enabled", true},
+          {"actions",
+           {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}},
+          {"operators",
+           {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+            "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
+          {"archs", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"}}}},
+        {"apparmor", {{"enabled", false}}},
+        {"selinux", {{"enabled", false}}}}},
+      {"annotations", {{"io.mycontainer.version", MC_VERSION}}}};
+  fmt::print("{}\n", j.dump(4));
+  return 0;
+}
+
+// === ps ID: the ops branch writes it ===
+int oci_ps(const std::string& id, const std::string& /*format*/,
+           const std::vector<std::string>& /*args*/) {
+  throw ctr::UsageError(fmt::format("ps {}: the processes of an OCI container are not listed yet",
+                                    ctr::printable(id)));
+}
+
+}  // namespace mycontainer
