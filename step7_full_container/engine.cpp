@@ -57,7 +57,9 @@
 #include "runtime/capabilities.hpp"  // ctr::apply_capabilities (libcap)
 #include "runtime/devices.hpp"       // ctr::populate_dev
 #include "runtime/exec_chain.hpp"    // ctr::check_exec_chain
+#include "runtime/exec.hpp"          // mycontainer::namespaces_to_join (createContainer hooks)
 #include "runtime/hardening.hpp"     // masked paths, no_new_privs, rlimits, descriptors
+#include "runtime/hooks.hpp"         // ctr::run_hooks (OCI create)
 #include "runtime/init.hpp"          // ctr::run_init (--init)
 #include "runtime/netns.hpp"         // ctr::make_netns, ctr::join_netns
 #include "runtime/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
@@ -215,13 +217,16 @@ void check_device(const Device& d, std::size_t i) {
   }
 }
 
-void refuse_unsupported(const Spec& spec) {
+void refuse_unsupported(const Spec& spec, bool oci) {
   const auto refuse = [](const std::string& field, const std::string& why) {
     throw ctr::UsageError(fmt::format("{}: {}", field, why));
   };
   const Hooks& h = spec.hooks;
-  if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
-      !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty()) {
+  if (oci) {
+    // OCI create runs them (runtime/hooks.hpp); the foreground `run` has no `start` or
+    // `delete` to run the later ones at.
+  } else if (!h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty() ||
+             !h.start_container.empty() || !h.poststart.empty() || !h.poststop.empty()) {
     refuse("hooks", "mycontainer run does not run OCI hooks; remove them from the config.json");
   }
   for (const Namespace& ns : spec.linux.namespaces) {
@@ -907,6 +912,37 @@ void write_pid_file(const std::string& file, pid_t pid) {
   }
 }
 
+// --- OCI hooks during create (runtime/hooks.hpp) --- NEW for the engines
+// The state a hook reads on its stdin: the container as `state ID` shows it now.
+std::string hook_state(const Container& c, pid_t pid) {
+  return ctr::hook_state_json(c.request.name, "creating", pid, c.oci()->bundle, c.spec.annotations);
+}
+
+// createRuntime (and prestart, its deprecated name): the container's namespaces exist, its
+// root has not changed yet; they run in the runtime's namespaces (a CNI plugin configuring
+// the container's network namespace from outside is the classic one).
+void run_create_runtime_hooks(const Container& c, pid_t pid) {
+  const Hooks& h = c.spec.hooks;
+  if (h.prestart.empty() && h.create_runtime.empty()) return;
+  const std::string state = hook_state(c, pid);
+  ctr::run_hooks(h.prestart, state, "prestart");
+  ctr::run_hooks(h.create_runtime, state, "createRuntime");
+}
+
+// createContainer: in the container's namespaces, the program found on the host
+// (config.md). The first process waits for `start` by now: its namespaces are complete, and
+// the hook's process joins them through a pidfd (one setns(2), as `exec` does). Unlike
+// runc, this runs after the root changed (the first process tells us nothing earlier): a
+// hook that mounts into the rootfs sees it at "/".
+void run_create_container_hooks(const Container& c, pid_t pid) {
+  const Hooks& h = c.spec.hooks;
+  if (h.create_container.empty()) return;
+  const ctr::UniqueFd pidfd = ctr::pidfd_open(pid);
+  const ctr::HookNamespaces ns{
+      .pidfd = pidfd.get(), .ns_flags = namespaces_to_join(pid), .path_inside = false};
+  ctr::run_hooks(h.create_container, hook_state(c, pid), "createContainer", ns);
+}
+
 // === 5 (OCI create). Hand the container over ===
 // Its first process waits for `start`. What this run made for it is recorded in the state
 // (cgroup directories, pid and its start time) and given up here, so that our destructors
@@ -940,7 +976,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
   const int preserved = request.create ? request.create->preserve_fds : 0;
   ctr::close_fds_from(3 + preserved);
   pass_on_fds(preserved);
-  refuse_unsupported(spec);
+  refuse_unsupported(spec, request.create.has_value());
   if (request.create) refuse_for_create(spec, *request.create);
   Timings timings;
   const bool rootless = ctr::running_rootless();
@@ -1068,6 +1104,10 @@ int run_container(const Spec& spec, const RunRequest& request) {
     fmt::print(stderr, "{}: stopped by signal {} during setup\n", kProgram, sig);
     return ctr::kExitSignalBase + sig;
   }
+  // OCI: the createRuntime hooks (and the deprecated prestart), in our namespaces, while the
+  // child waits before pivot_root. A failing one ends create here, and every destructor
+  // below gives back what was made: the child, its cgroup, the state directory.
+  if (c.oci()) run_create_runtime_hooks(c, child.pid());
   if (!host.parent_asleep) handshake.release_child();
   std::optional<ctr::TerminalRelay> relay;
   if (spec.process.terminal) {
@@ -1091,7 +1131,10 @@ int run_container(const Spec& spec, const RunRequest& request) {
   }
   timings.mark("child setup + exec");
   // OCI create: the child did not exec; it waits for `start`, and we are done.
-  if (c.oci()) return hand_over(c, state, state_dir, child);
+  if (c.oci()) {
+    run_create_container_hooks(c, child.pid());  // a failure tears the container down
+    return hand_over(c, state, state_dir, child);
+  }
   const auto grace = std::chrono::seconds(spec.stop_timeout);
   bool escalated = false;
   if (relay) {

@@ -10,6 +10,8 @@
 //
 //   mycontainer [--root DIR] [--log FILE] [--log-format json] create --bundle DIR ID
 //   mycontainer start ID | state ID | kill ID [SIGNAL] | delete [--force] ID | list | features
+//   mycontainer exec [--process F | ...] ID [CMD...] | pause ID | resume ID | update ... ID
+//   mycontainer ps [--format json] ID                 (ops.hpp)
 //
 // Two commands have both a docker-like and an OCI form; they are told apart by their flags:
 //   run   is OCI's `run ID` when a global option (--root, --log, --log-format, --debug,
@@ -33,6 +35,7 @@
 #include "ctr/cli.hpp"    // ctr::run_main, ctr::parse
 #include "ctr/error.hpp"  // ctr::error_line
 #include "oci.hpp"
+#include "ops.hpp"
 #include "options.hpp"
 
 namespace {
@@ -166,6 +169,23 @@ int main(int argc, char** argv) {
       CLI::App* features_cmd =
           app.add_subcommand("features", "OCI: what this runtime supports (JSON, as runc 1.1)");
 
+      // --- The operations on an existing container (ops.hpp) ---
+      mycontainer::ExecOptions exec;
+      CLI::App* exec_cmd =
+          app.add_subcommand("exec", "OCI: run one more process in a running container");
+      mycontainer::add_exec_options(*exec_cmd, exec);
+      // `exec ID sh -c 'x'`: everything after the id is the command, flags included (runc's
+      // rule), so CLI11 stops at the first word it does not know.
+      exec_cmd->prefix_command();
+      CLI::App* pause_cmd = app.add_subcommand("pause", "OCI: freeze every process of a container");
+      pause_cmd->add_option("id", id, "the container's id")->required();
+      CLI::App* resume_cmd = app.add_subcommand("resume", "OCI: thaw a paused container");
+      resume_cmd->add_option("id", id, "the container's id")->required();
+      mycontainer::UpdateOptions update;
+      CLI::App* update_cmd =
+          app.add_subcommand("update", "OCI: new resource limits for a running container");
+      mycontainer::add_update_options(*update_cmd, update);
+
       // Everything after the first "--" is the container's command: split it off before CLI11
       // sees it, so that no level of subcommands can mistake it for its own arguments.
       int ours = argc;
@@ -196,6 +216,14 @@ int main(int argc, char** argv) {
       if (delete_cmd->parsed()) return mycontainer::oci_delete(id, force);
       if (list_cmd->parsed()) return mycontainer::oci_list(list_format, quiet);
       if (features_cmd->parsed()) return mycontainer::oci_features();
+      if (exec_cmd->parsed()) {
+        for (const auto& word : exec_cmd->remaining()) exec.args.push_back(word);
+        exec.args.insert(exec.args.end(), after_dashes.begin(), after_dashes.end());
+        return mycontainer::oci_exec(exec);
+      }
+      if (pause_cmd->parsed()) return mycontainer::oci_pause(id);
+      if (resume_cmd->parsed()) return mycontainer::oci_resume(id);
+      if (update_cmd->parsed()) return mycontainer::oci_update(update);
       if (ps_cmd->parsed()) {
         if (!ps_id.empty()) return mycontainer::oci_ps(ps_id, ps_format, after_dashes);
         return mycontainer::ps();

@@ -64,7 +64,7 @@ int oci_list(const std::string& format, bool quiet);
 int oci_features();
 // `spec --bundle DIR [--rootless]`: runc's default config.json, written into DIR.
 int oci_spec(const std::string& bundle, bool rootless);
-// `ps ID [-- PS ARGS]`: the processes of one container (the ops branch writes it).
+// `ps ID [-- PS ARGS]`: the processes of one container (oci_ps.cpp).
 int oci_ps(const std::string& id, const std::string& format, const std::vector<std::string>& args);
 
 // "9", "KILL", "SIGKILL", "sigkill" -> 9; throws UsageError for anything else.

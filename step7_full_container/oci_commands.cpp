@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -21,6 +22,9 @@
 #include "ctr/error.hpp"   // ctr::UsageError
 #include "oci.hpp"
 #include "runtime/capabilities.hpp"  // ctr::all_capabilities, ctr::capability_name
+#include "ctr/process.hpp"           // ctr::pidfd_open
+#include "runtime/exec.hpp"          // namespaces_to_join (startContainer hooks)
+#include "runtime/hooks.hpp"         // ctr::run_hooks
 #include "runtime/spec.hpp"          // kOciVersion
 #include "runtime/state.hpp"
 
@@ -55,7 +59,8 @@ Opened open_container(const std::string& id, ctr::ContainerLock::Mode mode) {
 }
 
 nlohmann::json state_json(const Opened& c) {
-  const bool alive = c.status == ctr::OciStatus::kCreated || c.status == ctr::OciStatus::kRunning;
+  const bool alive = c.status == ctr::OciStatus::kCreated || c.status == ctr::OciStatus::kRunning ||
+                     c.status == ctr::OciStatus::kPaused;
   return {
       {"ociVersion", kOciVersion},
       {"id", c.state.name},
@@ -102,6 +107,41 @@ std::string release_and_wait(const Opened& c) {
   }
 }
 
+// --- Hooks at start and delete (runtime/hooks.hpp) ---
+
+std::string hook_state(const Opened& c, const char* status) {
+  return ctr::hook_state_json(c.state.name, status, c.state.pid, c.state.bundle,
+                              c.state.annotations);
+}
+
+// startContainer: in the container's namespaces, the program found inside, just before the
+// user's process runs. A failure tears the container down (config.md: "the runtime MUST
+// generate an error and stop the container"): nothing is left.
+void run_start_container_hooks(const Opened& c, const Hooks& hooks) {
+  if (hooks.start_container.empty()) return;
+  try {
+    const ctr::UniqueFd pidfd = ctr::pidfd_open(c.state.pid);
+    const ctr::HookNamespaces ns{
+        .pidfd = pidfd.get(), .ns_flags = namespaces_to_join(c.state.pid), .path_inside = true};
+    ctr::run_hooks(hooks.start_container, hook_state(c, "created"), "startContainer", ns);
+  } catch (const std::exception&) {
+    remove_container(c.state, c.dir);
+    throw;
+  }
+}
+
+// poststart and poststop: a failure is reported, and the rest goes on.
+void warn_on_hook_failure(const std::vector<Hook>& hooks, const std::string& state,
+                          const char* kind) {
+  try {
+    ctr::run_hooks(hooks, state, kind);
+  } catch (const std::exception& e) {
+    const std::string line = fmt::format("warning: {}", e.what());
+    fmt::print(stderr, "mycontainer: {}\n", line);
+    log_error(line);
+  }
+}
+
 }  // namespace
 
 // === start: let the waiting process run its command ===
@@ -111,9 +151,16 @@ int oci_start(const std::string& id) {
     throw ctr::UsageError(fmt::format("cannot start container {}: it is {}, not created", id,
                                       ctr::to_string(c.status)));
   }
+  // The config's hooks: startContainer now, poststart once the command runs.
+  const Hooks hooks = read_spec(fs::path(c.state.bundle) / "config.json").hooks;
+  run_start_container_hooks(c, hooks);
   const std::string error = release_and_wait(c);
   ::unlink((c.dir / ctr::kExecFifo).c_str());  // started: "running" from now on
-  if (error.empty()) return 0;
+  if (error.empty()) {
+    // A failing poststart hook is a warning only (config.md): the container runs.
+    warn_on_hook_failure(hooks.poststart, hook_state(c, "running"), "poststart");
+    return 0;
+  }
   // "127 execve('/bin/nope'): No such file or directory"
   int code = ctr::kExitRuntimeFailed;
   std::string message = error;
@@ -163,7 +210,8 @@ int parse_signal(const std::string& text) {
 int oci_kill(const std::string& id, const std::string& signal, bool all) {
   const int sig = parse_signal(signal);
   const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
-  if (c.status != ctr::OciStatus::kCreated && c.status != ctr::OciStatus::kRunning) {
+  if (c.status != ctr::OciStatus::kCreated && c.status != ctr::OciStatus::kRunning &&
+      c.status != ctr::OciStatus::kPaused) {
     throw ctr::UsageError(
         fmt::format("container {} is not running (it is {})", id, ctr::to_string(c.status)));
   }
@@ -183,10 +231,18 @@ int oci_kill(const std::string& id, const std::string& signal, bool all) {
 // never ran its command): runc's rules.
 int oci_delete(const std::string& id, bool force) {
   const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
-  if (c.status == ctr::OciStatus::kRunning && !force) {
+  if ((c.status == ctr::OciStatus::kRunning || c.status == ctr::OciStatus::kPaused) && !force) {
     throw ctr::UsageError(fmt::format(
         "container {} is running: stop it first (`mycontainer kill {}`), or delete --force", id,
         id));
+  }
+  // poststop runs once the container is gone; its config may be gone too (a bundle removed
+  // before delete): then there is nothing to run, and we say so.
+  std::optional<Hooks> hooks;
+  try {
+    hooks = read_spec(fs::path(c.state.bundle) / "config.json").hooks;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mycontainer: warning: poststop hooks not run: {}\n", e.what());
   }
   if (!remove_container(c.state, c.dir)) {
     throw ctr::UsageError(
@@ -194,6 +250,7 @@ int oci_delete(const std::string& id, bool force) {
                     "stays (run `mycontainer delete {}` again)",
                     id, id));
   }
+  if (hooks) warn_on_hook_failure(hooks->poststop, hook_state(c, "stopped"), "poststop");
   return 0;
 }
 
@@ -234,7 +291,8 @@ int oci_features() {
   const nlohmann::json j = {
       {"ociVersionMin", "1.0.0"},
       {"ociVersionMax", kOciVersion},
-      {"hooks", nlohmann::json::array()},
+      {"hooks",
+       {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}},
       {"mountOptions", supported_mount_options()},
       {"linux",
        {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "user", "uts"}},
@@ -254,13 +312,6 @@ int oci_features() {
       {"annotations", {{"io.mycontainer.version", MC_VERSION}}}};
   fmt::print("{}\n", j.dump(4));
   return 0;
-}
-
-// === ps ID: the ops branch writes it ===
-int oci_ps(const std::string& id, const std::string& /*format*/,
-           const std::vector<std::string>& /*args*/) {
-  throw ctr::UsageError(fmt::format("ps {}: the processes of an OCI container are not listed yet",
-                                    ctr::printable(id)));
 }
 
 }  // namespace mycontainer

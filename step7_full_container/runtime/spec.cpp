@@ -1070,6 +1070,14 @@ Spec spec_from_json(const json& document) {
   return spec;
 }
 
+Process process_from_json(const json& document, const std::string& where) {
+  return read_process(Field(document, where));
+}
+
+Resources resources_from_json(const json& document, const std::string& where) {
+  return read_resources(Field(document, where));
+}
+
 Spec read_spec(const std::filesystem::path& file) {
   const std::string hint = "(is this a bundle? `mycontainer spec` writes a config.json)";
   std::error_code error;

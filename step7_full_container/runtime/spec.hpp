@@ -323,6 +323,12 @@ struct Spec {
 
 // Parses and validates; throws SpecError naming the field.
 Spec spec_from_json(const nlohmann::json& json);
+// The "process" object alone (`exec --process process.json`) and "linux.resources" alone
+// (`update --resources FILE`): the same validation as within a config.json, errors naming
+// the field from `where` ("process.args: ...").
+Process process_from_json(const nlohmann::json& json, const std::string& where = "process");
+Resources resources_from_json(const nlohmann::json& json,
+                              const std::string& where = "linux.resources");
 // Reads FILE (a bundle's config.json); a file that is not JSON is a SpecError too.
 Spec read_spec(const std::filesystem::path& file);
 // The config.json for `spec`, with every field we set (annotations included).

@@ -1,5 +1,7 @@
 #include "runtime/state.hpp"
 
+#include "runtime/freezer.hpp"  // ctr::frozen: the paused status
+
 #include <fcntl.h>       // open(2)
 #include <stdio.h>       // renameat2(2)
 #include <sys/random.h>  // getrandom(2)
@@ -125,6 +127,8 @@ std::string to_string(OciStatus status) {
       return "creating";
     case OciStatus::kCreated:
       return "created";
+    case OciStatus::kPaused:
+      return "paused";
     case OciStatus::kRunning:
       return "running";
     case OciStatus::kStopped:
@@ -141,7 +145,9 @@ OciStatus container_status(const ContainerState& s, const fs::path& dir) {
   }
   if (!process_running(s.pid, s.pid_start_time)) return OciStatus::kStopped;
   std::error_code ec;
-  return fs::exists(dir / kExecFifo, ec) ? OciStatus::kCreated : OciStatus::kRunning;
+  if (fs::exists(dir / kExecFifo, ec)) return OciStatus::kCreated;
+  // Frozen by `pause`: still running to the kernel, stopped where it stands to everyone.
+  return frozen(s.cgroup_dirs) ? OciStatus::kPaused : OciStatus::kRunning;
 }
 
 ContainerLock::ContainerLock(const fs::path& dir, Mode mode) {

@@ -66,9 +66,11 @@ struct ContainerState {
 // or what set_state_root() was given (`--root DIR`).
 std::filesystem::path state_root();
 
-// The OCI statuses (runtime.md "State"); paused is the ops branch's (freezer).
-enum class OciStatus { kCreating, kCreated, kRunning, kStopped };
-std::string to_string(OciStatus status);  // "creating", "created", "running", "stopped"
+// The OCI statuses (runtime.md "State"), and runc's "paused": running, with its cgroup frozen
+// (`pause ID`, runtime/freezer.hpp).
+enum class OciStatus { kCreating, kCreated, kRunning, kStopped, kPaused };
+// "creating", "created", "running", "stopped", "paused"
+std::string to_string(OciStatus status);
 // The named pipe the first process of an OCI container waits on until `start`.
 inline constexpr std::string_view kExecFifo = "exec.fifo";
 // The status of the container whose state directory is dir.

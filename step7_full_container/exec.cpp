@@ -1,0 +1,201 @@
+// `mycontainer exec`: one more process in a running container (runc exec). podman calls
+//   exec --pid-file F --process P.json --detach [--tty --console-socket S] ID
+// and containerd's shim much the same; a person types `exec ID sh`. The work is
+// runtime/exec.hpp's; this file finds the container, builds the process, and reports.
+#include <sys/socket.h>  // socket(2), connect(2)
+#include <sys/un.h>      // sockaddr_un
+#include <unistd.h>      // close(2)
+
+#include <cstdio>      // std::rename
+#include <filesystem>  // std::filesystem::path
+#include <fstream>     // std::ifstream, std::ofstream
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ctr/error.hpp"  // ctr::UsageError, ctr::check
+#include "oci.hpp"        // mycontainer::log_error
+#include "ops.hpp"
+#include "runtime/capabilities.hpp"  // ctr::capability_from_name
+#include "runtime/exec.hpp"          // mycontainer::exec_in_container
+#include "runtime/hardening.hpp"     // ctr::close_fds_from
+#include "runtime/seccomp.hpp"       // ctr::cached_seccomp
+#include "runtime/spec.hpp"          // mycontainer::read_spec, process_from_json
+#include "runtime/state.hpp"         // the container's state, its lock and status
+
+namespace mycontainer {
+
+namespace fs = std::filesystem;
+
+void add_exec_options(CLI::App& cmd, ExecOptions& o) {
+  cmd.add_option("-p,--process", o.process_file, "the process to run, as a process.json");
+  cmd.add_flag("-t,--tty", o.tty, "give it a terminal (with --detach: --console-socket)");
+  cmd.add_option("--console-socket", o.console_socket,
+                 "send the terminal's master to this unix socket (SCM_RIGHTS)");
+  cmd.add_flag("-d,--detach", o.detach, "return once it runs; the caller collects its exit");
+  cmd.add_option("--pid-file", o.pid_file, "write its pid to FILE");
+  cmd.add_option("--cwd", o.cwd, "its working directory, inside the container");
+  cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment");
+  cmd.add_option("-u,--user", o.user, "UID[:GID], numbers as the container sees them");
+  cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)");
+  cmd.add_flag("--no-new-privs", o.no_new_privs, "set no_new_privs for it");
+  cmd.add_option("id", o.id, "the container's id")->required();
+  // The command and its arguments follow the id: not an option of ours, so that CLI11 stops
+  // there (prefix_command) and hands them over untouched, "-c" and all (mycontainer.cpp).
+  cmd.footer("exec [OPTIONS] ID COMMAND [ARG...], or exec [OPTIONS] --process FILE ID");
+}
+
+namespace {
+
+// --user "1000" or "1000:1000" (runc takes numbers only: names would mean reading the
+// container's /etc/passwd, which the image controls).
+void apply_user(User& user, const std::string& text) {
+  const auto colon = text.find(':');
+  const auto number = [&](const std::string& s) -> uint32_t {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 9) {
+      throw ctr::UsageError(fmt::format("--user '{}': give UID or UID:GID, as numbers", text));
+    }
+    return static_cast<uint32_t>(std::stoul(s));
+  };
+  user.uid = number(text.substr(0, colon));
+  user.gid = colon == std::string::npos ? 0 : number(text.substr(colon + 1));
+  user.additional_gids.clear();
+}
+
+// KEY=VALUE replaces KEY's entry, or is added.
+void set_env(std::vector<std::string>& env, const std::string& entry) {
+  const auto eq = entry.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw ctr::UsageError(fmt::format("--env '{}': give KEY=VALUE", entry));
+  }
+  const std::string key = entry.substr(0, eq + 1);
+  for (auto& e : env) {
+    if (e.rfind(key, 0) == 0) {
+      e = entry;
+      return;
+    }
+  }
+  env.push_back(entry);
+}
+
+// What to run: the process.json as it is, or the container's own process with the command
+// line's changes (runc exec's rules).
+Process process_for(const ExecOptions& o, const Spec& spec) {
+  if (!o.process_file.empty()) {
+    if (!o.args.empty()) {
+      throw ctr::UsageError("exec: give either --process FILE or a command, not both");
+    }
+    std::ifstream in(o.process_file);
+    if (!in) throw ctr::SyscallError(errno, "open", o.process_file);
+    nlohmann::json json;
+    try {
+      json = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      throw SpecError(fmt::format("{}: not JSON: {}", o.process_file, e.what()));
+    }
+    return process_from_json(json);
+  }
+  if (o.args.empty()) throw ctr::UsageError("exec: no command (give one, or --process FILE)");
+  Process p = spec.process;
+  p.args = o.args;
+  p.terminal = o.tty;
+  p.console_size.reset();
+  if (!o.cwd.empty()) p.cwd = o.cwd;
+  for (const auto& e : o.env) set_env(p.env, e);
+  if (!o.user.empty()) apply_user(p.user, o.user);
+  if (o.no_new_privs) p.no_new_privileges = true;
+  if (!o.caps.empty()) {
+    Capabilities caps = p.capabilities.value_or(Capabilities{});
+    for (const auto& name : o.caps) {
+      const cap_value_t c = ctr::capability_from_name(name);
+      for (auto* set : {&caps.bounding, &caps.effective, &caps.permitted}) set->insert(c);
+    }
+    p.capabilities = caps;
+  }
+  return p;
+}
+
+// A unix stream socket connected to path: the engine's console socket.
+ctr::UniqueFd connect_console_socket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    throw ctr::UsageError(fmt::format("--console-socket '{}': path too long", path));
+  }
+  path.copy(addr.sun_path, path.size());
+  ctr::UniqueFd fd(ctr::check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket"));
+  ctr::check(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "connect", path);
+  return fd;
+}
+
+// The pid, written to a temporary file and renamed: a reader sees all of it or nothing.
+void write_pid_file(const std::string& path, pid_t pid) {
+  const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
+  {
+    std::ofstream out(tmp);
+    out << pid;
+    if (!out.flush()) throw ctr::SyscallError(errno, "write", tmp);
+  }
+  ctr::check(std::rename(tmp.c_str(), path.c_str()), "rename", path);
+}
+
+}  // namespace
+
+int oci_exec(const ExecOptions& o) {
+  // Nothing of our caller's may reach the container: before anything is resolved
+  // (CVE-2024-21626; runtime/hardening.hpp).
+  ctr::close_fds_from(3);
+  ctr::validate_container_id(o.id);
+  const fs::path dir = ctr::container_dir(o.id);
+  ExecTarget target;
+  Spec spec;
+  {
+    // Shared: a delete waits until the new process has joined (or failed to).
+    const ctr::ContainerLock lock(dir, ctr::ContainerLock::Mode::kShared);
+    const auto state = ctr::read_state(dir);
+    if (!state) throw ctr::UsageError(fmt::format("container {} does not exist", o.id));
+    if (!state->oci) {
+      throw ctr::UsageError(
+          fmt::format("container {} was started by `mycontainer run`, not `create`", o.id));
+    }
+    const auto status = ctr::container_status(*state, dir);
+    if (status != ctr::OciStatus::kRunning && status != ctr::OciStatus::kCreated) {
+      throw ctr::UsageError(
+          fmt::format("cannot exec in container {}: it is {}", o.id, ctr::to_string(status)));
+    }
+    spec = read_spec(fs::path(state->bundle) / "config.json");
+    target = {
+        .pid = state->pid, .start_time = state->pid_start_time, .cgroup_dirs = state->cgroup_dirs};
+  }
+  ExecRequest request;
+  request.process = process_for(o, spec);
+  request.detach = o.detach;
+  // The container's seccomp filter, never the process.json's absence of one: runc and the
+  // engines put the filter in config.json only.
+  if (spec.linux.seccomp) {
+    request.seccomp = ctr::cached_seccomp(*spec.linux.seccomp, ctr::state_root() / "seccomp");
+  }
+  ctr::UniqueFd console;
+  if (!o.console_socket.empty()) {
+    if (!request.process.terminal) {
+      throw ctr::UsageError("--console-socket needs a terminal (--tty, or terminal in --process)");
+    }
+    console = connect_console_socket(o.console_socket);
+    request.console_socket = console.get();
+  } else if (request.process.terminal && o.detach) {
+    throw ctr::UsageError("a terminal with --detach needs --console-socket");
+  }
+  if (!o.pid_file.empty()) {
+    request.on_start = [&](pid_t pid) { write_pid_file(o.pid_file, pid); };
+  }
+  try {
+    const ExecResult result = exec_in_container(target, request);
+    return result.exit_code.value_or(0);
+  } catch (const ExecError& e) {
+    fmt::print(stderr, "mycontainer: {}\n", e.what());
+    log_error(e.what());
+    return e.exit_code();
+  }
+}
+
+}  // namespace mycontainer
