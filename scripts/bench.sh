@@ -5,6 +5,7 @@
 #
 #   sudo scripts/bench.sh            # 50 timed runs each (BENCH_RUNS=N for another count)
 #   sudo scripts/bench.sh --quick    # 10 runs each, 20 sequential: a quick look
+#   sudo scripts/bench.sh --oci      # the OCI command line and podman (scripts/bench-oci.sh)
 #
 # It measures, for each runtime:
 #   - start-to-exit time of one container (hyperfine, no shell in between: -N), in rounds:
@@ -33,9 +34,12 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: sudo $0 [--quick] [--crun-private-mountns]
+usage: sudo $0 [--quick] [--crun-private-mountns] [--oci]
 
   --quick                 fewer runs (10 timed, 20 sequential containers)
+  --oci                   the OCI command line instead (scripts/bench-oci.sh): create + start +
+                          delete of /bin/true with runc, crun and mycontainer on one bundle, and
+                          podman run --rm with each of them
   --crun-private-mountns  where crun refuses this machine's cgroup layout, measure it in a
                           private mount namespace without the cgroup2 tree (host untouched)
 
@@ -56,15 +60,18 @@ environment:
   ROOTFS=DIR           root filesystem for every runtime (default: the project's rootfs)
   MC_BUILD_DIR=DIR     build directory (default: build); results go to DIR/bench
   BENCH_BUILD=0        do not build first (use the binaries as they are)
+  BENCH_PODMAN_RUNS=N  --oci: podman run --rm runs per runtime (default 20, --quick 5)
 EOF
 }
 
 quick=0
 crun_private_mountns=0
+oci=0
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --crun-private-mountns) crun_private_mountns=1 ;;
+    --oci) oci=1 ;;
     -h | --help)
       usage
       exit 0
@@ -222,8 +229,25 @@ exclude() { # KEY REASON
   ORDER=("${ORDER[@]}")
 }
 
+# in_private_mountns CMD...: runs CMD in a new mount namespace where the cgroup2 trees are
+# unmounted (a private copy of the host's mount table: the host's own mounts stay as they are).
+in_private_mountns() {
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  unshare --mount --propagation private -- bash -c '
+    while read -r m; do umount "$m"; done < <(findmnt -rn -t cgroup2 -o TARGET)
+    exec "$@"' bash "$@"
+}
+
 log "making the OCI bundle in $BUNDLE (root: $ROOTFS)"
 make_bundle
+
+# --oci: the OCI command line (create + start + delete) and podman run --rm, then stop.
+if ((oci)); then
+  # shellcheck source=scripts/bench-oci.sh
+  source "$MC_ROOT/scripts/bench-oci.sh"
+  oci_mode
+  exit 0
+fi
 
 read -ra mc_args <<<"$MYCONTAINER_ARGS"
 read -ra mc_net_args <<<"$MYCONTAINER_NET_ARGS"
@@ -270,15 +294,6 @@ if ! try crun; then
 fi
 try floor || exclude floor "its trial run failed: $TRIAL_ERROR"
 ((${#ORDER[@]} > 0)) || die "nothing can run here"
-
-# in_private_mountns CMD...: runs CMD in a new mount namespace where the cgroup2 trees are
-# unmounted (a private copy of the host's mount table: the host's own mounts stay as they are).
-in_private_mountns() {
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  unshare --mount --propagation private -- bash -c '
-    while read -r m; do umount "$m"; done < <(findmnt -rn -t cgroup2 -o TARGET)
-    exec "$@"' bash "$@"
-}
 
 # === 1. One container, start to exit: hyperfine ==============================================
 

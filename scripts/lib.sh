@@ -20,6 +20,9 @@ MC_APT_PACKAGES=(
   libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-dev
   busybox-static iproute2 iptables uidmap util-linux procps
   strace # the fault tests deliver SIGKILL at a chosen system call with it
+  # The engines suite (tests/engines/): podman and containerd drive the runtime, runc is the
+  # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
+  podman conmon containerd runc crun help2man dpkg-dev man-db bash-completion
 )
 
 # The root filesystem every step uses when no --rootfs is given (git-ignored).
