@@ -904,7 +904,7 @@ void pass_on_fds(int n) {
 // 0622: the process writes it as whatever user the container runs as (even root of a user
 // namespace is "other" to the host's root-owned file), only root reads it.
 std::string make_exec_fifo(const ctr::StateDir& state_dir) {
-  const std::string path = (state_dir.path() / ctr::kExecFifo).string();
+  std::string path = (state_dir.path() / ctr::kExecFifo).string();
   ctr::check(::mkfifo(path.c_str(), 0622), "mkfifo", path);
   ctr::check(::chmod(path.c_str(), 0622), "chmod", path);  // whatever our umask took away
   return path;

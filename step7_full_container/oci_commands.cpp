@@ -230,6 +230,10 @@ int oci_kill(const std::string& id, const std::string& signal, bool all) {
 // A running container only with --force (killed first); a created one is killed anyway (it
 // never ran its command): runc's rules.
 int oci_delete(const std::string& id, bool force) {
+  // `delete --force` of a container that is not there has nothing to do, and succeeds as
+  // runc's does: an engine calls it to tidy up after a create that failed.
+  ctr::validate_container_id(id);
+  if (force && !fs::exists(ctr::container_dir(id))) return 0;
   const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
   if ((c.status == ctr::OciStatus::kRunning || c.status == ctr::OciStatus::kPaused) && !force) {
     throw ctr::UsageError(fmt::format(

@@ -85,7 +85,8 @@ Process process_from_flags(const RunOptions& o) {
   const ctr::CapabilitySet caps =
       o.privileged ? ctr::all_capabilities()
                    : ctr::resolve_capabilities(ctr::default_capabilities(), o.cap_add, o.cap_drop);
-  p.capabilities = Capabilities{.bounding = caps, .effective = caps, .permitted = caps};
+  p.capabilities = Capabilities{};
+  p.capabilities->bounding = p.capabilities->effective = p.capabilities->permitted = caps;
   for (const auto& u : o.ulimits) {
     p.rlimits.push_back({u.resource, static_cast<uint64_t>(u.soft), static_cast<uint64_t>(u.hard)});
   }
@@ -97,10 +98,14 @@ Process process_from_flags(const RunOptions& o) {
 std::optional<Resources> resources_from_flags(const ctr::Limits& limits) {
   if (!limits.memory_bytes && !limits.cpus && !limits.pids) return std::nullopt;
   Resources r;
-  if (limits.memory_bytes) r.memory = MemoryResources{.limit = int64_t(*limits.memory_bytes)};
+  if (limits.memory_bytes) {
+    r.memory.emplace();
+    r.memory->limit = int64_t(*limits.memory_bytes);
+  }
   if (limits.cpus) {
-    r.cpu = CpuResources{.quota = std::llround(*limits.cpus * double(ctr::kCpuPeriodUsec)),
-                         .period = ctr::kCpuPeriodUsec};
+    r.cpu.emplace();
+    r.cpu->quota = std::llround(*limits.cpus * double(ctr::kCpuPeriodUsec));
+    r.cpu->period = ctr::kCpuPeriodUsec;
   }
   if (limits.pids) r.pids = PidsResources{.limit = int64_t(*limits.pids)};
   return r;

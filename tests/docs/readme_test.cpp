@@ -290,6 +290,7 @@ class Session {
     if (pid_ == 0) {
       ::setpgid(0, 0);
       ::dup2(commands[0], 3);
+      ::fcntl(3, F_SETFD, 0);  // dup2 onto itself (the pipe may already be fd 3) keeps CLOEXEC
       ::dup2(output[1], 1);
       ::dup2(output[1], 2);
       const int null = ::open("/dev/null", O_RDONLY);
@@ -396,9 +397,13 @@ std::optional<std::string> suite_command_regex(const std::string& command) {
   return m.str(1);
 }
 
-std::string test_count(const std::string& regex) {
-  const auto r = mc::test::run(
-      {"/usr/bin/env", "ctest", "--test-dir", std::string(MC_BIN_DIR) + "/..", "-N", "-R", regex});
+// SELECTION is `-R 'REGEX'` or `-L LABEL`, as the README's command gives it.
+std::string test_count(const std::string& selection) {
+  const bool label = selection.rfind("-L ", 0) == 0;
+  const std::string value =
+      label ? selection.substr(3) : selection.substr(4, selection.size() - 5);  // -R 'X'
+  const auto r = mc::test::run({"/usr/bin/env", "ctest", "--test-dir",
+                                std::string(MC_BIN_DIR) + "/..", "-N", label ? "-L" : "-R", value});
   std::smatch m;
   static const std::regex total(R"(Total Tests: (\d+))");
   if (!std::regex_search(r.out, m, total)) return "?";

@@ -191,6 +191,11 @@ TEST_F(Oci, UnknownIdIsOneClearLine) {
     EXPECT_EQ(c.status, 125) << cmd;
     EXPECT_EQ(c.err, "mycontainer: container mct-oci-nosuch does not exist\n") << cmd;
   }
+  // delete --force has nothing to do there, and succeeds as runc's does (engines tidy up
+  // with it after a create that failed).
+  const Called forced = call({"delete", "--force", "mct-oci-nosuch"});
+  EXPECT_EQ(forced.status, 0) << forced.err;
+  EXPECT_EQ(forced.err, "");
 }
 
 TEST_F(Oci, InvalidIdsAreRefused) {

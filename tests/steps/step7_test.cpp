@@ -363,7 +363,9 @@ TEST_P(Step7ChildMode, TheCommandRunsInItsCgroupWithItsLimitsAndTheStateNamesIt)
   ASSERT_TRUE(state.has_value());
   // The container's first process: the command, or with --init the init that started it.
   EXPECT_TRUE(contains("\n" + procs, "\n" + std::to_string(state->pid) + "\n")) << procs;
-  if (!has_option(GetParam().options, "--init")) EXPECT_EQ(state->pid, pids[0]);
+  if (!has_option(GetParam().options, "--init")) {
+    EXPECT_EQ(state->pid, pids[0]);
+  }
   // The runtime stays where it was: in none of the container's cgroups.
   const std::string runtime_cgroups = read_file(fmt::format("/proc/{}/cgroup", bg.pid()));
   EXPECT_FALSE(contains(runtime_cgroups, "mycontainer-" + name)) << runtime_cgroups;
