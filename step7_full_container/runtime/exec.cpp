@@ -43,7 +43,7 @@ constexpr NamespaceFile kNamespaceFiles[] = {
     {"pid", CLONE_NEWPID},   {"time", CLONE_NEWTIME},
 };
 
-constexpr size_t kStackSize = 256 * 1024;
+constexpr size_t kStackSize = size_t{256} * 1024;
 
 // What the intermediate and the new process share (their copies of our memory).
 struct Entering {

@@ -50,7 +50,7 @@ bool frozen_now(const std::string& file) {
 std::string freezer_file(const std::vector<std::string>& dirs) {
   for (const auto& dir : dirs) {
     for (const char* name : {"/cgroup.freeze", "/freezer.state"}) {
-      const std::string file = dir + name;
+      std::string file = dir + name;
       if (::access(file.c_str(), F_OK) == 0) return file;
     }
   }

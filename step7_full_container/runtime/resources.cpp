@@ -31,7 +31,10 @@ bool exists(const std::string& path) {
 // per hierarchy. The directory that has `file`, or "".
 std::string dir_with(const std::vector<std::string>& dirs, const std::string& file) {
   for (const auto& dir : dirs) {
-    if (exists(dir + "/" + file)) return dir;
+    std::string path = dir;
+    path += '/';
+    path += file;
+    if (exists(path)) return dir;
   }
   return "";
 }
