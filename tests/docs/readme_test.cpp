@@ -152,7 +152,12 @@ std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::str
       R"(\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b|fe80::[0-9a-f:]+|\b\d+\.\d{3}\b|@if\d+|)"
       R"(\b[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d\b|<[a-z][a-z -]*>|\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|)"
       R"(\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
-  for (const auto& token : vary) alternatives = regex_escape(token) + "|" + alternatives;
+  std::string listed;  // the block's own tokens first: they win over the shapes
+  for (const auto& token : vary) {
+    listed += regex_escape(token);
+    listed += '|';
+  }
+  alternatives.insert(0, listed);
   const std::regex tokens(alternatives);
   std::vector<Piece> pieces;
   std::size_t at = 0;
@@ -267,7 +272,8 @@ std::string substitute(std::string command, const Bindings& bindings) {
       out += command.substr(at, pos - at) + value;
       at = pos + literal.size();
     }
-    command = out + command.substr(at);
+    out.append(command, at);
+    command = std::move(out);
   }
   const std::string here = "/work/main";
   for (auto pos = command.find(here); pos != std::string::npos; pos = command.find(here, pos)) {
