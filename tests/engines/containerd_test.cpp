@@ -106,7 +106,7 @@ class ContainerdTest : public ::testing::Test {
   }
   RunResult ctr(const std::vector<std::string>& args) { return run(ctr_argv(args)); }
   RunResult ctr(Transcript& t, const std::vector<std::string>& args) {
-    const auto r = ctr(args);
+    auto r = ctr(args);
     t.details += record(ctr_argv(args), r);
     return r;
   }
@@ -165,7 +165,7 @@ class ContainerdTest : public ::testing::Test {
     return "(none)";
   }
 
-  auto run_rm(std::vector<std::string> command) {
+  auto run_rm(const std::vector<std::string>& command) {
     return [this, command](const Runtime& rt) {
       Transcript t;
       const auto r = ctr(t, run_args(rt, unique_name("mcte"), {"--rm"}, command));

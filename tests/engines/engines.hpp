@@ -81,7 +81,10 @@ inline std::string find_in_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::istringstream dirs(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
   for (std::string d; std::getline(dirs, d, ':');) {
-    if (::access((d + "/" + name).c_str(), X_OK) == 0) return d + "/" + name;
+    std::string candidate = d;
+    candidate += '/';
+    candidate += name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   for (const char* d : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
     if (::access((std::string(d) + "/" + name).c_str(), X_OK) == 0)

@@ -149,7 +149,7 @@ class PodmanTest : public ::testing::Test {
   // Runs podman and records the command in t.details.
   RunResult podman(Transcript& t, const Runtime& rt, const std::vector<std::string>& args,
                    const RunOptions& options = {}) {
-    const auto r = podman(rt, args, options);
+    auto r = podman(rt, args, options);
     t.details += record(podman_argv(rt, args), r);
     return r;
   }
@@ -194,7 +194,7 @@ class PodmanTest : public ::testing::Test {
   }
 
   // `podman run --rm FLAGS IMAGE COMMAND`: exit code and stdout.
-  auto run_rm(std::vector<std::string> flags, std::vector<std::string> command) {
+  auto run_rm(const std::vector<std::string>& flags, const std::vector<std::string>& command) {
     return [this, flags, command](const Runtime& rt) {
       Transcript t;
       std::vector<std::string> f{"--rm"};

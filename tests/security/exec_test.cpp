@@ -69,9 +69,10 @@ TEST_F(ExecAttack, WorkdirThroughALeakedDescriptorIsRefused) {
 TEST_F(ExecAttack, TheExecdProcessHasTheContainersFilterBoundingSetAndCgroup) {
   const pid_t first = c().pid();
   const std::string theirs = read_file(fmt::format("/proc/{}/status", first));
-  const auto r = c().mc({"exec", c().id(), "/bin/sh", "-c",
-                         "grep -E '^(Seccomp|CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs):' "
-                         "/proc/self/status; cat /proc/self/cgroup"});
+  const std::string script =
+      "grep -E '^(Seccomp|CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs):' /proc/self/status; "
+      "cat /proc/self/cgroup";
+  const auto r = c().mc({"exec", c().id(), "/bin/sh", "-c", script});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(status_field(r.out, "Seccomp"), "2") << "no exec without the container's filter";
   for (const char* set : {"CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb", "NoNewPrivs"}) {

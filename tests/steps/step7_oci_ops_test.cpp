@@ -176,7 +176,8 @@ TEST_F(OciOps, PauseFreezesResumeThawsAndStateSaysPaused) {
 // The file of the container's cgroup that holds `name` ("" if none).
 std::string cgroup_file(const OciContainer& c, const std::string& name) {
   for (const auto& dir : c.cgroup_dirs()) {
-    if (fs::exists(dir + "/" + name)) return dir + "/" + name;
+    const fs::path file = fs::path(dir) / name;
+    if (fs::exists(file)) return file.string();
   }
   return "";
 }

@@ -86,6 +86,7 @@ class Oci : public ::testing::Test {
       ::dup2(o, 1);
       ::dup2(e, 2);
       std::vector<char*> v;
+      v.reserve(argv.size() + 1);
       for (const auto& a : argv) v.push_back(const_cast<char*>(a.c_str()));
       v.push_back(nullptr);
       ::execv(v[0], v.data());
@@ -118,7 +119,7 @@ class Oci : public ::testing::Test {
   }
 
   std::string create(const std::vector<std::string>& extra = {}) {
-    const std::string id = unique_name(kTag);
+    std::string id = unique_name(kTag);
     std::vector<std::string> args{"create", "--bundle", bundle_.string(), "--pid-file",
                                   (dir_ / (id + ".pid")).string()};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -611,7 +612,7 @@ TEST_F(Oci, CgroupsPathBeneathOurOwnCgroupIsUsed) {
   EXPECT_EQ(call({"delete", id}).status, 0);
   EXPECT_FALSE(contains(sh("cat /proc/self/mountinfo").out, id));
   for (const auto& h : layout.hierarchies) {
-    EXPECT_FALSE(fs::exists(h.mount_point + parent + "/libpod-" + id)) << h.mount_point;
+    EXPECT_FALSE(fs::exists(fs::path(h.mount_point + parent) / ("libpod-" + id))) << h.mount_point;
     std::error_code ec;
     fs::remove(h.mount_point + parent, ec);  // the parent is left, like docker's --cgroup-parent
   }
