@@ -40,7 +40,7 @@ std::string mount_of(const std::string& at) {
     std::string id, parent, dev, root, point, options;
     f >> id >> parent >> dev >> root >> point >> options;
     const auto dash = line.find(" - ");
-    if (point == at) found = root + " " + options + " |" + line.substr(dash + 2);
+    if (point == at) found = fmt::format("{} {} |{}", root, options, line.substr(dash + 2));
     if (point.rfind(at + "/", 0) == 0) beneath += " +" + point.substr(at.size());
   }
   // The source names differ (the shell's "none" vs the call's ""): keep type and options.

@@ -200,7 +200,7 @@ struct FakeV1 {
     };
     for (const auto& [tree, files] : trees) {
       const std::string dir = root.file(tree + "/c1");
-      for (const auto& f : files) root.put(tree + "/c1/" + f, "0\n");
+      for (const auto& f : files) root.put(fmt::format("{}/c1/{}", tree, f), "0\n");
       dirs.push_back(dir);
     }
     if (memsw) root.put("memory/c1/memory.memsw.limit_in_bytes", "0\n");
