@@ -736,19 +736,6 @@ int container_main(Container& c, ctr::Handshake& handshake) {
   });
 }
 
-// UTC, from the C++20 calendar: gmtime(3) would first read /etc/localtime (glibc sets up
-// the time zone on its first call, even for UTC).
-std::string now_iso8601() {
-  using namespace std::chrono;
-  const auto now = floor<seconds>(system_clock::now());
-  const auto day = floor<days>(now);
-  const year_month_day ymd(day);
-  const hh_mm_ss hms(now - day);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
-}
-
 // ============================================================================================
 // === 3. Prepare the host side ===
 // ============================================================================================
@@ -1055,7 +1042,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
   state.runtime_pid = ::getpid();
   state.runtime_start_time = ctr::process_start_time(::getpid());
   state.command = spec.process.args;
-  state.started = now_iso8601();
+  state.started = ctr::now_iso8601();
   state.rootfs = request.rootfs;
   state.rootless = rootless;
   if (const auto slash = spec.linux.cgroups_path.find_last_of('/');

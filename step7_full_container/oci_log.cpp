@@ -9,7 +9,6 @@
 #include <fcntl.h>   // open(2)
 #include <unistd.h>  // write(2)
 
-#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -20,7 +19,7 @@
 #include "ctr/fd.hpp"       // ctr::UniqueFd
 #include "ctr/narrate.hpp"  // ctr::set_narrator
 #include "oci.hpp"
-#include "runtime/state.hpp"  // ctr::set_state_root
+#include "runtime/state.hpp"  // ctr::set_state_root, ctr::now_iso8601
 
 namespace mycontainer {
 
@@ -38,26 +37,16 @@ Log& the_log() {
   return log;
 }
 
-std::string now_rfc3339() {
-  using namespace std::chrono;
-  const auto now = floor<seconds>(system_clock::now());
-  const auto day = floor<days>(now);
-  const year_month_day ymd(day);
-  const hh_mm_ss hms(now - day);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
-}
-
 void write_line(const char* level, const std::string& message) noexcept {
   const Log& log = the_log();
   if (log.path.empty()) return;
   try {
     std::string line;
     if (log.json) {
-      line = nlohmann::json{{"level", level}, {"msg", message}, {"time", now_rfc3339()}}.dump();
+      line =
+          nlohmann::json{{"level", level}, {"msg", message}, {"time", ctr::now_iso8601()}}.dump();
     } else {
-      line = fmt::format("time=\"{}\" level={} msg={}", now_rfc3339(), level,
+      line = fmt::format("time=\"{}\" level={} msg={}", ctr::now_iso8601(), level,
                          nlohmann::json(message).dump());
     }
     line += '\n';

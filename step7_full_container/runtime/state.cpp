@@ -10,6 +10,7 @@
 #include <unistd.h>      // fsync(2), geteuid(2)
 
 #include <charconv>  // std::from_chars
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
 
@@ -393,6 +394,19 @@ std::vector<ContainerState> list_containers(const fs::path& root) {
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
+}
+
+// UTC, from the C++20 calendar: gmtime(3) would first read /etc/localtime (glibc sets up
+// the time zone on its first call, even for UTC).
+std::string now_iso8601() {
+  using namespace std::chrono;
+  const auto now = floor<seconds>(system_clock::now());
+  const auto day = floor<days>(now);
+  const year_month_day ymd(day);
+  const hh_mm_ss hms(now - day);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
 }  // namespace ctr

@@ -117,6 +117,10 @@ bool process_alive(pid_t pid, unsigned long long start_time);
 // Field 22 of /proc/PID/stat, 0 if the process is gone.
 unsigned long long process_start_time(pid_t pid);
 
+// Now, in UTC, as ISO 8601 / RFC 3339 ("2026-12-06T23:51:52Z"): the state's `started`, the
+// OCI log's `time`.
+std::string now_iso8601();
+
 // Owns STATE_ROOT/containers/NAME while the container runs: made by create() (UsageError
 // "container name 'x' is already in use" if a live container has it; a stale one is taken
 // over), written by write(), removed with everything in it by the destructor.
