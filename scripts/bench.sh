@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # How long does a whole container take, from start to exit? `mycontainer run /bin/true`
 # against runc and crun on the same root filesystem with the same isolation, and against
-# a bare `unshare` with the same namespaces: the floor, what the kernel alone costs.
+# a static clone + chroot + exec with the same namespaces (tests/bench/floor.c, built here):
+# the floor, what the kernel alone costs.
 #
-#   sudo scripts/bench.sh            # 50 timed runs each (BENCH_RUNS=N for another count)
+#   sudo scripts/bench.sh            # warm: 5 blocks of 10 timed runs each, runtimes alternating
+#   sudo scripts/bench.sh --cold     # cold: a pause of 250 ms before each start
 #   sudo scripts/bench.sh --quick    # 10 runs each, 20 sequential: a quick look
 #   sudo scripts/bench.sh --oci      # the OCI command line and podman (scripts/bench-oci.sh)
 #
 # It measures, for each runtime:
-#   - start-to-exit time of one container (hyperfine, no shell in between: -N), in rounds:
-#     every runtime once per round, the rounds one after another, the statistics over the
-#     runs of all rounds. A burst of other work on a shared machine then lands on every
+#   - start-to-exit time of one container (hyperfine, no shell in between: -N), in blocks:
+#     ten runs of every runtime in turn, the blocks one after another, the statistics over the
+#     runs of all blocks. A burst of other work on a shared machine then lands on every
 #     runtime alike, rather than on whichever was being measured at the time;
-#   - 100 containers one after another, and 20 at once: total wall time;
+#   - warm (the default): starts back to back, as a script starting containers in a loop;
+#     cold (--cold): each after a pause (hyperfine --prepare 'sleep 0.25'), as a user starting
+#     one container now and then meets it. They differ because the kernel makes a process
+#     that moves into a cgroup wait for an RCU grace period when no move came just before
+#     (step7_full_container/README.md, "The cold start");
+#   - 100 containers one after another, and 20 at once: total wall time (warm only);
 #   - peak RSS (/usr/bin/time -f %M: the largest single process of the runtime's tree).
 # It prints a markdown table (pasteable into README) and keeps the raw JSON and the table
 # in build/bench/. The issue's targets: mycontainer <= 0.6x crun's median and <= 0.2x
@@ -34,9 +41,12 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: sudo $0 [--quick] [--crun-private-mountns] [--oci]
+usage: sudo $0 [--quick] [--cold] [--crun-private-mountns] [--oci]
 
   --quick                 fewer runs (10 timed, 20 sequential containers)
+  --cold                  a pause before each start (BENCH_PAUSE_MS, 250 ms): the start a
+                          user meets; one container at a time only (no sequential, parallel
+                          or RSS part)
   --oci                   the OCI command line instead (scripts/bench-oci.sh): create + start +
                           delete of /bin/true with runc, crun and mycontainer on one bundle, and
                           podman run --rm with each of them
@@ -44,9 +54,12 @@ usage: sudo $0 [--quick] [--crun-private-mountns] [--oci]
                           private mount namespace without the cgroup2 tree (host untouched)
 
 environment:
-  BENCH_RUNS=N         timed runs per command and round (default 50, --quick 10)
-  BENCH_ROUNDS=N       rounds of every runtime in turn (default 3, --quick 1)
-  BENCH_WARMUP=N       warm-up runs (default 5, --quick 2)
+  BENCH_RUNS=N         timed runs per command and block (default 10)
+  BENCH_ROUNDS=N       blocks of every runtime in turn (default 5, --cold 3, --quick 1)
+  BENCH_WARMUP=N       warm-up runs per block (default 2; --cold 0)
+  BENCH_PAUSE_MS=N     --cold: the pause before each start (default 250)
+  BENCH_PARALLEL_REPEATS=N  times the containers-at-once burst is repeated, median
+                       reported (default 3)
   BENCH_SEQUENTIAL=N   containers one after another (default 100, --quick 20)
   BENCH_PARALLEL=N     containers at once (default 20)
   BENCH_RSS_RUNS=N     runs per peak-RSS measurement, median reported (default 5)
@@ -65,11 +78,13 @@ EOF
 }
 
 quick=0
+cold=0
 crun_private_mountns=0
 oci=0
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
+    --cold) cold=1 ;;
     --crun-private-mountns) crun_private_mountns=1 ;;
     --oci) oci=1 ;;
     -h | --help)
@@ -81,20 +96,25 @@ while (($#)); do
   shift
 done
 
+# Blocks of ten: short enough that the runtimes alternate many times in one run.
+RUNS=${BENCH_RUNS:-10}
 if ((quick)); then
-  RUNS=${BENCH_RUNS:-10} WARMUP=${BENCH_WARMUP:-2} SEQUENTIAL=${BENCH_SEQUENTIAL:-20}
-  ROUNDS=${BENCH_ROUNDS:-1}
+  WARMUP=${BENCH_WARMUP:-2} SEQUENTIAL=${BENCH_SEQUENTIAL:-20} ROUNDS=${BENCH_ROUNDS:-1}
+elif ((cold)); then
+  WARMUP=${BENCH_WARMUP:-0} SEQUENTIAL=${BENCH_SEQUENTIAL:-100} ROUNDS=${BENCH_ROUNDS:-3}
 else
-  RUNS=${BENCH_RUNS:-50} WARMUP=${BENCH_WARMUP:-5} SEQUENTIAL=${BENCH_SEQUENTIAL:-100}
-  ROUNDS=${BENCH_ROUNDS:-3}
+  WARMUP=${BENCH_WARMUP:-2} SEQUENTIAL=${BENCH_SEQUENTIAL:-100} ROUNDS=${BENCH_ROUNDS:-5}
 fi
 PARALLEL=${BENCH_PARALLEL:-20}
+PARALLEL_REPEATS=${BENCH_PARALLEL_REPEATS:-3}
 RSS_RUNS=${BENCH_RSS_RUNS:-5}
-for v in RUNS ROUNDS WARMUP SEQUENTIAL PARALLEL RSS_RUNS; do
+PAUSE_MS=${BENCH_PAUSE_MS:-250}
+for v in RUNS ROUNDS WARMUP SEQUENTIAL PARALLEL PARALLEL_REPEATS RSS_RUNS PAUSE_MS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 ((RUNS >= 2)) || die "BENCH_RUNS must be at least 2 (hyperfine needs two runs for a deviation)"
 ((ROUNDS >= 1)) || die "BENCH_ROUNDS must be at least 1"
+((PARALLEL_REPEATS >= 1)) || die "BENCH_PARALLEL_REPEATS must be at least 1"
 
 is_root || die "runc, crun and mycontainer need root here: run sudo $0"
 
@@ -259,11 +279,19 @@ BASELINE=${MYCONTAINER_BASELINE:-}
 [[ -z $BASELINE ]] || add_contender baseline "mycontainer (baseline)" "$BASELINE" "${mc_args[@]}"
 add_contender runc "runc" runc run -b "$BUNDLE" MCBENCH_ID
 add_contender crun "crun" crun run -b "$BUNDLE" MCBENCH_ID
-# The floor: the same namespaces, one fork (--fork, for the PID namespace), a chroot into
-# the same rootfs and one exec of its /bin/true; no /proc, no cgroup, no hardening. unshare
-# --mount makes every mount private first (--propagation private), as the runtimes do.
-add_contender floor "unshare (floor)" unshare --pid --fork --mount --uts --ipc --net --cgroup \
-  --root="$ROOTFS" /bin/true
+# The floor: the same namespaces, one clone, mounts made private, a chroot into the same
+# rootfs and one exec of its /bin/true; no /proc, no cgroup, no hardening. A static program
+# (tests/bench/floor.c): the dynamic `unshare` binary spent 0.4-0.7 ms more than that in its
+# loader and libraries, and "x floor" would not have meant what it says. Without a C
+# compiler that can link statically, `unshare`, and the table says so.
+FLOOR=$OUT/floor
+if cc -static -O2 -o "$FLOOR" "$MC_ROOT/tests/bench/floor.c" 2>"$WORK/floor.log"; then
+  add_contender floor "static clone+chroot+exec (floor)" "$FLOOR" "$ROOTFS"
+else
+  warn "could not build the static floor ($(tail -n 1 "$WORK/floor.log")): unshare instead"
+  add_contender floor "unshare (floor, dynamic)" unshare --pid --fork --mount --uts --ipc --net \
+    --cgroup --root="$ROOTFS" /bin/true
+fi
 
 if [[ ! -x $MYCONTAINER ]]; then
   exclude mycontainer "not built yet (no $MYCONTAINER)"
@@ -307,12 +335,18 @@ else
   warn "this hyperfine has no -N: it runs commands through a shell and subtracts its cost"
 fi
 [[ -t 1 ]] || HF_OPTS+=(--style basic)
+# Cold: the pause before each timed run is hyperfine's --prepare, outside the timing.
+MODE_NOTE=""
+if ((cold)); then
+  HF_OPTS+=(--prepare "sleep $(awk -v ms="$PAUSE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')")
+  MODE_NOTE=", a pause of $PAUSE_MS ms before each"
+fi
 
 for ((round = 1; round <= ROUNDS; round++)); do
   for key in "${ORDER[@]}"; do
     words "$key" "$ID-$key"
     cmd=$(printf '%q ' "${WORDS[@]}")
-    log "hyperfine, round $round of $ROUNDS: ${LABEL[$key]}"
+    log "hyperfine, block $round of $ROUNDS ($RUNS runs$MODE_NOTE): ${LABEL[$key]}"
     runner=()
     ((crun_wrapped)) && [[ $key == crun ]] && runner=(in_private_mountns)
     "${runner[@]}" hyperfine "${HF_OPTS[@]}" --command-name "${LABEL[$key]}" \
@@ -339,17 +373,21 @@ done
 
 # === 2. Many containers: one after another, and at once ======================================
 
-# measure_many SEQUENTIAL PARALLEL RSS_RUNS TMPFILE ID COMMAND...: runs COMMAND (with
+# measure_many SEQUENTIAL PARALLEL REPEATS RSS_RUNS TMPFILE ID COMMAND...: runs COMMAND (with
 # MCBENCH_ID replaced by ID, or by ID-N for the runs at once) SEQUENTIAL times one after
-# another, then PARALLEL times at once, then RSS_RUNS times under /usr/bin/time. Prints
-# "SECONDS-SEQUENTIAL SECONDS-AT-ONCE MEDIAN-PEAK-RSS-KIB FAILED-RUNS". Self-contained (no
-# globals), so that `declare -f` can carry it into another shell (in_private_mountns).
+# another, then PARALLEL times at once (REPEATS bursts, the median kept), then RSS_RUNS times
+# under /usr/bin/time. Prints "SECONDS-SEQUENTIAL SECONDS-AT-ONCE MEDIAN-PEAK-RSS-KIB
+# FAILED-RUNS", the seconds to the microsecond ($EPOCHREALTIME): 20 starts at once take
+# tens of milliseconds, which a table in hundredths of a second could not compare.
+# Self-contained (no globals), so that `declare -f` can carry it into another shell
+# (in_private_mountns).
 measure_many() {
-  local n=$1 p=$2 r=$3 tmp=$4 id=$5
-  shift 5
-  local -a cmd=("$@") pids=() rss=()
-  local i pid start seq par fails=0
-  since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+  local n=$1 p=$2 reps=$3 r=$4 tmp=$5 id=$6
+  shift 6
+  local -a cmd=("$@") rss=() bursts=()
+  local i j pid start seq fails=0
+  since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f", b - a }'; }
+  median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
   start=$EPOCHREALTIME
   for ((i = 0; i < n; i++)); do
@@ -357,30 +395,33 @@ measure_many() {
   done
   seq=$(since "$start")
 
-  start=$EPOCHREALTIME
-  for ((i = 0; i < p; i++)); do
-    "${cmd[@]//MCBENCH_ID/$id-$i}" </dev/null >/dev/null 2>&1 &
-    pids+=($!)
+  for ((j = 0; j < reps; j++)); do
+    local -a pids=()
+    start=$EPOCHREALTIME
+    for ((i = 0; i < p; i++)); do
+      "${cmd[@]//MCBENCH_ID/$id-$i}" </dev/null >/dev/null 2>&1 &
+      pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || fails=$((fails + 1)); done
+    bursts+=("$(since "$start")")
   done
-  for pid in "${pids[@]}"; do wait "$pid" || fails=$((fails + 1)); done
-  par=$(since "$start")
 
   for ((i = 0; i < r; i++)); do
     /usr/bin/time -f %M -o "$tmp" "${cmd[@]//MCBENCH_ID/$id}" </dev/null >/dev/null 2>&1 ||
       fails=$((fails + 1))
     rss+=("$(tail -n 1 "$tmp")")
   done
-  printf '%s %s %s %s\n' "$seq" "$par" \
-    "$(printf '%s\n' "${rss[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
-    "$fails"
+  printf '%s %s %s %s\n' "$seq" "$(printf '%s\n' "${bursts[@]}" | median)" \
+    "$(printf '%s\n' "${rss[@]}" | median)" "$fails"
 }
 
 declare -A SEQ=() PAR=() RSS=() FAILS=()
 for key in "${ORDER[@]}"; do
+  ((cold)) && break                         # one start after a pause: nothing at once
   [[ $key == mycontainer_net ]] && continue # the bridge variant: its delta only
   log "${LABEL[$key]}: $SEQUENTIAL one after another, $PARALLEL at once, peak RSS"
   eval "cmd=(${CMDLINE[$key]})"
-  args=("$SEQUENTIAL" "$PARALLEL" "$RSS_RUNS" "$WORK/rss" "$ID-$key" "${cmd[@]}")
+  args=("$SEQUENTIAL" "$PARALLEL" "$PARALLEL_REPEATS" "$RSS_RUNS" "$WORK/rss" "$ID-$key" "${cmd[@]}")
   if ((crun_wrapped)) && [[ $key == crun ]]; then
     # shellcheck disable=SC2016  # expanded by the inner bash
     result=$(in_private_mountns bash -c "$(declare -f measure_many)"'; measure_many "$@"' \
@@ -398,7 +439,8 @@ TIMINGS=""
 if [[ " ${ORDER[*]} " == *" mycontainer "* ]] &&
   grep -q -- '--timings' <<<"$("$MYCONTAINER" run --help 2>/dev/null)"; then
   words mycontainer x
-  # --timings goes right after "run" (before "--").
+  # --timings goes right after "run" (before "--"). Cold: after the same pause.
+  if ((cold)); then sleep "$(awk -v ms="$PAUSE_MS" 'BEGIN { print ms / 1000 }')"; fi
   TIMINGS=$("${WORDS[0]}" "${WORDS[1]}" --timings "${WORDS[@]:2}" </dev/null 2>&1 || true)
 fi
 
@@ -424,11 +466,15 @@ cgroup_layout() {
 }
 
 {
-  echo "## Start to exit of \`/bin/true\` in a container"
+  if ((cold)); then
+    echo "## Start to exit of \`/bin/true\` in a container, cold: a pause of $PAUSE_MS ms before each start"
+  else
+    echo "## Start to exit of \`/bin/true\` in a container, warm: starts back to back"
+  fi
   echo
   echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); cgroup $(cgroup_layout)."
   echo "Versions: $(runc --version | head -n 1), $(crun --version | head -n 1), $(hyperfine --version). Root filesystem: the project's busybox rootfs."
-  echo "hyperfine ${HF_OPTS[*]}, $ROUNDS rounds of every runtime in turn (statistics over all $((RUNS * ROUNDS)) runs of each); $(date -u +%Y-%m-%d); load average at the start: $LOAD_AT_START."
+  echo "hyperfine ${HF_OPTS[*]}, $ROUNDS blocks of $RUNS runs of every runtime in turn (statistics over all $((RUNS * ROUNDS)) runs of each); $(date -u +%Y-%m-%d); load average at the start: $LOAD_AT_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "| Runtime | Median | Mean ± σ | Min | mycontainer ÷ this | × floor |"
   echo "|---|---:|---:|---:|---:|---:|"
@@ -449,10 +495,16 @@ cgroup_layout() {
     echo "Baseline: $BASELINE, with mycontainer's arguments."
     echo
   fi
-  echo "Targets (issue): mycontainer ÷ crun ≤ 0.6, mycontainer ÷ runc ≤ 0.2, bridge + limits under 2 ms more."
+  if ((cold)); then
+    targets="crun:0.4"
+    echo "Targets (issue 16), cold: mycontainer ÷ crun ≤ 0.4."
+  else
+    targets="crun:0.4 runc:0.15"
+    echo "Targets (issue 16), warm: mycontainer ÷ crun ≤ 0.4, mycontainer ÷ runc ≤ 0.15; bridge + limits under 2 ms more."
+  fi
   echo
   if [[ -n ${MEDIAN[mycontainer]:-} ]]; then
-    for peer in crun:0.6 runc:0.2; do
+    for peer in $targets; do
       key=${peer%%:*} limit=${peer#*:}
       if [[ -n ${MEDIAN[$key]:-} ]]; then
         r=$(ratio3 "${MEDIAN[mycontainer]}" "${MEDIAN[$key]}")
@@ -472,17 +524,20 @@ cgroup_layout() {
     echo "- not checked: mycontainer did not run."
   fi
   echo
-  echo "| Runtime | $SEQUENTIAL one after another | per container | $PARALLEL at once | Peak RSS |"
-  echo "|---|---:|---:|---:|---:|"
-  for key in "${ORDER[@]}"; do
-    [[ -n ${SEQ[$key]:-} ]] || continue
-    printf '| %s | %.2f s | %.2f ms | %.2f s | %.1f MiB |\n' "${LABEL[$key]}" "${SEQ[$key]}" \
-      "$(awk -v s="${SEQ[$key]}" -v n="$SEQUENTIAL" 'BEGIN { print s * 1000 / n }')" \
-      "${PAR[$key]}" "$(awk -v k="${RSS[$key]}" 'BEGIN { print k / 1024 }')"
-  done
-  echo
-  echo "Peak RSS: /usr/bin/time's maximum resident set size, the largest single process of the"
-  echo "runtime's process tree (median of $RSS_RUNS runs)."
+  if ((!cold)); then
+    echo "| Runtime | $SEQUENTIAL one after another | per container | $PARALLEL at once | Peak RSS |"
+    echo "|---|---:|---:|---:|---:|"
+    for key in "${ORDER[@]}"; do
+      [[ -n ${SEQ[$key]:-} ]] || continue
+      printf '| %s | %.3f s | %.2f ms | %.1f ms | %.1f MiB |\n' "${LABEL[$key]}" "${SEQ[$key]}" \
+        "$(awk -v s="${SEQ[$key]}" -v n="$SEQUENTIAL" 'BEGIN { print s * 1000 / n }')" \
+        "$(awk -v s="${PAR[$key]}" 'BEGIN { print s * 1000 }')" \
+        "$(awk -v k="${RSS[$key]}" 'BEGIN { print k / 1024 }')"
+    done
+    echo
+    echo "$PARALLEL at once: the median of $PARALLEL_REPEATS bursts. Peak RSS: /usr/bin/time's maximum"
+    echo "resident set size, the largest single process of the runtime's process tree (median of $RSS_RUNS runs)."
+  fi
   if [[ -n $TIMINGS ]]; then
     echo
     echo "Where mycontainer's time goes (\`mycontainer run --timings\`, one run):"

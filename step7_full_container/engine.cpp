@@ -101,10 +101,11 @@ struct HostSide {
   std::optional<ctr::Cgroup> cgroup;
   ctr::UniqueFd netns;  // the network namespace the parent made for the child (bridge)
   std::vector<std::pair<NamespaceType, ctr::UniqueFd>> joined;  // linux.namespaces[].path
-  ctr::IdMapPlan id_maps;      // how the user namespace is mapped (method kNone: none)
-  ctr::BpfProgram seccomp;     // the compiled filter (empty: none)
-  bool parent_asleep = false;  // CLONE_VFORK: nobody will release the child; see run()
-  std::string exec_fifo;       // OCI create: the fifo the first process waits on for `start`
+  ctr::IdMapPlan id_maps;       // how the user namespace is mapped (method kNone: none)
+  ctr::BpfProgram seccomp;      // the compiled filter (empty: none)
+  bool parent_asleep = false;   // CLONE_VFORK: nobody will release the child; see run()
+  bool born_in_cgroup = false;  // clone3 CLONE_INTO_CGROUP (v2): no move needed; see run()
+  std::string exec_fifo;        // OCI create: the fifo the first process waits on for `start`
 };
 
 // One container being run: the spec, and what this run made for it.
@@ -689,17 +690,18 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     write_sysctls(c);
     timings.mark("child: hostname, net");
 
-    // --- Wait until the parent has put us into our cgroup ---
-    // Everything above ran while the parent was moving us (a cgroup move can wait for an
-    // RCU grace period, milliseconds): now it is done, and the rest depends on it.
-    // A parent asleep in clone (CLONE_VFORK) cannot: we move ourselves, writing 0 to each
-    // cgroup.procs, which means "the writer" (cgroups(7)).
-    if (c.host.parent_asleep) {
-      if (c.host.cgroup) c.host.cgroup->add(0);
-    } else {
-      handshake.wait_for_parent();
+    // --- Into our cgroup ---
+    // On v2 we were born in it (clone3 CLONE_INTO_CGROUP, see run()). Else we move ourselves
+    // in, as one thread (cgroup.cpp, Cgroup::add_self: v1's `tasks` file, 0 for "the
+    // writer"), which skips the lock that the parent moving us would take, and the RCU grace
+    // period it waits for on a quiet machine (milliseconds: the cold start). In a user
+    // namespace we cannot write the host's cgroup files: the parent moves us while we make
+    // the mounts above, and we wait for it.
+    if (c.host.cgroup && !c.host.born_in_cgroup && !c.in_user_namespace()) {
+      c.host.cgroup->add_self();
     }
-    timings.mark("child: (waited for cgroup)");
+    if (!c.host.parent_asleep) handshake.wait_for_parent();
+    timings.mark("child: cgroup");
     enter_cgroup_namespace(c);
 
     // --- Change root ---
@@ -734,6 +736,27 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     if (c.spec.init) ctr::run_init(args, env, &handshake);  // NEW in step 7: --init
     ctr::execvpe(args, env);
   });
+}
+
+// --- The clone: born in its cgroup where the kernel can --- NEW in step 7
+// On cgroup v2, clone3(2) with CLONE_INTO_CGROUP makes the child a member of its cgroup from
+// its first instant (Linux 5.7): no process is moved, so nothing waits for the lock that a
+// move takes (cgroup.cpp, Cgroup::add_self). Elsewhere (v1, older kernels) a plain clone,
+// and the child moves itself in. host.born_in_cgroup tells the child which happened: it is
+// set before the clone, so the child's copy of our memory has it.
+ctr::ChildProcess clone_child(Container& c, int flags, ctr::Handshake& handshake) {
+  const auto entry = [&] { return container_main(c, handshake); };
+  if (c.host.cgroup) {
+    if (const ctr::UniqueFd dir = c.host.cgroup->open_v2_dir()) {
+      c.host.born_in_cgroup = true;
+      if (auto child = ctr::ChildProcess::clone_into_cgroup(flags, dir.get(),
+                                                            c.host.cgroup->dirs().front(), entry)) {
+        return std::move(*child);
+      }
+      c.host.born_in_cgroup = false;  // the kernel cannot: --explain said why
+    }
+  }
+  return ctr::ChildProcess::clone(flags, entry);
 }
 
 // ============================================================================================
@@ -1103,10 +1126,9 @@ int run_container(const Spec& spec, const RunRequest& request) {
   const int flags = namespace_flags(c) | (host.parent_asleep ? CLONE_VM | CLONE_VFORK : 0) |
                     (c.caller_is_parent() ? CLONE_PARENT : 0);
   ctr::Handshake handshake;
-  ctr::ChildProcess child =
-      ctr::ChildProcess::clone(flags, [&] { return container_main(c, handshake); });
+  ctr::ChildProcess child = clone_child(c, flags, handshake);
   handshake.close_child_end();
-  timings.mark("clone");
+  timings.mark(host.born_in_cgroup ? "clone3 into cgroup" : "clone");
 
   // --- The host side of the child: maps, network, cgroup ---
   ctr::SignalForwarder forward_signals(child.pid());
@@ -1127,18 +1149,21 @@ int run_container(const Spec& spec, const RunRequest& request) {
   timings.mark("maps, veth");
 
   // === 5. Let the child go, and wait for it ===
-  // The child builds its mounts while we put it into its cgroup; it waits a second time
-  // before anything that depends on its cgroup (the cgroup namespace, and exec): the move
-  // and the state file overlap with its mounts. (Back from CLONE_VFORK, the child has done
-  // all that itself and runs the command.)
+  // The child builds its mounts while we record its pid; it waits a second time before
+  // anything that depends on its cgroup (the cgroup namespace, and exec). It is in its
+  // cgroup by then: born there (clone3), or it moved itself in; only in a user namespace do
+  // we move it, meanwhile. (Back from CLONE_VFORK, the child has done all that itself and
+  // runs the command.)
   if (!host.parent_asleep) {
     handshake.release_child();
-    if (host.cgroup) host.cgroup->add(child.pid());
+    if (host.cgroup && !host.born_in_cgroup && c.in_user_namespace()) {
+      host.cgroup->add(child.pid());
+    }
   }
   state.pid = child.pid();
   state.veth = host.veth.host_name();
   state_dir.write(state);
-  timings.mark("cgroup.procs, state");
+  timings.mark("state: its pid");
 
   if (!host.parent_asleep && ctr::SignalForwarder::terminating_count() > 0) {
     // Asked to stop before the command ever ran: give everything back instead of starting it.

@@ -4,13 +4,16 @@
 #include <sys/syscall.h>  // SYS_pidfd_open: no glibc wrapper before 2.36
 #include <sched.h>        // clone(2), CLONE_*
 #include <signal.h>       // kill(2), sigaction(2)
-#include <string.h>       // strsignal(3)
+#include <string.h>       // strsignal(3), strerror(3)
 #include <sys/mman.h>     // mmap(2), mprotect(2), munmap(2)
 #include <sys/prctl.h>    // prctl(2), PR_SET_PDEATHSIG
 #include <sys/wait.h>     // waitpid(2)
 #include <unistd.h>       // getppid(2), _exit(2)
 
 #include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <atomic>
 #include <cstdio>
 #include <utility>
@@ -183,6 +186,94 @@ int child_trampoline(void* arg) {
   ::_exit(code);
 }
 
+// --- clone3(2) with CLONE_INTO_CGROUP -------------------------------------------------------
+// clone3 takes its arguments in a struct (struct clone_args, <linux/sched.h>), which has room
+// for what clone(2)'s register list had none for: `cgroup`, a descriptor of a cgroup2
+// directory the child starts in. Spelt out here because glibc (2.36) has no clone3 wrapper and
+// <linux/sched.h> clashes with <sched.h>; the layout is the kernel's ABI (CLONE_ARGS_SIZE_VER2).
+struct CloneArgs {
+  uint64_t flags;
+  uint64_t pidfd;
+  uint64_t child_tid;
+  uint64_t parent_tid;
+  uint64_t exit_signal;  // clone(2)'s low byte of flags: SIGCHLD
+  uint64_t stack;        // the lowest address of the child's stack, not its top as for clone
+  uint64_t stack_size;
+  uint64_t tls;
+  uint64_t set_tid;
+  uint64_t set_tid_size;
+  uint64_t cgroup;
+};
+static_assert(sizeof(CloneArgs) == 88, "CLONE_ARGS_SIZE_VER2");
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP, <linux/sched.h>
+
+#if defined(__x86_64__)
+// The raw system call returns twice, like fork, but the child's stack pointer is the top of
+// its new stack, where no frame of ours exists: it must not return into C++ code. So, as
+// glibc's own (internal) __clone3 does, a few instructions: in the child, call fn(arg) on the
+// new stack and end with exit(2); in the parent, return the pid (or -errno).
+// mc_clone3(args, size, fn, arg): rdi, rsi, rdx, rcx; the kernel keeps rdx and r8 (not rcx).
+extern "C" long mc_clone3(CloneArgs* args, size_t size, int (*fn)(void*), void* arg);
+asm(R"(
+    .text
+    .globl mc_clone3
+    .type mc_clone3, @function
+mc_clone3:
+    .cfi_startproc
+    mov %rcx, %r8
+    mov $435, %eax
+    syscall
+    test %rax, %rax
+    jz 1f
+    ret
+    .cfi_endproc
+1:
+    .cfi_startproc
+    .cfi_undefined rip
+    xor %ebp, %ebp
+    and $-16, %rsp
+    mov %r8, %rdi
+    call *%rdx
+    mov %eax, %edi
+    mov $60, %eax
+    syscall
+    hlt
+    .cfi_endproc
+    .size mc_clone3, .-mc_clone3
+)");
+#endif
+
+// The pid, or -errno; -ENOSYS where this architecture has no mc_clone3 above.
+long clone3_into_cgroup([[maybe_unused]] int flags, [[maybe_unused]] int cgroup_fd,
+                        [[maybe_unused]] const CloneStack& stack, [[maybe_unused]] Trampoline& t) {
+#if defined(__x86_64__)
+  CloneArgs args{};
+  args.flags = static_cast<uint64_t>(static_cast<unsigned>(flags)) | kCloneIntoCgroup;
+  args.exit_signal = SIGCHLD;
+  args.stack = reinterpret_cast<uint64_t>(stack.bottom());
+  args.stack_size = stack.size();
+  args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  return mc_clone3(&args, sizeof args, child_trampoline, &t);
+#else
+  return -ENOSYS;
+#endif
+}
+
+// --explain: what clone or clone3 made.
+void narrate_clone(const char* call, int flags, pid_t pid, const std::string& cgroup_dir) {
+  const bool into = !cgroup_dir.empty();
+  std::string result = fmt::format("pid {}", pid);
+  if (into) result += ", born in its cgroup";
+  if (flags & CLONE_VFORK) result += ", back after its execve (its lines come first)";
+  narrate(
+      {.call = fmt::format("{}({}{})", call, clone_flags_to_string(flags | SIGCHLD),
+                           into ? fmt::format("|CLONE_INTO_CGROUP, cgroup = {}", cgroup_dir) : ""),
+       .result = result,
+       .shell = unshare_equivalent(flags),
+       .man =
+           into ? "clone(2) (clone3, CLONE_INTO_CGROUP), cgroups(7)" : "clone(2), namespaces(7)"});
+}
+
 }  // namespace
 
 // mmap(2) rather than new[]: the pages cost nothing until the child's stack grows into them
@@ -236,13 +327,37 @@ ChildProcess ChildProcess::clone(int flags, Entry entry) {
   const pid_t pid = check(::clone(child_trampoline, stack.top(), flags | SIGCHLD, &t), "clone",
                           clone_flags_to_string(flags | SIGCHLD));
   sanitizer_back_in_parent(t);
-  narrate({.call = fmt::format("clone({})", clone_flags_to_string(flags | SIGCHLD)),
-           .result = (flags & CLONE_VFORK)
-                         ? fmt::format("pid {}, back after its execve (its lines come first)", pid)
-                         : fmt::format("pid {}", pid),
-           .shell = unshare_equivalent(flags),
-           .man = "clone(2), namespaces(7)"});
+  narrate_clone("clone", flags, pid, "");
   return ChildProcess(pid, std::move(stack));
+}
+
+std::optional<ChildProcess> ChildProcess::clone_into_cgroup(int flags, int cgroup_fd,
+                                                            const std::string& cgroup_dir,
+                                                            Entry entry) {
+  CloneStack stack(kStackSize);
+  Trampoline t{&entry, ::getpid(), flags, &stack};
+  std::fflush(nullptr);
+  const long r = clone3_into_cgroup(flags, cgroup_fd, stack, t);
+  sanitizer_back_in_parent(t);
+  if (r >= 0) {
+    const auto pid = static_cast<pid_t>(r);
+    narrate_clone("clone3", flags, pid, cgroup_dir);
+    return ChildProcess(pid, std::move(stack));
+  }
+  const int err = static_cast<int>(-r);
+  // ENOSYS: no clone3 (before Linux 5.3, or a seccomp filter that hides it, as docker's
+  // does); E2BIG: clone3 without the cgroup field (5.3-5.6); EINVAL: no CLONE_INTO_CGROUP
+  // here. Anything else (EAGAIN at a pids limit, EACCES) is an answer clone would give too.
+  if (err != ENOSYS && err != E2BIG && err != EINVAL) {
+    throw SyscallError(err, "clone3",
+                       clone_flags_to_string(flags | SIGCHLD) + "|CLONE_INTO_CGROUP");
+  }
+  narrate({.call = fmt::format("clone3(CLONE_INTO_CGROUP, cgroup = {})", cgroup_dir),
+           .result = fmt::format("{}: not here; clone, then the child is moved in (cgroup.procs)",
+                                 std::strerror(err)),
+           .shell = "",
+           .man = "clone(2) (CLONE_INTO_CGROUP, Linux 5.7)"});
+  return std::nullopt;
 }
 
 ChildProcess::ChildProcess(pid_t pid, CloneStack stack) noexcept

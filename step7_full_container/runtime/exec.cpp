@@ -273,9 +273,13 @@ ExecResult exec_in_container(const ExecTarget& target, const ExecRequest& reques
     throw not_running();
   }
   const int flags = namespaces_to_join(target.pid);
+  // The intermediate moves itself in, writing 0. On v1 into `tasks`: it is a single thread,
+  // and a thread moving itself alone skips the lock a whole process's move takes, with its
+  // wait for an RCU grace period (ctr::Cgroup::add_self explains). v2 has no `tasks`.
   std::vector<ctr::UniqueFd> procs;
   for (const auto& dir : target.cgroup_dirs) {
-    const std::string file = dir + "/cgroup.procs";
+    std::string file = dir + "/tasks";
+    if (::access(file.c_str(), F_OK) != 0) file = dir + "/cgroup.procs";
     procs.emplace_back(ctr::check(::open(file.c_str(), O_WRONLY | O_CLOEXEC), "open", file));
   }
   int pipe_fds[2];

@@ -635,6 +635,36 @@ void bm_cgroup_attach(benchmark::State& state, bool cold) {
   });
 }
 
+// The child moving itself, one thread (ctr::Cgroup::add_self: 0 into v1's `tasks` in each
+// tree): the kernel does not take that rwsem for writing for a thread moving itself alone, so
+// no grace period to wait for. Cold: the child sleeps 100 ms first; it times its own move.
+void bm_cgroup_attach_self(benchmark::State& state) {
+  guarded(state, [&] {
+    auto cg = ctr::Cgroup::create(unique_name("mcbench"), kLimits);
+    for (auto _ : state) {
+      int fds[2];
+      ctr::check(::pipe2(fds, O_CLOEXEC), "pipe2");
+      ctr::UniqueFd rd(fds[0]), wr(fds[1]);
+      auto child = ctr::ChildProcess::clone(0, [&]() -> int {
+        rd.reset();
+        ::usleep(100'000);
+        const int64_t t0 = now_ns();
+        cg.add_self();
+        const int64_t took = now_ns() - t0;
+        return ::write(wr.get(), &took, sizeof took) == sizeof took ? 0 : 1;
+      });
+      wr.reset();
+      int64_t took = 0;
+      while (::read(rd.get(), &took, sizeof took) < 0 && errno == EINTR) {
+      }
+      child.wait();
+      state.SetIterationTime(static_cast<double>(took) * 1e-9);
+    }
+    state.SetLabel(fmt::format("{} trees, {}", cg.dirs().size(),
+                               cg.version() == ctr::CgroupVersion::kV1 ? "tasks" : "cgroup.procs"));
+  });
+}
+
 // cgroup v2's way around that: clone3(CLONE_INTO_CGROUP) starts the child in the cgroup
 // (clone(2)); the kernel takes only the read side of the rwsem. Cold, as above: clone3 into a
 // fresh cgroup2 directory + exit + wait, to compare with BM_Clone/fork.
@@ -1012,6 +1042,11 @@ int run_benchmarks(int argc, char** argv) {
       ->Iterations(100);
   add("BM_CgroupAttach/cold", "the same after 100 ms without any cgroup move (a real start)",
       [](benchmark::State& s) { bm_cgroup_attach(s, true); })
+      ->UseManualTime()
+      ->Iterations(5);
+  add("BM_CgroupAttachSelf/cold",
+      "the child moves itself, one thread (0 into tasks), after 100 ms without any move",
+      bm_cgroup_attach_self)
       ->UseManualTime()
       ->Iterations(5);
   add("BM_Clone/fork_after_idle", "a plain fork + exit + wait after 100 ms asleep (control)",

@@ -67,6 +67,13 @@ class ChildProcess {
   // and clone returns only once it has exec'd or exited: no page tables to copy, no
   // copy-on-write. The child must then change no object we use afterwards.
   static ChildProcess clone(int flags, Entry entry);
+  // The same, the child born inside the cgroup2 directory open as `cgroup_fd` (clone3(2)
+  // CLONE_INTO_CGROUP, Linux 5.7): no move afterwards, and none of the wait a move can cost
+  // (cgroup.cpp, Cgroup::add_self). Empty where the kernel cannot (ENOSYS, E2BIG, EINVAL, said
+  // in --explain) or on another architecture than x86-64: the caller then clones as above and
+  // moves the child itself. `cgroup_dir` names the directory for --explain.
+  static std::optional<ChildProcess> clone_into_cgroup(int flags, int cgroup_fd,
+                                                       const std::string& cgroup_dir, Entry entry);
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
