@@ -1128,7 +1128,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
   ctr::Handshake handshake;
   ctr::ChildProcess child = clone_child(c, flags, handshake);
   handshake.close_child_end();
-  timings.mark(host.born_in_cgroup ? "clone3 into cgroup" : "clone");
+  timings.mark(host.born_in_cgroup ? "clone3" : "clone");  // clone3: born in its cgroup
 
   // --- The host side of the child: maps, network, cgroup ---
   ctr::SignalForwarder forward_signals(child.pid());
