@@ -123,6 +123,11 @@ struct Container {
   // Descriptors 3.. that pass to the container (OCI --preserve-fds, LISTEN_FDS).
   int preserved_fds() const { return oci() != nullptr ? oci()->preserve_fds : 0; }
   bool in_user_namespace() const { return host.id_maps.method != ctr::IdMapMethod::kNone; }
+  // Where the child was not born in its cgroup (v1), who moves it in. The child itself, as
+  // one thread, which never waits (Cgroup::add_self); but in a user namespace it may not write
+  // the host's cgroup files, and for OCI create the createRuntime hooks must find it in its
+  // cgroup while it is still busy with its mounts: there the parent moves it.
+  bool child_joins_cgroup_itself() const { return !in_user_namespace() && oci() == nullptr; }
   bool own_network() const { return spec.linux.has_namespace(NamespaceType::kNetwork); }
 };
 
@@ -695,9 +700,9 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     // in, as one thread (cgroup.cpp, Cgroup::add_self: v1's `tasks` file, 0 for "the
     // writer"), which skips the lock that the parent moving us would take, and the RCU grace
     // period it waits for on a quiet machine (milliseconds: the cold start). In a user
-    // namespace we cannot write the host's cgroup files: the parent moves us while we make
-    // the mounts above, and we wait for it.
-    if (c.host.cgroup && !c.host.born_in_cgroup && !c.in_user_namespace()) {
+    // namespace, or for OCI create, the parent moves us while we make the mounts above
+    // (Container::child_joins_cgroup_itself), and we wait for it.
+    if (c.host.cgroup && !c.host.born_in_cgroup && c.child_joins_cgroup_itself()) {
       c.host.cgroup->add_self();
     }
     if (!c.host.parent_asleep) handshake.wait_for_parent();
@@ -1151,12 +1156,12 @@ int run_container(const Spec& spec, const RunRequest& request) {
   // === 5. Let the child go, and wait for it ===
   // The child builds its mounts while we record its pid; it waits a second time before
   // anything that depends on its cgroup (the cgroup namespace, and exec). It is in its
-  // cgroup by then: born there (clone3), or it moved itself in; only in a user namespace do
-  // we move it, meanwhile. (Back from CLONE_VFORK, the child has done all that itself and
-  // runs the command.)
+  // cgroup by then: born there (clone3), or it moved itself in; only in a user namespace and
+  // for OCI create do we move it, meanwhile. (Back from CLONE_VFORK, the child has done all
+  // that itself and runs the command.)
   if (!host.parent_asleep) {
     handshake.release_child();
-    if (host.cgroup && !host.born_in_cgroup && c.in_user_namespace()) {
+    if (host.cgroup && !host.born_in_cgroup && !c.child_joins_cgroup_itself()) {
       host.cgroup->add(child.pid());
     }
   }
