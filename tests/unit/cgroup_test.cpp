@@ -6,6 +6,7 @@
 #include <fcntl.h>     // open(2)
 #include <signal.h>    // kill(2), raise(3)
 #include <sys/mman.h>  // mmap(2)
+#include <sys/stat.h>  // fstat(2), stat(2)
 #include <sys/wait.h>  // waitpid(2)
 #include <unistd.h>    // fork(2), _exit(2)
 
@@ -370,6 +371,19 @@ TEST_F(FakeV2, CreateWritesLimitsBeneathOwnCgroupAndDestructorRemovesIt) {
   EXPECT_TRUE(fs::exists(own()));
 }
 
+TEST_F(FakeV2, AddSelfWritesZeroToCgroupProcsAndTheDirectoryOpensForClone3) {
+  Cgroup cg = Cgroup::create_at(place(), "mct-self", {});
+  cg.add_self();
+  EXPECT_EQ(slurp(own() + "/mct-self/cgroup.procs"), "0");
+  const ctr::UniqueFd dir = cg.open_v2_dir();
+  ASSERT_TRUE(dir);
+  struct stat st {};
+  ASSERT_EQ(::fstat(dir.get(), &st), 0);
+  struct stat expected {};
+  ASSERT_EQ(::stat((own() + "/mct-self").c_str(), &expected), 0);
+  EXPECT_EQ(st.st_ino, expected.st_ino) << "the container's own directory";
+}
+
 TEST_F(FakeV2, NoLimitsStillMakesACgroup) {
   Cgroup cg = Cgroup::create_at(place(), "mct-nolimits", {});
   EXPECT_EQ(slurp(own() + "/mct-nolimits/memory.max"), "max");  // untouched
@@ -695,6 +709,28 @@ TEST_F(FakeV1, HybridWritesEachLimitInItsOwnTree) {
   }
   for (const auto& d : dirs) EXPECT_FALSE(fs::exists(d)) << d;
   EXPECT_TRUE(fs::exists(mem_own));
+}
+
+// The cold start (cgroup.cpp, Cgroup::add_self): a child moves itself as one thread, 0 into
+// each tree's `tasks` (the kernel then skips the lock whose writer waits for an RCU grace
+// period), never into cgroup.procs; v1 has no cgroup2 directory for clone3.
+TEST_F(FakeV1, AddSelfWritesZeroToTasksInEachTreeAndNothingToCgroupProcs) {
+  const std::string mem_own = sys("/memory/process_api/c2db75d177462c0ac2ef33f0aeac2013");
+  make_memory(mem_own);
+  make_cpu(sys("/cpu"));
+  make_simple(sys("/cpuacct"), {"cpuacct.usage"});
+  make_simple(sys("/pids"), {"pids.max", "pids.current"});
+  make_simple(sys("/freezer"), {"freezer.state"});
+  for (const char* tree : {"/cpu", "/cpuacct", "/pids", "/freezer"}) put(sys(tree) + "/tasks", "");
+  put(mem_own + "/tasks", "");
+  Cgroup cg = Cgroup::create_at(place(kHybridCgroup, kHybridMountinfo), "mct-self", {.pids = 20});
+  ASSERT_EQ(cg.dirs().size(), 5u);
+  cg.add_self();
+  for (const auto& d : cg.dirs()) {
+    EXPECT_EQ(slurp(d + "/tasks"), "0") << d;
+    EXPECT_EQ(slurp(d + "/cgroup.procs"), "") << d;
+  }
+  EXPECT_FALSE(cg.open_v2_dir()) << "clone3 CLONE_INTO_CGROUP is for cgroup2 directories only";
 }
 
 TEST_F(FakeV1, CoMountedCpuAndCpuacctShareOneDirectory) {
