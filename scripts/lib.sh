@@ -11,14 +11,19 @@ MC_LIB_LOADED=1
 # Top of the source tree, wherever the checkout lives and whoever calls us.
 MC_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 
-# Every Debian/Ubuntu package the project needs to build and test. The one list.
+# The Debian/Ubuntu packages that building and running the seven steps needs (try.sh installs
+# only these), and every package the project needs to build and test (setup.sh, test.sh, CI).
 # shellcheck disable=SC2034  # used by the scripts that source this file
-MC_APT_PACKAGES=(
+MC_APT_STEP_PACKAGES=(
   build-essential cmake pkg-config
   libcli11-dev libfmt-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
   libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-dev
   busybox-static iproute2 iptables uidmap util-linux procps
+)
+# shellcheck disable=SC2034  # used by the scripts that source this file
+MC_APT_PACKAGES=(
+  "${MC_APT_STEP_PACKAGES[@]}"
+  libgtest-dev libgmock-dev libbenchmark-dev
   strace # the fault tests deliver SIGKILL at a chosen system call with it
   # The engines suite (tests/engines/): podman and containerd drive the runtime, runc is the
   # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
@@ -59,7 +64,7 @@ ensure_packages() {
     return 0
   fi
   is_root ||
-    die "missing packages: ${missing[*]}; run this script with sudo, or: sudo apt-get install ${missing[*]}"
+    die "missing packages: ${missing[*]}; run this script with sudo (in a root shell, without the word sudo), or: sudo apt-get install ${missing[*]}"
   if [[ -z "${MC_APT_UPDATED:-}" ]]; then
     log "apt-get update"
     DEBIAN_FRONTEND=noninteractive apt-get update || die "apt-get update failed (output above)"
@@ -100,13 +105,21 @@ ensure_configured() {
   fi
 }
 
-# ensure_build [BUILD_DIR]: configures (once) and builds the whole tree; returns non-zero
-# if either fails (also when called as `ensure_build || ...`, where set -e is off).
+# shellcheck disable=SC2034  # used by setup.sh
+# The seven step programs: what try.sh builds (the tests and benchmarks are built by test.sh).
+MC_STEP_TARGETS=(simple_container container_with_pid container_with_mount container_with_uts
+  container_with_network container_with_cgroups mycontainer)
+
+# ensure_build [BUILD_DIR [TARGET...]]: configures (once) and builds TARGETs, or the whole
+# tree; returns non-zero if either fails (also when called as `ensure_build || ...`, where
+# set -e is off).
 ensure_build() {
   local build_dir=${1:-$MC_BUILD_DIR}
+  local target_args=()
+  (($# > 1)) && target_args=(--target "${@:2}")
   ensure_configured "$build_dir" || return
-  log "building in $build_dir"
-  mc_as_builder "$build_dir" cmake --build "$build_dir" -j"$(nproc)" || return
+  log "building in $build_dir${target_args[*]:+ (${*:2})}"
+  mc_as_builder "$build_dir" cmake --build "$build_dir" -j"$(nproc)" "${target_args[@]}" || return
 }
 
 # ensure_rootfs: builds the default busybox rootfs if there is none; as root, also

@@ -46,7 +46,7 @@ any_binary() {
   return 1
 }
 
-if ! "$MC_ROOT/scripts/setup.sh" --quiet; then
+if ! "$MC_ROOT/scripts/setup.sh" --quiet --steps-only; then
   any_binary || die "no step binary built: the build failed (output above)"
   die "the build failed (output above): fix it, then try again"
 fi

@@ -30,6 +30,7 @@ Options parse_command_line(int argc, char** argv) {
   Options options;
   CLI::App app{"Step 1: run a command chroot'ed into a root filesystem", kProgram};
   ctr::add_common_options(app, options.common);
+
   ctr::parse(app, argc, argv);
   ctr::finish_common_options(app, options.common, kProgram);
   return options;
@@ -40,7 +41,7 @@ int container_main(const Options& options, ctr::Handshake& handshake) {
   handshake.close_parent_end();
   handshake.wait_for_parent();
   return ctr::child_setup(handshake, [&]() -> int {
-    // --- Change root ---
+    // --- Change root --- NEW in step 1
     // chroot(2) then chdir("/"): from now on "/" is the rootfs. The kernel still lets root
     // leave it (chroot(2) DESCRIPTION: "This call does not change the current working directory"
     // and is "not intended to be used for any kind of security purpose").
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
 
     // === 5. Let the child go, and wait for it ===
     ctr::SignalForwarder forward_signals(child.pid());  // Ctrl-C goes to the container
+
     handshake.release_child();
     if (auto error = handshake.wait_for_exec()) {
       child.wait();
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
 
     // === 6. Clean up ===
     // Nothing to undo: chroot only affected the child.
+
     return status.shell_code();
   });
 }

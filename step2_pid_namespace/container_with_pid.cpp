@@ -34,6 +34,7 @@ Options parse_command_line(int argc, char** argv) {
   Options options;
   CLI::App app{"Step 2: run a command as PID 1 of a new PID namespace", kProgram};
   ctr::add_common_options(app, options.common);
+
   ctr::parse(app, argc, argv);
   ctr::finish_common_options(app, options.common, kProgram);
   return options;
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
 
     // === 5. Let the child go, and wait for it ===
     ctr::SignalForwarder forward_signals(child.pid());  // Ctrl-C goes to the container
+
     handshake.release_child();
     if (auto error = handshake.wait_for_exec()) {
       child.wait();
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
     // mount namespace yet). Remove it, or every run would stack one more. (If this program
     // is killed with SIGKILL it stays: `sudo umount ROOTFS/proc`. Step 3 fixes this.)
     unmount_proc(options.common.rootfs);
+
     return status.shell_code();
   });
 }

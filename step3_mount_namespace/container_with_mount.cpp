@@ -35,6 +35,7 @@ Options parse_command_line(int argc, char** argv) {
   Options options;
   CLI::App app{"Step 3: run a command with its own mount table and root", kProgram};
   ctr::add_common_options(app, options.common);
+
   ctr::parse(app, argc, argv);
   ctr::finish_common_options(app, options.common, kProgram);
   return options;
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
 
     // === 5. Let the child go, and wait for it ===
     ctr::SignalForwarder forward_signals(child.pid());  // Ctrl-C goes to the container
+
     handshake.release_child();
     if (auto error = handshake.wait_for_exec()) {
       child.wait();
@@ -111,6 +113,7 @@ int main(int argc, char** argv) {
     // === 6. Clean up ===
     // NEW in step 3: nothing to unmount. The child's mounts lived in its own mount
     // namespace, and the kernel dropped them with the namespace when its last process ended.
+
     return status.shell_code();
   });
 }

@@ -26,7 +26,7 @@ constexpr const char* kProgram = "container_with_uts";
 
 struct Options {
   ctr::CommonOptions common;
-  std::string hostname = "container";  // NEW in step 4
+  std::string hostname = "container";  // NEW in step 4: the host name inside (--hostname)
 };
 
 // === 1. Command line ===
@@ -34,8 +34,10 @@ Options parse_command_line(int argc, char** argv) {
   Options options;
   CLI::App app{"Step 4: run a command with its own host name", kProgram};
   ctr::add_common_options(app, options.common);
-  app.add_option("--hostname", options.hostname, "the container's host name")  // NEW in step 4
+  // NEW in step 4: the --hostname option
+  app.add_option("--hostname", options.hostname, "the container's host name")
       ->capture_default_str();
+
   ctr::parse(app, argc, argv);
   ctr::finish_common_options(app, options.common, kProgram);
   ctr::validate_hostname(options.hostname);  // refuse a bad name before anything is created
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
 
     // === 5. Let the child go, and wait for it ===
     ctr::SignalForwarder forward_signals(child.pid());  // Ctrl-C goes to the container
+
     handshake.release_child();
     if (auto error = handshake.wait_for_exec()) {
       child.wait();
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
     // === 6. Clean up ===
     // NEW in step 3: nothing to unmount. The child's mounts lived in its own mount
     // namespace, and the kernel dropped them with the namespace when its last process ended.
+
     return status.shell_code();
   });
 }

@@ -46,7 +46,7 @@ struct HostNetwork {
 
 struct Options {
   ctr::CommonOptions common;
-  std::string hostname = "container";  // NEW in step 4
+  std::string hostname = "container";  // NEW in step 4: the host name inside (--hostname)
   // NEW in step 5:
   std::string net = "bridge";                  // bridge | none
   std::string ip;                              // ADDR/PREFIX; empty: the next free one
@@ -60,7 +60,8 @@ Options parse_command_line(int argc, char** argv) {
   Options options;
   CLI::App app{"Step 5: run a command with its own network stack", kProgram};
   ctr::add_common_options(app, options.common);
-  app.add_option("--hostname", options.hostname, "the container's host name")  // NEW in step 4
+  // NEW in step 4: the --hostname option
+  app.add_option("--hostname", options.hostname, "the container's host name")
       ->capture_default_str();
   // NEW in step 5:
   std::string subnet = options.subnet.to_string();
@@ -71,10 +72,11 @@ Options parse_command_line(int argc, char** argv) {
   app.add_option("--bridge", options.bridge, "bridge name")->capture_default_str();
   app.add_option("--subnet", subnet, "the bridge's subnet, CIDR")->capture_default_str();
   app.add_flag("--nat", options.nat, "masquerade the subnet so containers reach the outside");
+
   ctr::parse(app, argc, argv);
   ctr::finish_common_options(app, options.common, kProgram);
   ctr::validate_hostname(options.hostname);    // refuse a bad name before anything is created
-  options.subnet = ctr::parse_subnet(subnet);  // NEW in step 5: all checked
+  options.subnet = ctr::parse_subnet(subnet);  // NEW in step 5: --subnet, checked
   ctr::validate_link_name(options.bridge, "bridge");  // before anything is created
   if (!options.ip.empty()) {
     ctr::validate_container_address(ctr::parse_cidr(options.ip, "--ip"), options.subnet);
@@ -172,6 +174,7 @@ int main(int argc, char** argv) {
     ctr::SignalForwarder forward_signals(child.pid());  // Ctrl-C goes to the container
     // NEW in step 5: hand the veth's peer to the child's network namespace, then let it go.
     if (options.net == "bridge") network.veth.move_peer_to_netns(child.pid());
+
     handshake.release_child();
     if (auto error = handshake.wait_for_exec()) {
       child.wait();
@@ -189,6 +192,7 @@ int main(int argc, char** argv) {
     // NEW in step 5: `network` and `nat` go out of scope here: the veth pair is deleted (if
     // the kernel has not already, with the namespace), the address lease is released. The
     // bridge stays for other containers.
+
     return status.shell_code();
   });
 }

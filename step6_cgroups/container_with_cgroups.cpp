@@ -54,7 +54,7 @@ struct HostNetwork {
 
 struct Options {
   ctr::CommonOptions common;
-  std::string hostname = "container";  // NEW in step 4
+  std::string hostname = "container";  // NEW in step 4: the host name inside (--hostname)
   // NEW in step 5:
   std::string net = "bridge";                  // bridge | none
   std::string ip;                              // ADDR/PREFIX; empty: the next free one
@@ -71,7 +71,8 @@ Options parse_command_line(int argc, char** argv) {
   Options options;
   CLI::App app{"Step 6: run a command with limits on memory, CPU and processes", kProgram};
   ctr::add_common_options(app, options.common);
-  app.add_option("--hostname", options.hostname, "the container's host name")  // NEW in step 4
+  // NEW in step 4: the --hostname option
+  app.add_option("--hostname", options.hostname, "the container's host name")
       ->capture_default_str();
   // NEW in step 5:
   std::string subnet = options.subnet.to_string();
@@ -96,10 +97,11 @@ Options parse_command_line(int argc, char** argv) {
   app.add_option_function<std::string>(
       "--cgroup-parent", [&](const std::string& v) { options.cgroup_parent = v; },
       "make the container's cgroup beneath this one, not beneath our own");
+
   ctr::parse(app, argc, argv);
   ctr::finish_common_options(app, options.common, kProgram);
   ctr::validate_hostname(options.hostname);    // refuse a bad name before anything is created
-  options.subnet = ctr::parse_subnet(subnet);  // NEW in step 5: all checked
+  options.subnet = ctr::parse_subnet(subnet);  // NEW in step 5: --subnet, checked
   ctr::validate_link_name(options.bridge, "bridge");  // before anything is created
   if (!options.ip.empty()) {
     ctr::validate_container_address(ctr::parse_cidr(options.ip, "--ip"), options.subnet);
@@ -203,6 +205,7 @@ int main(int argc, char** argv) {
     // NEW in step 6: into the cgroup while the child still waits, so not one instruction of
     // the command runs without its limits.
     cgroup.add(child.pid());
+
     handshake.release_child();
     if (auto error = handshake.wait_for_exec()) {
       child.wait();
@@ -211,13 +214,15 @@ int main(int argc, char** argv) {
     }
     // The command may ignore a forwarded SIGTERM (a PID 1 ignores every signal it has no
     // handler for: pid_namespaces(7)): 10 s later, or at a second ^C, it gets SIGKILL.
-    const ctr::ExitStatus status = child.wait_with_grace(kStopGrace);
+    bool we_killed_it = false;  // the grace ran out: our own SIGKILL
+    const ctr::ExitStatus status = child.wait_with_grace(kStopGrace, &we_killed_it);
     fmt::print(stderr, "{}: {} {}\n", kProgram, options.common.command[0], status.describe());
     // NEW in step 6: a SIGKILL out of nowhere is usually the OOM killer. The cgroup counts
     // its kills (memory.events "oom_kill" on v2, memory.oom_control on v1).
-    // The killer picks the biggest process, not always the command: say which it was.
+    // The killer picks the biggest process, not always the command: say which it was. A
+    // SIGKILL we sent ourselves is not the OOM killer's, even if it killed another process.
     if (cgroup.oom_killed() && options.limits.memory_bytes) {
-      const bool command = !status.exited && status.signal == SIGKILL;
+      const bool command = !status.exited && status.signal == SIGKILL && !we_killed_it;
       fmt::print(stderr, "{}: {} killed by the OOM killer (memory limit {})\n", kProgram,
                  command ? "the command was" : "a process in the container was",
                  ctr::format_size(*options.limits.memory_bytes));
@@ -231,6 +236,7 @@ int main(int argc, char** argv) {
     // bridge stays for other containers.
     // NEW in step 6: `cgroup` goes too: every process still in it is killed (a background
     // job the command left), then its directories are removed.
+
     return status.shell_code();
   });
 }

@@ -1231,7 +1231,8 @@ int run_container(const Spec& spec, const RunRequest& request) {
   }
   // The killer picks the biggest process, not always the command: say which it was.
   if (host.cgroup && host.cgroup->oom_killed()) {
-    const bool command = !status.exited && status.signal == SIGKILL;
+    // A SIGKILL we sent ourselves (escalated) is not the OOM killer's.
+    const bool command = !status.exited && status.signal == SIGKILL && !escalated;
     const auto memory = limits_of(spec).memory_bytes;
     fmt::print(stderr, "{}: {} killed by the OOM killer (memory limit {})\n", kProgram,
                command ? "the command was" : "a process in the container was",

@@ -1,6 +1,7 @@
 // The bridge and the veth pairs. Read bridge.hpp first.
 #include "ctr/bridge.hpp"
 
+#include <arpa/inet.h>   // ntohl
 #include <net/if.h>      // IFNAMSIZ
 #include <sys/random.h>  // getrandom(2)
 #include <unistd.h>      // getpid(2)
@@ -9,7 +10,10 @@
 #include <netlink/route/link.h>       // rtnl_link_*: RTM_NEWLINK
 #include <netlink/route/link/veth.h>  // rtnl_link_veth_add
 
+#include <algorithm>  // std::min
+#include <fstream>    // std::ifstream: /proc/net/route
 #include <new>        // std::bad_alloc
+#include <sstream>    // std::istringstream
 #include <stdexcept>  // std::invalid_argument
 #include <utility>    // std::exchange
 
@@ -37,6 +41,53 @@ VethNames unique_veth_names() {
 
 // --- Bridge -----------------------------------------------------------------------------
 
+std::optional<std::string> clashing_route(Ipv4Cidr subnet, const std::string& bridge,
+                                          const std::string& route_file) {
+  // Iface Destination Gateway Flags RefCnt Use Metric Mask ...: addresses in hex, as the
+  // kernel holds them in memory (network byte order, read back on a little-endian host).
+  std::ifstream routes(route_file);
+  std::string line;
+  std::getline(routes, line);  // the header
+  while (std::getline(routes, line)) {
+    std::istringstream fields(line);
+    std::string iface, destination, gateway, flags, refcnt, use, metric, mask;
+    if (!(fields >> iface >> destination >> gateway >> flags >> refcnt >> use >> metric >> mask))
+      continue;
+    const Ipv4Cidr route{ntohl(static_cast<uint32_t>(std::stoul(destination, nullptr, 16))),
+                         __builtin_popcount(static_cast<uint32_t>(std::stoul(mask, nullptr, 16)))};
+    if (route.prefix == 0 || iface == bridge) continue;  // the default route; our own
+    const int shorter = std::min(route.prefix, subnet.prefix);
+    const Ipv4Cidr common{subnet.addr, shorter};
+    if (common.contains(route.addr)) {
+      return fmt::format("{}/{} dev {}", format_ipv4(route.network()), route.prefix, iface);
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+// Before the bridge gets its address (and with it a route to the subnet): refuse a subnet
+// that a route of the host's already covers.
+void refuse_clashing_subnet(const std::string& bridge, Ipv4Cidr gateway) {
+  const Ipv4Cidr subnet{gateway.network(), gateway.prefix};
+  if (const auto route = clashing_route(subnet, bridge)) {
+    throw UsageError(fmt::format(
+        "subnet {}/{} clashes with the host's route {}: choose another --subnet (`ip route` "
+        "lists the host's)",
+        format_ipv4(subnet.network()), subnet.prefix, *route));
+  }
+}
+
+void refuse_non_bridge(const std::string& name, rtnl_link* link) {
+  const char* type = rtnl_link_get_type(link);  // IFLA_INFO_KIND
+  if (!type || std::string_view(type) != "bridge")
+    throw UsageError(
+        fmt::format("link '{}' exists but is not a bridge (it is {}): choose another "
+                    "bridge name",
+                    name, type ? fmt::format("a {}", type) : "a physical device"));
+}
+}  // namespace
+
 Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
   validate_link_name(name, "bridge");
   NetlinkSocket nl;
@@ -47,7 +98,10 @@ Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
              .result = "exists: kept, it is shared with other containers",
              .shell = fmt::format("ip link show {}", name),
              .man = "rtnetlink(7)"});
+    refuse_non_bridge(name, link.get());
+    refuse_clashing_subnet(name, gateway);
   } else {
+    refuse_clashing_subnet(name, gateway);
     LinkPtr request = new_link();
     rtnl_link_set_name(request.get(), name.c_str());
     nl.check_rc(rtnl_link_set_type(request.get(), "bridge"), "rtnl_link_set_type", "bridge");
@@ -61,13 +115,8 @@ Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
              .shell = fmt::format("ip link add {} type bridge", name),
              .man = "ip-link(8), rtnetlink(7)"});
     link = require_link(nl, name);
+    refuse_non_bridge(name, link.get());
   }
-  const char* type = rtnl_link_get_type(link.get());  // IFLA_INFO_KIND
-  if (!type || std::string_view(type) != "bridge")
-    throw UsageError(
-        fmt::format("link '{}' exists but is not a bridge (it is {}): choose another "
-                    "bridge name",
-                    name, type ? fmt::format("a {}", type) : "a physical device"));
   add_address(nl, name, gateway, /*exist_ok=*/true);
   set_link_up(nl, name);
   return Bridge(std::move(name), gateway, created);

@@ -87,8 +87,8 @@ void enable_v2_controllers(const CgroupFs& fs, const std::string& dir,
           "(pids {}), and cgroup v2 lets a cgroup hand controllers to its children only when "
           "it holds none itself (cgroup-v2.rst \"No Internal Process Constraint\"). Start the "
           "runtime in a cgroup of its own (systemd-run --scope -p Delegate=yes ...), or pass "
-          "--cgroup-parent /mycontainer to make containers there",
-          fmt::join(needed, ", "), dir, fmt::join(procs, " ")));
+          "--cgroup-parent /mycontainer to make containers there{}",
+          fmt::join(needed, ", "), dir, fmt::join(procs, " "), kSeeTroubleshooting));
     }
   }
   for (const auto& controller : missing) {

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>  // stat(2)
 
+#include <filesystem>  // std::filesystem::is_empty
+
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"
@@ -60,6 +62,23 @@ void validate_rootfs(const std::string& dir) {
     throw UsageError(fmt::format(
         "rootfs '{}' is not a directory: pass the directory a root filesystem was unpacked into",
         dir));
+  }
+  // The host's own root as the container's: nothing would be isolated, and step 3 on would
+  // mount /proc and /sys over the host's (EBUSY at best).
+  struct stat host_root {};
+  if (::stat("/", &host_root) == 0 && st.st_dev == host_root.st_dev &&
+      st.st_ino == host_root.st_ino) {
+    throw UsageError(fmt::format(
+        "rootfs '{}' is the host's own root: a container needs a root filesystem of its own "
+        "(make one with `sudo scripts/make-rootfs.sh DIR`, then pass --rootfs DIR){}",
+        dir, kSeeTroubleshooting));
+  }
+  std::error_code unreadable;  // an unreadable directory is for the kernel to refuse
+  if (std::filesystem::is_empty(dir, unreadable) && !unreadable) {
+    throw UsageError(fmt::format(
+        "rootfs '{}' is empty: put a root filesystem into it (`sudo scripts/make-rootfs.sh {}` "
+        "makes a BusyBox one){}",
+        dir, dir, kSeeTroubleshooting));
   }
 }
 

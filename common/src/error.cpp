@@ -12,25 +12,44 @@ std::string describe(const std::string& call, const std::string& arg) {
 }
 }  // namespace
 
-SyscallError::SyscallError(int err, std::string call, std::string arg)
+SyscallError::SyscallError(int err, std::string call, std::string arg, std::string hint)
     : std::system_error(err, std::generic_category(), describe(call, arg)),
       call_(std::move(call)),
-      arg_(std::move(arg)) {}
+      arg_(std::move(arg)),
+      hint_(std::move(hint)) {}
 
 void check_neg_errno(int rc, std::string_view call, std::string_view arg) {
   if (rc < 0) throw SyscallError(-rc, std::string(call), std::string(arg));
 }
 
 std::string hint_for(const SyscallError& e) {
+  if (!e.hint().empty()) return e.hint();
   if (e.call() == "execve") return {};  // the command's own problem, not ours
   if (e.err() == EPERM || e.err() == EACCES) {
     if (e.call() == "pivot_root")
-      return "is the rootfs on a shared mount? the mounts must be private";
-    if (::geteuid() != 0) return "this needs root rights: run it with sudo";
+      return std::string("is the rootfs on a shared mount? the mounts must be private") +
+             kSeeTroubleshooting;
+    if (::geteuid() != 0)
+      return std::string("this needs root rights: run it with sudo") + kSeeTroubleshooting;
     return {};
   }
   if (e.call() == "pivot_root" && e.err() == EINVAL)
-    return "pivot_root needs a mount point and private mounts: is / shared? (pivot_root(2) NOTES)";
+    return std::string(
+               "pivot_root needs a mount point and private mounts: is / shared? (pivot_root(2) "
+               "NOTES)") +
+           kSeeTroubleshooting;
+  if (e.call() == "mount" && e.err() == ENOENT) {
+    // /proc, /sys or /dev missing in the rootfs: the steps mount onto them, never create them.
+    for (const char* dir : {"/proc", "/sys", "/dev"}) {
+      const std::string_view arg = e.arg();
+      if (arg.size() > 5 && arg.substr(arg.size() - std::string_view(dir).size()) == dir) {
+        return fmt::format(
+            "the rootfs has no {} to mount on: it does not look like a root "
+            "filesystem (make one with `sudo scripts/make-rootfs.sh DIR`){}",
+            dir, kSeeTroubleshooting);
+      }
+    }
+  }
   if (e.err() == ENOENT && (e.call() == "chroot" || e.call() == "open_rootfs"))
     return "make a root filesystem first: sudo scripts/make-rootfs.sh";
   return {};

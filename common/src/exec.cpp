@@ -1,5 +1,6 @@
 #include "ctr/exec.hpp"
 
+#include <elf.h>       // Elf64_Ehdr, PT_INTERP: elf(5)
 #include <fcntl.h>     // O_RDONLY
 #include <spawn.h>     // posix_spawnp(3)
 #include <sys/wait.h>  // waitpid(2)
@@ -18,6 +19,81 @@
 extern char** environ;  // environ(7)
 
 namespace ctr {
+
+namespace {
+// The ELF program interpreter of the file open at fd ("/lib64/ld-linux-x86-64.so.2"), or ""
+// when it has none (elf(5): PT_INTERP).
+template <typename Ehdr, typename Phdr>
+std::string elf_interpreter(int fd) {
+  Ehdr eh{};
+  if (::pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh)) return {};
+  for (unsigned i = 0; i < eh.e_phnum && i < 64; ++i) {
+    Phdr ph{};
+    const off_t at = static_cast<off_t>(eh.e_phoff + i * sizeof ph);
+    if (::pread(fd, &ph, sizeof ph, at) != static_cast<ssize_t>(sizeof ph)) return {};
+    if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz > 4096) continue;
+    std::string path(ph.p_filesz, '\0');
+    if (::pread(fd, path.data(), path.size(), static_cast<off_t>(ph.p_offset)) !=
+        static_cast<ssize_t>(path.size())) {
+      return {};
+    }
+    return path.substr(0, path.find('\0'));
+  }
+  return {};
+}
+}  // namespace
+
+std::string program_interpreter(int fd, bool* is_script) {
+  if (is_script != nullptr) *is_script = false;
+  char head[256] = {};
+  const ssize_t n = ::pread(fd, head, sizeof head - 1, 0);
+  if (n >= 2 && head[0] == '#' && head[1] == '!') {
+    if (is_script != nullptr) *is_script = true;
+    std::string line(head + 2, static_cast<size_t>(n) - 2);
+    line = line.substr(0, line.find('\n'));
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos) return {};
+    return line.substr(start, line.find_first_of(" \t", start) - start);
+  }
+  if (n >= EI_NIDENT && std::memcmp(head, ELFMAG, SELFMAG) == 0) {
+    return head[EI_CLASS] == ELFCLASS64 ? elf_interpreter<Elf64_Ehdr, Elf64_Phdr>(fd)
+                                        : elf_interpreter<Elf32_Ehdr, Elf32_Phdr>(fd);
+  }
+  return {};
+}
+
+std::string missing_interpreter_hint(const std::string& file, const std::string& interpreter,
+                                     bool is_script) {
+  if (is_script) {
+    return fmt::format(
+        "'{}' is there, but '{}', the interpreter its #! line names, is not: put "
+        "it into the root filesystem too, or change the #! line{}",
+        file, interpreter, kSeeTroubleshooting);
+  }
+  return fmt::format(
+      "'{}' is there, but '{}', the program loader it needs, is not: a binary "
+      "copied from the host needs the libraries `ldd {}` lists in the root "
+      "filesystem too; or use a static binary{}",
+      file, interpreter, file, kSeeTroubleshooting);
+}
+
+namespace {
+// After execve(file) failed with ENOENT: the first interpreter of its chain that is missing,
+// as a hint ("" when the file itself is missing).
+std::string why_not_found(const std::string& file) {
+  std::string path = file;
+  for (int depth = 0; depth < 5; ++depth) {  // the kernel follows "#!" 4 levels deep
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return {};
+    bool script = false;
+    const std::string next = program_interpreter(fd.get(), &script);
+    if (next.empty()) return {};
+    if (::access(next.c_str(), F_OK) != 0) return missing_interpreter_hint(path, next, script);
+    path = next;
+  }
+  return {};
+}
+}  // namespace
 
 namespace {
 std::vector<char*> to_c_array(const std::vector<std::string>& strings) {
@@ -88,7 +164,8 @@ void execvpe(const std::vector<std::string>& argv, const std::vector<std::string
   auto c_argv = to_c_array(argv);
   auto c_env = to_c_array(env);
   ::execve(file.c_str(), c_argv.data(), c_env.data());
-  throw SyscallError(errno, "execve", argv[0]);
+  const int err = errno;
+  throw SyscallError(err, "execve", argv[0], err == ENOENT ? why_not_found(file) : "");
 }
 
 std::vector<std::string> current_environment() {

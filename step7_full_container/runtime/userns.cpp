@@ -411,17 +411,20 @@ std::optional<std::string> unprivileged_userns_problem(const std::string& proc_s
   };
   if (value("kernel/unprivileged_userns_clone") == "0") {
     return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0): "
-           "sudo sysctl -w kernel.unprivileged_userns_clone=1, or run as root";
+           "sudo sysctl -w kernel.unprivileged_userns_clone=1, or run as root" +
+           std::string(kSeeTroubleshooting);
   }
   if (value("user/max_user_namespaces") == "0") {
     return "user namespaces are disabled (user.max_user_namespaces = 0): "
-           "sudo sysctl -w user.max_user_namespaces=15000, or run as root";
+           "sudo sysctl -w user.max_user_namespaces=15000, or run as root" +
+           std::string(kSeeTroubleshooting);
   }
   if (value("kernel/apparmor_restrict_unprivileged_userns") == "1") {
     return "AppArmor restricts unprivileged user namespaces "
            "(kernel.apparmor_restrict_unprivileged_userns = 1): the namespace is created but "
            "gets no capabilities; give mycontainer an AppArmor profile with 'userns,' or run "
-           "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0";
+           "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" +
+           std::string(kSeeTroubleshooting);
   }
   return std::nullopt;
 }

@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "background.hpp"
 #include "ctr/cgroup.hpp"  // ctr::kRuntimeLeafCgroup
 #include "steps.hpp"
 
@@ -345,6 +346,28 @@ TEST_F(Step6, OomKillOfAChildIsNotReportedAsTheCommandsDeath) {
             std::string::npos)
       << "the command exited by itself, yet the runtime says it was OOM-killed:\n"
       << r.err;
+}
+
+// After a child's OOM kill, the command is stopped by the runtime's own SIGKILL (a second ^C):
+// that SIGKILL is ours, not the OOM killer's, and the report must not blame it (issue #15).
+TEST_F(Step6, TheRuntimesOwnSigkillIsNotBlamedOnTheOomKiller) {
+  std::vector<std::string> argv = {bin(step(6).binary)};
+  for (const auto& word : step(6).prefix()) argv.push_back(word);
+  for (const char* word : {"--net", "none", "-m", "32m", "--", "/bin/sh", "-c",
+                           "tail /dev/zero; echo tail $?; exec sleep 60"}) {
+    argv.emplace_back(word);
+  }
+  Background bg(argv);
+  ASSERT_TRUE(wait_until([&] { return bg.out() == "tail 137\n"; })) << bg.err();
+  bg.signal(SIGINT);  // forwarded; sleep, as PID 1, ignores it
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  bg.signal(SIGINT);  // the second ^C: SIGKILL
+  const auto r = bg.wait();
+  EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
+  EXPECT_NE(r.err.find("a process in the container was killed by the OOM killer"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("the command was killed by the OOM killer"), std::string::npos) << r.err;
 }
 
 TEST_F(Step6, WorkUnderTheMemoryLimitRunsNormally) {

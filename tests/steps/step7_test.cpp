@@ -930,6 +930,20 @@ TEST_F(Step7, OomKillIsReported) {
       << r.err;
 }
 
+// After a child's OOM kill, the command outlives --stop-timeout and is SIGKILLed by the runtime:
+// that SIGKILL is ours, not the OOM killer's (issue #15).
+TEST_F(Step7, TheRuntimesOwnSigkillIsNotBlamedOnTheOomKiller) {
+  Background bg(mc_argv({"-m", "32m", "--stop-timeout", "1"},
+                        {"/bin/sh", "-c", "tail /dev/zero; echo tail $?; exec sleep 60"}));
+  ASSERT_TRUE(wait_until([&] { return bg.out() == "tail 137\n"; })) << bg.err();
+  bg.signal(SIGTERM);  // forwarded; sleep, as PID 1, ignores it; 1 s later: SIGKILL
+  const auto r = bg.wait();
+  EXPECT_EQ(r.status, 128 + SIGKILL) << r.err;
+  EXPECT_TRUE(contains(r.err, "did not stop within 1 s")) << r.err;
+  EXPECT_TRUE(contains(r.err, "a process in the container was killed by the OOM killer")) << r.err;
+  EXPECT_FALSE(contains(r.err, "the command was killed by the OOM killer")) << r.err;
+}
+
 TEST_F(Step7, NetNoneHasOnlyLoopback) {
   const auto r = sh_in({"--net", "none"}, "ls /sys/class/net; ip -o link show lo | grep -c UP");
   ASSERT_EQ(r.status, 0) << r.err;

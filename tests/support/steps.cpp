@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
 
@@ -23,6 +24,13 @@ const std::vector<Step>& all_steps() {
         {1, "simple_container"},   {2, "container_with_pid"},     {3, "container_with_mount"},
         {4, "container_with_uts"}, {5, "container_with_network"}, {6, "container_with_cgroups"},
         {7, "mycontainer"}};
+    // `make check` in a step folder (scripts/step.mk): the learner's exercise copy of that
+    // step, built as BINARY_exercise, is what the tests run.
+    if (const char* exercise = std::getenv("MC_EXERCISE_STEP")) {
+      for (auto& s : all) {
+        if (std::to_string(s.number) == exercise) s.binary += "_exercise";
+      }
+    }
     std::vector<Step> built;
     for (const auto& s : all) {
       if (fs::exists(bin(s.binary))) built.push_back(s);

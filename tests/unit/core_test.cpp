@@ -2,6 +2,7 @@
 // ChildProcess and exit statuses, exec's 126/127, the shared command line.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>  // chmod(2)
 #include <signal.h>
 #include <unistd.h>
 
@@ -189,6 +190,51 @@ TEST(Handshake, ChildLeavesWhenTheParentGivesUp) {
   EXPECT_EQ(child.wait().shell_code(), ctr::kExitRuntimeFailed);
 }
 
+// A file that is there but cannot run because what it names is missing: execve(2) says only
+// ENOENT; the message must say what is missing (issue #15, "a bad rootfs").
+std::string exec_error_of(const std::string& file) {
+  ctr::Handshake handshake;
+  auto child = ctr::ChildProcess::clone(0, [&]() -> int {
+    handshake.close_parent_end();
+    handshake.wait_for_parent();
+    return ctr::child_setup(handshake, [&]() -> int { ctr::execvpe({file}, {}); });
+  });
+  handshake.close_child_end();
+  handshake.release_child();
+  auto error = handshake.wait_for_exec();
+  child.wait();
+  return error ? ctr::printable(error->message) : "(it ran)";
+}
+
+TEST(Exec, AMissingInterpreterOrLoaderIsNamedWithWhatToDo) {
+  char dir[] = "/tmp/mc-interp.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string script = std::string(dir) + "/script";
+  std::ofstream(script) << "#!/no/such/interpreter -x\necho hi\n";
+  ::chmod(script.c_str(), 0755);
+  // An ELF binary whose PT_INTERP names a loader that is not there: /bin/true with its
+  // loader's name changed in place (same length: the file stays a valid ELF).
+  const std::string elf = std::string(dir) + "/elf";
+  std::string bytes = mc::test::read_file("/bin/true");
+  const std::string loader = "/lib64/ld-linux-x86-64.so.2";
+  const auto at = bytes.find(loader);
+  ASSERT_NE(at, std::string::npos) << "/bin/true has no x86-64 glibc loader name";
+  bytes.replace(at, loader.size(), "/lib64/xx-linux-x86-64.so.2");
+  std::ofstream(elf, std::ios::binary) << bytes;
+  ::chmod(elf.c_str(), 0755);
+
+  const std::string script_error = exec_error_of(script);
+  const std::string elf_error = exec_error_of(elf);
+  std::filesystem::remove_all(dir);
+  EXPECT_NE(script_error.find("'/no/such/interpreter', the interpreter its #! line names, is not"),
+            std::string::npos)
+      << script_error;
+  EXPECT_NE(elf_error.find("'/lib64/xx-linux-x86-64.so.2', the program loader it needs, is not"),
+            std::string::npos)
+      << elf_error;
+  EXPECT_NE(elf_error.find("ldd " + elf), std::string::npos) << elf_error;
+}
+
 TEST(Exec, NotExecutableIs126AndMissingIs127) {
   EXPECT_EQ(ctr::exec_error_code(ENOENT), 127);
   EXPECT_EQ(ctr::exec_error_code(EACCES), 126);
@@ -236,24 +282,34 @@ Parsed parse(std::vector<std::string> args) {
 }
 
 TEST(CommandLine, TheCommandKeepsItsOwnOptions) {
-  auto p = parse({"--rootfs", "/", "ls", "-l", "/"});
+  auto p = parse({"--rootfs", "/usr", "ls", "-l", "/"});
   EXPECT_EQ(p.error, "");
   EXPECT_EQ(p.options.command, (std::vector<std::string>{"ls", "-l", "/"}));
 }
 
 TEST(CommandLine, DoubleDashStartsTheCommand) {
-  auto p = parse({"--rootfs", "/", "--", "--weird-command"});
+  auto p = parse({"--rootfs", "/usr", "--", "--weird-command"});
   EXPECT_EQ(p.error, "");
   EXPECT_EQ(p.options.command, std::vector<std::string>{"--weird-command"});
 }
 
 TEST(CommandLine, DefaultCommandIsAShell) {
-  auto p = parse({"--rootfs", "/"});
+  auto p = parse({"--rootfs", "/usr"});
   EXPECT_EQ(p.options.command, std::vector<std::string>{"/bin/sh"});
 }
 
+TEST(CommandLine, TheHostsRootAndAnEmptyDirectoryAreNoRootfs) {
+  EXPECT_NE(parse({"--rootfs", "/"}).error.find("is the host's own root"), std::string::npos);
+  EXPECT_NE(parse({"--rootfs", "/usr/.."}).error.find("is the host's own root"), std::string::npos);
+  char dir[] = "/tmp/mc-empty-rootfs.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string error = parse({"--rootfs", dir}).error;
+  ::rmdir(dir);
+  EXPECT_NE(error.find("is empty: put a root filesystem into it"), std::string::npos) << error;
+}
+
 TEST(CommandLine, UnknownOptionAndMissingRootfsAreUsageErrors) {
-  EXPECT_NE(parse({"--rootfs", "/", "--bogus"}).error.find("unknown option '--bogus'"),
+  EXPECT_NE(parse({"--rootfs", "/usr", "--bogus"}).error.find("unknown option '--bogus'"),
             std::string::npos);
   EXPECT_NE(parse({"--rootfs", "/nonexistent"}).error.find("rootfs '/nonexistent' does not exist"),
             std::string::npos);

@@ -573,3 +573,23 @@ TEST(NetPrivileged, NatRuleOfAKilledProcessIsRemovedLater) {
 }
 
 }  // namespace
+
+// --subnet against the host's routes (issue #15): a subnet that a route through another
+// interface covers, in part or in whole, is refused; the default route and the bridge's own
+// route are not clashes.
+TEST(ClashingRoute, FindsOverlapsThroughOtherInterfacesOnly) {
+  const std::string file = mc::test::unique_name("/tmp/mc-routes");
+  // As /proc/net/route writes them: hex, network byte order read on a little-endian host.
+  std::ofstream(file)
+      << "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+      << "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"   // default via eth0
+      << "eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"   // 192.168.0.0/16
+      << "ctr0\t00002F0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";  // 10.47.0.0/24
+  const auto subnet = [](const char* text) { return ctr::parse_subnet(text); };
+  EXPECT_EQ(ctr::clashing_route(subnet("192.168.5.0/24"), "br1", file), "192.168.0.0/16 dev eth0");
+  EXPECT_EQ(ctr::clashing_route(subnet("192.0.0.0/8"), "br1", file), "192.168.0.0/16 dev eth0");
+  EXPECT_EQ(ctr::clashing_route(subnet("10.47.0.0/24"), "br1", file), "10.47.0.0/24 dev ctr0");
+  EXPECT_EQ(ctr::clashing_route(subnet("10.47.0.0/24"), "ctr0", file), std::nullopt);
+  EXPECT_EQ(ctr::clashing_route(subnet("10.48.0.0/24"), "br1", file), std::nullopt);
+  std::filesystem::remove(file);
+}

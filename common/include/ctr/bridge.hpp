@@ -19,6 +19,7 @@
 
 #include <sys/types.h>  // pid_t
 
+#include <optional>     // std::optional
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 
@@ -56,12 +57,21 @@ VethNames unique_veth_names();
 // and never removes it, because other containers may be using it at the same moment
 // (`mycontainer cleanup` can remove it when nothing runs). ensure() is safe when several
 // processes call it at once: each step accepts "exists already" (EEXIST) as success.
+// The host's route that a bridge for `subnet` named `bridge` would clash with: one through
+// another interface that covers some of the subnet's addresses (the default route aside),
+// as "192.168.0.0/16 dev eth0". Packets for those addresses would then go one way or the
+// other by prefix length, and a container could be unreachable, or shadow a real network.
+// Read from route_file, the kernel's IPv4 routing table (/proc/net/route, proc(5)).
+std::optional<std::string> clashing_route(Ipv4Cidr subnet, const std::string& bridge,
+                                          const std::string& route_file = "/proc/net/route");
+
 class Bridge {
  public:
   // `ip link add NAME type bridge` unless it exists, `ip addr add GATEWAY dev NAME` unless
   // it has it, `ip link set NAME up`. gateway is usually gateway_of(subnet). Addresses the
   // bridge has already stay (one bridge can serve several subnets). Throws UsageError if
-  // the name is invalid or names an existing link that is not a bridge.
+  // the name is invalid or names an existing link that is not a bridge, or if the gateway's
+  // subnet clashes with a route of the host's (clashing_route).
   static Bridge ensure(std::string name, Ipv4Cidr gateway);
 
   const std::string& name() const noexcept { return name_; }

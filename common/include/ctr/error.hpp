@@ -20,17 +20,24 @@ inline constexpr int kExitCannotExecute = 126;  // the command exists but cannot
 inline constexpr int kExitNotFound = 127;       // the command was not found
 inline constexpr int kExitSignalBase = 128;     // 128 + N: killed by signal N
 
+// Appended to the messages that docs/troubleshooting.md has an entry for, so that a learner
+// who meets one finds the longer explanation.
+inline constexpr const char* kSeeTroubleshooting = "; more in docs/troubleshooting.md";
+
 // A system call failed. what() is "call('arg'): strerror(errno)".
+// hint, when given, says what to do; error_line() prints it after the message.
 class SyscallError : public std::system_error {
  public:
-  SyscallError(int err, std::string call, std::string arg = {});
+  SyscallError(int err, std::string call, std::string arg = {}, std::string hint = {});
   int err() const noexcept { return code().value(); }
   const std::string& call() const noexcept { return call_; }
   const std::string& arg() const noexcept { return arg_; }
+  const std::string& hint() const noexcept { return hint_; }
 
  private:
   std::string call_;
   std::string arg_;
+  std::string hint_;
 };
 
 // Bad input from the user (a malformed size, an address outside the subnet...). The message

@@ -16,6 +16,17 @@ namespace ctr {
 // match in env's PATH. Throws SyscallError("execve", argv0, ENOENT) when there is none.
 std::string find_command(const std::string& argv0, const std::vector<std::string>& env);
 
+// What execve(2) loads before the file itself: the interpreter of a script's "#!" line, or an
+// ELF binary's program loader (PT_INTERP, elf(5): "/lib64/ld-linux-x86-64.so.2"). "" for a
+// static binary, or a file that is neither. is_script says which of the two it was.
+std::string program_interpreter(int fd, bool* is_script = nullptr);
+
+// execve(2) says ENOENT also when the file is there but what it names is not: a host binary
+// copied into a rootfs without its libraries. The hint for that: file named interpreter (a
+// "#!" line when is_script), which is missing; and what to do.
+std::string missing_interpreter_hint(const std::string& file, const std::string& interpreter,
+                                     bool is_script);
+
 // The PATH a container gets when none is given (what docker sets).
 inline constexpr const char* kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
