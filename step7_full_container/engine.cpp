@@ -949,16 +949,20 @@ void send_to_console_socket(const Spec& spec, const std::string& socket_path,
 }
 
 // pid, then newline, in a temporary file renamed into place: the engine reads it as soon as
-// create returns, and must never see half of it (rename(2) is atomic).
+// create returns, and must never see half of it (rename(2) is atomic). The temporary name is
+// guessable: O_EXCL|O_NOFOLLOW, so a link planted there by whoever may write that directory
+// cannot make us (root) write through it.
 void write_pid_file(const std::string& file, pid_t pid) {
   const std::filesystem::path final_path = std::filesystem::absolute(file);
   const std::filesystem::path tmp =
       final_path.parent_path() /
       fmt::format(".{}.{}.tmp", final_path.filename().string(), ::getpid());
   const std::string text = std::to_string(pid);  // runc writes it without a newline
+  ::unlink(tmp.c_str());  // one a killed create left (a link is removed, not followed)
   {
-    const ctr::UniqueFd fd(ctr::check(
-        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", tmp.string()));
+    const ctr::UniqueFd fd(
+        ctr::check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644),
+                   "open", tmp.string()));
     ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
   }
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {

@@ -166,6 +166,7 @@ ctr::UniqueFd connect_console_socket(const std::string& path) {
 void write_pid_file(const std::string& path, pid_t pid) {
   const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
   const std::string text = std::to_string(pid);
+  ::unlink(tmp.c_str());  // one a killed exec left (a link is removed, not followed)
   {
     const ctr::UniqueFd fd(
         ctr::check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644),

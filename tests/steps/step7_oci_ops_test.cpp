@@ -213,6 +213,19 @@ TEST_F(OciOps, ExecUserByNameReadsTheContainersPasswdAndGroup) {
   EXPECT_TRUE(contains(unknown.err, "unknown user 'mallory'")) << unknown.err;
 }
 
+// A bundle asking for mycontainer's own bridge (io.mycontainer.network=bridge) is refused at
+// create, with one line naming the annotation and what to do: under an engine the network is
+// the engine's. Nothing is made (no state, no link, no lease).
+TEST_F(OciOps, ABundleAskingForTheBridgeIsRefusedWithOneLine) {
+  OciContainer c(kTag, [](json& j) { j["annotations"]["io.mycontainer.network"] = "bridge"; });
+  const auto r = c.create();
+  EXPECT_EQ(r.status, 125);
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(contains(r.err, "io.mycontainer.network: bridge networking is `mycontainer run`'s"))
+      << r.err;
+  EXPECT_FALSE(fs::exists(fs::path(c.root()) / "containers" / c.id()));
+}
+
 // ============================================================================================
 // pause, resume
 // ============================================================================================
