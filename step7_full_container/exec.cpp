@@ -11,6 +11,7 @@
 #include <filesystem>  // std::filesystem::path
 #include <fstream>     // std::ifstream
 #include <optional>    // std::optional (the lock)
+#include <vector>      // std::erase_if
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -128,6 +129,11 @@ Process process_for(const ExecOptions& o, const Spec& spec, const std::string& c
   }
   if (o.args.empty()) throw ctr::UsageError("exec: no command (give one, or --process FILE)");
   Process p = spec.process;
+  // Socket activation was the first process's (create passed it LISTEN_FDS and LISTEN_PID=1
+  // with the descriptors): this process has none of those descriptors.
+  std::erase_if(p.env, [](const std::string& e) {
+    return e.rfind("LISTEN_FDS=", 0) == 0 || e.rfind("LISTEN_PID=", 0) == 0;
+  });
   p.args = o.args;
   p.terminal = o.tty;
   p.console_size.reset();

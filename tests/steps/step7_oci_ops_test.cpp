@@ -370,12 +370,13 @@ std::optional<HookLine> hook_line(const std::vector<std::string>& lines, const s
 TEST_F(OciOps, HooksRunAtTheirPointsWithTheStateOnStdin) {
   HostDir dir;
   const std::string log = dir.path() + "/hooks.log";
-  // The first process's root as the host sees it ("/" until pivot_root), our mount
-  // namespace, whether the container's /proc is mounted on the rootfs, and the state.
+  // The first process's root as the hook sees it, our mount namespace, whether the
+  // container's /proc is mounted on the rootfs at its host path as the first process sees it
+  // (only between the mounts and pivot_root), and the state.
   const auto outside = [&](const std::string& name) {
     const std::string script = fmt::format(
         R"(s=$(cat); pid=$(echo "$s" | sed 's/.*"pid":\([0-9]*\).*/\1/'); )"
-        R"(p=-; test -e {}/proc/1/status && p=procmounted; )"
+        R"(p=-; test -e /proc/$pid/root{}/proc/1/status && p=procmounted; )"
         R"(echo "{} $(readlink /proc/$pid/root) $(readlink /proc/self/ns/mnt) $p $s" >> {})",
         rootfs(), name, log);
     return json{{"path", "/bin/sh"}, {"args", {"sh", "-c", script}}};
@@ -383,7 +384,8 @@ TEST_F(OciOps, HooksRunAtTheirPointsWithTheStateOnStdin) {
   // Inside the container: /bin/sh is the rootfs's busybox, the log is on a bind mount.
   const json inside = {
       {"path", "/bin/sh"},
-      {"args", {"sh", "-c", R"(echo "startContainer $(hostname) - - $(cat)" >> /hooks/hooks.log)"}}};
+      {"args",
+       {"sh", "-c", R"sh(echo "startContainer $(hostname) - - $(cat)" >> /hooks/hooks.log)sh"}}};
   OciContainer c(kTag, [&](json& j) {
     j["mounts"].push_back({{"destination", "/hooks"},
                            {"type", "bind"},
@@ -414,7 +416,9 @@ TEST_F(OciOps, HooksRunAtTheirPointsWithTheStateOnStdin) {
   EXPECT_EQ(runtime->state.value("pid", 0), pid);
   EXPECT_EQ(runtime->root, "/") << "before pivot_root";
   EXPECT_EQ(runtime->mnt, our_mnt) << "in the runtime's mount namespace";
-  EXPECT_EQ(runtime->extra, "-") << "the container's mounts are not visible from outside";
+  // Through the first process's root: its /proc is mounted on the rootfs, which still lies at
+  // its host path (the root has not changed).
+  EXPECT_EQ(runtime->extra, "procmounted") << "after the mounts, before pivot_root";
 
   const auto container = hook_line(lines, "createContainer");
   ASSERT_TRUE(container) << read_file(log);
@@ -433,6 +437,7 @@ TEST_F(OciOps, HooksRunAtTheirPointsWithTheStateOnStdin) {
   ASSERT_TRUE(poststart) << read_file(log);
   EXPECT_EQ(poststart->state.value("status", ""), "running");
   EXPECT_EQ(poststart->mnt, our_mnt);
+  EXPECT_EQ(poststart->extra, "-") << "the root has changed by now";
   const auto poststop = hook_line(lines, "poststop");
   ASSERT_TRUE(poststop) << read_file(log);
   EXPECT_EQ(poststop->state.value("status", ""), "stopped");
