@@ -39,15 +39,20 @@ void add_exec_options(CLI::App& cmd, ExecOptions& o) {
   cmd.add_flag("-d,--detach", o.detach, "return once it runs; the caller collects its exit");
   cmd.add_option("--pid-file", o.pid_file, "write its pid to FILE");
   cmd.add_option("--cwd", o.cwd, "its working directory, inside the container");
-  cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment");
+  // Repeatable options take one value each (allow_extra_args(false)): a vector option would
+  // otherwise go on taking words, the container's id and its command included.
+  cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment")
+      ->allow_extra_args(false);
   cmd.add_option("-u,--user", o.user,
                  "UID[:GID] or NAME[:GROUP], names from the container's /etc/passwd and "
                  "/etc/group");
-  cmd.add_option("-g,--additional-gids", o.additional_gids, "one more group ID (repeatable)");
+  cmd.add_option("-g,--additional-gids", o.additional_gids, "one more group ID (repeatable)")
+      ->allow_extra_args(false);
   cmd.add_option("--preserve-fds", o.preserve_fds,
                  "pass the caller's descriptors 3..3+N-1 on to the process")
       ->check(CLI::Range(0, 1000));
-  cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)");
+  cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)")
+      ->allow_extra_args(false);
   cmd.add_flag("--no-new-privs", o.no_new_privs, "set no_new_privs for it");
   cmd.add_option("id", o.id, "the container's id")->required();
   // The command and its arguments follow the id: not an option of ours, so that CLI11 stops

@@ -45,7 +45,8 @@ std::vector<char*> c_strings(const std::vector<std::string>& strings) {
     check(::dup2(out, 2), "dup2", "stderr");
     // No descriptor of the runtime reaches the hook (it may be the engine's, not ours to
     // trust; and a leaked directory is a way out of any later chroot: CVE-2024-21626).
-    close_fds_from(3);
+    // But the pidfd we join the container through (closed once joined).
+    close_fds_from(3, ns.pidfd >= 0 ? std::vector<int>{ns.pidfd} : std::vector<int>{});
     const auto argv_strings = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
     auto argv = c_strings(argv_strings);
     auto envp = c_strings(hook.env);
