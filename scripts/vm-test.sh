@@ -96,6 +96,14 @@ for pattern in "${patterns[@]}"; do
   for t in "$bin_dir"/$pattern; do
     [[ -x $t && -f $t ]] || continue
     [[ ${t##*/} != bench* ]] || continue # benchmarks measure; they test nothing
+    # --all leaves out the engines suite (podman, containerd): the VM's userland is busybox
+    # with a few host tools, not podman, conmon, containerd, their shims, runc, crun and
+    # their configuration (README.md "Tests on cgroup v2"). Named explicitly, it runs (and
+    # fails on what is missing).
+    if ((all)) && [[ ${t##*/} == engines_* ]]; then
+      log "--all: ${t##*/} left out (the engines are not in the VM's userland)"
+      continue
+    fi
     tests+=("$t${filter:+:$filter}")
     found=1
   done

@@ -22,8 +22,12 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
   bool complete = true;
   // An OCI container's first process, by its pid and start time (never a process that got
   // the number since): the cgroup below finds it too, but a rootless container has none.
-  if (c.oci && c.pid > 0 && ctr::process_running(c.pid, c.pid_start_time)) {
-    ::kill(c.pid, SIGKILL);
+  if (c.oci && c.pid > 0) {
+    try {
+      ctr::signal_process(c.pid, c.pid_start_time, SIGKILL);  // through a pidfd
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "mycontainer: {}\n", e.what());
+    }
   }
   // Its cgroup, by the directories it recorded (whatever cgroup we run in), else by name
   // where the runtime would have made it (beneath our cgroup or the parent; on v2 also the

@@ -666,6 +666,12 @@ int run_when_started(const Container& c, ctr::Handshake& handshake, const ctr::U
   return ctr::kExitRuntimeFailed;  // execvpe returns only by throwing
 }
 
+// OCI: hooks that run while the container is being created (the parent runs them between the
+// mounts and pivot_root, engine.cpp "the createRuntime and createContainer hooks run now").
+bool has_create_hooks(const Hooks& h) {
+  return !h.prestart.empty() || !h.create_runtime.empty() || !h.create_container.empty();
+}
+
 // The child: each phase in the order the chapter explains.
 int container_main(Container& c, ctr::Handshake& handshake) {
   handshake.close_parent_end();
@@ -708,6 +714,16 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     if (!c.host.parent_asleep) handshake.wait_for_parent();
     timings.mark("child: cgroup");
     enter_cgroup_namespace(c);
+
+    // --- OCI: the createRuntime and createContainer hooks run now --- NEW for the engines
+    // Every mount is made, the root has not changed yet (config.md "createRuntime Hooks",
+    // "createContainer Hooks": "before pivot_root"): we say so and wait until the parent has
+    // run them (a createContainer hook joins our namespaces and sees the host's paths, and
+    // the rootfs with its mounts where it lies on the host, as runc's do).
+    if (c.oci() && has_create_hooks(c.spec.hooks)) {
+      handshake.report_ready();
+      handshake.wait_for_parent();
+    }
 
     // --- Change root ---
     change_root(c);
@@ -961,16 +977,20 @@ void send_to_console_socket(const Spec& spec, const std::string& socket_path,
 }
 
 // pid, then newline, in a temporary file renamed into place: the engine reads it as soon as
-// create returns, and must never see half of it (rename(2) is atomic).
+// create returns, and must never see half of it (rename(2) is atomic). The temporary name is
+// guessable: O_EXCL|O_NOFOLLOW, so a link planted there by whoever may write that directory
+// cannot make us (root) write through it.
 void write_pid_file(const std::string& file, pid_t pid) {
   const std::filesystem::path final_path = std::filesystem::absolute(file);
   const std::filesystem::path tmp =
       final_path.parent_path() /
       fmt::format(".{}.{}.tmp", final_path.filename().string(), ::getpid());
   const std::string text = std::to_string(pid);  // runc writes it without a newline
+  ::unlink(tmp.c_str());  // one a killed create left (a link is removed, not followed)
   {
-    const ctr::UniqueFd fd(ctr::check(
-        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", tmp.string()));
+    const ctr::UniqueFd fd(
+        ctr::check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644),
+                   "open", tmp.string()));
     ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
   }
   if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
@@ -998,10 +1018,12 @@ void run_create_runtime_hooks(const Container& c, pid_t pid) {
 }
 
 // createContainer: in the container's namespaces, the program found on the host
-// (config.md). The first process waits for `start` by now: its namespaces are complete, and
-// the hook's process joins them through a pidfd (one setns(2), as `exec` does). Unlike
-// runc, this runs after the root changed (the first process tells us nothing earlier): a
-// hook that mounts into the rootfs sees it at "/".
+// (config.md: "The createContainer hooks' path MUST resolve in the runtime namespace",
+// "MUST be executed in the container namespace"). The first process waits before
+// pivot_root, its mounts made; the hook's process joins its namespaces through a pidfd (one
+// setns(2), as `exec` does). setns(2) of the mount namespace puts the hook at that
+// namespace's root, which is still the host's "/" there: it finds the rootfs, with the
+// container's mounts on it, at its host path (the NVIDIA toolkit's hook mounts into it so).
 void run_create_container_hooks(const Container& c, pid_t pid) {
   const Hooks& h = c.spec.hooks;
   if (h.create_container.empty()) return;
@@ -1084,7 +1106,11 @@ int run_container(const Spec& spec, const RunRequest& request) {
   }
   // OCI create holds the container's lock from before its name appears until it returns.
   ctr::StateDir state_dir = ctr::StateDir::create(state, ctr::state_root(), state.oci);
-  if (request.create) host.exec_fifo = make_exec_fifo(state_dir);
+  if (request.create) {
+    host.exec_fifo = make_exec_fifo(state_dir);
+    // The container's own copy of its config: later commands read it, not the bundle.
+    save_spec(state_dir.path() / ctr::kConfigCopy, spec);
+  }
   timings.mark("state");
 
   std::optional<ctr::Nat> nat;
@@ -1176,11 +1202,17 @@ int run_container(const Spec& spec, const RunRequest& request) {
     fmt::print(stderr, "{}: stopped by signal {} during setup\n", kProgram, sig);
     return ctr::kExitSignalBase + sig;
   }
-  // OCI: the createRuntime hooks (and the deprecated prestart), in our namespaces, while the
-  // child waits before pivot_root. A failing one ends create here, and every destructor
-  // below gives back what was made: the child, its cgroup, the state directory.
-  if (c.oci()) run_create_runtime_hooks(c, child.pid());
   if (!host.parent_asleep) handshake.release_child();
+  // OCI: the createRuntime hooks (and the deprecated prestart) in our namespaces, then the
+  // createContainer hooks in the container's, once the child has made every mount and waits
+  // before pivot_root. A failing one ends create here, and every destructor below gives back
+  // what was made: the child, its cgroup, the state directory. (A child that failed before
+  // it got there: wait_for_exec below says why.)
+  if (c.oci() && has_create_hooks(spec.hooks) && handshake.wait_for_ready()) {
+    run_create_runtime_hooks(c, child.pid());
+    run_create_container_hooks(c, child.pid());
+    handshake.release_child();
+  }
   std::optional<ctr::TerminalRelay> relay;
   if (spec.process.terminal) {
     // The terminal's master, from the child (NEW in step 7); nothing if its setup failed.
@@ -1203,10 +1235,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
   }
   timings.mark("child setup + exec");
   // OCI create: the child did not exec; it waits for `start`, and we are done.
-  if (c.oci()) {
-    run_create_container_hooks(c, child.pid());  // a failure tears the container down
-    return hand_over(c, state, state_dir, child);
-  }
+  if (c.oci()) return hand_over(c, state, state_dir, child);
   const auto grace = std::chrono::seconds(spec.stop_timeout);
   bool escalated = false;
   if (relay) {

@@ -2,19 +2,23 @@
 //   exec --pid-file F --process P.json --detach [--tty --console-socket S] ID
 // and containerd's shim much the same; a person types `exec ID sh`. The work is
 // runtime/exec.hpp's; this file finds the container, builds the process, and reports.
+#include <fcntl.h>       // open(2), fcntl(2)
 #include <sys/socket.h>  // socket(2), connect(2)
 #include <sys/un.h>      // sockaddr_un
 #include <unistd.h>      // close(2)
 
 #include <cstdio>      // std::rename
 #include <filesystem>  // std::filesystem::path
-#include <fstream>     // std::ifstream, std::ofstream
+#include <fstream>     // std::ifstream
+#include <optional>    // std::optional (the lock)
+#include <vector>      // std::erase_if
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "ctr/error.hpp"  // ctr::UsageError, ctr::check
-#include "oci.hpp"        // mycontainer::log_error
+#include "oci.hpp"        // mycontainer::log_error, container_config
+#include "options.hpp"    // mycontainer::resolve_user, supplementary_groups
 #include "ops.hpp"
 #include "runtime/capabilities.hpp"  // ctr::capability_from_name
 #include "runtime/exec.hpp"          // mycontainer::exec_in_container
@@ -35,9 +39,20 @@ void add_exec_options(CLI::App& cmd, ExecOptions& o) {
   cmd.add_flag("-d,--detach", o.detach, "return once it runs; the caller collects its exit");
   cmd.add_option("--pid-file", o.pid_file, "write its pid to FILE");
   cmd.add_option("--cwd", o.cwd, "its working directory, inside the container");
-  cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment");
-  cmd.add_option("-u,--user", o.user, "UID[:GID], numbers as the container sees them");
-  cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)");
+  // Repeatable options take one value each (allow_extra_args(false)): a vector option would
+  // otherwise go on taking words, the container's id and its command included.
+  cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment")
+      ->allow_extra_args(false);
+  cmd.add_option("-u,--user", o.user,
+                 "UID[:GID] or NAME[:GROUP], names from the container's /etc/passwd and "
+                 "/etc/group");
+  cmd.add_option("-g,--additional-gids", o.additional_gids, "one more group ID (repeatable)")
+      ->allow_extra_args(false);
+  cmd.add_option("--preserve-fds", o.preserve_fds,
+                 "pass the caller's descriptors 3..3+N-1 on to the process")
+      ->check(CLI::Range(0, 1000));
+  cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)")
+      ->allow_extra_args(false);
   cmd.add_flag("--no-new-privs", o.no_new_privs, "set no_new_privs for it");
   cmd.add_option("id", o.id, "the container's id")->required();
   // The command and its arguments follow the id: not an option of ours, so that CLI11 stops
@@ -47,19 +62,41 @@ void add_exec_options(CLI::App& cmd, ExecOptions& o) {
 
 namespace {
 
-// --user "1000" or "1000:1000" (runc takes numbers only: names would mean reading the
-// container's /etc/passwd, which the image controls).
-void apply_user(User& user, const std::string& text) {
+bool all_digits(const std::string& s) {
+  return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// --user "1000" or "1000:1000": numbers, as runc takes them (no file read).
+// Names ("nobody", "1000:staff") are looked up in the container's own /etc/passwd and
+// /etc/group, as docker and podman exec do: read through /proc/PID/root, the first process's
+// root, every component resolved inside it (options.cpp resolve_user, openat2
+// RESOLVE_IN_ROOT): a symlink the container planted at /etc/passwd cannot make us read the
+// host's. The groups that list the user as a member come along (initgroups(3)).
+void apply_user(User& user, const std::string& text, const std::string& container_root) {
   const auto colon = text.find(':');
-  const auto number = [&](const std::string& s) -> uint32_t {
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 9) {
-      throw ctr::UsageError(fmt::format("--user '{}': give UID or UID:GID, as numbers", text));
-    }
-    return static_cast<uint32_t>(std::stoul(s));
-  };
-  user.uid = number(text.substr(0, colon));
-  user.gid = colon == std::string::npos ? 0 : number(text.substr(colon + 1));
+  const std::string u = text.substr(0, colon);
+  const std::string g = colon == std::string::npos ? "" : text.substr(colon + 1);
   user.additional_gids.clear();
+  if (all_digits(u) && (colon == std::string::npos || all_digits(g))) {
+    user.uid = static_cast<uint32_t>(std::stoul(u));
+    user.gid = g.empty() ? 0 : static_cast<uint32_t>(std::stoul(g));
+    return;
+  }
+  const User found = resolve_user(text, container_root);
+  user.uid = found.uid;
+  user.gid = found.gid;
+  user.additional_gids = supplementary_groups(text, container_root);
+}
+
+// --additional-gids: numbers (runc's -g), added to the supplementary groups.
+void add_groups(User& user, const std::vector<std::string>& gids) {
+  for (const auto& g : gids) {
+    if (!all_digits(g)) {
+      throw ctr::UsageError(fmt::format("--additional-gids '{}': give a group ID (a number)", g));
+    }
+    const auto gid = static_cast<gid_t>(std::stoul(g));
+    user.additional_gids.push_back(gid);
+  }
 }
 
 // KEY=VALUE replaces KEY's entry, or is added.
@@ -80,7 +117,7 @@ void set_env(std::vector<std::string>& env, const std::string& entry) {
 
 // What to run: the process.json as it is, or the container's own process with the command
 // line's changes (runc exec's rules).
-Process process_for(const ExecOptions& o, const Spec& spec) {
+Process process_for(const ExecOptions& o, const Spec& spec, const std::string& container_root) {
   if (!o.process_file.empty()) {
     if (!o.args.empty()) {
       throw ctr::UsageError("exec: give either --process FILE or a command, not both");
@@ -97,12 +134,18 @@ Process process_for(const ExecOptions& o, const Spec& spec) {
   }
   if (o.args.empty()) throw ctr::UsageError("exec: no command (give one, or --process FILE)");
   Process p = spec.process;
+  // Socket activation was the first process's (create passed it LISTEN_FDS and LISTEN_PID=1
+  // with the descriptors): this process has none of those descriptors.
+  std::erase_if(p.env, [](const std::string& e) {
+    return e.rfind("LISTEN_FDS=", 0) == 0 || e.rfind("LISTEN_PID=", 0) == 0;
+  });
   p.args = o.args;
   p.terminal = o.tty;
   p.console_size.reset();
   if (!o.cwd.empty()) p.cwd = o.cwd;
   for (const auto& e : o.env) set_env(p.env, e);
-  if (!o.user.empty()) apply_user(p.user, o.user);
+  if (!o.user.empty()) apply_user(p.user, o.user, container_root);
+  add_groups(p.user, o.additional_gids);
   if (o.no_new_privs) p.no_new_privileges = true;
   if (!o.caps.empty()) {
     Capabilities caps = p.capabilities.value_or(Capabilities{});
@@ -129,14 +172,33 @@ ctr::UniqueFd connect_console_socket(const std::string& path) {
 }
 
 // The pid, written to a temporary file and renamed: a reader sees all of it or nothing.
+// O_EXCL|O_NOFOLLOW: the temporary name is guessable, and a link planted there by whoever
+// may write that directory must not make us (root) write through it.
 void write_pid_file(const std::string& path, pid_t pid) {
   const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
+  const std::string text = std::to_string(pid);
+  ::unlink(tmp.c_str());  // one a killed exec left (a link is removed, not followed)
   {
-    std::ofstream out(tmp);
-    out << pid;
-    if (!out.flush()) throw ctr::SyscallError(errno, "write", tmp);
+    const ctr::UniqueFd fd(
+        ctr::check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644),
+                   "open", tmp));
+    ctr::check(static_cast<int>(::write(fd.get(), text.data(), text.size())), "write", tmp);
   }
-  ctr::check(std::rename(tmp.c_str(), path.c_str()), "rename", path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw ctr::SyscallError(err, "rename", path);
+  }
+}
+
+// --preserve-fds N: the caller's 3..3+N-1 must be open (a closed one would let one of ours
+// take its number and leak into the container).
+void check_preserved_fds(int n) {
+  for (int fd = 3; fd < 3 + n; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) {
+      throw ctr::SyscallError(errno, "fcntl", fmt::format("--preserve-fds: fd {}", fd));
+    }
+  }
 }
 
 }  // namespace
@@ -144,14 +206,19 @@ void write_pid_file(const std::string& path, pid_t pid) {
 int oci_exec(const ExecOptions& o) {
   // Nothing of our caller's may reach the container: before anything is resolved
   // (CVE-2024-21626; runtime/hardening.hpp).
-  ctr::close_fds_from(3);
+  ctr::close_fds_from(3 + o.preserve_fds);
+  check_preserved_fds(o.preserve_fds);
   ctr::validate_container_id(o.id);
   const fs::path dir = ctr::container_dir(o.id);
   ExecTarget target;
   Spec spec;
+  // Shared, held until the new process runs (or failed to): a delete (exclusive) waits
+  // meanwhile, so it cannot remove the cgroup or kill the container half way through our
+  // joining, and then miss the process we add. Released once it runs (on_start): a delete
+  // must not wait for the exec'd command to end.
+  std::optional<ctr::ContainerLock> lock(std::in_place, dir, ctr::ContainerLock::Mode::kShared);
+  std::string container_root;
   {
-    // Shared: a delete waits until the new process has joined (or failed to).
-    const ctr::ContainerLock lock(dir, ctr::ContainerLock::Mode::kShared);
     const auto state = ctr::read_state(dir);
     if (!state) throw ctr::UsageError(fmt::format("container {} does not exist", o.id));
     if (!state->oci) {
@@ -163,13 +230,22 @@ int oci_exec(const ExecOptions& o) {
       throw ctr::UsageError(
           fmt::format("cannot exec in container {}: it is {}", o.id, ctr::to_string(status)));
     }
-    spec = read_spec(fs::path(state->bundle) / "config.json");
+    // Its own copy of the config (what create applied, with update's resources), not the
+    // bundle's file, which may have changed since.
+    spec = container_config(state->bundle, dir.string());
     target = {
         .pid = state->pid, .start_time = state->pid_start_time, .cgroup_dirs = state->cgroup_dirs};
+    container_root = fmt::format("/proc/{}/root", state->pid);
   }
   ExecRequest request;
-  request.process = process_for(o, spec);
+  request.process = process_for(o, spec, container_root);
+  // Whatever was read through /proc/PID/root must have been the container's: the same
+  // process still has that pid (exec_in_container checks it again, holding a pidfd).
+  if (!o.user.empty() && !ctr::process_running(target.pid, target.start_time)) {
+    throw ctr::UsageError(fmt::format("container {} is not running (its process is gone)", o.id));
+  }
   request.detach = o.detach;
+  request.preserve_fds = o.preserve_fds;
   // The container's seccomp filter, never the process.json's absence of one: runc and the
   // engines put the filter in config.json only.
   if (spec.linux.seccomp) {
@@ -185,9 +261,10 @@ int oci_exec(const ExecOptions& o) {
   } else if (request.process.terminal && o.detach) {
     throw ctr::UsageError("a terminal with --detach needs --console-socket");
   }
-  if (!o.pid_file.empty()) {
-    request.on_start = [&](pid_t pid) { write_pid_file(o.pid_file, pid); };
-  }
+  request.on_start = [&](pid_t pid) {
+    lock.reset();
+    if (!o.pid_file.empty()) write_pid_file(o.pid_file, pid);
+  };
   try {
     const ExecResult result = exec_in_container(target, request);
     return result.exit_code.value_or(0);

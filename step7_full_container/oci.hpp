@@ -67,6 +67,12 @@ int oci_spec(const std::string& bundle, bool rootless);
 // `ps ID [-- PS ARGS]`: the processes of one container (oci_ps.cpp).
 int oci_ps(const std::string& id, const std::string& format, const std::vector<std::string>& args);
 
+// The config of an OCI container whose state directory is `dir`: its own copy,
+// STATE_DIR/config.json (runtime/state.hpp kConfigCopy), written by create and by update.
+// A container made before that copy existed falls back to its bundle's config.json.
+struct Spec;
+Spec container_config(const std::string& bundle, const std::string& dir);
+
 // "9", "KILL", "SIGKILL", "sigkill" -> 9; throws UsageError for anything else.
 int parse_signal(const std::string& text);
 

@@ -2,17 +2,21 @@
 // list and features (runtime.md "Operations", and runc's command line). Each takes the
 // container's lock first (runtime/state.hpp), so two commands on one id never interleave:
 // start, kill and delete exclusively, state and list shared.
-#include <fcntl.h>   // open(2)
-#include <poll.h>    // poll(2)
-#include <signal.h>  // kill(2), sigabbrev_np(3)
-#include <string.h>  // sigabbrev_np(3)
-#include <unistd.h>  // read(2), unlink(2)
+#include <fcntl.h>        // open(2)
+#include <poll.h>         // poll(2)
+#include <signal.h>       // kill(2), sigabbrev_np(3)
+#include <string.h>       // sigabbrev_np(3)
+#include <sys/syscall.h>  // SYS_pidfd_send_signal
+#include <sys/wait.h>     // waitpid(2)
+#include <unistd.h>       // read(2), unlink(2), syscall(2)
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>  // std::pair
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -23,7 +27,8 @@
 #include "oci.hpp"
 #include "runtime/capabilities.hpp"  // ctr::all_capabilities, ctr::capability_name
 #include "ctr/process.hpp"           // ctr::pidfd_open
-#include "runtime/exec.hpp"          // namespaces_to_join (startContainer hooks)
+#include "runtime/exec.hpp"          // exec_in_container (startContainer hooks)
+#include "runtime/seccomp.hpp"       // ctr::cached_seccomp
 #include "runtime/hooks.hpp"         // ctr::run_hooks
 #include "runtime/spec.hpp"          // kOciVersion
 #include "runtime/state.hpp"
@@ -114,16 +119,90 @@ std::string hook_state(const Opened& c, const char* status) {
                               c.state.annotations);
 }
 
-// startContainer: in the container's namespaces, the program found inside, just before the
-// user's process runs. A failure tears the container down (config.md: "the runtime MUST
-// generate an error and stop the container"): nothing is left.
-void run_start_container_hooks(const Opened& c, const Hooks& hooks) {
-  if (hooks.start_container.empty()) return;
+// Our stdin, stdout and stderr, pointed at other descriptors for as long as this lives: a
+// process that exec_in_container starts inherits them (it keeps 0, 1 and 2 only).
+class StdioSwap {
+ public:
+  StdioSwap(int in, int out) {
+    for (int fd = 0; fd < 3; ++fd) saved_[fd] = ctr::UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+    ctr::check(::dup2(in, 0), "dup2", "stdin");
+    ctr::check(::dup2(out, 1), "dup2", "stdout");
+    ctr::check(::dup2(out, 2), "dup2", "stderr");
+  }
+  ~StdioSwap() {
+    for (int fd = 0; fd < 3; ++fd) {
+      if (saved_[fd]) {
+        ::dup2(saved_[fd].get(), fd);
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+  StdioSwap(const StdioSwap&) = delete;
+  StdioSwap& operator=(const StdioSwap&) = delete;
+
+ private:
+  ctr::UniqueFd saved_[3];
+};
+
+// One startContainer hook: its path "MUST resolve in the container namespace" (config.md),
+// so the program is the image's, and it runs as a process *of the container*: exec's
+// machinery (runtime/exec.hpp) puts it into every namespace (pid included) and the cgroup of
+// the container, with the container's user, capabilities, no_new_privs and seccomp filter
+// (runc runs these hooks from the container's init, after it dropped its privileges). Run
+// with the runtime's own privileges instead, an image that put its own program at the hook's
+// path would be real root on the host, outside the container's pid namespace and cgroup: a
+// fresh /proc mount would show it the host's processes and their roots.
+void run_start_container_hook(const Opened& c, const Spec& spec, const Hook& hook,
+                              const std::string& name, const std::string& state) {
+  ExecRequest request;
+  request.process = spec.process;
+  // execve(path, args): the path is the program, args[0] what it is called.
+  request.process.args = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
+  request.process.args[0] = hook.path;
+  // Its env, or the container process's: nothing of the runtime's own environment goes in.
+  if (!hook.env.empty()) request.process.env = hook.env;
+  request.process.terminal = false;
+  request.process.console_size.reset();
+  request.detach = true;  // we wait ourselves, with its timeout
+  if (spec.linux.seccomp) {
+    request.seccomp = ctr::cached_seccomp(*spec.linux.seccomp, ctr::state_root() / "seccomp");
+  }
+  const ExecTarget target{
+      .pid = c.state.pid, .start_time = c.state.pid_start_time, .cgroup_dirs = c.state.cgroup_dirs};
+  int in[2], out[2];
+  ctr::check(::pipe2(in, O_CLOEXEC), "pipe2");
+  ctr::UniqueFd in_read(in[0]), in_write(in[1]);
+  ctr::check(::pipe2(out, O_CLOEXEC), "pipe2");
+  ctr::UniqueFd out_read(out[0]), out_write(out[1]);
+  ctr::feed_state(in_write.get(), state);  // a few hundred bytes: the pipe holds them
+  in_write.reset();
+  ExecResult started;
   try {
-    const ctr::UniqueFd pidfd = ctr::pidfd_open(c.state.pid);
-    const ctr::HookNamespaces ns{
-        .pidfd = pidfd.get(), .ns_flags = namespaces_to_join(c.state.pid), .path_inside = true};
-    ctr::run_hooks(hooks.start_container, hook_state(c, "created"), "startContainer", ns);
+    const StdioSwap stdio(in_read.get(), out_write.get());
+    started = exec_in_container(target, request);
+  } catch (const ExecError& e) {
+    throw ctr::HookError(fmt::format("{}: {}", name, e.what()));
+  }
+  in_read.reset();
+  out_write.reset();  // ours closed: EOF once the hook (and what it started) closes its copy
+  const ctr::HookOutcome outcome = ctr::supervise_hook(out_read.get(), started.pid, hook.timeout);
+  int status = 0;
+  while (::waitpid(started.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ctr::check_hook_outcome(name, outcome, ctr::ExitStatus::from_wait_status(status), hook.timeout);
+}
+
+// startContainer: just before the user's process runs. A failure tears the container down
+// (config.md: "the runtime MUST generate an error and stop the container"): nothing is left.
+void run_start_container_hooks(const Opened& c, const Spec& spec) {
+  const auto& hooks = spec.hooks.start_container;
+  try {
+    for (size_t i = 0; i < hooks.size(); ++i) {
+      run_start_container_hook(c, spec, hooks[i],
+                               fmt::format("hooks.startContainer[{}] '{}'", i, hooks[i].path),
+                               hook_state(c, "created"));
+    }
   } catch (const std::exception&) {
     remove_container(c.state, c.dir);
     throw;
@@ -144,6 +223,13 @@ void warn_on_hook_failure(const std::vector<Hook>& hooks, const std::string& sta
 
 }  // namespace
 
+Spec container_config(const std::string& bundle, const std::string& dir) {
+  const fs::path copy = fs::path(dir) / ctr::kConfigCopy;
+  std::error_code ec;
+  if (fs::exists(copy, ec)) return read_spec(copy);
+  return read_spec(fs::path(bundle) / "config.json");
+}
+
 // === start: let the waiting process run its command ===
 int oci_start(const std::string& id) {
   const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
@@ -152,8 +238,9 @@ int oci_start(const std::string& id) {
                                       ctr::to_string(c.status)));
   }
   // The config's hooks: startContainer now, poststart once the command runs.
-  const Hooks hooks = read_spec(fs::path(c.state.bundle) / "config.json").hooks;
-  run_start_container_hooks(c, hooks);
+  const Spec spec = container_config(c.state.bundle, c.dir.string());
+  const Hooks& hooks = spec.hooks;
+  run_start_container_hooks(c, spec);
   const std::string error = release_and_wait(c);
   ::unlink((c.dir / ctr::kExecFifo).c_str());  // started: "running" from now on
   if (error.empty()) {
@@ -217,12 +304,24 @@ int oci_kill(const std::string& id, const std::string& signal, bool all) {
   }
   if (all && !c.state.cgroup_dirs.empty()) {
     ctr::Cgroup cgroup = ctr::Cgroup::adopt_dirs(c.state.cgroup_dirs);
-    const auto pids = cgroup.procs();
+    // Each process held by a pidfd first, then signalled only if it is still in the cgroup:
+    // a pid that ended and was reused by a process of the host between our reading
+    // cgroup.procs and the signal is not in it (pidfd_send_signal(2) reaches the process
+    // the pidfd was opened for, or fails with ESRCH once it is gone).
+    std::vector<std::pair<pid_t, ctr::UniqueFd>> held;
+    for (const pid_t pid : cgroup.procs()) held.emplace_back(pid, ctr::pidfd_open(pid));
+    const auto still = cgroup.procs();
     cgroup.release();  // we only looked: the container keeps it
-    for (const pid_t pid : pids) ::kill(pid, sig);
+    for (const auto& [pid, fd] : held) {
+      if (!fd || std::find(still.begin(), still.end(), pid) == still.end()) continue;
+      ::syscall(SYS_pidfd_send_signal, fd.get(), sig, nullptr, 0);  // ESRCH: ended meanwhile
+    }
     return 0;
   }
-  ctr::check(::kill(c.state.pid, sig), "kill", fmt::format("{} (container {})", c.state.pid, id));
+  // The first process by its pid *and* start time: never a process that got its number since.
+  if (!ctr::signal_process(c.state.pid, c.state.pid_start_time, sig)) {
+    throw ctr::UsageError(fmt::format("container {} is not running (its process is gone)", id));
+  }
   return 0;
 }
 
@@ -244,7 +343,7 @@ int oci_delete(const std::string& id, bool force) {
   // before delete): then there is nothing to run, and we say so.
   std::optional<Hooks> hooks;
   try {
-    hooks = read_spec(fs::path(c.state.bundle) / "config.json").hooks;
+    hooks = container_config(c.state.bundle, c.dir.string()).hooks;
   } catch (const std::exception& e) {
     fmt::print(stderr, "mycontainer: warning: poststop hooks not run: {}\n", e.what());
   }

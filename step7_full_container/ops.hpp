@@ -2,7 +2,8 @@
 // file per command, as runc has them.
 //
 //   exec [--process FILE | ARGS...] [--tty] [--console-socket S] [--detach] [--pid-file F]
-//        [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]... ID     exec.cpp
+//        [--cwd DIR] [--env K=V]... [--user UID[:GID]|NAME[:GROUP]] [-g GID]...
+//        [--preserve-fds N] [--cap CAP]... ID                                  exec.cpp
 //   pause ID | resume ID                                                      pause.cpp
 //   update [--resources FILE|-] [--memory N] [--memory-swap N] [--memory-reservation N]
 //          [--cpu-quota N] [--cpu-period N] [--cpu-shares N] [--cpuset-cpus L]
@@ -32,9 +33,11 @@ struct ExecOptions {
   std::string pid_file;           // --pid-file
   std::string cwd;                // --cwd
   std::vector<std::string> env;   // --env, -e KEY=VALUE (added to, or replacing, the config's)
-  std::string user;               // --user, -u UID[:GID]
-  std::vector<std::string> caps;  // --cap CAP: added to every set
-  bool no_new_privs = false;      // --no-new-privs
+  std::string user;               // --user, -u UID[:GID] or NAME[:GROUP] (the container's)
+  std::vector<std::string> additional_gids;  // --additional-gids, -g GID: more groups
+  int preserve_fds = 0;                      // --preserve-fds N: fds 3..3+N-1 pass on
+  std::vector<std::string> caps;             // --cap CAP: added to every set
+  bool no_new_privs = false;                 // --no-new-privs
 };
 void add_exec_options(CLI::App& cmd, ExecOptions& options);
 int oci_exec(const ExecOptions& options);

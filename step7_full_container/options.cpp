@@ -1,7 +1,8 @@
 #include "options.hpp"
 
-#include <fcntl.h>   // O_RDONLY
-#include <unistd.h>  // geteuid(2)
+#include <fcntl.h>     // O_RDONLY, O_NONBLOCK
+#include <sys/stat.h>  // fstat(2)
+#include <unistd.h>    // geteuid(2)
 
 #include <cstdlib>
 #include <filesystem>  // lexically_normal: the volume target as the kernel will see it
@@ -129,8 +130,19 @@ namespace {
 std::optional<std::vector<std::string>> find_entry(const std::string& rootfs,
                                                    const std::string& file, size_t field,
                                                    const std::string& value) {
-  const auto fd = ctr::open_in_root_if_present(rootfs, file, O_RDONLY);
+  // The image (or, for exec, the running container) controls this file: a fifo would block
+  // the open and the read (O_NONBLOCK), a device or a huge file would have us read without
+  // end. A regular file of at most 1 MiB, or nothing.
+  const auto fd = ctr::open_in_root_if_present(rootfs, file, O_RDONLY | O_NONBLOCK);
   if (!fd) return std::nullopt;
+  struct stat st {};
+  constexpr off_t kMaxSize = off_t{1} << 20;
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxSize) {
+    throw ctr::UsageError(
+        fmt::format("{} in the container's root is not a regular file of at "
+                    "most 1 MiB: not read",
+                    file));
+  }
   std::istringstream in(ctr::read_all(fd->get()));
   for (std::string line; std::getline(in, line);) {
     std::vector<std::string> f;
@@ -139,6 +151,17 @@ std::optional<std::vector<std::string>> find_entry(const std::string& rootfs,
     if (f.size() >= 3 && f.size() > field && f[field] == value) return f;
   }
   return std::nullopt;
+}
+
+// A numeric field of a passwd or group line (the image wrote it: it may be anything).
+unsigned id_field(const std::vector<std::string>& entry, size_t i, const std::string& file) {
+  const std::string& f = entry.at(i);
+  if (f.empty() || f.size() > 10 || f.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoull(f) > 0xfffffffeULL) {
+    throw ctr::UsageError(
+        fmt::format("{}: '{}' has no valid ID ('{}')", file, entry[0], ctr::printable(f)));
+  }
+  return static_cast<unsigned>(std::stoul(f));
 }
 
 // A user or group ID given as a number; nullopt for a name. `what` is "user" or "group".
@@ -165,10 +188,10 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
     // A number need not be in /etc/passwd; if it is, its primary group comes along.
     user.uid = *n;
     const auto entry = find_entry(rootfs, passwd, 2, u);
-    user.gid = entry && entry->size() >= 4 ? static_cast<gid_t>(std::stoul((*entry)[3])) : *n;
+    user.gid = entry && entry->size() >= 4 ? id_field(*entry, 3, passwd) : *n;
   } else if (auto entry = find_entry(rootfs, passwd, 0, u); entry && entry->size() >= 4) {
-    user.uid = static_cast<uid_t>(std::stoul((*entry)[2]));
-    user.gid = static_cast<gid_t>(std::stoul((*entry)[3]));
+    user.uid = id_field(*entry, 2, passwd);
+    user.gid = id_field(*entry, 3, passwd);
   } else {
     throw ctr::UsageError(
         fmt::format("unknown user '{}': not a number and not in the rootfs's /etc/passwd", u));
@@ -177,13 +200,47 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
     if (auto n = number(g, "group")) {
       user.gid = *n;
     } else if (auto entry = find_entry(rootfs, "/etc/group", 0, g)) {
-      user.gid = static_cast<gid_t>(std::stoul((*entry)[2]));
+      user.gid = id_field(*entry, 2, "/etc/group");
     } else {
       throw ctr::UsageError(
           fmt::format("unknown group '{}': not a number and not in the rootfs's /etc/group", g));
     }
   }
   return user;
+}
+
+std::vector<gid_t> supplementary_groups(const std::string& spec, const std::string& rootfs) {
+  const std::string u = spec.substr(0, spec.find(':'));
+  std::string name = u;
+  if (number(u, "user")) {
+    const auto entry = find_entry(rootfs, "/etc/passwd", 2, u);
+    if (!entry) return {};  // a uid without a name is in no group's member list
+    name = (*entry)[0];
+  }
+  const auto fd = ctr::open_in_root_if_present(rootfs, "/etc/group", O_RDONLY | O_NONBLOCK);
+  if (!fd) return {};
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t{1} << 20)) {
+    throw ctr::UsageError(
+        "/etc/group in the container's root is not a regular file of at most "
+        "1 MiB: not read");
+  }
+  std::vector<gid_t> groups;
+  std::istringstream in(ctr::read_all(fd->get()));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, ':');) f.push_back(x);
+    if (f.size() < 4) continue;
+    std::istringstream members(f[3]);
+    for (std::string m; std::getline(members, m, ',');) {
+      if (m == name) {
+        groups.push_back(id_field(f, 2, "/etc/group"));
+        break;
+      }
+    }
+  }
+  return groups;
 }
 
 std::optional<std::string> resolve_env(const std::string& spec) {

@@ -76,6 +76,10 @@ Volume parse_volume(const std::string& spec);
 // /etc/passwd and /etc/group, read inside the rootfs (a symlink in the image cannot make us
 // read the host's). Throws UsageError.
 User resolve_user(const std::string& spec, const std::string& rootfs);
+// The groups of /etc/group (inside rootfs) that list the user of `spec` ("name[:group]", or a
+// uid whose name /etc/passwd gives) as a member: what login(1) and initgroups(3) add, and
+// runc and docker give a process started as that user. Throws UsageError.
+std::vector<gid_t> supplementary_groups(const std::string& spec, const std::string& rootfs);
 // "KEY=VALUE" as is; "KEY" alone takes our own value (docker's rule), or is dropped.
 std::optional<std::string> resolve_env(const std::string& spec);
 

@@ -11,6 +11,7 @@
 
 #include "ctr/error.hpp"   // ctr::UsageError
 #include "ctr/limits.hpp"  // ctr::parse_size: docker's units
+#include "oci.hpp"         // mycontainer::container_config
 #include "ops.hpp"
 #include "runtime/resources.hpp"  // ctr::plan_resource_update, ctr::apply_resource_update
 #include "runtime/spec.hpp"       // mycontainer::resources_from_json
@@ -81,6 +82,57 @@ Resources resources_of(const UpdateOptions& o) {
   return r;
 }
 
+// The container's limits after this update: what it had (its config copy, with every earlier
+// update in it), with the fields given now replacing theirs.
+Resources merge(const std::optional<Resources>& had, const Resources& change) {
+  Resources r = had.value_or(Resources{});
+  if (const auto& m = change.memory) {
+    MemoryResources& to = r.memory ? *r.memory : r.memory.emplace();
+    if (m->limit) to.limit = m->limit;
+    if (m->swap) to.swap = m->swap;
+    if (m->reservation) to.reservation = m->reservation;
+  }
+  if (const auto& c = change.cpu) {
+    CpuResources& to = r.cpu ? *r.cpu : r.cpu.emplace();
+    if (c->shares) to.shares = c->shares;
+    if (c->quota) to.quota = c->quota;
+    if (c->period) to.period = c->period;
+    if (c->cpus) to.cpus = c->cpus;
+    if (c->mems) to.mems = c->mems;
+  }
+  if (change.pids) r.pids = change.pids;
+  return r;
+}
+
+// What to write: the fields given, plus those whose file depends on them. On cgroup v2 the
+// swap limit is written as swap - memory (memory.swap.max), so a new memory limit rewrites
+// it; cpu.max holds quota and period together, so either one writes both. A later
+// `update --memory-swap` alone is computed against the memory limit in force, not the
+// config's original one.
+Resources to_write(const Resources& all, const Resources& change) {
+  Resources w;
+  if (const auto& m = change.memory) {
+    MemoryResources& to = w.memory.emplace();
+    if (m->limit || m->swap) {
+      to.limit = all.memory->limit;
+      to.swap = all.memory->swap;
+    }
+    to.reservation = m->reservation;
+  }
+  if (const auto& c = change.cpu) {
+    CpuResources& to = w.cpu.emplace();
+    if (c->quota || c->period) {
+      to.quota = all.cpu->quota;
+      to.period = all.cpu->period;
+    }
+    to.shares = c->shares;
+    to.cpus = c->cpus;
+    to.mems = c->mems;
+  }
+  w.pids = change.pids;
+  return w;
+}
+
 }  // namespace
 
 int oci_update(const UpdateOptions& o) {
@@ -99,7 +151,15 @@ int oci_update(const UpdateOptions& o) {
     throw ctr::UsageError(
         fmt::format("cannot update container {}: it is {}", o.id, ctr::to_string(status)));
   }
-  ctr::apply_resource_update(ctr::plan_resource_update(state->cgroup_dirs, resources));
+  // The limits in force are the container's own config copy's (create's, and every update's
+  // since), recorded again below: a later update, exec or state starts from these (runc keeps
+  // them in its state.json the same way).
+  Spec spec = container_config(state->bundle, dir.string());
+  const Resources all = merge(spec.linux.resources, resources);
+  ctr::apply_resource_update(
+      ctr::plan_resource_update(state->cgroup_dirs, to_write(all, resources)));
+  spec.linux.resources = all;
+  save_spec(dir / ctr::kConfigCopy, spec);
   return 0;
 }
 

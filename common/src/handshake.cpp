@@ -19,6 +19,7 @@ constexpr char kGo = 'G';
 // text, for a note the text. SOCK_SEQPACKET keeps each one message: never half of one.
 constexpr char kError = 'E';
 constexpr char kNote = 'N';
+constexpr char kReady = 'R';
 constexpr size_t kMaxMessage = 4096;
 
 ssize_t recv_retry(int fd, void* buf, size_t len) {
@@ -63,6 +64,28 @@ std::optional<ChildError> Handshake::wait_for_exec(std::vector<std::string>* not
     }
     return error;
   }
+}
+
+bool Handshake::wait_for_ready() {
+  std::array<char, kMaxMessage> buf{};
+  while (true) {
+    const ssize_t n = check(recv_retry(parent_.get(), buf.data(), buf.size()), "recv", "handshake");
+    if (n == 1 && buf[0] == kReady) return true;
+    if (n > 0 && buf[0] == kNote) continue;  // --timings notes come at the end, not here
+    if (n >= 2 && buf[0] == kError) {
+      early_error_ = ChildError{static_cast<unsigned char>(buf[1]),
+                                std::string(buf.data() + 2, static_cast<size_t>(n) - 2)};
+    } else {
+      early_error_ = ChildError{kExitRuntimeFailed,
+                                "the container's setup ended before it was "
+                                "ready for the hooks"};
+    }
+    return false;
+  }
+}
+
+void Handshake::report_ready() {
+  check(static_cast<int>(::send(child_.get(), &kReady, 1, MSG_NOSIGNAL)), "send", "handshake");
 }
 
 void Handshake::wait_for_parent() {

@@ -104,9 +104,11 @@ int new_process_main(Entering& e) {
     // Before anything is resolved: no descriptor of ours but the handshake and the console
     // socket (CVE-2024-21626: a host directory left open is a way out). The pidfd and the
     // cgroup files are our parent's business, not the container's.
+    // Those the caller passes on (--preserve-fds: 3..3+N-1) stay.
+    const int first_ours = 3 + e.request.preserve_fds;
     std::vector<int> keep{e.handshake.child_fd()};
     if (e.request.console_socket >= 0) keep.push_back(e.request.console_socket);
-    ctr::close_fds_from(3, keep);
+    ctr::close_fds_from(first_ours, keep);
     ctr::set_dumpable(false);  // again, for clarity: the flag came with the fork
     set_up_terminal(e);
     if (e.request.console_socket >= 0) ::close(e.request.console_socket);
@@ -118,7 +120,10 @@ int new_process_main(Entering& e) {
     ctr::check_exec_chain(ctr::find_command(args[0], env));  // CVE-2019-5736, as in run
     const auto setgroups = ctr::read_file("/proc/self/setgroups");
     drop_privileges(e, !setgroups || setgroups->rfind("deny", 0) != 0);
-    ctr::set_cloexec_from(3);  // the handshake closes with the exec: we ran
+    ctr::set_cloexec_from(first_ours);  // the handshake closes with the exec: we ran
+    for (int fd = 3; fd < first_ours; ++fd) {
+      ctr::check(::fcntl(fd, F_SETFD, 0), "fcntl", fmt::format("--preserve-fds: fd {}", fd));
+    }
     ctr::execvpe(args, env);
   });
 }

@@ -55,6 +55,7 @@ struct ExecRequest {
   ctr::BpfProgram seccomp;  // the container's filter, compiled (empty: none)
   bool detach = false;      // return once it runs, leave it to our caller
   int console_socket = -1;  // with process.terminal: where the terminal's master goes
+  int preserve_fds = 0;     // descriptors 3..3+N-1 of ours pass on to it (exec --preserve-fds)
   // Called with the new process's pid once it runs (has exec'd), before any waiting: where
   // `exec --pid-file` writes its file.
   std::function<void(pid_t)> on_start;

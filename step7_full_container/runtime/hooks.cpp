@@ -45,7 +45,8 @@ std::vector<char*> c_strings(const std::vector<std::string>& strings) {
     check(::dup2(out, 2), "dup2", "stderr");
     // No descriptor of the runtime reaches the hook (it may be the engine's, not ours to
     // trust; and a leaked directory is a way out of any later chroot: CVE-2024-21626).
-    close_fds_from(3);
+    // But the pidfd we join the container through (closed once joined).
+    close_fds_from(3, ns.pidfd >= 0 ? std::vector<int>{ns.pidfd} : std::vector<int>{});
     const auto argv_strings = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
     auto argv = c_strings(argv_strings);
     auto envp = c_strings(hook.env);
@@ -98,6 +99,83 @@ void feed(int fd, const std::string& text) {
 
 }  // namespace
 
+HookOutcome supervise_hook(int output, pid_t pid, std::optional<int> timeout) {
+  const UniqueFd exited = pidfd_open(pid);
+  using Clock = std::chrono::steady_clock;
+  const std::optional<Clock::time_point> deadline =
+      timeout ? std::optional(Clock::now() + std::chrono::seconds(*timeout)) : std::nullopt;
+  HookOutcome outcome;
+  std::string& kept = outcome.output;
+  bool output_open = true;
+  const auto trim = [&] {
+    if (kept.size() > kKeptOutput) kept.erase(0, kept.size() - kKeptOutput);
+  };
+  while (true) {
+    if (!output_open && !exited) break;  // no pidfd (before 5.3): the caller's wait() does
+    pollfd fds[2] = {{output, POLLIN, 0}, {exited.get(), POLLIN, 0}};
+    int timeout_ms = -1;
+    if (deadline) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
+      timeout_ms = static_cast<int>(std::max<long long>(0, left.count()));
+    }
+    // Once the output is closed (the hook ended, or closed it), only the pidfd matters.
+    if (!output_open) fds[0].fd = -1;
+    const int n = ::poll(fds, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    check(n, "poll", "hook output");
+    if (n == 0) {
+      outcome.timed_out = true;
+      ::kill(pid, SIGKILL);  // our child, not reaped yet: the pid cannot be anyone else's
+      break;
+    }
+    if (fds[0].revents != 0) {
+      char buffer[4096];
+      const ssize_t got = ::read(output, buffer, sizeof buffer);
+      if (got <= 0) {
+        output_open = false;
+      } else {
+        kept.append(buffer, static_cast<size_t>(got));
+        trim();
+      }
+    }
+    if (fds[1].revents != 0 && !output_open) break;
+    if (fds[1].revents != 0) {
+      // Ended: what it wrote last is still in the pipe (unless a child of its own keeps the
+      // pipe open: then do not wait for that).
+      fcntl(output, F_SETFL, O_NONBLOCK);
+      char buffer[4096];
+      for (ssize_t got; (got = ::read(output, buffer, sizeof buffer)) > 0;) {
+        kept.append(buffer, static_cast<size_t>(got));
+      }
+      trim();
+      break;
+    }
+  }
+  while (!kept.empty() && (kept.back() == '\n' || kept.back() == ' ')) kept.pop_back();
+  return outcome;
+}
+
+void check_hook_outcome(const std::string& name, const HookOutcome& outcome,
+                        const ExitStatus& status, std::optional<int> timeout) {
+  const std::string said = outcome.output.empty() ? "" : ": " + printable(outcome.output);
+  if (outcome.timed_out) {
+    throw HookError(fmt::format("{}: did not finish within its timeout of {} s: killed{}", name,
+                                timeout.value_or(0), said));
+  }
+  if (!status.exited || status.code != 0) {
+    throw HookError(fmt::format("{}: {}{}", name, status.describe(), said));
+  }
+  narrate({.call = fmt::format("hook {}", name),
+           .result = "exited with code 0",
+           .shell = "",
+           .man = "runtime-spec config.md (Hooks)"});
+}
+
+void feed_state(int fd, const std::string& state_json) {
+  feed(fd, state_json);
+}
+
 void run_hook(const mycontainer::Hook& hook, const std::string& state_json,
               const std::string& where, const HookNamespaces& ns) {
   const std::string name = fmt::format("{} '{}'", where, hook.path);
@@ -118,72 +196,10 @@ void run_hook(const mycontainer::Hook& hook, const std::string& state_json,
   // The state is a few hundred bytes: the pipe takes it all before the hook reads anything.
   feed(in_write.get(), state_json);
   in_write.reset();
-
   // Collect its output until it ends or its time is up.
-  const UniqueFd exited = pidfd_open(child.pid());
-  using Clock = std::chrono::steady_clock;
-  const std::optional<Clock::time_point> deadline =
-      hook.timeout ? std::optional(Clock::now() + std::chrono::seconds(*hook.timeout))
-                   : std::nullopt;
-  std::string output;
-  bool timed_out = false;
-  bool output_open = true;
-  while (true) {
-    if (!output_open && !exited) break;  // no pidfd (before 5.3): wait() below
-    pollfd fds[2] = {{out_read.get(), POLLIN, 0}, {exited.get(), POLLIN, 0}};
-    int timeout_ms = -1;
-    if (deadline) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now());
-      timeout_ms = static_cast<int>(std::max<long long>(0, left.count()));
-    }
-    // Once the output is closed (the hook ended, or closed it), only the pidfd matters.
-    if (!output_open) fds[0].fd = -1;
-    const int n = ::poll(fds, 2, timeout_ms);
-    if (n < 0 && errno == EINTR) continue;
-    check(n, "poll", name);
-    if (n == 0) {
-      timed_out = true;
-      child.kill(SIGKILL);
-      break;
-    }
-    if (fds[0].revents != 0) {
-      char buffer[4096];
-      const ssize_t got = ::read(out_read.get(), buffer, sizeof buffer);
-      if (got <= 0) {
-        output_open = false;
-      } else {
-        output.append(buffer, static_cast<size_t>(got));
-        if (output.size() > kKeptOutput) output.erase(0, output.size() - kKeptOutput);
-      }
-    }
-    if (fds[1].revents != 0 && !output_open) break;
-    if (fds[1].revents != 0) {
-      // Ended: what it wrote last is still in the pipe (unless a child of its own keeps the
-      // pipe open: then do not wait for that).
-      fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
-      char buffer[4096];
-      for (ssize_t got; (got = ::read(out_read.get(), buffer, sizeof buffer)) > 0;) {
-        output.append(buffer, static_cast<size_t>(got));
-      }
-      if (output.size() > kKeptOutput) output.erase(0, output.size() - kKeptOutput);
-      break;
-    }
-  }
+  const HookOutcome outcome = supervise_hook(out_read.get(), child.pid(), hook.timeout);
   const ExitStatus status = child.wait();
-  while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
-  const std::string said = output.empty() ? "" : ": " + printable(output);
-  if (timed_out) {
-    throw HookError(fmt::format("{}: did not finish within its timeout of {} s: killed{}", name,
-                                *hook.timeout, said));
-  }
-  if (!status.exited || status.code != 0) {
-    throw HookError(fmt::format("{}: {}{}", name, status.describe(), said));
-  }
-  narrate({.call = fmt::format("hook {}", name),
-           .result = "exited with code 0",
-           .shell = "",
-           .man = "runtime-spec config.md (Hooks)"});
+  check_hook_outcome(name, outcome, status, hook.timeout);
 }
 
 std::string hook_state_json(const std::string& id, const std::string& status, pid_t pid,

@@ -5,11 +5,15 @@
 // container toolkit's createContainer hook) and for bookkeeping (poststop).
 //
 //   hook              when                                       where it runs
-//   createRuntime     create, namespaces made, before pivot_root the runtime's namespaces
-//   createContainer   create, after createRuntime                the container's namespaces
-//                                                                (path resolved on the host)
-//   startContainer    start, just before the user's process      the container's namespaces
-//                                                                (path resolved inside)
+//   createRuntime     create, mounts made, before pivot_root     the runtime's namespaces
+//   createContainer   create, after createRuntime, before        the container's namespaces
+//                     pivot_root                                 (path resolved on the host)
+//   startContainer    start, just before the user's process      as a process of the
+//                                                                container: its namespaces,
+//                                                                cgroup, user, capabilities,
+//                                                                seccomp (path resolved inside;
+//                                                                oci_commands.cpp, by exec's
+//                                                                machinery)
 //   poststart         start, after the user's process started    the runtime's namespaces
 //   poststop          delete, after the container is gone        the runtime's namespaces
 //   (prestart: deprecated, the same moment as createRuntime)
@@ -24,10 +28,12 @@
 #include <sys/types.h>  // pid_t
 
 #include <map>        // std::map
+#include <optional>   // std::optional
 #include <stdexcept>  // std::runtime_error
 #include <string>     // std::string
 #include <vector>     // std::vector
 
+#include "ctr/process.hpp"   // ctr::ExitStatus
 #include "runtime/spec.hpp"  // mycontainer::Hook
 
 namespace ctr {
@@ -63,6 +69,21 @@ std::string hook_state_json(const std::string& id, const std::string& status, pi
 // timeout (then it is killed with SIGKILL first). Narrated.
 void run_hook(const mycontainer::Hook& hook, const std::string& state_json,
               const std::string& where, const HookNamespaces& ns = {});
+
+// --- The parts of run_hook, for a hook started another way (startContainer: as a process of
+// the container, by exec's machinery; oci_commands.cpp) ---
+struct HookOutcome {
+  std::string output;      // the last 4 KiB of its stdout and stderr, trailing blanks trimmed
+  bool timed_out = false;  // killed with SIGKILL when its timeout was up
+};
+// Reads the hook's output from `output` until it ends or `timeout` seconds are up (then it is
+// killed). pid must be our child, not yet reaped: the caller waits for it afterwards.
+HookOutcome supervise_hook(int output, pid_t pid, std::optional<int> timeout);
+// Throws HookError unless the hook exited with 0 in time; `name` is "hooks.X[i] 'PATH'".
+void check_hook_outcome(const std::string& name, const HookOutcome& outcome,
+                        const ExitStatus& status, std::optional<int> timeout);
+// Writes the state into the hook's stdin pipe (a hook that never reads it is no error).
+void feed_state(int fd, const std::string& state_json);
 
 // Runs each hook of a list in order; the first failure stops it. `kind` is the list's JSON
 // name ("createRuntime"), for messages.

@@ -18,13 +18,16 @@
 #include "runtime/spec.hpp"
 
 #include <sched.h>      // CLONE_NEW* (clone(2))
+#include <fcntl.h>      // open(2) (save_spec)
 #include <sys/mount.h>  // MS_* (mount(2))
+#include <unistd.h>     // write(2), unlink(2)
 
 #include <seccomp.h>  // seccomp_arch_resolve_name(3)
 
 #include <algorithm>  // std::sort
 #include <cctype>     // std::tolower
 #include <cerrno>     // errno
+#include <cstdio>     // std::rename (save_spec)
 #include <charconv>   // std::from_chars
 #include <fstream>    // std::ifstream
 #include <limits>     // std::numeric_limits
@@ -1121,6 +1124,31 @@ json spec_to_json(const Spec& spec) {
   if (!spec.mounts.empty()) out["mounts"] = write_list(spec.mounts, write_mount);
   if (json hooks = write_hooks(spec.hooks); !hooks.empty()) out["hooks"] = hooks;
   return out;
+}
+
+void save_spec(const std::filesystem::path& file, const Spec& spec) {
+  const std::string text = spec_to_json(spec).dump(2) + "\n";
+  const std::filesystem::path tmp = file.string() + ".tmp";
+  // O_EXCL|O_NOFOLLOW: never through a file or link someone else put there.
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw ctr::SyscallError(errno, "open", tmp.string());
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int err = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    ::unlink(tmp.c_str());
+    throw ctr::SyscallError(n < 0 ? err : ENOSPC, "write", tmp.string());
+  }
+  if (::rename(tmp.c_str(), file.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    throw ctr::SyscallError(e, "rename", file.string());
+  }
+}
+
+json resources_to_json(const Resources& resources) {
+  return write_resources(resources);
 }
 
 std::string to_string(NamespaceType type) {

@@ -336,6 +336,13 @@ Resources resources_from_json(const nlohmann::json& json,
 Spec read_spec(const std::filesystem::path& file);
 // The config.json for `spec`, with every field we set (annotations included).
 nlohmann::json spec_to_json(const Spec& spec);
+// Writes spec_to_json(spec) to `file` atomically (a temporary file beside it, 0600, then
+// rename(2)): a reader sees the old config or the new one. An OCI container's own copy,
+// STATE_DIR/config.json (runtime/state.hpp): what `start`, `exec`, `update` and `delete`
+// use, never the bundle's file again. Throws SyscallError.
+void save_spec(const std::filesystem::path& file, const Spec& spec);
+// "linux.resources" as JSON (the form `update --resources FILE` reads).
+nlohmann::json resources_to_json(const Resources& resources);
 
 // Names <-> values, for messages and --explain.
 std::string to_string(NamespaceType type);  // "pid", "network", ...

@@ -2,12 +2,13 @@
 
 #include "runtime/freezer.hpp"  // ctr::frozen: the paused status
 
-#include <fcntl.h>       // open(2)
-#include <stdio.h>       // renameat2(2)
-#include <sys/random.h>  // getrandom(2)
-#include <sys/file.h>    // flock(2)
-#include <sys/stat.h>    // mkdir(2)
-#include <unistd.h>      // fsync(2), geteuid(2)
+#include <fcntl.h>        // open(2)
+#include <stdio.h>        // renameat2(2)
+#include <sys/random.h>   // getrandom(2)
+#include <sys/file.h>     // flock(2)
+#include <sys/stat.h>     // mkdir(2)
+#include <sys/syscall.h>  // SYS_pidfd_open, SYS_pidfd_send_signal
+#include <unistd.h>       // fsync(2), geteuid(2)
 
 #include <charconv>  // std::from_chars
 #include <chrono>
@@ -120,6 +121,27 @@ bool process_running(pid_t pid, unsigned long long start_time) {
   const char state = (*stat)[after + 2];
   if (state == 'Z' || state == 'X') return false;
   return start_time == 0 || process_start_time(pid) == start_time;
+}
+
+bool signal_process(pid_t pid, unsigned long long start_time, int sig) {
+  if (pid <= 0) return false;
+  const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) {
+    if (errno == ESRCH) return false;
+    throw SyscallError(errno, "pidfd_open", std::to_string(pid));
+  }
+  // Held now: if the number is still the one that started at start_time, it stays that
+  // process for as long as we hold the pidfd.
+  if (!process_running(pid, start_time)) return false;
+  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0) {
+    if (errno == ESRCH) return false;
+    throw SyscallError(errno, "pidfd_send_signal", std::to_string(pid));
+  }
+  narrate({.call = fmt::format("pidfd_send_signal(pidfd of {}, {})", pid, sig),
+           .result = "ok",
+           .shell = fmt::format("kill -{} {}", sig, pid),
+           .man = "pidfd_send_signal(2)"});
+  return true;
 }
 
 std::string to_string(OciStatus status) {

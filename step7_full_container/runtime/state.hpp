@@ -19,6 +19,7 @@
 //   exec.fifo   a named pipe (fifo(7)) the first process holds open and blocks on, writing,
 //               until `start ID` opens it for reading (runc's way): present = "created",
 //               removed by start = "running" (or "stopped" once the process is gone).
+//   config.json the container's own copy of its config (kConfigCopy below).
 // Status (container_status) is derived, never stored: creating (create still running, or
 // killed before it recorded the process), created, running, stopped (the pid is gone, a
 // zombie, or a new process that has the number: pid_start_time tells them apart).
@@ -73,10 +74,22 @@ enum class OciStatus { kCreating, kCreated, kRunning, kStopped, kPaused };
 std::string to_string(OciStatus status);
 // The named pipe the first process of an OCI container waits on until `start`.
 inline constexpr std::string_view kExecFifo = "exec.fifo";
+// An OCI container's own copy of its config.json, as `create` read and validated it (and as
+// `update` changed its linux.resources since): what every later command uses, never the
+// bundle's file again (an engine or anyone who can write the bundle could otherwise change the
+// hooks that `start` and `delete` run, or the seccomp profile `exec` applies, after create).
+// runc keeps the same in its state.json.
+inline constexpr std::string_view kConfigCopy = "config.json";
 // The status of the container whose state directory is dir.
 OciStatus container_status(const ContainerState& state, const std::filesystem::path& dir);
 // True if pid is a live process (not a zombie) that started at start_time (0: any).
 bool process_running(pid_t pid, unsigned long long start_time);
+// Sends sig to pid only if it is the process that started at start_time: the process is held
+// by a pidfd (pidfd_open(2)) before its start time is checked, and signalled through it
+// (pidfd_send_signal(2)), so a number reused meanwhile by another process (a container's
+// first process ended, the host gave its pid to something else) never gets the signal.
+// Returns false when the process is gone; throws SyscallError for another failure (EPERM).
+bool signal_process(pid_t pid, unsigned long long start_time, int sig);
 
 // `--root DIR`: every command's state root from now on (state_root() returns it).
 void set_state_root(const std::filesystem::path& root);

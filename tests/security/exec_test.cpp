@@ -4,10 +4,12 @@
 // checks the exec'd process from the host's side.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>  // mkfifo(3)
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "background.hpp"
 #include "leftovers.hpp"
@@ -134,6 +137,161 @@ TEST_F(ExecAttack, TheExecdProcessHasNoControllingTerminalOfTheCallers) {
   const std::string inside = on_a_terminal(
       {bin("mycontainer"), "--root", c().root(), "exec", c().id(), "/bin/sh", "-c", tty_nr});
   EXPECT_EQ(trimmed(inside), "0") << "the exec'd process has the caller's terminal";
+}
+
+// A container's later commands use the config as create read it (its copy in the state
+// directory), never the bundle's file again: a bundle rewritten after create, without the
+// seccomp filter and with every capability, gives an exec'd process nothing more.
+TEST_F(ExecAttack, ABundleRewrittenAfterCreateDoesNotWeakenExec) {
+  using nlohmann::json;
+  json j = json::parse(read_file(c().bundle() + "/config.json"));
+  ASSERT_TRUE(j["linux"].contains("seccomp"));
+  j["linux"].erase("seccomp");
+  j["process"]["noNewPrivileges"] = false;
+  const std::string all_caps = read_file("/proc/self/status");
+  std::ofstream(c().bundle() + "/config.json") << j.dump(2);
+  const auto r =
+      c().mc({"exec", c().id(), "/bin/sh", "-c", "grep -E '^Seccomp:' /proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(status_field(r.out, "Seccomp"), "2") << "exec took the rewritten bundle's config";
+}
+
+// kill and delete reach the container's first process by its pid *and* start time, through a
+// pidfd: a process of the host that got the number since (here: the state made to name one,
+// as a reused pid would) is never signalled.
+TEST_F(ExecAttack, KillAndDeleteNeverSignalAProcessThatTookTheContainersPid) {
+  Background host_process({"/bin/sleep", unique_sleep_seconds()});
+  const fs::path state_file = fs::path(c().root()) / "containers" / c().id() / "state.json";
+  auto state = nlohmann::json::parse(read_file(state_file));
+  state["pid"] = host_process.pid();  // its pid_start_time stays the container's process's
+  std::ofstream(state_file) << state.dump();
+  const auto killed = c().mc({"kill", c().id(), "KILL"});
+  EXPECT_NE(killed.status, 0) << "the recorded process is gone: nothing to signal";
+  EXPECT_TRUE(host_process.running()) << "kill signalled the process that has the number now";
+  c().mc({"delete", "--force", c().id()});
+  EXPECT_TRUE(host_process.running()) << "delete killed the process that has the number now";
+}
+
+// A startContainer hook's program is found inside the container: the image's. It runs as a
+// process of the container (its pid namespace, cgroup, bounding set, effective capabilities,
+// seccomp filter), never with the runtime's own privileges, which an image could turn into
+// the host's root by putting its own program at the hook's path.
+TEST(HookAttack, AStartContainerHookRunsConfinedLikeTheContainersProcess) {
+  MC_REQUIRE_ROOT();
+  Leftovers leftovers(kTag);
+  HostDir dir;
+  {
+    const std::string script =
+        "grep -E '^(Seccomp|CapBnd|CapEff|NoNewPrivs):' /proc/self/status > /hooks/out; "
+        "readlink /proc/self/ns/pid > /hooks/pidns; cat /proc/self/cgroup > /hooks/cgroup; "
+        "cat /proc/1/cgroup > /hooks/cgroup1";
+    OciContainer c(kTag, [&](nlohmann::json& j) {
+      j["mounts"].push_back({{"destination", "/hooks"},
+                             {"type", "bind"},
+                             {"source", dir.path()},
+                             {"options", {"rbind", "rw"}}});
+      j["hooks"] = {{"startContainer", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", script}}}}}};
+    });
+    ASSERT_EQ(c.create().status, 0);
+    const auto started = c.start();
+    ASSERT_EQ(started.status, 0) << started.err;
+    const std::string first = read_file(fmt::format("/proc/{}/status", c.pid()));
+    const std::string hook = read_file(dir.path() + "/out");
+    EXPECT_EQ(status_field(hook, "Seccomp"), "2") << "the hook ran without the filter";
+    for (const char* set : {"CapBnd", "CapEff", "NoNewPrivs"}) {
+      EXPECT_EQ(status_field(hook, set), status_field(first, set)) << set;
+    }
+    EXPECT_EQ(trimmed(read_file(dir.path() + "/pidns")),
+              fs::read_symlink(fmt::format("/proc/{}/ns/pid", c.pid())).string())
+        << "the hook is not in the container's pid namespace";
+    // Both read inside (the same cgroup namespace): the hook's cgroup and the first process's.
+    EXPECT_NE(read_file(dir.path() + "/cgroup1"), "");
+    EXPECT_EQ(read_file(dir.path() + "/cgroup"), read_file(dir.path() + "/cgroup1"))
+        << "the hook is not in the container's cgroup";
+  }
+  EXPECT_EQ("", leftovers.check());
+  leftovers.scrub();
+}
+
+// exec --user NAME reads the container's /etc/passwd and /etc/group through its root, every
+// component resolved inside it: an /etc/passwd that is a symlink to a host path (absolute or
+// with ..) finds nothing of the host's, and a fifo or an oversized file there cannot make
+// exec hang or read without end.
+class ExecUserLookup : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MC_REQUIRE_ROOT();
+    leftovers_.emplace(kTag);
+    fs::create_directory(dir_.path() + "/etc");
+    std::ofstream(host_.path() + "/passwd")
+        << "root:x:0:0::/:/bin/sh\nhostonly:x:4242:4242::/:/bin/sh\n";
+    container_.emplace(kTag, [&](nlohmann::json& j) {
+      j["mounts"].push_back({{"destination", "/etc"},
+                             {"type", "bind"},
+                             {"source", dir_.path() + "/etc"},
+                             {"options", {"rbind", "rw"}}});
+    });
+    ASSERT_EQ(container_->create().status, 0);
+    ASSERT_EQ(container_->start().status, 0);
+  }
+  void TearDown() override {
+    container_.reset();
+    if (!leftovers_) return;
+    EXPECT_EQ("", leftovers_->check()) << "left on the host by this test";
+    leftovers_->scrub();
+  }
+  RunResult exec_as(const std::string& user) {
+    RunOptions o;
+    o.timeout = std::chrono::milliseconds(20000);
+    return container_->mc({"exec", "--user", user, container_->id(), "/bin/true"}, o);
+  }
+  HostDir dir_, host_;
+  std::optional<Leftovers> leftovers_;
+  std::optional<OciContainer> container_;
+};
+
+TEST_F(ExecUserLookup, APasswdSymlinkToTheHostFindsNothingOfTheHosts) {
+  const fs::path passwd = dir_.path() + "/etc/passwd";
+  fs::create_symlink(host_.path() + "/passwd", passwd);
+  const auto absolute = exec_as("hostonly");
+  EXPECT_EQ(absolute.status, 125) << absolute.out;
+  EXPECT_TRUE(contains(absolute.err, "unknown user 'hostonly'")) << absolute.err;
+  fs::remove(passwd);
+  fs::create_symlink("../../../../../../../.." + host_.path() + "/passwd", passwd);
+  const auto dotdot = exec_as("hostonly");
+  EXPECT_EQ(dotdot.status, 125);
+  EXPECT_TRUE(contains(dotdot.err, "unknown user 'hostonly'")) << dotdot.err;
+}
+
+TEST_F(ExecUserLookup, AFifoOrAHugeFileAsPasswdIsRefusedNotWaitedOn) {
+  const std::string passwd = dir_.path() + "/etc/passwd";
+  ASSERT_EQ(::mkfifo(passwd.c_str(), 0644), 0);
+  const auto start = std::chrono::steady_clock::now();
+  const auto fifo = exec_as("alice");
+  EXPECT_EQ(fifo.status, 125) << fifo.err;
+  EXPECT_TRUE(contains(fifo.err, "not a regular file")) << fifo.err;
+  EXPECT_LT(seconds_since(start), 15);
+  fs::remove(passwd);
+  ASSERT_EQ(::truncate((std::ofstream(passwd), passwd.c_str()), off_t{64} << 20), 0);
+  const auto huge = exec_as("alice");
+  EXPECT_EQ(huge.status, 125) << huge.err;
+  EXPECT_TRUE(contains(huge.err, "not a regular file of at most 1 MiB")) << huge.err;
+}
+
+// exec holds the container's lock (shared) until its process runs: a delete that comes
+// meanwhile waits, then finds the new process in the cgroup and kills it with the rest.
+// Nothing of the container may survive the race, whichever side wins it.
+TEST_F(ExecAttack, ExecRacingDeleteLeavesNothingBehind) {
+  HostDir dir;
+  Background exec({"/bin/sh", "-c",
+                   fmt::format("for i in 1 2 3 4 5 6 7 8; do {} --root {} exec --detach {} "
+                               "/bin/sleep {} </dev/null >/dev/null 2>&1; done",
+                               bin("mycontainer"), c().root(), c().id(), unique_sleep_seconds())});
+  ::usleep(50 * 1000);
+  const auto del = c().mc({"delete", "--force", c().id()});
+  EXPECT_EQ(del.status, 0) << del.err;
+  exec.wait();
+  EXPECT_FALSE(fs::exists(fs::path(c().root()) / "containers" / c().id()));
 }
 
 }  // namespace

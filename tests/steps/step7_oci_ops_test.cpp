@@ -145,6 +145,86 @@ TEST_F(OciOps, ExecOfACommandThatIsNotThereIs127) {
   EXPECT_TRUE(contains(r.err, "/no/such/command")) << r.err;
 }
 
+// exec --preserve-fds N (runc's): the caller's 3..3+N-1 reach the process, nothing above.
+TEST_F(OciOps, ExecPreserveFdsPassesTheCallersDescriptorsOn) {
+  OciContainer c(kTag);
+  ASSERT_RUNNING(c);
+  HostDir dir;
+  std::ofstream(dir.path() + "/in") << "from the caller\n";
+  const std::string out = dir.path() + "/out";
+  const auto with = [&](const std::string& preserve) {
+    return run(
+        {"/bin/sh", "-c",
+         fmt::format("exec 3<{}/in 4>{} 5</dev/null; exec {} --root {} exec {} {} /bin/sh -c "
+                     "'cat <&3; echo written >&4; test -e /proc/self/fd/5 && echo five; true'",
+                     dir.path(), out, bin("mycontainer"), c.root(), preserve, c.id())});
+  };
+  const auto r = with("--preserve-fds 2");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "from the caller\n") << "fd 3 passed, fd 5 not";
+  EXPECT_EQ(read_file(out), "written\n") << "fd 4 passed";
+  const auto without = with("");
+  EXPECT_EQ(without.out, "") << "nothing of the caller's without --preserve-fds";
+  // A descriptor that is not open cannot be passed (one of ours would take its number).
+  const auto closed = run({"/bin/sh", "-c",
+                           fmt::format("exec 3</dev/null; exec 4<&-; exec {} --root {} exec "
+                                       "--preserve-fds 2 {} /bin/true",
+                                       bin("mycontainer"), c.root(), c.id())});
+  EXPECT_EQ(closed.status, 125) << closed.err;
+  EXPECT_TRUE(contains(closed.err, "--preserve-fds: fd 4")) << closed.err;
+}
+
+// exec --user NAME[:GROUP]: looked up in the container's /etc/passwd and /etc/group, as the
+// container sees them (here bind-mounted over the rootfs's, so only visible inside), with the
+// groups that list the user; -g adds more.
+TEST_F(OciOps, ExecUserByNameReadsTheContainersPasswdAndGroup) {
+  HostDir dir;
+  std::ofstream(dir.path() + "/passwd") << "root:x:0:0:root:/root:/bin/sh\n"
+                                           "alice:x:1234:1235::/:/bin/sh\n";
+  std::ofstream(dir.path() + "/group") << "root:x:0:\nstaff:x:1235:\nwheel:x:1300:bob,alice\n"
+                                          "other:x:1400:bob\n";
+  OciContainer c(kTag, [&](json& j) {
+    for (const char* f : {"passwd", "group"}) {
+      j["mounts"].push_back({{"destination", std::string("/etc/") + f},
+                             {"type", "bind"},
+                             {"source", dir.path() + "/" + f},
+                             {"options", {"bind", "ro"}}});
+    }
+  });
+  ASSERT_RUNNING(c);
+  const auto ids = [&](std::vector<std::string> user) {
+    std::vector<std::string> args{"exec"};
+    args.insert(args.end(), user.begin(), user.end());
+    args.insert(args.end(),
+                {c.id(), "/bin/sh", "-c",
+                 "echo $(id -u) $(id -g) G $(grep Groups: /proc/self/status | cut -f2)"});
+    return c.mc(args);
+  };
+  const auto alice = ids({"--user", "alice"});
+  EXPECT_EQ(alice.status, 0) << alice.err;
+  EXPECT_EQ(alice.out, "1234 1235 G 1300\n");
+  const auto wheel = ids({"--user", "alice:wheel"});
+  EXPECT_EQ(wheel.out, "1234 1300 G 1300\n") << wheel.err;
+  const auto extra = ids({"--user", "1234:1235", "-g", "2000", "--additional-gids", "2001"});
+  EXPECT_EQ(extra.out, "1234 1235 G 2000 2001\n") << extra.err;
+  const auto unknown = ids({"--user", "mallory"});
+  EXPECT_EQ(unknown.status, 125);
+  EXPECT_TRUE(contains(unknown.err, "unknown user 'mallory'")) << unknown.err;
+}
+
+// A bundle asking for mycontainer's own bridge (io.mycontainer.network=bridge) is refused at
+// create, with one line naming the annotation and what to do: under an engine the network is
+// the engine's. Nothing is made (no state, no link, no lease).
+TEST_F(OciOps, ABundleAskingForTheBridgeIsRefusedWithOneLine) {
+  OciContainer c(kTag, [](json& j) { j["annotations"]["io.mycontainer.network"] = "bridge"; });
+  const auto r = c.create();
+  EXPECT_EQ(r.status, 125);
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(contains(r.err, "io.mycontainer.network: bridge networking is `mycontainer run`'s"))
+      << r.err;
+  EXPECT_FALSE(fs::exists(fs::path(c.root()) / "containers" / c.id()));
+}
+
 // ============================================================================================
 // pause, resume
 // ============================================================================================
@@ -206,6 +286,41 @@ TEST_F(OciOps, UpdateWritesTheLimitsFromFlagsAndFromAResourcesFile) {
   }
 }
 
+// update is recorded (the container's config copy in its state directory, as runc keeps it
+// in state.json): a later update starts from it. A memory limit above the recorded
+// memory+swap is refused; one below it is applied (on v2 the swap limit, swap - memory, is
+// rewritten with it).
+TEST_F(OciOps, UpdateIsRecordedAndALaterUpdateStartsFromIt) {
+  OciContainer c(kTag);
+  ASSERT_RUNNING(c);
+  const auto config = [&] {
+    return json::parse(read_file(fs::path(c.root()) / "containers" / c.id() /
+                                 "config.json"))["linux"]["resources"];
+  };
+  const auto first = c.mc({"update", "--memory", "64m", "--memory-swap", "128m", c.id()});
+  if (first.status != 0 && contains(first.err, "accounts no swap")) {
+    GTEST_SKIP() << "no swap accounting here: " << first.err;
+  }
+  ASSERT_EQ(first.status, 0) << first.err;
+  ASSERT_EQ(c.mc({"update", "--pids-limit", "40", c.id()}).status, 0);
+  json r = config();
+  EXPECT_EQ(r["memory"]["limit"], 64 << 20) << r.dump();
+  EXPECT_EQ(r["memory"]["swap"], 128 << 20) << r.dump();
+  EXPECT_EQ(r["pids"]["limit"], 40) << r.dump();
+  const auto above = c.mc({"update", "--memory", "256m", c.id()});
+  EXPECT_NE(above.status, 0) << "256m of memory above the recorded 128m of memory + swap";
+  EXPECT_EQ(config()["memory"]["limit"], 64 << 20) << "a refused update is not recorded";
+  const auto below = c.mc({"update", "--memory", "100m", c.id()});
+  ASSERT_EQ(below.status, 0) << below.err;
+  EXPECT_EQ(config()["memory"]["limit"], 100 << 20);
+  if (const std::string swap = cgroup_file(c, "memory.swap.max"); !swap.empty()) {
+    EXPECT_EQ(trimmed(read_file(swap)), std::to_string(28 << 20)) << "v2: swap - memory";
+  }
+  if (const std::string memsw = cgroup_file(c, "memory.memsw.limit_in_bytes"); !memsw.empty()) {
+    EXPECT_EQ(trimmed(read_file(memsw)), std::to_string(128 << 20)) << "v1: memory + swap";
+  }
+}
+
 TEST_F(OciOps, UpdateWithAWrongTypeIsRefusedByFieldAndChangesNothing) {
   OciContainer c(kTag);
   ASSERT_RUNNING(c);
@@ -226,26 +341,147 @@ TEST_F(OciOps, UpdateWithAWrongTypeIsRefusedByFieldAndChangesNothing) {
 // hooks
 // ============================================================================================
 
+// One line a hook wrote: "NAME ROOT MNT [procmounted] {state json}".
+struct HookLine {
+  std::string name, root, mnt, extra;
+  json state;
+};
+std::optional<HookLine> hook_line(const std::vector<std::string>& lines, const std::string& name) {
+  for (const auto& line : lines) {
+    if (line.rfind(name + " ", 0) != 0) continue;
+    const auto brace = line.find('{');
+    if (brace == std::string::npos) return std::nullopt;
+    std::istringstream words(line.substr(0, brace));
+    HookLine h;
+    words >> h.name >> h.root >> h.mnt >> h.extra;
+    h.state = json::parse(line.substr(brace));
+    return h;
+  }
+  return std::nullopt;
+}
+
+// config.md "POSIX-platform Hooks" and runtime.md "Lifecycle": each hook at its point, in
+// its namespaces, with the status of that moment on stdin. createRuntime: in the runtime's
+// mount namespace, the container's root not changed yet. createContainer: in the container's
+// mount namespace (its /proc mounted on the rootfs), still before pivot_root (its root is "/"),
+// the program found on the host. startContainer: inside the container (its host name), at
+// start, status "created". poststart "running", poststop "stopped".
 TEST_F(OciOps, HooksRunAtTheirPointsWithTheStateOnStdin) {
   HostDir dir;
   const std::string log = dir.path() + "/hooks.log";
-  const auto hook = [&](const std::string& name) {
-    return json{{"path", "/bin/sh"},
-                {"args", {"sh", "-c", fmt::format("echo {} $(cat) >> {}", name, log)}}};
+  // The first process's root as the hook sees it, our mount namespace, whether the
+  // container's /proc is mounted on the rootfs at its host path as the first process sees it
+  // (only between the mounts and pivot_root), and the state.
+  const auto outside = [&](const std::string& name) {
+    const std::string script = fmt::format(
+        R"(s=$(cat); pid=$(echo "$s" | sed 's/.*"pid":\([0-9]*\).*/\1/'); )"
+        R"(p=-; test -e /proc/$pid/root{}/proc/1/status && p=procmounted; )"
+        R"(echo "{} $(readlink /proc/$pid/root) $(readlink /proc/self/ns/mnt) $p $s" >> {})",
+        rootfs(), name, log);
+    return json{{"path", "/bin/sh"}, {"args", {"sh", "-c", script}}};
   };
+  // Inside the container: /bin/sh is the rootfs's busybox, the log is on a bind mount.
+  const json inside = {
+      {"path", "/bin/sh"},
+      {"args",
+       {"sh", "-c", R"sh(echo "startContainer $(hostname) - - $(cat)" >> /hooks/hooks.log)sh"}}};
   OciContainer c(kTag, [&](json& j) {
-    j["hooks"] = {{"createRuntime", {hook("createRuntime")}},
-                  {"poststart", {hook("poststart")}},
-                  {"poststop", {hook("poststop")}}};
+    j["mounts"].push_back({{"destination", "/hooks"},
+                           {"type", "bind"},
+                           {"source", dir.path()},
+                           {"options", {"rbind", "rw"}}});
+    j["hooks"] = {{"createRuntime", {outside("createRuntime")}},
+                  {"createContainer", {outside("createContainer")}},
+                  {"startContainer", {inside}},
+                  {"poststart", {outside("poststart")}},
+                  {"poststop", {outside("poststop")}}};
   });
-  ASSERT_RUNNING(c);
+  const auto created = c.create();
+  ASSERT_EQ(created.status, 0) << created.err;
+  const pid_t pid = c.pid();
+  const std::string container_mnt = ns_link(pid, "mnt");
+  EXPECT_EQ(lines_of(read_file(log)).size(), 2u) << "only the create hooks so far\n"
+                                                 << read_file(log);
+  ASSERT_EQ(c.start().status, 0);
   ASSERT_EQ(c.mc({"delete", "--force", c.id()}).status, 0);
   const auto lines = lines_of(read_file(log));
-  ASSERT_EQ(lines.size(), 3u) << read_file(log);
-  EXPECT_EQ(lines[0].rfind("createRuntime {", 0), 0u) << lines[0];
-  EXPECT_TRUE(contains(lines[0], "\"id\":\"" + c.id() + "\"")) << lines[0];
-  EXPECT_EQ(lines[1].rfind("poststart {", 0), 0u) << lines[1];
-  EXPECT_EQ(lines[2].rfind("poststop {", 0), 0u) << lines[2];
+  ASSERT_EQ(lines.size(), 5u) << read_file(log);
+  const std::string our_mnt = fs::read_symlink("/proc/self/ns/mnt").string();
+
+  const auto runtime = hook_line(lines, "createRuntime");
+  ASSERT_TRUE(runtime) << read_file(log);
+  EXPECT_EQ(runtime->state.value("status", ""), "creating");
+  EXPECT_EQ(runtime->state.value("id", ""), c.id());
+  EXPECT_EQ(runtime->state.value("pid", 0), pid);
+  EXPECT_EQ(runtime->root, "/") << "before pivot_root";
+  EXPECT_EQ(runtime->mnt, our_mnt) << "in the runtime's mount namespace";
+  // Through the first process's root: its /proc is mounted on the rootfs, which still lies at
+  // its host path (the root has not changed).
+  EXPECT_EQ(runtime->extra, "procmounted") << "after the mounts, before pivot_root";
+
+  const auto container = hook_line(lines, "createContainer");
+  ASSERT_TRUE(container) << read_file(log);
+  EXPECT_EQ(container->state.value("status", ""), "creating");
+  EXPECT_EQ(container->root, "/") << "before pivot_root";
+  EXPECT_EQ(container->mnt, container_mnt) << "in the container's mount namespace";
+  EXPECT_EQ(container->extra, "procmounted") << "after the container's mounts";
+
+  const auto start = hook_line(lines, "startContainer");
+  ASSERT_TRUE(start) << read_file(log);
+  EXPECT_EQ(start->root, "opsbox") << "inside the container (its host name)";
+  EXPECT_EQ(start->state.value("status", ""), "created");
+  EXPECT_EQ(start->state.value("pid", 0), pid);
+
+  const auto poststart = hook_line(lines, "poststart");
+  ASSERT_TRUE(poststart) << read_file(log);
+  EXPECT_EQ(poststart->state.value("status", ""), "running");
+  EXPECT_EQ(poststart->mnt, our_mnt);
+  EXPECT_EQ(poststart->extra, "-") << "the root has changed by now";
+  const auto poststop = hook_line(lines, "poststop");
+  ASSERT_TRUE(poststop) << read_file(log);
+  EXPECT_EQ(poststop->state.value("status", ""), "stopped");
+  EXPECT_EQ(lines[0].rfind("createRuntime ", 0), 0u);
+  EXPECT_EQ(lines[1].rfind("createContainer ", 0), 0u);
+  EXPECT_EQ(lines[2].rfind("startContainer ", 0), 0u);
+  EXPECT_EQ(lines[3].rfind("poststart ", 0), 0u);
+  EXPECT_EQ(lines[4].rfind("poststop ", 0), 0u);
+}
+
+// A failing createContainer or startContainer hook tears the container down: nothing left.
+TEST_F(OciOps, AFailingCreateContainerOrStartContainerHookLeavesNothing) {
+  OciContainer created(kTag, [](json& j) {
+    j["hooks"] = {{"createContainer", {{{"path", "/bin/false"}}}}};
+  });
+  const auto r = created.create();
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(contains(r.err, "hooks.createContainer[0]")) << r.err;
+  EXPECT_FALSE(fs::exists(fs::path(created.root()) / "containers" / created.id()));
+
+  OciContainer started(kTag, [](json& j) {
+    j["hooks"] = {{"startContainer", {{{"path", "/bin/false"}}}}};
+  });
+  ASSERT_EQ(started.create().status, 0);
+  const auto s = started.start();
+  EXPECT_NE(s.status, 0);
+  EXPECT_TRUE(contains(s.err, "hooks.startContainer[0]")) << s.err;
+  EXPECT_FALSE(fs::exists(fs::path(started.root()) / "containers" / started.id()));
+}
+
+// The hooks that `start` and `delete` run are the config's as create read it: a bundle
+// changed afterwards (by whoever may write it) changes nothing (runc keeps its config in its
+// state the same way).
+TEST_F(OciOps, HooksAreTheConfigsAsCreateReadItNotTheBundlesLater) {
+  HostDir dir;
+  const std::string mark = dir.path() + "/ran";
+  OciContainer c(kTag);
+  ASSERT_EQ(c.create().status, 0);
+  json j = json::parse(read_file(c.bundle() + "/config.json"));
+  j["hooks"] = {{"poststart", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "touch " + mark}}}}},
+                {"poststop", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "touch " + mark}}}}}};
+  std::ofstream(c.bundle() + "/config.json") << j.dump(2);
+  ASSERT_EQ(c.start().status, 0);
+  ASSERT_EQ(c.mc({"delete", "--force", c.id()}).status, 0);
+  EXPECT_FALSE(fs::exists(mark)) << "a hook added to the bundle after create ran";
 }
 
 TEST_F(OciOps, AFailingHookLeavesNothing) {

@@ -51,6 +51,10 @@ class Handshake {
   // Blocks until the child sends a descriptor (send_fd), and returns it; an empty UniqueFd
   // when the child gave up first: wait_for_exec() then says why.
   UniqueFd receive_fd();
+  // Blocks until the child says it reached a point where it waits for us (report_ready):
+  // true; false when it gave up first (a setup error, or EOF): wait_for_exec() then says
+  // why. Step 7's OCI create runs its createRuntime and createContainer hooks there.
+  bool wait_for_ready();
   // Blocks until the child has exec'd (nullopt) or reported a setup error. Notes the child
   // sent on the way (send_note) are appended to *notes if given.
   std::optional<ChildError> wait_for_exec(std::vector<std::string>* notes = nullptr);
@@ -61,6 +65,8 @@ class Handshake {
   void close_parent_end() noexcept { ::close(parent_.get()); }
   // Blocks until the parent says go; exits at once if the parent died instead (EOF).
   void wait_for_parent();
+  // Tells the parent we reached the point it waits for (wait_for_ready). Throws SyscallError.
+  void report_ready();
   // Sends the error to the parent (best effort, never throws).
   void report_error(const ChildError& error) noexcept;
   // Sends a descriptor to the parent (step 7: the master of the container's terminal, which
