@@ -25,8 +25,13 @@
 #include <unistd.h>         // fchownat(2), symlinkat(2), linkat(2), unlinkat(2)
 
 #include <array>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "ctr/error.hpp"
@@ -72,37 +77,114 @@ class Sha256 {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
 };
 
-// --- Reading: two archives in a chain -----------------------------------------------------
+// --- Reading: two archives in a chain, the first in a thread of its own -----------------
 //
 // The diff_id is the sha256 of the *uncompressed* tar. libarchive decompresses inside its
 // tar reader, so we chain two readers: `raw` only decompresses (format "raw"), and `tar`
-// reads its input from raw's output through read_cb, which hashes every byte on the way.
-// One pass over the data, as `tar -x` makes.
+// reads its input from raw's output through read_cb. One pass over the data, as `tar -x`
+// makes. `tar -xzf` runs gzip as a second process, so decompression and the writing of files
+// overlap on two CPUs; we do the same with a thread: it decompresses and hashes into a few
+// buffers ahead, while the main thread parses the tar and creates the files.
 
 using Archive = std::unique_ptr<archive, decltype(&archive_read_free)>;
 
-struct Chain {
+class Chain {
+ public:
   Archive raw{archive_read_new(), archive_read_free};
   Archive tar{archive_read_new(), archive_read_free};
-  Sha256 sha;
-  std::uint64_t size = 0;
-  std::vector<char> buf = std::vector<char>(1 << 20);
   const std::function<void(std::uint64_t)>* on_progress = nullptr;
+
+  Chain() {
+    for (auto& b : buffers_) b.resize(kBufferSize);
+    for (std::size_t i = 0; i < buffers_.size(); ++i) free_.push_back(i);
+  }
+  ~Chain() {
+    {
+      const std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (producer_.joinable()) producer_.join();
+  }
+  void start() {
+    producer_ = std::thread([this] { produce(); });
+  }
+
+  // The next block of the uncompressed stream: its size, 0 at the end, -1 on an error
+  // (error() says which). The block stays valid until the next call (libarchive's rule for a
+  // read callback).
+  la_ssize_t next(const void** out) {
+    std::unique_lock lock(m_);
+    if (current_ >= 0) free_.push_back(static_cast<std::size_t>(current_));
+    current_ = -1;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !full_.empty() || done_; });
+    if (full_.empty()) return error_.empty() ? 0 : -1;
+    const auto [index, n] = full_.front();
+    full_.pop_front();
+    current_ = static_cast<long>(index);
+    *out = buffers_[index].data();
+    return n;
+  }
+  const std::string& error() const { return error_; }
+  std::uint64_t compressed_bytes() const { return compressed_.load(); }
+  // Only once next() returned 0: the producer is done with them.
+  std::string digest() { return sha_.digest(); }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  static constexpr std::size_t kBufferSize = 1 << 20;
+
+  void produce() {
+    while (true) {
+      std::size_t index = 0;
+      {
+        std::unique_lock lock(m_);
+        cv_.wait(lock, [&] { return !free_.empty() || stop_; });
+        if (stop_) return;
+        index = free_.front();
+        free_.pop_front();
+      }
+      const la_ssize_t n = archive_read_data(raw.get(), buffers_[index].data(), kBufferSize);
+      if (n > 0) {
+        sha_.update(buffers_[index].data(), static_cast<std::size_t>(n));
+        size_ += static_cast<std::uint64_t>(n);
+        compressed_ = static_cast<std::uint64_t>(archive_filter_bytes(raw.get(), -1));
+      }
+      const std::lock_guard lock(m_);
+      if (n <= 0) {
+        if (n < 0) error_ = error_of(raw.get());
+        done_ = true;
+        cv_.notify_all();
+        return;
+      }
+      full_.emplace_back(index, n);
+      cv_.notify_all();
+    }
+  }
+
+  std::array<std::vector<char>, 4> buffers_;
+  std::deque<std::size_t> free_;
+  std::deque<std::pair<std::size_t, la_ssize_t>> full_;
+  long current_ = -1;
+  bool done_ = false, stop_ = false;
+  std::string error_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::thread producer_;
+  Sha256 sha_;
+  std::uint64_t size_ = 0;
+  std::atomic<std::uint64_t> compressed_{0};
 };
 
 la_ssize_t read_cb(archive*, void* data, const void** out) {
   auto* c = static_cast<Chain*>(data);
-  const la_ssize_t n = archive_read_data(c->raw.get(), c->buf.data(), c->buf.size());
+  const la_ssize_t n = c->next(out);
   if (n < 0) {
-    archive_set_error(c->tar.get(), EIO, "%s", error_of(c->raw.get()));
+    archive_set_error(c->tar.get(), EIO, "%s", c->error().c_str());
     return -1;
   }
-  c->sha.update(c->buf.data(), static_cast<std::size_t>(n));
-  c->size += static_cast<std::uint64_t>(n);
-  if (c->on_progress && *c->on_progress) {
-    (*c->on_progress)(static_cast<std::uint64_t>(archive_filter_bytes(c->raw.get(), -1)));
-  }
-  *out = c->buf.data();
+  if (c->on_progress && *c->on_progress) (*c->on_progress)(c->compressed_bytes());
   return n;
 }
 
@@ -116,6 +198,7 @@ void open_raw(Chain& c, const std::filesystem::path& file) {
       archive_read_next_header(raw, &entry) != ARCHIVE_OK) {
     refuse(file.string() + ": " + error_of(raw));
   }
+  c.start();
 }
 
 // Reads what is left of the uncompressed stream (the zero blocks after the tar's end), so
@@ -123,8 +206,8 @@ void open_raw(Chain& c, const std::filesystem::path& file) {
 void drain(Chain& c) {
   const void* ignored = nullptr;
   while (true) {
-    const la_ssize_t n = read_cb(nullptr, &c, &ignored);
-    if (n < 0) refuse(std::string("corrupt data: ") + error_of(c.tar.get()));
+    const la_ssize_t n = c.next(&ignored);
+    if (n < 0) refuse("corrupt data: " + c.error());
     if (n == 0) return;
   }
 }
@@ -446,14 +529,14 @@ UnpackResult unpack_layer(const std::filesystem::path& file, const std::filesyst
   }
   drain(c);
   writer.finish();
-  return {c.sha.digest(), c.size};
+  return {c.digest(), c.size()};
 }
 
 UnpackResult hash_uncompressed(const std::filesystem::path& file) {
   Chain c;
   open_raw(c, file);
   drain(c);
-  return {c.sha.digest(), c.size};
+  return {c.digest(), c.size()};
 }
 
 std::pair<std::string, std::uint64_t> sha256_file(const std::filesystem::path& file) {
