@@ -11,6 +11,7 @@
 
 #include "ctr/error.hpp"
 #include "image/store.hpp"
+#include "runtime/path.hpp"  // ctr::open_in_root
 
 namespace mycontainer::image::detail {
 
@@ -80,6 +81,45 @@ void remove_tree(const std::filesystem::path& path) noexcept {
     }
   }
   std::filesystem::remove_all(path, ec);
+}
+
+namespace {
+
+// Calls f(data, n) for every block of the file fd.
+template <typename F>
+void read_blocks(int fd, const std::string& name, F&& f) {
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    ctr::check(n, "read", name);
+    if (n == 0) return;
+    f(buf, static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace
+
+std::string read_in_root(const std::filesystem::path& root, const std::string& name) {
+  const ctr::UniqueFd in = ctr::open_in_root(root.string(), name, O_RDONLY);
+  std::string out;
+  read_blocks(in.get(), name, [&](const char* data, std::size_t n) { out.append(data, n); });
+  return out;
+}
+
+void copy_in_root(const std::filesystem::path& root, const std::string& name,
+                  const std::filesystem::path& dst) {
+  const ctr::UniqueFd in = ctr::open_in_root(root.string(), name, O_RDONLY);
+  const ctr::UniqueFd out(ctr::check(
+      ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), "open", dst.string()));
+  read_blocks(in.get(), name, [&](const char* data, std::size_t n) {
+    for (std::size_t done = 0; done < n;) {
+      const ssize_t w = ::write(out.get(), data + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      ctr::check(w, "write", dst.string());
+      done += static_cast<std::size_t>(w);
+    }
+  });
 }
 
 std::string digest_hex(std::string_view digest) {

@@ -23,6 +23,12 @@ ctr::UniqueFd lock_file(const std::filesystem::path& path, bool exclusive, bool 
 // Removes a tree, making directories writable first where needed (a layer may hold 0555
 // directories that a rootless owner cannot empty otherwise). Never throws.
 void remove_tree(const std::filesystem::path& path) noexcept;
+// A file named by an archive or a layout that may be hostile, opened inside root
+// (openat2 RESOLVE_IN_ROOT: a symlink in it cannot make us read the host's files), then
+// read whole, or copied to dst (created, O_EXCL). Throw ctr::SyscallError.
+std::string read_in_root(const std::filesystem::path& root, const std::string& name);
+void copy_in_root(const std::filesystem::path& root, const std::string& name,
+                  const std::filesystem::path& dst);
 // "sha256:HEX" -> "HEX"; throws ctr::UsageError if not a digest.
 std::string digest_hex(std::string_view digest);
 

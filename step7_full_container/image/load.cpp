@@ -40,12 +40,15 @@ struct Staging {
 // staging directory (fsync'ed there, so the rename into place later is durable).
 fs::path stage_blob(const fs::path& layout, const json& desc, const fs::path& staging) {
   const std::string digest = desc.at("digest").get<std::string>();
-  const fs::path src = layout / "blobs/sha256" / detail::digest_hex(digest);
   const fs::path dst = staging / ("blob-" + detail::digest_hex(digest));
   if (fs::exists(dst)) return dst;
-  std::error_code ec;
-  if (!fs::is_regular_file(src, ec)) throw ctr::UsageError("blob " + digest + " is missing");
-  fs::copy_file(src, dst);
+  // Opened inside the layout: a blob that is a symlink to a host file is read as the
+  // layout's own (missing) file, never the host's.
+  try {
+    detail::copy_in_root(layout, "blobs/sha256/" + detail::digest_hex(digest), dst);
+  } catch (const ctr::SyscallError& e) {
+    throw ctr::UsageError("blob " + digest + " is missing from the layout (" + e.what() + ")");
+  }
   const auto [actual, size] = sha256_file(dst);
   if (actual != digest) {
     throw ctr::UsageError("blob " + digest + " is corrupt: its content hashes to " + actual);
@@ -116,7 +119,7 @@ Image Store::load_layout(const fs::path& dir, const std::vector<Reference>& name
   }
   json index, manifest, config;
   try {
-    index = json::parse(detail::read_file(dir / "index.json"));
+    index = json::parse(detail::read_in_root(dir, "index.json"));
   } catch (const json::exception& e) {
     throw ctr::UsageError(std::string("index.json: ") + e.what());
   }

@@ -15,7 +15,6 @@
 #include "ctr/error.hpp"
 #include "image/files.hpp"
 #include "image/unpack.hpp"
-#include "runtime/path.hpp"  // ctr::open_in_root
 
 namespace mycontainer::image {
 namespace fs = std::filesystem;
@@ -81,29 +80,13 @@ void finish_layout(const fs::path& layout, const json& manifest_desc) {
       << json{{"schemaVersion", 2}, {"manifests", json::array({manifest_desc})}}.dump();
 }
 
-// A file an archive named, opened inside the archive's directory (a symlink in a hostile
-// archive cannot make us read the host's files) and copied out to dst.
-void copy_in_root(const fs::path& root, const std::string& name, const fs::path& dst) {
-  const ctr::UniqueFd in = ctr::open_in_root(root.string(), name, O_RDONLY);
-  const ctr::UniqueFd out(ctr::check(
-      ::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), "open", dst.string()));
-  char buf[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(in.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    ctr::check(n, "read", name);
-    if (n == 0) break;
-    ctr::check(::write(out.get(), buf, static_cast<size_t>(n)), "write", dst.string());
-  }
-}
-
 // `docker save` (manifest.json: [{"Config", "RepoTags", "Layers"}]) -> an OCI layout in
 // out, one per image of the archive; returns the layouts and their names.
 std::vector<std::pair<fs::path, std::vector<Reference>>> docker_save_to_layouts(
     const fs::path& archive_dir, const fs::path& work) {
   json list;
   try {
-    list = json::parse(detail::read_file(archive_dir / "manifest.json"));
+    list = json::parse(detail::read_in_root(archive_dir, "manifest.json"));
   } catch (const std::exception& e) {
     throw ctr::UsageError(std::string("manifest.json: ") + e.what());
   }
@@ -113,12 +96,12 @@ std::vector<std::pair<fs::path, std::vector<Reference>>> docker_save_to_layouts(
     const fs::path layout = work / ("layout" + std::to_string(n++));
     fs::create_directories(layout / "blobs/sha256");
     const fs::path staged = work / "file";
-    copy_in_root(archive_dir, item.at("Config").get<std::string>(), staged);
+    detail::copy_in_root(archive_dir, item.at("Config").get<std::string>(), staged);
     const json config_desc = add_blob(layout, staged, kConfigType);
     fs::remove(staged);
     json layers = json::array();
     for (const auto& layer : item.at("Layers")) {
-      copy_in_root(archive_dir, layer.get<std::string>(), staged);
+      detail::copy_in_root(archive_dir, layer.get<std::string>(), staged);
       layers.push_back(add_blob(layout, staged, layer_media_type(staged)));
       fs::remove(staged);
     }
@@ -141,7 +124,7 @@ std::vector<std::pair<fs::path, std::vector<Reference>>> docker_save_to_layouts(
 // given after "oci-archive:FILE:"; a bare tag names nothing).
 std::vector<Reference> layout_names(const fs::path& layout) {
   std::vector<Reference> names;
-  const json index = json::parse(detail::read_file(layout / "index.json"));
+  const json index = json::parse(detail::read_in_root(layout, "index.json"));
   for (const auto& desc : index.value("manifests", json::array())) {
     const json a = desc.value("annotations", json::object());
     std::string name = a.value("io.containerd.image.name", "");

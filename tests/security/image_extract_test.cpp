@@ -176,5 +176,27 @@ TEST_F(ImageExtractAttack, WhiteoutNamesCannotEscape) {
   expect_outside_untouched();
 }
 
+TEST_F(ImageExtractAttack, ABlobThatIsASymlinkToAHostFileIsNotRead) {
+  // The archive's config blob is a symlink to a host file with exactly the config's bytes:
+  // followed, its digest would check out and the store would copy the host's file.
+  const fs::path layer = work_ / "layer.tgz";
+  write_tar(layer, {{"a", 'f', "x"}});
+  const fs::path layout = work_ / "layout";
+  make_layout(layout, {layer}, "localhost/attack:1");
+  const auto index = nlohmann::json::parse(read_file((layout / "index.json").string()));
+  const auto manifest = nlohmann::json::parse(read_file(
+      (layout / "blobs/sha256" / index["manifests"][0]["digest"].get<std::string>().substr(7))
+          .string()));
+  const fs::path config =
+      layout / "blobs/sha256" / manifest["config"]["digest"].get<std::string>().substr(7);
+  fs::copy_file(config, outside_ / "host-file");
+  fs::remove(config);
+  fs::create_symlink(outside_ / "host-file", config);
+  sh("tar -C " + layout.string() + " -cf " + (work_ / "a.tar").string() + " .");
+  const auto r = mc_image(store_, {"load", "-i", (work_ / "a.tar").string()});
+  expect_refused_and_nothing_left(r, "missing from the layout");
+  EXPECT_EQ(entries_under(store_ / "blobs/sha256"), std::vector<std::string>{});
+}
+
 }  // namespace
 }  // namespace mc::test
