@@ -52,11 +52,11 @@ std::string human_age(const std::string& created) {
     d = "About an hour";
   else if (h < 48)
     d = fmt::format("{} hours", h);
-  else if (h < 24 * 7 * 2)
+  else if (h < 24L * 7 * 2)
     d = fmt::format("{} days", h / 24);
-  else if (h < 24 * 30 * 2)
+  else if (h < 24L * 30 * 2)
     d = fmt::format("{} weeks", h / 24 / 7);
-  else if (h < 24 * 365 * 2)
+  else if (h < 24L * 365 * 2)
     d = fmt::format("{} months", h / 24 / 30);
   else
     d = fmt::format("{} years", h / 24 / 365);
@@ -149,6 +149,7 @@ void run_image_tool(const std::string& command, const std::vector<std::string>& 
   std::vector<std::string> words = {tool, "--store", Store::default_root().string(), command};
   words.insert(words.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(words.size() + 1);
   for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
   ::execv(tool.c_str(), argv.data());

@@ -15,6 +15,8 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "ctr/error.hpp"
 #include "image/files.hpp"
 #include "image/store.hpp"
@@ -40,7 +42,7 @@ struct Staging {
 // staging directory (fsync'ed there, so the rename into place later is durable).
 fs::path stage_blob(const fs::path& layout, const json& desc, const fs::path& staging) {
   const std::string digest = desc.at("digest").get<std::string>();
-  const fs::path dst = staging / ("blob-" + detail::digest_hex(digest));
+  fs::path dst = staging / ("blob-" + detail::digest_hex(digest));
   if (fs::exists(dst)) return dst;
   // Opened inside the layout: a blob that is a symlink to a host file is read as the
   // layout's own (missing) file, never the host's.
@@ -163,8 +165,8 @@ Image Store::load_layout(const fs::path& dir, const std::vector<Reference>& name
       };
       const UnpackResult r = unpack_layer(blob, dest, options);
       if (r.diff_id != diff_id) {
-        throw ctr::UsageError("layer " + digest + " unpacks to " + r.diff_id +
-                              ", the config says " + diff_id);
+        throw ctr::UsageError(
+            fmt::format("layer {} unpacks to {}, the config says {}", digest, r.diff_id, diff_id));
       }
       tar_size = r.tar_size;
       if (progress) progress({digest, "Done", size, size});

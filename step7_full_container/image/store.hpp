@@ -75,7 +75,9 @@ bool is_digest(std::string_view text);
 
 // --- Images --------------------------------------------------------------------------------
 
-struct Image {
+// (NOLINT: nlohmann::json's default constructor is not noexcept; an Image is only ever built
+// where exceptions are handled.)
+struct Image {                        // NOLINT(bugprone-exception-escape)
   std::string id;                     // the config's digest, "sha256:HEX"
   std::vector<std::string> names;     // full references, "docker.io/library/alpine:latest"
   std::string manifest_digest;        // "sha256:HEX"

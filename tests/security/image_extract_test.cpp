@@ -116,17 +116,19 @@ TEST_F(ImageExtractAttack, NameWithANulIsCutThereAndStaysInside) {
   // A ustar header whose name field is "ok\0/../../x": the name ends at the NUL.
   const fs::path layer = work_ / "nul.tar";
   char block[1024] = {};
-  std::memcpy(block, "ok\0/../../../../pwned", 21);
-  std::memcpy(block + 100, "0000644", 7);
-  std::memcpy(block + 108, "0000000", 7);
-  std::memcpy(block + 116, "0000000", 7);
-  std::memcpy(block + 124, "00000000001", 11);
-  std::memcpy(block + 136, "00000000000", 11);
+  const auto put = [&](std::size_t at, std::string_view text) {
+    std::copy(text.begin(), text.end(), block + at);
+  };
+  put(0, std::string_view("ok\0/../../../../pwned", 21));
+  put(100, "0000644");
+  put(108, "0000000");
+  put(116, "0000000");
+  put(124, "00000000001");
+  put(136, "00000000000");
   block[156] = '0';
-  std::memcpy(block + 257,
-              "ustar\0"
-              "00",
-              8);
+  put(257, std::string_view("ustar\0"
+                            "00",
+                            8));
   std::memset(block + 148, ' ', 8);
   unsigned sum = 0;
   for (int i = 0; i < 512; ++i) sum += static_cast<unsigned char>(block[i]);

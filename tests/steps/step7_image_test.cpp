@@ -70,7 +70,7 @@ class ImageStoreTest : public ::testing::Test {
 
   // The test rootfs as a gzip tarball.
   fs::path rootfs_tgz() {
-    const fs::path out = work_ / "rootfs.tgz";
+    fs::path out = work_ / "rootfs.tgz";
     if (!fs::exists(out))
       EXPECT_EQ(sh("tar -C " + rootfs() + " -czf " + out.string() + " .").status, 0);
     return out;
@@ -266,7 +266,7 @@ fs::path big_archive(const TempDir& work) {
   for (std::size_t i = 0; i < data.size(); i += 4096) data[i] = static_cast<char>(i / 4096);
   write_tar(layer, {{"big", 'f', data}}, "");
   make_layout(work / "biglayout", {layer}, "localhost/big:1");
-  const fs::path out = work / "big-oci.tar";
+  fs::path out = work / "big-oci.tar";
   sh("tar -C " + (work / "biglayout").string() + " -cf " + out.string() + " .");
   return out;
 }
