@@ -10,6 +10,7 @@
 #include <cctype>     // std::tolower, std::isxdigit
 #include <cerrno>     // errno
 #include <cstring>    // std::strerror
+#include <fstream>    // std::ifstream
 #include <memory>     // std::unique_ptr
 #include <mutex>      // std::once_flag
 #include <system_error>
@@ -675,6 +676,21 @@ std::uint64_t get_blob(Session& s, const Blob& b, const fs::path& dir, const Fet
   return sink.written;
 }
 
+// A manifest without an index says its platform only in the config (config.md: "os",
+// "architecture", "variant"): refused before any layer is downloaded when it is not one this
+// machine runs, as docker does ("does not match the specified platform").
+void check_config_platform(const fs::path& blob_dir, const Blob& config, const std::string& what) {
+  std::ifstream in(blob_dir / config.digest.substr(7));
+  const json c = json::parse(in, nullptr, false);
+  if (!c.is_object()) throw RegistryError("bad config for " + what + ": not a JSON object");
+  if (!c.contains("architecture") && !c.contains("os")) return;
+  const json as_index = {{"manifests", json::array({{{"platform", c}}})}};
+  if (!pick_platform(as_index, wanted_platform())) {
+    throw RegistryError("no matching manifest for linux/amd64 in " + what + " (it is for " +
+                        ctr::printable(list_platforms(as_index)) + ")");
+  }
+}
+
 void write_file(const fs::path& path, std::string_view bytes) {
   const fs::path partial = path.string() + ".partial";
   Fd out{::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
@@ -733,7 +749,10 @@ FetchResult fetch(const Target& target, const fs::path& layout_dir, const FetchO
     if (b.is_layer) result.layers.push_back(b.digest);
     report(options, b, BlobState::kWaiting, 0);
   }
-  for (const Blob& b : blobs) result.downloaded_bytes += get_blob(session, b, blob_dir, options);
+  for (const Blob& b : blobs) {
+    result.downloaded_bytes += get_blob(session, b, blob_dir, options);
+    if (&b == &blobs.front() && platform.empty()) check_config_platform(blob_dir, b, what);
+  }
   write_file(blob_dir / image.digest.substr(7), image.bytes);
   write_file(layout_dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
   json entry = {

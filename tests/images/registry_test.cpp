@@ -69,7 +69,7 @@ class RegistryTest : public ::testing::Test {
       setup_error_ = registry_->error();
       return;
     }
-    for (const char* tag : {"amd64", "multi", "armonly"}) {
+    for (const char* tag : {"amd64", "arm64", "multi", "armonly"}) {
       const auto pushed = registry_->push(layout_, tag, kRepo);
       if (pushed.status != 0) setup_error_ += "skopeo copy " + std::string(tag) + ": " + pushed.err;
     }
@@ -200,6 +200,19 @@ TEST_F(RegistryTest, ErrorsAreOneClearLine) {
   const std::string other = try_fetch(registry_->host(), kRepo, "armonly");
   EXPECT_NE(std::string::npos, other.find("no matching manifest for linux/amd64")) << other;
   EXPECT_NE(std::string::npos, other.find("linux/arm64/v8")) << other;
+  // A lone manifest whose config says arm64: refused before any layer is fetched.
+  {
+    Proxy proxy(*registry_, "open");
+    ASSERT_EQ("", proxy.error());
+    const std::string arm = try_fetch(proxy.host(), kRepo, "arm64");
+    EXPECT_NE(std::string::npos, arm.find("no matching manifest for linux/amd64")) << arm;
+    EXPECT_NE(std::string::npos, arm.find("(it is for linux/arm64)")) << arm;
+    std::istringstream log(proxy.requests());
+    int blobs = 0;
+    for (std::string line; std::getline(log, line);)
+      blobs += line.find("/blobs/") != std::string::npos;
+    EXPECT_EQ(1, blobs) << "only the config: " << proxy.requests();
+  }
   {
     Proxy proxy(*registry_, "basic");
     ASSERT_EQ("", proxy.error());
