@@ -2,7 +2,7 @@
 //
 //   mycontainer-image [--store DIR] load -i FILE [-q]
 //   mycontainer-image [--store DIR] import FILE NAME [-q]
-//   mycontainer-image [--store DIR] pull REF [-q]
+//   mycontainer-image [--store DIR] pull [--explain] REF [-q]
 //
 // `mycontainer load|import|pull ...` execs it. It is a program of its own because it needs
 // libarchive (and libcurl for pull), which cannot be linked into the static PIE `mycontainer`
@@ -10,7 +10,8 @@
 // (runc and podman are split the same way; docs/images.md, "Why two programs").
 #include <string>
 
-#include "ctr/cli.hpp"  // ctr::run_main, ctr::parse
+#include "ctr/cli.hpp"      // ctr::run_main, ctr::parse
+#include "ctr/narrate.hpp"  // --explain: ctr::set_narrator
 #include "image/store.hpp"
 #include "image/tool.hpp"
 
@@ -33,12 +34,15 @@ int main(int argc, char** argv) {
     CLI::App* pull_cmd = app.add_subcommand("pull", "fetch an image from a registry");
     pull_cmd->add_option("reference", reference, "e.g. alpine, localhost:5000/a/b:1")->required();
     pull_cmd->add_flag("-q,--quiet", quiet, "no progress");
+    bool explain = false;
+    pull_cmd->add_flag("--explain", explain, "show each request to the registry (stderr)");
     ctr::parse(app, argc, argv);
 
     if (!store_dir.empty()) mycontainer::image::Store::set_default_root(store_dir);
     mycontainer::image::Store store;
     if (load_cmd->parsed()) return mycontainer::image::load(store, file, quiet);
     if (import_cmd->parsed()) return mycontainer::image::import_rootfs(store, file, name, quiet);
+    if (explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer-image"));
     return mycontainer::image::pull(store, reference, quiet);
   });
 }

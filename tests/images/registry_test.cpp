@@ -274,3 +274,128 @@ TEST_F(RegistryTest, TamperedBlobIsRefused) {
 
 }  // namespace
 }  // namespace mc::test::images
+
+// --- `mycontainer pull` (which runs mycontainer-image pull), into a store of the test's own --
+
+// What docker prints, and the image is in the store; a second pull downloads nothing.
+TEST_F(RegistryTest, PullPrintsDockersLinesAndStoresTheImage) {
+  Proxy proxy(*registry_, "token");
+  ASSERT_EQ("", proxy.error());
+  TempDir store;
+  auto mc = [&](const std::vector<std::string>& words) {
+    std::vector<std::string> argv = {bin("mycontainer"), "--store", store.path()};
+    argv.insert(argv.end(), words.begin(), words.end());
+    return run(argv, slow_run());
+  };
+  const std::string name = proxy.host() + "/mc/busybox:multi";
+  const auto first = mc({"pull", name});
+  ASSERT_EQ(0, first.status) << first.out << first.err;
+  std::istringstream lines(first.out);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(lines, line);) out.push_back(line);
+  ASSERT_EQ(6u, out.size()) << first.out;
+  EXPECT_EQ("multi: Pulling from " + proxy.host() + "/mc/busybox", out[0]);
+  EXPECT_TRUE(out[1].ends_with(": Pull complete")) << out[1];
+  EXPECT_TRUE(out[2].ends_with(": Pull complete")) << out[2];
+  EXPECT_EQ("Digest: " + layout_digest(layout_, "multi"), out[3]);
+  EXPECT_EQ("Status: Downloaded newer image for " + name, out[4]);
+  EXPECT_EQ(name, out[5]);
+  EXPECT_EQ("", first.err);
+  EXPECT_EQ(std::vector<std::string>{}, files_under(store.path() + "/tmp")) << "work left";
+
+  const auto images = mc({"images"});
+  EXPECT_NE(std::string::npos, images.out.find(proxy.host() + "/mc/busybox")) << images.out;
+
+  const std::size_t asked = proxy.requests().size();
+  const auto again = mc({"pull", name});
+  ASSERT_EQ(0, again.status) << again.out << again.err;
+  EXPECT_NE(std::string::npos, again.out.find("Status: Image is up to date for " + name))
+      << again.out;
+  EXPECT_EQ(std::string::npos, proxy.requests().substr(asked).find("/blobs/"))
+      << "downloaded again: " << proxy.requests().substr(asked);
+}
+
+// Each error: exit 125, one line on stderr, nothing in the store.
+TEST_F(RegistryTest, PullErrorsExit125AndLeaveNothing) {
+  TempDir store;
+  LocalRegistry tampered;
+  ASSERT_EQ("", tampered.error());
+  ASSERT_EQ(0, tampered.push(layout_, "amd64", kRepo).status);
+  {
+    const json m = json::parse(
+        read_file(layout_ + "/blobs/sha256/" + layout_digest(layout_, "amd64").substr(7)));
+    std::fstream f(tampered.blob_data(m["layers"][0]["digest"]),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open());
+    f.seekp(100);
+    f.put('\x5a');
+  }
+  const std::string closed = "127.0.0.1:" + std::to_string(free_port());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {registry_->host() + "/mc/nothing:latest", "not found: manifest for "},
+      {closed + "/mc/busybox:amd64", "cannot reach http://" + closed},
+      {registry_->host() + "/mc/busybox:armonly", "no matching manifest for linux/amd64"},
+      {tampered.host() + "/mc/busybox:amd64", "wrong digest: blob sha256:"},
+  };
+  for (const auto& [name, message] : cases) {
+    SCOPED_TRACE(name);
+    const auto r = run({bin("mycontainer"), "--store", store.path(), "pull", name}, slow_run());
+    EXPECT_EQ(125, r.status) << r.out << r.err;
+    EXPECT_NE(std::string::npos, r.err.find(message)) << r.err;
+    EXPECT_EQ(1, std::count(r.err.begin(), r.err.end(), '\n')) << r.err;
+    for (const char* sub : {"blobs", "layers", "images", "tmp"}) {
+      EXPECT_EQ(std::vector<std::string>{}, files_under(store.path() + "/" + sub)) << sub;
+    }
+  }
+}
+
+// SIGKILL in the middle of a download (a slow registry): no partial blob under a final name,
+// and the next pull succeeds and cleans up what the killed one left in tmp/.
+TEST_F(RegistryTest, SigkillDuringPullThenPullAgain) {
+  TempDir store;
+  Proxy slow(*registry_, "slow");
+  ASSERT_EQ("", slow.error());
+  Background pull(
+      {bin("mycontainer"), "--store", store.path(), "pull", slow.host() + "/mc/busybox:amd64"});
+  // Wait until a layer is being written (a *.partial file with bytes in it under tmp/).
+  const bool downloading = wait_until([&] {
+    for (const auto& f : files_under(store.path() + "/tmp")) {
+      std::error_code ec;
+      if (f.ends_with(".partial") && fs::file_size(store.path() + "/tmp/" + f, ec) > 8192) {
+        return true;
+      }
+    }
+    return false;
+  });
+  ASSERT_TRUE(downloading) << pull.out() << pull.err();
+  pull.signal(SIGKILL);
+  EXPECT_EQ(128 + SIGKILL, pull.wait().status);
+  EXPECT_EQ(std::vector<std::string>{}, files_under(store.path() + "/blobs"));
+  EXPECT_EQ(std::vector<std::string>{}, files_under(store.path() + "/images"));
+
+  const auto again = run({bin("mycontainer"), "--store", store.path(), "pull",
+                          registry_->host() + "/mc/busybox:amd64"},
+                         slow_run());
+  ASSERT_EQ(0, again.status) << again.out << again.err;
+  EXPECT_EQ(std::vector<std::string>{}, files_under(store.path() + "/tmp")) << "left by the kill";
+  for (const auto& b : files_under(store.path() + "/blobs/sha256")) {
+    EXPECT_EQ("sha256:" + b, sha256_file(store.path() + "/blobs/sha256/" + b)) << b;
+  }
+}
+
+// Two pulls of one image at once: both succeed, one image in the store.
+TEST_F(RegistryTest, TwoPullsAtOnce) {
+  TempDir store;
+  const std::string name = registry_->host() + "/mc/busybox:multi";
+  Background a({bin("mycontainer"), "--store", store.path(), "pull", name});
+  Background b({bin("mycontainer"), "--store", store.path(), "pull", name});
+  const auto ra = a.wait(std::chrono::seconds(120));
+  const auto rb = b.wait(std::chrono::seconds(120));
+  EXPECT_EQ(0, ra.status) << ra.out << ra.err;
+  EXPECT_EQ(0, rb.status) << rb.out << rb.err;
+  EXPECT_EQ(1u, files_under(store.path() + "/images").size());
+  EXPECT_EQ(std::vector<std::string>{}, files_under(store.path() + "/tmp"));
+  for (const auto& f : files_under(store.path() + "/blobs/sha256")) {
+    EXPECT_EQ("sha256:" + f, sha256_file(store.path() + "/blobs/sha256/" + f)) << f;
+  }
+}
