@@ -139,7 +139,7 @@ int image_inspect(const std::vector<std::string>& names) {
   return 0;
 }
 
-int run_image_tool(const std::string& command, const std::vector<std::string>& args) {
+void run_image_tool(const std::string& command, const std::vector<std::string>& args) {
   // The companion program lives next to our own binary (/proc/self/exe: the file we run
   // from, whatever PATH or argv[0] say), never looked up in PATH: a PATH entry the caller
   // controls must not choose what runs with our privileges.

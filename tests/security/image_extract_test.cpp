@@ -1,0 +1,180 @@
+// Hostile image layers, against the store's unpacker (step7_full_container/image/unpack.cpp,
+// SECURITY.md "Images"): a layer must never write outside its directory, whatever its names,
+// symlinks and hardlinks say; device nodes, setuid bits and xattrs are kept as the image says
+// (as root), except overlayfs's own xattrs, which only whiteouts may produce.
+//
+// Each test loads one layer through `mycontainer load` into a temporary store, and checks
+// both sides: the refusal (exit 125, one line) or the containment (the file is inside the
+// layer), and that the host target is untouched and nothing is left in the store.
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include "image/store.hpp"
+#include "image_fixtures.hpp"
+
+namespace mc::test {
+namespace {
+
+using mycontainer::image::Store;
+
+class ImageExtractAttack : public ::testing::Test {
+ protected:
+  void SetUp() override { MC_REQUIRE_ROOT(); }
+  TempDir work_{"mct-imgatk"};
+  fs::path store_ = work_ / "store";
+  // Where a hostile layer aims: a directory outside the store, made by the test.
+  TempDir outside_{"mct-imgatk-out"};
+
+  // Loads one layer made of entries; the result of `mycontainer load`.
+  RunResult load(const std::vector<TarEntry>& entries) {
+    const fs::path layer = work_ / "layer.tgz";
+    write_tar(layer, entries);
+    make_layout(work_ / "layout", {layer}, "localhost/attack:1");
+    sh("tar -C " + (work_ / "layout").string() + " -cf " + (work_ / "a.tar").string() + " .");
+    return mc_image(store_, {"load", "-i", (work_ / "a.tar").string()});
+  }
+  fs::path layer_dir() {
+    const auto image = Store(store_).find("localhost/attack:1");
+    if (!image) return {};
+    return Store(store_).layer_dirs(*image).at(0);
+  }
+  void expect_refused_and_nothing_left(const RunResult& r, const std::string& why) {
+    EXPECT_EQ(r.status, 125) << r.out << r.err;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const char* sub : {"layers", "images", "tmp"}) {
+      EXPECT_EQ(entries_under(store_ / sub), std::vector<std::string>{}) << sub;
+    }
+  }
+  void expect_outside_untouched() {
+    EXPECT_EQ(entries_under(outside_.path()), std::vector<std::string>{});
+  }
+};
+
+TEST_F(ImageExtractAttack, DotDotNameIsRefused) {
+  const std::string rel = "../../../../../../.." + outside_.path().string() + "/pwned";
+  expect_refused_and_nothing_left(load({{rel, 'f', "x"}}), "a name with '..'");
+  expect_outside_untouched();
+}
+
+TEST_F(ImageExtractAttack, AbsoluteNameStaysInsideTheLayer) {
+  const auto r = load({{outside_.path().string() + "/pwned", 'f', "x"}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_outside_untouched();
+  EXPECT_EQ(read_file((layer_dir() / outside_.path().relative_path() / "pwned").string()), "x");
+}
+
+TEST_F(ImageExtractAttack, WritingThroughASymlinkStaysInside) {
+  // "link" points at the host directory (absolute) and at it again by "../" (relative);
+  // later entries write through them. RESOLVE_IN_ROOT resolves both inside the layer.
+  const std::string up = "../../../../../../../.." + outside_.path().string();
+  const auto r = load({{"abs", 'l', outside_.path().string()},
+                       {"rel", 'l', up},
+                       {outside_.path().relative_path().string(), 'd', "", 0755},
+                       {"abs/pwned1", 'f', "1"},
+                       {"rel/pwned2", 'f', "2"}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_outside_untouched();
+  const fs::path inside = layer_dir() / outside_.path().relative_path();
+  EXPECT_EQ(read_file((inside / "pwned1").string()), "1");
+  EXPECT_EQ(read_file((inside / "pwned2").string()), "2");
+  // The symlinks themselves are kept as the image says: they are only ever followed inside.
+  EXPECT_EQ(fs::read_symlink(layer_dir() / "abs"), outside_.path());
+}
+
+TEST_F(ImageExtractAttack, SymlinkToAMissingHostDirectoryIsRefused) {
+  const auto r = load({{"link", 'l', outside_.path().string()}, {"link/pwned", 'f', "x"}});
+  expect_refused_and_nothing_left(r, "openat2");
+  expect_outside_untouched();
+}
+
+TEST_F(ImageExtractAttack, HardlinkToAHostFileIsRefused) {
+  const fs::path secret = outside_ / "secret";
+  std::ofstream(secret) << "host secret";
+  for (const std::string& target : {secret.string(), "../../../../../../.." + secret.string()}) {
+    const auto r = load({{"stolen", 'h', target}});
+    EXPECT_EQ(r.status, 125) << target;
+    for (const char* sub : {"layers", "images", "tmp"}) {
+      EXPECT_EQ(entries_under(store_ / sub), std::vector<std::string>{}) << sub;
+    }
+  }
+  EXPECT_EQ(fs::hard_link_count(secret), 1u);
+  EXPECT_EQ(read_file(secret.string()), "host secret");
+}
+
+TEST_F(ImageExtractAttack, HardlinkThroughASymlinkStaysInside) {
+  const fs::path secret = outside_ / "secret";
+  std::ofstream(secret) << "host secret";
+  // "dir" -> the host directory; "stolen" hardlinks "dir/secret": the layer has no such file.
+  const auto r = load({{"dir", 'l', outside_.path().string()}, {"stolen", 'h', "dir/secret"}});
+  EXPECT_EQ(r.status, 125) << r.out;
+  EXPECT_EQ(fs::hard_link_count(secret), 1u);
+}
+
+TEST_F(ImageExtractAttack, NameWithANulIsCutThereAndStaysInside) {
+  // A ustar header whose name field is "ok\0/../../x": the name ends at the NUL.
+  const fs::path layer = work_ / "nul.tar";
+  char block[1024] = {};
+  std::memcpy(block, "ok\0/../../../../pwned", 21);
+  std::memcpy(block + 100, "0000644", 7);
+  std::memcpy(block + 108, "0000000", 7);
+  std::memcpy(block + 116, "0000000", 7);
+  std::memcpy(block + 124, "00000000001", 11);
+  std::memcpy(block + 136, "00000000000", 11);
+  block[156] = '0';
+  std::memcpy(block + 257,
+              "ustar\0"
+              "00",
+              8);
+  std::memset(block + 148, ' ', 8);
+  unsigned sum = 0;
+  for (int i = 0; i < 512; ++i) sum += static_cast<unsigned char>(block[i]);
+  std::snprintf(block + 148, 8, "%06o", sum);
+  block[512] = 'x';
+  std::string tar(block, sizeof block);
+  tar += std::string(1024, '\0');
+  std::ofstream(layer, std::ios::binary) << tar;
+  make_layout(work_ / "layout", {layer}, "localhost/attack:1");
+  sh("tar -C " + (work_ / "layout").string() + " -cf " + (work_ / "a.tar").string() + " .");
+  const auto r = mc_image(store_, {"load", "-i", (work_ / "a.tar").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file((layer_dir() / "ok").string()), "x");
+  EXPECT_FALSE(fs::exists(work_ / "pwned"));
+  EXPECT_FALSE(fs::exists(store_ / "pwned"));
+}
+
+TEST_F(ImageExtractAttack, DevicesSetuidAndXattrsAsTheImageSays) {
+  const auto r = load({{"null", 'c', "", 0666, {}, 1, 3},
+                       {"suid", 'f', "#!/bin/sh\n", 04755},
+                       {"tagged", 'f', "x", 0644, {{"user.origin", "image"}}}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat((layer_dir() / "null").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+  ASSERT_EQ(::lstat((layer_dir() / "suid").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04755u);
+  char value[16] = {};
+  EXPECT_EQ(::getxattr((layer_dir() / "tagged").c_str(), "user.origin", value, sizeof value), 5);
+  EXPECT_STREQ(value, "image");
+}
+
+TEST_F(ImageExtractAttack, OverlayXattrsFromTheImageAreRefused) {
+  // trusted.overlay.redirect / opaque set by the image would steer overlayfs: only our
+  // whiteout conversion may write overlay's xattrs.
+  for (const char* key :
+       {"trusted.overlay.opaque", "trusted.overlay.redirect", "user.overlay.opaque"}) {
+    const auto r = load({{"d", 'd', "", 0755, {{key, "y"}}}});
+    expect_refused_and_nothing_left(r, "overlayfs's own xattr");
+  }
+}
+
+TEST_F(ImageExtractAttack, WhiteoutNamesCannotEscape) {
+  // ".wh.." would whiteout the parent directory's parent: refused.
+  expect_refused_and_nothing_left(load({{"d/.wh..", 'f', ""}}), "bad whiteout");
+  expect_outside_untouched();
+}
+
+}  // namespace
+}  // namespace mc::test
