@@ -272,8 +272,6 @@ TEST_F(RegistryTest, TamperedBlobIsRefused) {
   EXPECT_FALSE(fs::exists(layout_out_ + "/index.json"));
 }
 
-}  // namespace
-}  // namespace mc::test::images
 
 // --- `mycontainer pull` (which runs mycontainer-image pull), into a store of the test's own --
 
@@ -399,3 +397,6 @@ TEST_F(RegistryTest, TwoPullsAtOnce) {
     EXPECT_EQ("sha256:" + f, sha256_file(store.path() + "/blobs/sha256/" + f)) << f;
   }
 }
+
+}  // namespace
+}  // namespace mc::test::images
