@@ -2,7 +2,7 @@
 //
 //   mycontainer-image [--store DIR] load -i FILE [-q]
 //   mycontainer-image [--store DIR] import FILE NAME [-q]
-//   mycontainer-image [--store DIR] pull [--explain] REF [-q]
+//   mycontainer-image [--store DIR] pull [--explain] [--ca-file FILE] REF [-q]
 //
 // `mycontainer load|import|pull ...` execs it. It is a program of its own because it needs
 // libarchive (and libcurl for pull), which cannot be linked into the static PIE `mycontainer`
@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
     CLI::App* pull_cmd = app.add_subcommand("pull", "fetch an image from a registry");
     pull_cmd->add_option("reference", reference, "e.g. alpine, localhost:5000/a/b:1")->required();
     pull_cmd->add_flag("-q,--quiet", quiet, "no progress");
+    std::string ca_file;
+    pull_cmd
+        ->add_option("--ca-file", ca_file, "trust these CA certificates (PEM), not the system's")
+        ->check(CLI::ExistingFile);
     bool explain = false;
     pull_cmd->add_flag("--explain", explain, "show each request to the registry (stderr)");
     ctr::parse(app, argc, argv);
@@ -43,6 +47,6 @@ int main(int argc, char** argv) {
     if (load_cmd->parsed()) return mycontainer::image::load(store, file, quiet);
     if (import_cmd->parsed()) return mycontainer::image::import_rootfs(store, file, name, quiet);
     if (explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer-image"));
-    return mycontainer::image::pull(store, reference, quiet);
+    return mycontainer::image::pull(store, reference, quiet, ca_file);
   });
 }

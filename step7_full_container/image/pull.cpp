@@ -113,7 +113,7 @@ bool names_a_tag(std::string_view text) {
 
 }  // namespace
 
-int pull(Store& store, const std::string& text, bool quiet) {
+int pull(Store& store, const std::string& text, bool quiet, const std::string& ca_file) {
   const Reference ref = parse_reference(text);
   const std::string familiar = ref.familiar_name();
   if (!quiet && !names_a_tag(text)) std::puts("Using default tag: latest");
@@ -131,6 +131,7 @@ int pull(Store& store, const std::string& text, bool quiet) {
   RemoveAll work{store.make_temp_dir("pull")};
   Lines lines(quiet);
   reg::FetchOptions options;
+  options.ca_file = ca_file;
   options.existing_blob = [&](const std::string& digest) -> std::optional<fs::path> {
     fs::path p = store.blob_path(digest);
     std::error_code ec;

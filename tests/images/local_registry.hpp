@@ -133,11 +133,20 @@ class LocalRegistry {
 // registry_proxy.py in front of a registry (its modes: see the script).
 class Proxy {
  public:
-  Proxy(const LocalRegistry& upstream, const std::string& mode) {
+  // tls: {certificate, key} files for the TLS token listener (mode tlstoken).
+  Proxy(const LocalRegistry& upstream, const std::string& mode,
+        const std::vector<std::string>& tls = {}) {
     log_ = dir_.path() + "/requests.log";
-    proc_ = std::make_unique<Background>(std::vector<std::string>{
-        "/usr/bin/python3", source_dir() + "/tests/images/registry_proxy.py", "--upstream",
-        "http://" + upstream.host(), "--mode", mode, "--log", log_});
+    std::vector<std::string> argv = {"/usr/bin/python3",
+                                     source_dir() + "/tests/images/registry_proxy.py",
+                                     "--upstream",
+                                     "http://" + upstream.host(),
+                                     "--mode",
+                                     mode,
+                                     "--log",
+                                     log_};
+    if (tls.size() == 2) argv.insert(argv.end(), {"--tls-cert", tls[0], "--tls-key", tls[1]});
+    proc_ = std::make_unique<Background>(argv);
     wait_until([&] { return proc_->out().find('\n') != std::string::npos || !proc_->running(); });
     std::istringstream(proc_->out()) >> port_ >> storage_port_;
     if (port_ == 0) error_ = "registry_proxy.py did not start: " + proc_->err();

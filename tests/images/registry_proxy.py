@@ -3,7 +3,7 @@
 
     registry_proxy.py --upstream http://127.0.0.1:PORT --mode MODE[,MODE...] --log FILE
 
-Listens on 127.0.0.1 (a free port), prints "PORT STORAGE_PORT" on stdout once it serves,
+Listens on 127.0.0.1 (a free port), prints "PORT STORAGE_PORT TLS_PORT" on stdout once it serves,
 and forwards /v2/... to the upstream registry. Each request is logged to FILE as one line:
 "registry GET /v2/... auth=<Authorization header or ->" ("storage ..." for the second port).
 
@@ -19,6 +19,8 @@ Modes (several may be given, joined by commas: token,redirect):
   basic         every /v2/ request: 401 with a Basic challenge
   badjson       manifests are answered with bytes that are not JSON
   slow          blobs trickle out (4 KiB per 50 ms) so that a test can kill the client
+  tlstoken      as token, but the realm is https://127.0.0.1:TLS_PORT/token, a third listener
+                serving TLS with --tls-cert/--tls-key (a certificate the test made)
   redirect      blob requests are answered 307 to the storage port (a second listener),
                 as registries send clients to S3 or a CDN; the storage listener logs
                 whether an Authorization header reached it (it must not)
@@ -29,6 +31,7 @@ import http.client
 import http.server
 import json
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
@@ -84,9 +87,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "basic" in modes:
             return self.send_plain(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
                                    [("WWW-Authenticate", 'Basic realm="mc test"')])
-        if modes & {"token", "access_token"} and auth != "Bearer " + TOKEN:
-            challenge = 'Bearer realm="http://127.0.0.1:%d/token",service="%s",scope="%s"' % (
-                self.server.server_port, SERVICE, scope_for(self.path))
+        if modes & {"token", "access_token", "tlstoken"} and auth != "Bearer " + TOKEN:
+            realm = ("https://127.0.0.1:%d/token" % args.tls_port if "tlstoken" in modes else
+                     "http://127.0.0.1:%d/token" % self.server.server_port)
+            challenge = 'Bearer realm="%s",service="%s",scope="%s"' % (
+                realm, SERVICE, scope_for(self.path))
             return self.send_plain(
                 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
                 [("WWW-Authenticate", challenge), ("Content-Type", "application/json")])
@@ -143,15 +148,26 @@ def main():
     p.add_argument("--upstream", required=True)
     p.add_argument("--mode", default="open")
     p.add_argument("--log", required=True)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
     args = p.parse_args()
     modes.update(args.mode.split(","))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     storage = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StorageHandler)
     args.storage_port = storage.server_port
-    for s in (server, storage):
+    servers = [server, storage]
+    args.tls_port = 0
+    if args.tls_cert:
+        tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls.socket = context.wrap_socket(tls.socket, server_side=True)
+        args.tls_port = tls.server_port
+        servers.append(tls)
+    for s in servers:
         s.daemon_threads = True
         threading.Thread(target=s.serve_forever, daemon=True).start()
-    print(server.server_port, storage.server_port, flush=True)
+    print(server.server_port, storage.server_port, args.tls_port, flush=True)
     threading.Event().wait()
 
 

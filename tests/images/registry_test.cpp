@@ -272,7 +272,6 @@ TEST_F(RegistryTest, TamperedBlobIsRefused) {
   EXPECT_FALSE(fs::exists(layout_out_ + "/index.json"));
 }
 
-
 // --- `mycontainer pull` (which runs mycontainer-image pull), into a store of the test's own --
 
 // What docker prints, and the image is in the store; a second pull downloads nothing.
@@ -396,6 +395,30 @@ TEST_F(RegistryTest, TwoPullsAtOnce) {
   for (const auto& f : files_under(store.path() + "/blobs/sha256")) {
     EXPECT_EQ("sha256:" + f, sha256_file(store.path() + "/blobs/sha256/" + f)) << f;
   }
+}
+
+// https with a certificate of the test's own making (openssl, for 127.0.0.1): the token server
+// of the challenge serves TLS. Refused against the system's CAs; pulled with --ca-file.
+TEST_F(RegistryTest, HttpsWithTheTestsOwnCertificateAuthority) {
+  TempDir tls;
+  const std::string cert = tls.path() + "/cert.pem", key = tls.path() + "/key.pem";
+  const auto made = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                         "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert});
+  ASSERT_EQ(0, made.status) << made.err;
+  Proxy proxy(*registry_, "tlstoken", {cert, key});
+  ASSERT_EQ("", proxy.error());
+  TempDir store;
+  const std::string name = proxy.host() + "/mc/busybox:amd64";
+  const auto refused = run({bin("mycontainer"), "--store", store.path(), "pull", name}, slow_run());
+  EXPECT_EQ(125, refused.status) << refused.out << refused.err;
+  EXPECT_NE(std::string::npos, refused.err.find("cannot reach https://127.0.0.1:")) << refused.err;
+  EXPECT_NE(std::string::npos, refused.err.find("certificate")) << refused.err;
+
+  const auto pulled = run(
+      {bin("mycontainer"), "--store", store.path(), "pull", "--ca-file", cert, name}, slow_run());
+  EXPECT_EQ(0, pulled.status) << pulled.out << pulled.err;
+  EXPECT_NE(std::string::npos, proxy.requests().find("registry GET /token?")) << proxy.requests();
 }
 
 }  // namespace
