@@ -14,6 +14,7 @@
 // one line per layer when it is done.
 #include <unistd.h>  // isatty(3)
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -71,6 +72,10 @@ class Lines {
   void set(const std::string& digest, const std::string& text, bool finished) {
     if (quiet_ || done_.count(digest)) return;  // a finished line stays as it is
     if (finished) done_.insert(digest);
+    // A live line is redrawn at most every 100 ms: a 1 GB layer arrives in 60000 pieces.
+    const auto now = std::chrono::steady_clock::now();
+    if (!finished && row_.count(digest) && now - last_draw_[digest] < kRedraw) return;
+    last_draw_[digest] = now;
     auto [it, added] = row_.try_emplace(digest, row_.size());
     const std::string line = short_digest(digest) + ": " + text;
     if (tty_) {
@@ -92,6 +97,8 @@ class Lines {
   bool tty_;
   std::map<std::string, std::size_t> row_;  // digest -> its line, in first-seen order
   std::set<std::string> done_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_draw_;
+  static constexpr std::chrono::milliseconds kRedraw{100};
 };
 
 // Removes a directory at scope exit (a pull's work directory under tmp/, whatever happened).

@@ -421,5 +421,27 @@ TEST_F(RegistryTest, HttpsWithTheTestsOwnCertificateAuthority) {
   EXPECT_NE(std::string::npos, proxy.requests().find("registry GET /token?")) << proxy.requests();
 }
 
+// On a terminal (script(1) gives the pull one): a live line per layer, rewritten in place
+// (ESC[nA up to it, ESC[2K to clear it), as docker draws it; each ends as "Pull complete".
+TEST_F(RegistryTest, PullOnATerminalRedrawsALinePerLayer) {
+  TempDir store;
+  const std::string command = bin("mycontainer") + " --store " + store.path() + " pull " +
+                              registry_->host() + "/mc/busybox:multi";
+  const auto r = run({"/usr/bin/script", "-qfec", command, "/dev/null"}, slow_run());
+  ASSERT_EQ(0, r.status) << r.out << r.err;
+  EXPECT_NE(std::string::npos, r.out.find(": Pulling fs layer\r\n")) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("\x1b[2A\r\x1b[2K")) << "no redraw of line 1 of 2";
+  EXPECT_NE(std::string::npos, r.out.find(": Downloading [")) << r.out;
+  EXPECT_EQ(2, [&] {
+    int n = 0;
+    for (auto at = r.out.find(": Pull complete"); at != std::string::npos;
+         at = r.out.find(": Pull complete", at + 1)) {
+      ++n;
+    }
+    return n;
+  }()) << r.out;
+  EXPECT_NE(std::string::npos, r.out.find("Status: Downloaded newer image for ")) << r.out;
+}
+
 }  // namespace
 }  // namespace mc::test::images
