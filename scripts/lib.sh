@@ -23,9 +23,10 @@ MC_APT_PACKAGES=(
   # The engines suite (tests/engines/): podman and containerd drive the runtime, runc is the
   # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
   podman conmon containerd runc crun help2man dpkg-dev man-db bash-completion
-  # Images: `pull` is libcurl (and sha256 from libcrypto); its tests start a registry, push
-  # images that umoci made with skopeo, and put a python3 proxy in front for the token flow.
-  libcurl4-openssl-dev libssl-dev docker-registry skopeo umoci python3
+  # Images (docs/images.md): mycontainer-image unpacks with libarchive, hashes with OpenSSL,
+  # pulls with libcurl; the image tests build images with umoci and skopeo, offline, and the
+  # pull tests start docker-registry with a python3 proxy in front (token flow, redirects).
+  libarchive-dev libssl-dev libcurl4-openssl-dev umoci skopeo docker-registry python3
 )
 
 # The root filesystem every step uses when no --rootfs is given (git-ignored).

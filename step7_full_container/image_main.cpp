@@ -8,12 +8,17 @@
 // libarchive (and libcurl for pull), which cannot be linked into the static PIE `mycontainer`
 // here: a runtime is started for every container and must start fast, an image tool is not
 // (runc and podman are split the same way; docs/images.md, "Why two programs").
+#include <unistd.h>  // geteuid(2)
+
 #include <string>
+
+#include <fmt/format.h>
 
 #include "ctr/cli.hpp"      // ctr::run_main, ctr::parse
 #include "ctr/narrate.hpp"  // --explain: ctr::set_narrator
 #include "image/store.hpp"
 #include "image/tool.hpp"
+#include "image/unpack.hpp"
 
 int main(int argc, char** argv) {
   return ctr::run_main("mycontainer-image", [&]() -> int {
@@ -40,7 +45,20 @@ int main(int argc, char** argv) {
         ->check(CLI::ExistingFile);
     bool explain = false;
     pull_cmd->add_flag("--explain", explain, "show each request to the registry (stderr)");
+    // For benchmarks and debugging (scripts/bench-images.sh): one layer into an empty
+    // directory, exactly as the store unpacks it, with no store around it.
+    std::string dest;
+    CLI::App* unpack_cmd = app.add_subcommand("unpack", "unpack one layer into an empty DIR");
+    unpack_cmd->add_option("layer", file, "the layer (tar, gzip or zstd)")->required();
+    unpack_cmd->add_option("dir", dest, "an empty directory")->required();
     ctr::parse(app, argc, argv);
+    if (unpack_cmd->parsed()) {
+      mycontainer::image::UnpackOptions options;
+      options.as_root = ::geteuid() == 0;
+      const auto r = mycontainer::image::unpack_layer(file, dest, options);
+      fmt::print("{}\n", r.diff_id);
+      return 0;
+    }
 
     if (!store_dir.empty()) mycontainer::image::Store::set_default_root(store_dir);
     mycontainer::image::Store store;

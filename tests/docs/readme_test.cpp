@@ -508,7 +508,8 @@ void check_block(const Block& block) {
   SCOPED_TRACE(fmt::format("{}:{}", block.file, block.line));
   const std::string step_dir = fs::path(block.file).parent_path().string();
   Workspace tree(step_dir);
-  Session shell((tree.root() / step_dir).string());
+  // A step's README runs in the step's directory, a chapter of docs/ at the top.
+  Session shell((step_dir == "docs" ? tree.root() : tree.root() / step_dir).string());
   Bindings bindings;
   for (const auto& command : block.commands) {
     if (auto regex = suite_command_regex(command.text)) {
@@ -555,11 +556,16 @@ std::vector<std::string> readme_files() {
       if (fs::exists(entry.path() / name)) readmes.push_back(dir + "/" + name);
     }
   }
+  // The chapters in docs/ that a learner types along (their blocks run from the top of the
+  // checkout: `sudo build/bin/mycontainer ...`).
+  for (const char* chapter : {"docs/images.md", "docs/images.ja.md"}) {
+    if (fs::exists(fs::path(source_dir()) / chapter)) readmes.push_back(chapter);
+  }
   std::sort(readmes.begin(), readmes.end(), [](const std::string& a, const std::string& b) {
-    // README.md before README.ja.md within a step.
+    // README.md before README.ja.md within a step (images.md before images.ja.md).
     const auto da = fs::path(a).parent_path(), db = fs::path(b).parent_path();
     if (da != db) return da < db;
-    return a.ends_with("README.md") && !b.ends_with("README.md");
+    return !a.ends_with(".ja.md") && b.ends_with(".ja.md");
   });
   return readmes;
 }

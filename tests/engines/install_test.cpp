@@ -58,6 +58,15 @@ TEST(Install, IntoATemporaryPrefix) {
   EXPECT_EQ(0, spec.status) << explain(spec);
   EXPECT_TRUE(contains(spec.out, "\"ociVersion\"")) << spec.out;
 
+  // mycontainer-image is installed beside it, and found there (next to /proc/self/exe): its
+  // own error for a missing file, not "cannot run".
+  EXPECT_EQ(read_file(bin("mycontainer-image")),
+            read_file(prefix.path() + "/bin/mycontainer-image"));
+  const auto load = run({mycontainer, "--store", prefix.path() + "/store", "load", "-i",
+                         prefix.path() + "/no-such.tar"});
+  EXPECT_EQ(125, load.status) << explain(load);
+  EXPECT_TRUE(contains(load.err, "load: no such file")) << load.err;
+
   // mycontainer(1): made from --help, every command in it, readable by man.
   const std::string page = prefix.path() + "/share/man/man1/mycontainer.1";
   ASSERT_TRUE(fs::exists(page))
