@@ -73,9 +73,12 @@ class Lines {
     if (quiet_ || done_.count(digest)) return;  // a finished line stays as it is
     if (finished) done_.insert(digest);
     // A live line is redrawn at most every 100 ms: a 1 GB layer arrives in 60000 pieces.
+    // A new state ("Downloading" after "Pulling fs layer") is always drawn.
     const auto now = std::chrono::steady_clock::now();
-    if (!finished && row_.count(digest) && now - last_draw_[digest] < kRedraw) return;
+    std::string state = text.substr(0, text.find(' '));
+    if (!finished && state == last_state_[digest] && now - last_draw_[digest] < kRedraw) return;
     last_draw_[digest] = now;
+    last_state_[digest] = std::move(state);
     auto [it, added] = row_.try_emplace(digest, row_.size());
     const std::string line = short_digest(digest) + ": " + text;
     if (tty_) {
@@ -98,6 +101,7 @@ class Lines {
   std::map<std::string, std::size_t> row_;  // digest -> its line, in first-seen order
   std::set<std::string> done_;
   std::map<std::string, std::chrono::steady_clock::time_point> last_draw_;
+  std::map<std::string, std::string> last_state_;
   static constexpr std::chrono::milliseconds kRedraw{100};
 };
 
