@@ -18,6 +18,7 @@ Modes (several may be given, joined by commas: token,redirect):
   access_token  as token, but the answer is {"access_token": ...} (the OAuth2 name)
   basic         every /v2/ request: 401 with a Basic challenge
   badjson       manifests are answered with bytes that are not JSON
+  baddigest     manifests come with a Docker-Content-Digest that is not theirs
   slow          blobs trickle out (4 KiB per 50 ms) so that a test can kill the client
   tlstoken      as token, but the realm is https://127.0.0.1:TLS_PORT/token, a third listener
                 serving TLS with --tls-cert/--tls-key (a certificate the test made)
@@ -120,6 +121,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         r = conn.getresponse()
         self.send_response(r.status)
         for k, v in r.getheaders():
+            if k.lower() == "docker-content-digest" and "baddigest" in modes:
+                v = "sha256:" + "0" * 64
             if k.lower() in ("content-type", "content-length", "docker-content-digest", "location"):
                 self.send_header(k, v)
         self.end_headers()

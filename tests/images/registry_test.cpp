@@ -225,6 +225,13 @@ TEST_F(RegistryTest, ErrorsAreOneClearLine) {
     const std::string bad = try_fetch(proxy.host(), kRepo, "amd64");
     EXPECT_NE(std::string::npos, bad.find("bad manifest")) << bad;
   }
+  {
+    Proxy proxy(*registry_, "baddigest");
+    ASSERT_EQ("", proxy.error());
+    const std::string bad = try_fetch(proxy.host(), kRepo, "amd64");
+    EXPECT_NE(std::string::npos, bad.find("wrong digest: the registry says the manifest of "))
+        << bad;
+  }
   // A digest that is not the manifest's.
   const std::string wrong = try_fetch(registry_->host(), kRepo, "sha256:" + std::string(64, 'a'));
   EXPECT_NE(std::string::npos, wrong.find("not found")) << wrong;
