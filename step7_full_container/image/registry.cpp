@@ -558,9 +558,10 @@ class Session {
   throw RegistryError(what + ": " + why);
 }
 
+// A manifest as received: its bytes (written to the layout as they are), its media type and
+// digest. Its parsed JSON is kept beside it by the caller.
 struct Manifest {
   std::string bytes;
-  json doc;
   std::string media_type;
   std::string digest;
 };
@@ -574,7 +575,8 @@ bool is_manifest_type(std::string_view t) {
 
 // GET a manifest, checked: size, JSON, digest (the one asked for, and the one the registry
 // says in Docker-Content-Digest).
-Manifest get_manifest(Session& s, const std::string& reference, const std::string& what) {
+Manifest get_manifest(Session& s, const std::string& reference, const std::string& what,
+                      json& doc) {
   static const std::string kAccept = "Accept: " + std::string(kOciIndex) + ", " +
                                      std::string(kDockerList) + ", " + std::string(kOciManifest) +
                                      ", " + std::string(kDockerManifest);
@@ -592,11 +594,11 @@ Manifest get_manifest(Session& s, const std::string& reference, const std::strin
     throw RegistryError("wrong digest: the registry says the manifest of " + what + " is " +
                         ctr::printable(said->second) + ", its bytes hash to " + m.digest);
   }
-  m.doc = json::parse(m.bytes, nullptr, false);
-  if (!m.doc.is_object()) throw RegistryError("bad manifest for " + what + ": not a JSON object");
-  m.media_type = media_type_of(r, m.doc);
+  doc = json::parse(m.bytes, nullptr, false);
+  if (!doc.is_object()) throw RegistryError("bad manifest for " + what + ": not a JSON object");
+  m.media_type = media_type_of(r, doc);
   if (m.media_type.starts_with("application/vnd.docker.distribution.manifest.v1") ||
-      m.doc.value("schemaVersion", 0) == 1) {
+      doc.value("schemaVersion", 0) == 1) {
     throw RegistryError("unsupported manifest for " + what +
                         ": docker schema 1 (deprecated); push it again with a newer tool");
   }
@@ -700,6 +702,25 @@ void write_file(const fs::path& path, std::string_view bytes) {
   fs::rename(partial, path);
 }
 
+// The linux/amd64 manifest an index names (fetched by digest, checked); platform gets the
+// index entry's platform.
+Manifest pick_from_index(Session& session, const json& index, const std::string& what,
+                         json& platform, json& doc) {
+  const auto i = pick_platform(index, wanted_platform());
+  if (!i) {
+    throw RegistryError("no matching manifest for linux/amd64 in " + what +
+                        " (it has: " + ctr::printable(list_platforms(index)) + ")");
+  }
+  const json& entry = index["manifests"][*i];
+  const Blob d = blob_of(entry, false, what);
+  Manifest image = get_manifest(session, d.digest, what, doc);
+  if (image.bytes.size() != d.size) {
+    throw RegistryError("wrong size: manifest " + d.digest + " of " + what);
+  }
+  platform = entry.value("platform", json::object());
+  return image;
+}
+
 }  // namespace
 
 FetchResult fetch(const Target& target, const fs::path& layout_dir, const FetchOptions& options) {
@@ -709,38 +730,28 @@ FetchResult fetch(const Target& target, const fs::path& layout_dir, const FetchO
   FetchResult result;
 
   // 1. The reference: an image manifest, or an index of them (one per platform).
-  Manifest top = get_manifest(session, target.reference, what);
+  json top_doc;
+  const Manifest top = get_manifest(session, target.reference, what, top_doc);
   result.digest = top.digest;
   result.media_type = top.media_type;
-  Manifest image = top;
   json platform;
-  if (is_index_type(top.media_type) || (top.media_type.empty() && top.doc.contains("manifests"))) {
-    const auto i = pick_platform(top.doc, wanted_platform());
-    if (!i) {
-      throw RegistryError("no matching manifest for linux/amd64 in " + what +
-                          " (it has: " + ctr::printable(list_platforms(top.doc)) + ")");
-    }
-    const json& entry = top.doc["manifests"][*i];
-    const Blob d = blob_of(entry, false, what);
-    image = get_manifest(session, d.digest, what);
-    if (image.bytes.size() != d.size) {
-      throw RegistryError("wrong size: manifest " + d.digest + " of " + what);
-    }
-    platform = entry.value("platform", json::object());
-  }
+  const bool is_index =
+      is_index_type(top.media_type) || (top.media_type.empty() && top_doc.contains("manifests"));
+  json doc = top_doc;
+  const Manifest image = is_index ? pick_from_index(session, top_doc, what, platform, doc) : top;
   if (!is_manifest_type(image.media_type) &&
-      !(image.media_type.empty() && image.doc.contains("layers"))) {
+      !(image.media_type.empty() && doc.contains("layers"))) {
     throw RegistryError("unsupported manifest for " + what + ": media type '" +
                         ctr::printable(image.media_type) + "'");
   }
   result.manifest_digest = image.digest;
 
   // 2. Its config and layers, each checked, in manifest order.
-  if (!image.doc.contains("layers") || !image.doc["layers"].is_array()) {
+  if (!doc.contains("layers") || !doc["layers"].is_array()) {
     throw RegistryError("bad manifest for " + what + ": no layers");
   }
-  std::vector<Blob> blobs{blob_of(image.doc.value("config", json()), false, what)};
-  for (const json& l : image.doc["layers"]) blobs.push_back(blob_of(l, true, what));
+  std::vector<Blob> blobs{blob_of(doc.value("config", json()), false, what)};
+  for (const json& l : doc["layers"]) blobs.push_back(blob_of(l, true, what));
 
   // 3. The layout: blobs first, index.json last, so a layout with an index.json is complete.
   const fs::path blob_dir = layout_dir / "blobs" / "sha256";
