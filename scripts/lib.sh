@@ -29,8 +29,9 @@ MC_APT_PACKAGES=(
   # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
   podman conmon containerd runc crun help2man dpkg-dev man-db bash-completion
   # Images (docs/images.md): mycontainer-image unpacks with libarchive, hashes with OpenSSL,
-  # pulls with libcurl; the image tests build images with umoci and skopeo, offline.
-  libarchive-dev libssl-dev libcurl4-openssl-dev umoci skopeo
+  # pulls with libcurl; the image tests build images with umoci and skopeo, offline, and the
+  # pull tests start docker-registry with a python3 proxy in front (token flow, redirects).
+  libarchive-dev libssl-dev libcurl4-openssl-dev umoci skopeo docker-registry python3
 )
 
 # The root filesystem every step uses when no --rootfs is given (git-ignored).

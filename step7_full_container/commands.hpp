@@ -34,4 +34,8 @@ int image_inspect(const std::vector<std::string>& names);    // `image inspect N
 // `load`, `import`, `pull`: execs mycontainer-image (found beside /proc/self/exe) with
 // --store and these words. Returns only by throwing.
 [[noreturn]] void run_image_tool(const std::string& command, const std::vector<std::string>& args);
+// `run IMAGE` when the store has no IMAGE: pulls it as docker run does ("Unable to find image
+// 'NAME' locally", then the pull's lines, all on stderr), by running `mycontainer-image pull
+// NAME` and waiting for it. Returns its exit code: 0 when the image is now in the store.
+int pull_missing_image(const std::string& name);
 }  // namespace mycontainer

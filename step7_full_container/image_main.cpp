@@ -2,7 +2,7 @@
 //
 //   mycontainer-image [--store DIR] load -i FILE [-q]
 //   mycontainer-image [--store DIR] import FILE NAME [-q]
-//   mycontainer-image [--store DIR] pull REF [-q]
+//   mycontainer-image [--store DIR] pull [--explain] [--ca-file FILE] REF [-q]
 //
 // `mycontainer load|import|pull ...` execs it. It is a program of its own because it needs
 // libarchive (and libcurl for pull), which cannot be linked into the static PIE `mycontainer`
@@ -14,7 +14,8 @@
 
 #include <fmt/format.h>
 
-#include "ctr/cli.hpp"  // ctr::run_main, ctr::parse
+#include "ctr/cli.hpp"      // ctr::run_main, ctr::parse
+#include "ctr/narrate.hpp"  // --explain: ctr::set_narrator
 #include "image/store.hpp"
 #include "image/tool.hpp"
 #include "image/unpack.hpp"
@@ -38,6 +39,12 @@ int main(int argc, char** argv) {
     CLI::App* pull_cmd = app.add_subcommand("pull", "fetch an image from a registry");
     pull_cmd->add_option("reference", reference, "e.g. alpine, localhost:5000/a/b:1")->required();
     pull_cmd->add_flag("-q,--quiet", quiet, "no progress");
+    std::string ca_file;
+    pull_cmd
+        ->add_option("--ca-file", ca_file, "trust these CA certificates (PEM), not the system's")
+        ->check(CLI::ExistingFile);
+    bool explain = false;
+    pull_cmd->add_flag("--explain", explain, "show each request to the registry (stderr)");
     // For benchmarks and debugging (scripts/bench-images.sh): one layer into an empty
     // directory, exactly as the store unpacks it, with no store around it.
     std::string dest;
@@ -57,6 +64,7 @@ int main(int argc, char** argv) {
     mycontainer::image::Store store;
     if (load_cmd->parsed()) return mycontainer::image::load(store, file, quiet);
     if (import_cmd->parsed()) return mycontainer::image::import_rootfs(store, file, name, quiet);
-    return mycontainer::image::pull(store, reference, quiet);
+    if (explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer-image"));
+    return mycontainer::image::pull(store, reference, quiet, ca_file);
   });
 }

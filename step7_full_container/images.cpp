@@ -1,7 +1,9 @@
 // The image commands of `mycontainer` (commands.hpp): `images`, `rmi`, `image inspect`, which
 // only read the store (image/store.hpp), and `load`, `import`, `pull`, which write it and are
 // run by the companion program mycontainer-image (docs/images.md, "Why two programs").
-#include <unistd.h>  // execv(2), readlink(2)
+#include <spawn.h>     // posix_spawn(3)
+#include <sys/wait.h>  // waitpid(2)
+#include <unistd.h>    // execv(2), readlink(2), environ
 
 #include <cstring>  // strerror(3)
 #include <ctime>    // timegm(3), strptime(3)
@@ -158,6 +160,34 @@ void run_image_tool(const std::string& command, const std::vector<std::string>& 
       fmt::format("cannot run {}: {} (it is built and installed beside "
                   "mycontainer: ninja -C build mycontainer-image)",
                   tool, std::strerror(err)));
+}
+
+int pull_missing_image(const std::string& name) {
+  // docker run's words, on stderr: stdout belongs to the container that follows.
+  fmt::print(stderr, "Unable to find image '{}' locally\n", name);
+  char self[4096];
+  const ssize_t n =
+      ctr::check(::readlink("/proc/self/exe", self, sizeof self - 1), "readlink", "/proc/self/exe");
+  self[n] = '\0';
+  const std::string tool = (std::filesystem::path(self).parent_path() / "mycontainer-image");
+  std::vector<std::string> words = {tool, "--store", Store::default_root().string(), "pull", name};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  // posix_spawn(3), not fork(2): nothing of ours runs in the child before its exec. Its
+  // stdout (the progress lines) goes to our stderr, as `docker run` shows a pull.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, tool.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw ctr::SyscallError(rc, "posix_spawn", tool);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return ctr::kExitSignalBase + WTERMSIG(status);
 }
 
 }  // namespace mycontainer

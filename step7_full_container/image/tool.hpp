@@ -20,6 +20,8 @@ int load(Store& store, const std::string& file, bool quiet);
 // `import FILE NAME`: a root filesystem tarball as a one-layer image with a minimal config.
 int import_rootfs(Store& store, const std::string& file, const std::string& name, bool quiet);
 // `pull REF` (pull.cpp, branch img-pull).
-int pull(Store& store, const std::string& reference, bool quiet);
+// ca_file: certificate authorities to trust instead of the system's (a registry with a
+// certificate of its own making).
+int pull(Store& store, const std::string& reference, bool quiet, const std::string& ca_file = "");
 
 }  // namespace mycontainer::image
