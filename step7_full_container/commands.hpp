@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -23,4 +24,14 @@ int cleanup();                                                                  
 // and the OCI `delete` both use it.
 bool remove_container(const ctr::ContainerState& state, const std::filesystem::path& dir);
 
+}  // namespace mycontainer
+
+// --- Images (images.cpp; the store is image/store.hpp, docs/images.md) ---
+namespace mycontainer {
+int images();                                                // `images`
+int rmi(const std::vector<std::string>& names, bool force);  // `rmi [-f] NAME...`
+int image_inspect(const std::vector<std::string>& names);    // `image inspect NAME...`
+// `load`, `import`, `pull`: execs mycontainer-image (found beside /proc/self/exe) with
+// --store and these words. Returns only by throwing.
+[[noreturn]] void run_image_tool(const std::string& command, const std::vector<std::string>& args);
 }  // namespace mycontainer

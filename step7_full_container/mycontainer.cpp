@@ -7,6 +7,8 @@
 //   mycontainer run --config FILE                     run the container a config.json describes
 //   mycontainer ps                                    list running containers
 //   mycontainer cleanup                               remove what a killed runtime left
+//   mycontainer [--store DIR] images | rmi [-f] NAME... | image inspect NAME...
+//   mycontainer [--store DIR] load -i FILE | import FILE NAME | pull REF   (mycontainer-image)
 //
 // And the OCI runtime's command line, as podman and containerd call runc (oci.hpp):
 //
@@ -34,8 +36,9 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "ctr/cli.hpp"    // ctr::run_main, ctr::parse
-#include "ctr/error.hpp"  // ctr::error_line
+#include "ctr/cli.hpp"      // ctr::run_main, ctr::parse
+#include "ctr/error.hpp"    // ctr::error_line
+#include "image/store.hpp"  // mycontainer::image::Store (--store)
 #include "oci.hpp"
 #include "ops.hpp"
 #include "options.hpp"
@@ -105,6 +108,11 @@ int main(int argc, char** argv) {
       app.add_flag("--debug", global.debug, "log every kernel operation");
       app.add_flag("--systemd-cgroup", global.systemd_cgroup,
                    "refused: mycontainer manages cgroups through cgroupfs only");
+      // Ours, not runc's (so not in oci_run_requested's list): where images are kept.
+      std::string store;
+      app.add_option("--store", store,
+                     "image store (default /var/lib/mycontainer; rootless "
+                     "$XDG_DATA_HOME/mycontainer)");
 
       const bool oci_run = oci_run_requested(argc, argv);
       mycontainer::RunOptions options;
@@ -188,6 +196,28 @@ int main(int argc, char** argv) {
           app.add_subcommand("update", "OCI: new resource limits for a running container");
       mycontainer::add_update_options(*update_cmd, update);
 
+      // --- Images (images.cpp, docs/images.md) ---
+      CLI::App* images_cmd = app.add_subcommand("images", "list the images in the store");
+      std::vector<std::string> image_names;
+      bool rmi_force = false;
+      CLI::App* rmi_cmd =
+          app.add_subcommand("rmi", "remove images (refused while a container uses one)");
+      rmi_cmd->add_flag("-f,--force", rmi_force, "remove an image with several names at once");
+      rmi_cmd->add_option("name", image_names, "a name, an id or an id prefix")->required();
+      CLI::App* image_cmd = app.add_subcommand("image", "images: `image inspect NAME...`");
+      image_cmd->require_subcommand(1);
+      CLI::App* inspect_cmd = image_cmd->add_subcommand("inspect", "an image's details (JSON)");
+      inspect_cmd->add_option("name", image_names, "a name, an id or an id prefix")->required();
+      // These three are mycontainer-image's: their words go to it as they are (its --help too).
+      std::vector<CLI::App*> tool_cmds;
+      for (const auto* word : {"load", "import", "pull"}) {
+        CLI::App* cmd = app.add_subcommand(
+            word, std::string("images: ") + word + " (run by mycontainer-image; see its --help)");
+        cmd->prefix_command();
+        cmd->set_help_flag();
+        tool_cmds.push_back(cmd);
+      }
+
       // Everything after the first "--" is the container's command: split it off before CLI11
       // sees it, so that no level of subcommands can mistake it for its own arguments.
       int ours = argc;
@@ -209,6 +239,18 @@ int main(int argc, char** argv) {
       spec_options.common.command = after_dashes;
       // (No command and no image: /bin/sh, decided with the image in finish_run_options.)
       mycontainer::apply_global_options(global);
+      if (!store.empty()) mycontainer::image::Store::set_default_root(store);
+
+      if (images_cmd->parsed()) return mycontainer::images();
+      if (rmi_cmd->parsed()) return mycontainer::rmi(image_names, rmi_force);
+      if (inspect_cmd->parsed()) return mycontainer::image_inspect(image_names);
+      for (CLI::App* cmd : tool_cmds) {
+        if (!cmd->parsed()) continue;
+        std::vector<std::string> words = cmd->remaining();
+        if (!after_dashes.empty()) words.push_back("--");
+        words.insert(words.end(), after_dashes.begin(), after_dashes.end());
+        mycontainer::run_image_tool(cmd->get_name(), words);
+      }
 
       if (create_cmd->parsed()) return mycontainer::oci_create(create);
       if (start_cmd->parsed()) return mycontainer::oci_start(id);

@@ -1,0 +1,263 @@
+// The store's read side and its index (store.hpp): no libarchive, so `mycontainer` (a static
+// PIE) can list, inspect and remove images and find an image's layers for `run IMAGE`.
+#include "image/store.hpp"
+
+#include <unistd.h>  // geteuid(2)
+
+#include <algorithm>
+#include <cstdlib>  // getenv(3), mkdtemp(3)
+#include <map>
+#include <set>
+
+#include "ctr/error.hpp"
+#include "image/files.hpp"
+#include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale
+
+namespace mycontainer::image {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+fs::path& default_root_override() {
+  static fs::path root;
+  return root;
+}
+
+// repositories.json: {"names": {"docker.io/library/alpine:latest": "sha256:..."}}
+std::map<std::string, std::string> read_names(const fs::path& root) {
+  std::map<std::string, std::string> names;
+  std::error_code ec;
+  if (!fs::exists(root / "repositories.json", ec)) return names;
+  const json j = json::parse(detail::read_file(root / "repositories.json"));
+  for (const auto& [name, id] : j.at("names").items()) names[name] = id.get<std::string>();
+  return names;
+}
+
+void write_names(const fs::path& root, const std::map<std::string, std::string>& names) {
+  json j;
+  j["names"] = json::object();
+  for (const auto& [name, id] : names) j["names"][name] = id;
+  detail::write_file_atomic(root / "repositories.json", j.dump(2) + "\n", root / "tmp");
+}
+
+// One image record (images/HEX.json) and its config blob; nullopt if half there.
+std::optional<Image> read_image(const Store& store, const fs::path& record,
+                                const std::map<std::string, std::string>& names) {
+  try {
+    const json r = json::parse(detail::read_file(record));
+    Image image;
+    image.id = r.at("id").get<std::string>();
+    image.manifest_digest = r.at("manifest_digest").get<std::string>();
+    for (const auto& layer : r.at("layers")) image.diff_ids.push_back(layer.at("diff_id"));
+    image.size = r.value("size", std::uint64_t{0});
+    image.config = json::parse(detail::read_file(store.blob_path(image.id)));
+    image.created = image.config.value("created", std::string());
+    for (const auto& [name, id] : names) {
+      if (id == image.id) image.names.push_back(name);
+    }
+    return image;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool is_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+Store::Store(fs::path root) : root_(std::move(root)) {}
+
+fs::path Store::default_root() {
+  if (!default_root_override().empty()) return default_root_override();
+  if (::geteuid() == 0) return "/var/lib/mycontainer";
+  // XDG Base Directory Specification: $XDG_DATA_HOME, default $HOME/.local/share.
+  if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data == '/') {
+    return fs::path(data) / "mycontainer";
+  }
+  const char* home = std::getenv("HOME");
+  if (!home || *home != '/') {
+    throw ctr::UsageError("no image store: set HOME or XDG_DATA_HOME, or give --store DIR");
+  }
+  return fs::path(home) / ".local/share/mycontainer";
+}
+
+void Store::set_default_root(const fs::path& root) {
+  default_root_override() = fs::absolute(root);
+}
+
+fs::path Store::blob_path(std::string_view digest) const {
+  return root_ / "blobs/sha256" / detail::digest_hex(digest);
+}
+
+std::vector<Image> Store::images() const {
+  std::vector<Image> out;
+  std::error_code ec;
+  if (!fs::is_directory(root_ / "images", ec)) return out;
+  const auto names = read_names(root_);
+  for (const auto& entry : fs::directory_iterator(root_ / "images")) {
+    if (entry.path().extension() != ".json") continue;
+    if (auto image = read_image(*this, entry.path(), names)) out.push_back(std::move(*image));
+  }
+  std::sort(out.begin(), out.end(), [](const Image& a, const Image& b) {
+    return a.created != b.created ? a.created > b.created : a.id < b.id;
+  });
+  return out;
+}
+
+std::optional<Image> Store::find(std::string_view name_or_id) const {
+  const auto all = images();
+  // A name first (docker's order): "alpine" is the image named alpine:latest even if some
+  // image's id starts with the hex digits "a1p..." (it cannot: 'l' is no hex digit).
+  std::optional<Reference> ref;
+  try {
+    ref = parse_reference(name_or_id);
+  } catch (const ctr::UsageError&) {
+  }
+  if (ref) {
+    for (const auto& image : all) {
+      if (!ref->digest.empty()) {
+        // NAME@sha256:... names the manifest, in a repository the image has a name in.
+        const bool in_repo = std::any_of(image.names.begin(), image.names.end(), [&](auto& n) {
+          return parse_reference(n).name() == ref->name();
+        });
+        if (image.manifest_digest == ref->digest && in_repo) return image;
+      } else if (std::count(image.names.begin(), image.names.end(), ref->str())) {
+        return image;
+      }
+    }
+  }
+  // Then an id: "sha256:HEX", or a prefix of HEX (at least 4 digits, as docker's truncindex).
+  std::string_view prefix = name_or_id;
+  if (prefix.starts_with("sha256:")) prefix.remove_prefix(7);
+  if (prefix.size() < 4 || prefix.size() > 64 || !is_hex(prefix)) return std::nullopt;
+  std::optional<Image> found;
+  for (const auto& image : all) {
+    if (std::string_view(image.id).substr(7).starts_with(prefix)) {
+      if (found) {
+        throw ctr::UsageError("image id prefix '" + std::string(prefix) +
+                              "' is ambiguous: it matches " + found->short_id() + " and " +
+                              image.short_id() + "; give more digits");
+      }
+      found = image;
+    }
+  }
+  return found;
+}
+
+std::vector<fs::path> Store::layer_dirs(const Image& image) const {
+  std::vector<fs::path> dirs;
+  for (const auto& diff_id : image.diff_ids) {
+    dirs.push_back(root_ / "layers" / detail::digest_hex(diff_id));
+  }
+  return dirs;
+}
+
+Store::WriteLock Store::lock_for_write() const {
+  fs::create_directories(root_);
+  fs::permissions(root_, fs::perms::owner_all, fs::perm_options::replace);
+  fs::create_directories(tmp_dir());
+  // Alone (an exclusive lock granted at once): every tmp/ entry is a dead writer's; clean it.
+  if (auto alone = detail::lock_file(root_ / "gc.lock", true, true)) {
+    for (const auto& entry : fs::directory_iterator(tmp_dir())) detail::remove_tree(entry.path());
+  }
+  return WriteLock(detail::lock_file(root_ / "gc.lock", false));
+}
+
+fs::path Store::make_temp_dir(std::string_view what) const {
+  fs::create_directories(tmp_dir());
+  std::string name = (tmp_dir() / (std::string(what) + "-XXXXXX")).string();
+  ctr::check(::mkdtemp(name.data()) ? 0 : -1, "mkdtemp", name);
+  return name;
+}
+
+void Store::tag(const Image& image, const Reference& name) {
+  const auto lock = detail::lock_file(root_ / "lock", true);
+  auto names = read_names(root_);
+  names[name.str()] = image.id;
+  write_names(root_, names);
+}
+
+std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
+                                       const fs::path& state_root) {
+  // No writer may run while we decide what is unused: an exclusive gc.lock.
+  std::error_code ec;
+  if (!fs::is_directory(root_ / "images", ec)) {
+    throw ctr::UsageError("no such image: " + ctr::printable(name_or_id));
+  }
+  const auto gc = detail::lock_file(root_ / "gc.lock", true);
+  const auto lock = detail::lock_file(root_ / "lock", true);
+  const auto image = find(name_or_id);
+  if (!image) throw ctr::UsageError("no such image: " + ctr::printable(name_or_id));
+
+  std::vector<std::string> lines;
+  auto names = read_names(root_);
+  // By name, and the image keeps other names: only that name goes (docker's "Untagged").
+  std::optional<Reference> ref;
+  try {
+    ref = parse_reference(name_or_id);
+  } catch (const ctr::UsageError&) {
+  }
+  const bool by_name = ref && names.count(ref->str()) && names[ref->str()] == image->id;
+  if (by_name && image->names.size() > 1) {
+    names.erase(ref->str());
+    write_names(root_, names);
+    return {"Untagged: " + ref->str()};
+  }
+  if (!by_name && image->names.size() > 1 && !force) {
+    throw ctr::UsageError("image " + image->short_id() +
+                          " has several names: remove them one by one, or use rmi -f");
+  }
+  for (const auto& state : ctr::list_containers(state_root)) {
+    const auto it = state.annotations.find(std::string(kImageAnnotation));
+    if (it == state.annotations.end() || it->second != image->id) continue;
+    throw ctr::UsageError("image " + image->short_id() + " is used by container '" + state.name +
+                          "'" +
+                          (ctr::is_stale(state) ? " (stopped: run mycontainer cleanup)" : ""));
+  }
+  for (const auto& name : image->names) {
+    names.erase(name);
+    lines.push_back("Untagged: " + name);
+  }
+  write_names(root_, names);
+  // The record goes first: from then on the image is gone even if we are killed below, and
+  // what follows is only garbage collection.
+  fs::remove(root_ / "images" / (detail::digest_hex(image->id) + ".json"));
+  detail::fsync_dir(root_ / "images");
+  lines.push_back("Deleted: " + image->id);
+
+  // Every blob and layer no remaining image record names.
+  std::set<std::string> blobs, layers;
+  for (const auto& entry : fs::directory_iterator(root_ / "images")) {
+    try {
+      const json r = json::parse(detail::read_file(entry.path()));
+      blobs.insert(detail::digest_hex(r.at("id").get<std::string>()));
+      blobs.insert(detail::digest_hex(r.at("manifest_digest").get<std::string>()));
+      for (const auto& l : r.at("layers")) {
+        blobs.insert(detail::digest_hex(l.at("digest").get<std::string>()));
+        layers.insert(detail::digest_hex(l.at("diff_id").get<std::string>()));
+      }
+    } catch (const std::exception&) {
+      // An unreadable record: keep everything rather than guess.
+      return lines;
+    }
+  }
+  for (const auto& [dir, keep] :
+       {std::pair{root_ / "layers", &layers}, std::pair{root_ / "blobs/sha256", &blobs}}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (keep->count(entry.path().filename().string())) continue;
+      // Renamed into tmp/ first: the name disappears at once (rename(2) is atomic), the
+      // slow removal of the files happens where nobody looks.
+      const fs::path doomed = make_temp_dir("rm") / "x";
+      fs::rename(entry.path(), doomed);
+      detail::remove_tree(doomed.parent_path());
+    }
+  }
+  return lines;
+}
+
+}  // namespace mycontainer::image
