@@ -20,6 +20,7 @@ MC_APT_PACKAGES=(
   libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-dev
   busybox-static iproute2 iptables uidmap util-linux procps
   strace # the fault tests deliver SIGKILL at a chosen system call with it
+  umoci  # tests/steps/step7_image_test.cpp builds OCI image layouts with it, offline
   # The engines suite (tests/engines/): podman and containerd drive the runtime, runc is the
   # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
   podman conmon containerd runc crun help2man dpkg-dev man-db bash-completion

@@ -21,11 +21,11 @@
 namespace mycontainer {
 
 struct ImageConfig {
-  std::vector<std::string> env;         // "KEY=VALUE"
-  std::vector<std::string> entrypoint;  // may be empty
-  std::vector<std::string> cmd;         // may be empty
-  std::string working_dir;              // "" when unset
-  std::string user;                     // "" when unset: "1000", "app", "app:staff"
+  std::vector<std::string> env = {};         // "KEY=VALUE"
+  std::vector<std::string> entrypoint = {};  // may be empty
+  std::vector<std::string> cmd = {};         // may be empty
+  std::string working_dir = {};              // "" when unset
+  std::string user = {};                     // "" when unset: "1000", "app", "app:staff"
   bool operator==(const ImageConfig&) const = default;
 };
 
@@ -36,11 +36,11 @@ ImageConfig image_config_from_json(const nlohmann::json& blob);
 
 // What the command line says (each optional: absent = not given).
 struct ImageOverrides {
-  std::vector<std::string> env;                        // -e, already KEY=VALUE
-  std::optional<std::vector<std::string>> entrypoint;  // --entrypoint ({} for "")
-  std::vector<std::string> args;                       // the words after the image
-  std::optional<std::string> workdir;                  // -w
-  std::optional<std::string> user;                     // -u
+  std::vector<std::string> env = {};                        // -e, already KEY=VALUE
+  std::optional<std::vector<std::string>> entrypoint = {};  // --entrypoint ({} for "")
+  std::vector<std::string> args = {};                       // the words after the image
+  std::optional<std::string> workdir = {};                  // -w
+  std::optional<std::string> user = {};                     // -u
 };
 
 struct ImageProcess {

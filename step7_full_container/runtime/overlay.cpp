@@ -10,7 +10,8 @@
 
 #include <algorithm>  // std::reverse
 #include <cerrno>
-#include <cstdio>  // std::sscanf
+#include <cstdio>   // std::sscanf
+#include <cstdlib>  // std::getenv
 #include <system_error>
 
 #include <fmt/format.h>
@@ -151,9 +152,10 @@ void mount_with_short_names(const OverlayDirs& dirs, const UniqueFd& target,
            .man = "mount(2); overlayfs.rst"});
 }
 
-// Makes `path` an empty directory owned by uid:gid.
-void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid) {
-  check(::mkdir(path.c_str(), 0700), "mkdir", path.string());
+// Makes `path` an empty directory owned by uid:gid, with `mode`.
+void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode) {
+  check(::mkdir(path.c_str(), mode), "mkdir", path.string());
+  check(::chmod(path.c_str(), mode), "chmod", path.string());  // whatever our umask took away
   if (uid != ::geteuid() || gid != ::getegid()) {
     check(::chown(path.c_str(), uid, gid), "chown", path.string());
   }
@@ -169,7 +171,9 @@ std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& ta
 void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::string& shown_as,
                    bool in_user_namespace) {
   if (dirs.lower.empty()) throw UsageError("an overlay root needs at least one layer");
-  if (kernel_at_least(6, 8)) {
+  // MC_OVERLAY_MOUNT2=1: the pre-6.8 way on any kernel, so that the tests check it here too.
+  const char* force_mount2 = std::getenv("MC_OVERLAY_MOUNT2");
+  if (kernel_at_least(6, 8) && (force_mount2 == nullptr || std::string(force_mount2) != "1")) {
     mount_with_fsconfig(dirs, target, shown_as, in_user_namespace);
   } else {
     mount_with_short_names(dirs, target, shown_as, in_user_namespace);
@@ -185,11 +189,13 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   // The container's root, remapped (--userns), must reach its upper directory through the
   // state directory, which is ours and 0700: let it pass (0711: it still lists nothing).
   if (owner_uid != ::geteuid()) check(::chmod(dir.c_str(), 0711), "chmod", dir.string());
-  make_owned_dir(dir / "overlay", owner_uid, owner_gid);
+  make_owned_dir(dir / "overlay", owner_uid, owner_gid, 0700);
   o.dirs_.upper = (dir / "overlay" / "upper").string();
   o.dirs_.work = (dir / "overlay" / "work").string();
-  make_owned_dir(o.dirs_.upper, owner_uid, owner_gid);
-  make_owned_dir(o.dirs_.work, owner_uid, owner_gid);
+  // The merged root takes the owner and mode of upper's own root directory (overlayfs.rst:
+  // a merged directory's attributes are the upper one's): 0755, or only root could enter "/".
+  make_owned_dir(o.dirs_.upper, owner_uid, owner_gid, 0755);
+  make_owned_dir(o.dirs_.work, owner_uid, owner_gid, 0700);
   o.mount_point_ = (dir / "rootfs").string();
   check(::mkdir(o.mount_point_.c_str(), 0755), "mkdir", o.mount_point_);
   narrate({.call = fmt::format("mkdir(\"{}\"), mkdir(\"{}\"), mkdir(\"{}\")", o.dirs_.upper,

@@ -51,6 +51,7 @@ struct OverlayDirs {
 //               the names given relative to /proc/self/fd ("lowerdir=12:11:10"), a few
 //               characters per layer (containerd's overlay snapshotter does the same with its
 //               small snapshot numbers and a chdir into its snapshot directory).
+// (MC_OVERLAY_MOUNT2=1 in the environment takes the second way on any kernel: for the tests.)
 // Narrated; throws SyscallError ("mount('/run/mycontainer/.../rootfs'): ..."); where the
 // kernel refuses overlayfs in a user namespace (before 5.11), a UsageError that says so.
 void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::string& shown_as,
