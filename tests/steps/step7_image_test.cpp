@@ -210,7 +210,9 @@ TEST_F(Image, AHundredLayersMount) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "100\n99\n");
     // (Without the override the kernel decides: fsconfig on 6.8+, short names before.)
-    if (force[0] == '1') EXPECT_TRUE(contains(r.err, "chdir(\"/proc/self/fd\")")) << r.err;
+    if (force[0] == '1') {
+      EXPECT_TRUE(contains(r.err, "chdir(\"/proc/self/fd\")")) << r.err;
+    }
     EXPECT_FALSE(fs::exists(state_dir_of(name)));
   }
 }
