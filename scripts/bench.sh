@@ -8,6 +8,7 @@
 #   sudo scripts/bench.sh --cold     # cold: a pause of 250 ms before each start
 #   sudo scripts/bench.sh --quick    # 10 runs each, 20 sequential: a quick look
 #   sudo scripts/bench.sh --oci      # the OCI command line and podman (scripts/bench-oci.sh)
+#   sudo scripts/bench.sh --image    # a root of image layers against --rootfs (bench-image.sh)
 #
 # It measures, for each runtime:
 #   - start-to-exit time of one container (hyperfine, no shell in between: -N), in blocks:
@@ -41,7 +42,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-usage: sudo $0 [--quick] [--cold] [--crun-private-mountns] [--oci]
+usage: sudo $0 [--quick] [--cold] [--crun-private-mountns] [--oci | --image]
 
   --quick                 fewer runs (10 timed, 20 sequential containers)
   --cold                  a pause before each start (BENCH_PAUSE_MS, 250 ms): the start a
@@ -50,6 +51,8 @@ usage: sudo $0 [--quick] [--cold] [--crun-private-mountns] [--oci]
   --oci                   the OCI command line instead (scripts/bench-oci.sh): create + start +
                           delete of /bin/true with runc, crun and mycontainer on one bundle, and
                           podman run --rm with each of them
+  --image                 the start of a container from image layers (an overlay root) against
+                          the same container with --rootfs (scripts/bench-image.sh)
   --crun-private-mountns  where crun refuses this machine's cgroup layout, measure it in a
                           private mount namespace without the cgroup2 tree (host untouched)
 
@@ -74,6 +77,7 @@ environment:
   MC_BUILD_DIR=DIR     build directory (default: build); results go to DIR/bench
   BENCH_BUILD=0        do not build first (use the binaries as they are)
   BENCH_PODMAN_RUNS=N  --oci: podman run --rm runs per runtime (default 20, --quick 5)
+  BENCH_IMAGE=REF      --image: also `run REF /bin/true` (an image in the store)
 EOF
 }
 
@@ -81,12 +85,14 @@ quick=0
 cold=0
 crun_private_mountns=0
 oci=0
+image=0
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --cold) cold=1 ;;
     --crun-private-mountns) crun_private_mountns=1 ;;
     --oci) oci=1 ;;
+    --image) image=1 ;;
     -h | --help)
       usage
       exit 0
@@ -260,6 +266,14 @@ in_private_mountns() {
 
 log "making the OCI bundle in $BUNDLE (root: $ROOTFS)"
 make_bundle
+
+# --image: a root of image layers against --rootfs, then stop.
+if ((image)); then
+  # shellcheck source=scripts/bench-image.sh
+  source "$MC_ROOT/scripts/bench-image.sh"
+  image_mode
+  exit 0
+fi
 
 # --oci: the OCI command line (create + start + delete) and podman run --rm, then stop.
 if ((oci)); then

@@ -25,6 +25,7 @@ MC_APT_PACKAGES=(
   "${MC_APT_STEP_PACKAGES[@]}"
   libgtest-dev libgmock-dev libbenchmark-dev
   strace # the fault tests deliver SIGKILL at a chosen system call with it
+  umoci  # tests/steps/step7_image_test.cpp builds OCI image layouts with it, offline
   # The engines suite (tests/engines/): podman and containerd drive the runtime, runc is the
   # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
   podman conmon containerd runc crun help2man dpkg-dev man-db bash-completion

@@ -10,11 +10,12 @@
 
 #include <fmt/format.h>
 
-#include "ctr/cgroup.hpp"     // ctr::Cgroup::adopt
-#include "ctr/ipam.hpp"       // ctr::release_leases_of
-#include "ctr/nat.hpp"        // ctr::Nat::release_dead_users
-#include "ctr/netlink.hpp"    // ctr::delete_link
-#include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale, ctr::cgroup_name
+#include "ctr/cgroup.hpp"       // ctr::Cgroup::adopt
+#include "ctr/ipam.hpp"         // ctr::release_leases_of
+#include "ctr/nat.hpp"          // ctr::Nat::release_dead_users
+#include "ctr/netlink.hpp"      // ctr::delete_link
+#include "runtime/overlay.hpp"  // ctr::remove_overlay_dirs
+#include "runtime/state.hpp"    // ctr::list_containers, ctr::is_stale, ctr::cgroup_name
 
 namespace mycontainer {
 
@@ -59,6 +60,9 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
   // Its addresses: only leases that still name its dead runtime.
   if (c.runtime_pid > 0 && ctr::is_stale(c)) ctr::release_leases_of(c.runtime_pid);
   if (!complete) return false;  // keep the state: it is the map to what is left
+  // An image's root: the container's upper and work directories (runtime/overlay.hpp). The
+  // overlay mount itself was in the container's mount namespace and died with it.
+  ctr::remove_overlay_dirs(dir);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return true;

@@ -62,6 +62,7 @@
 #include "runtime/hooks.hpp"         // ctr::run_hooks (OCI create)
 #include "runtime/init.hpp"          // ctr::run_init (--init)
 #include "runtime/netns.hpp"         // ctr::make_netns, ctr::join_netns
+#include "runtime/overlay.hpp"       // ctr::ContainerOverlay, ctr::mount_overlay (image layers)
 #include "runtime/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
 #include "runtime/seccomp.hpp"       // ctr::load_bpf (libseccomp)
@@ -106,6 +107,10 @@ struct HostSide {
   bool parent_asleep = false;   // CLONE_VFORK: nobody will release the child; see run()
   bool born_in_cgroup = false;  // clone3 CLONE_INTO_CGROUP (v2): no move needed; see run()
   std::string exec_fifo;        // OCI create: the fifo the first process waits on for `start`
+  // An image's root (spec.root_layers): the layers and the container's own upper directory,
+  // mounted by the child as an overlay on `overlay_root` (runtime/overlay.hpp).
+  std::optional<ctr::OverlayDirs> overlay;
+  std::string overlay_root;
 };
 
 // One container being run: the spec, and what this run made for it.
@@ -114,7 +119,7 @@ struct Container {
   const RunRequest& request;
   HostSide host;
 
-  const std::string& rootfs() const { return request.rootfs; }
+  const std::string& rootfs() const { return host.overlay ? host.overlay_root : request.rootfs; }
   // OCI create (engine.hpp): nullptr for the foreground `run`.
   const CreateRequest* oci() const { return request.create ? &*request.create : nullptr; }
   // The caller, not us, is the first process's parent (clone(2) CLONE_PARENT): its life
@@ -315,12 +320,22 @@ void become_root(const Container& c) {
   if (!c.caller_is_parent()) ctr::set_parent_death_signal(SIGKILL);  // cleared by the uid change
 }
 
-// --- Bind the root onto itself ---
+// --- Bind the root onto itself, or mount the image's layers there ---
 // pivot_root(2) needs new_root to be a mount point. nodev: a device node in the image, or
 // one the container makes with mknod, cannot be opened: no path to the host's disks (the
 // same on every mount the container can write).
+// An image's root is an overlay of its layers (NEW: images): mounted here, in our own mount
+// namespace, so it exists only while the container does. A runtime killed with SIGKILL
+// leaves no mount behind: the namespace, and every mount in it, dies with the container's
+// last process (mount_namespaces(7)).
 void mount_root(const Container& c) {
   const std::string& rootfs = c.rootfs();
+  if (c.host.overlay) {
+    const ctr::UniqueFd target(
+        ctr::check(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", rootfs));
+    ctr::mount_overlay(*c.host.overlay, target, rootfs, c.in_user_namespace());
+    return;
+  }
   ctr::bind_mount(rootfs, rootfs);
   ctr::mount_setattr_recursive(ctr::open_in_root(rootfs, "/"), rootfs, MOUNT_ATTR_NODEV);
 }
@@ -370,9 +385,11 @@ void populate_devices(const Container& c) {
 // image has none, it is no root filesystem (or an empty directory), and we say so rather than
 // write into it. Other targets (/dev/pts in our /dev, a --tmpfs) are made when missing.
 // Under an engine (OCI create) the root is the engine's: an image without /proc (podman's
-// pod infra image, built from one static binary) gets the directory made, as runc does.
-ctr::UniqueFd kernel_mount_point(const std::string& rootfs, const Mount& m, bool oci) {
-  if ((m.type != "proc" && m.type != "sysfs") || oci)
+// pod infra image, built from one static binary) gets the directory made, as runc does. So
+// does the overlay of an image's layers (`create` true): made in the container's own upper
+// directory, the image is not touched.
+ctr::UniqueFd kernel_mount_point(const std::string& rootfs, const Mount& m, bool create) {
+  if ((m.type != "proc" && m.type != "sysfs") || create)
     return mount_point_in_rootfs(rootfs, m.destination, false);
   if (auto fd = ctr::open_in_root_if_present(rootfs, m.destination)) return std::move(*fd);
   throw ctr::UsageError(
@@ -413,7 +430,8 @@ void mount_spec_mounts(const Container& c) {
       mount_bind(rootfs, m);
       continue;
     }
-    const ctr::UniqueFd target = kernel_mount_point(rootfs, m, c.oci() != nullptr);
+    const ctr::UniqueFd target =
+        kernel_mount_point(rootfs, m, c.oci() != nullptr || c.host.overlay.has_value());
     if (m.type == "sysfs") {
       mount_sysfs(c, m, target);
     } else if (m.copy_up && m.type == "tmpfs") {
@@ -802,6 +820,27 @@ ctr::IdMapPlan plan_user_namespace(const Spec& spec, bool rootless) {
                                 ::geteuid(), ::getegid());
 }
 
+// --- The image's root: the container's own upper directory (NEW: images) ---
+// Made in the state directory, so it goes with it: at the end of the run, or by `cleanup`
+// after a runtime was killed. Owned by whoever the container's root is on the host (us, or
+// with --userns the first id of the range): it writes there.
+ctr::ContainerOverlay prepare_overlay(Container& c, const ctr::StateDir& state_dir) {
+  if (c.spec.root_layers.empty()) return {};
+  uid_t uid = ::geteuid();
+  gid_t gid = ::getegid();
+  for (const auto& m : c.host.id_maps.uid) {
+    if (m.inside == 0) uid = m.outside;
+  }
+  for (const auto& m : c.host.id_maps.gid) {
+    if (m.inside == 0) gid = m.outside;
+  }
+  ctr::ContainerOverlay overlay =
+      ctr::ContainerOverlay::create(state_dir.path(), c.spec.root_layers, uid, gid);
+  c.host.overlay = overlay.dirs();
+  c.host.overlay_root = overlay.mount_point();
+  return overlay;
+}
+
 // The limits of linux.resources, as step 6's cgroup code takes them.
 ctr::Limits limits_of(const Spec& spec) {
   ctr::Limits limits;
@@ -913,6 +952,11 @@ void refuse_for_create(const Spec& spec, const CreateRequest& create) {
         fmt::format("{}: not with create (the engine runs its own init, e.g. "
                     "podman --init)",
                     kAnnotationInit));
+  }
+  if (!spec.root_layers.empty()) {
+    throw ctr::UsageError(
+        fmt::format("{}: not with create (the engine mounts the image's root: root.path)",
+                    kAnnotationRootLayers));
   }
   if (spec.process.terminal && create.console_socket.empty()) {
     throw ctr::UsageError(
@@ -1110,6 +1154,14 @@ int run_container(const Spec& spec, const RunRequest& request) {
     host.exec_fifo = make_exec_fifo(state_dir);
     // The container's own copy of its config: later commands read it, not the bundle.
     save_spec(state_dir.path() / ctr::kConfigCopy, spec);
+  }
+  // Removed before the state directory (declared after it): the upper directory's content.
+  const ctr::ContainerOverlay overlay = prepare_overlay(c, state_dir);
+  if (overlay) {
+    state.rootfs = overlay.mount_point();
+    if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
+      state.annotations[kAnnotationImage] = image->second;
+    state_dir.write(state);
   }
   timings.mark("state");
 

@@ -1,6 +1,8 @@
 // Step 7: mycontainer — steps 1-6 combined into one small container runtime.
 //
 //   mycontainer run [OPTIONS] [--] [COMMAND [ARG...]]   start a container
+//   mycontainer run [OPTIONS] IMAGE [COMMAND [ARG...]] start one from an image (options.cpp
+//                                                     split_image_and_command: the rule)
 //   mycontainer spec [OPTIONS] [--] [COMMAND...]       print the config.json `run` would use
 //   mycontainer run --config FILE                     run the container a config.json describes
 //   mycontainer ps                                    list running containers
@@ -235,8 +237,7 @@ int main(int argc, char** argv) {
       if (ours + 1 < argc) after_dashes.assign(argv + ours + 1, argv + argc);
       options.common.command = after_dashes;
       spec_options.common.command = after_dashes;
-      if (options.common.command.empty()) options.common.command = {"/bin/sh"};
-      if (spec_options.common.command.empty()) spec_options.common.command = {"/bin/sh"};
+      // (No command and no image: /bin/sh, decided with the image in finish_run_options.)
       mycontainer::apply_global_options(global);
       if (!store.empty()) mycontainer::image::Store::set_default_root(store);
 

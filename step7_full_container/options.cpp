@@ -20,6 +20,8 @@
 #include "ctr/netlink.hpp"  // ctr::validate_link_name
 #include "runtime/state.hpp"
 #include "ctr/uts.hpp"
+#include "ctr/cli.hpp"      // ctr::validate_rootfs
+#include "ctr/narrate.hpp"  // ctr::set_narrator
 
 namespace mycontainer {
 
@@ -87,6 +89,9 @@ void add_run_options(CLI::App& run, RunOptions& o) {
   run.add_flag("--timings", o.timings, "print how long each phase of the start took");
   run.add_option("--config", o.config,
                  "run the container a config.json describes (as `mycontainer spec` writes it)");
+  run.add_option_function<std::string>(
+      "--entrypoint", [&](const std::string& v) { o.entrypoint = v; },
+      "with an image: run this instead of its Entrypoint (and without its Cmd)");
 }
 
 Volume parse_volume(const std::string& spec) {
@@ -127,13 +132,12 @@ Volume parse_volume(const std::string& spec) {
 
 namespace {
 // The line of a passwd-style file (name:x:id:...) whose field `field` is `value`, split.
-std::optional<std::vector<std::string>> find_entry(const std::string& rootfs,
-                                                   const std::string& file, size_t field,
-                                                   const std::string& value) {
+std::optional<std::vector<std::string>> find_entry(const FileOpener& open, const std::string& file,
+                                                   size_t field, const std::string& value) {
   // The image (or, for exec, the running container) controls this file: a fifo would block
-  // the open and the read (O_NONBLOCK), a device or a huge file would have us read without
-  // end. A regular file of at most 1 MiB, or nothing.
-  const auto fd = ctr::open_in_root_if_present(rootfs, file, O_RDONLY | O_NONBLOCK);
+  // the open and the read (the openers use O_NONBLOCK), a device or a huge file would have us
+  // read without end. A regular file of at most 1 MiB, or nothing.
+  const auto fd = open(file);
   if (!fd) return std::nullopt;
   struct stat st {};
   constexpr off_t kMaxSize = off_t{1} << 20;
@@ -179,6 +183,15 @@ std::optional<unsigned> number(const std::string& s, const char* what) {
 }  // namespace
 
 User resolve_user(const std::string& spec, const std::string& rootfs) {
+  return resolve_user(
+      spec,
+      [&](const std::string& file) {
+        return ctr::open_in_root_if_present(rootfs, file, O_RDONLY | O_NONBLOCK);
+      },
+      "the rootfs's");
+}
+
+User resolve_user(const std::string& spec, const FileOpener& rootfs, const std::string& where) {
   const auto colon = spec.find(':');
   const std::string u = spec.substr(0, colon);
   const std::string g = colon == std::string::npos ? "" : spec.substr(colon + 1);
@@ -194,7 +207,7 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
     user.gid = id_field(*entry, 3, passwd);
   } else {
     throw ctr::UsageError(
-        fmt::format("unknown user '{}': not a number and not in the rootfs's /etc/passwd", u));
+        fmt::format("unknown user '{}': not a number and not in {} /etc/passwd", u, where));
   }
   if (!g.empty()) {
     if (auto n = number(g, "group")) {
@@ -203,7 +216,7 @@ User resolve_user(const std::string& spec, const std::string& rootfs) {
       user.gid = id_field(*entry, 2, "/etc/group");
     } else {
       throw ctr::UsageError(
-          fmt::format("unknown group '{}': not a number and not in the rootfs's /etc/group", g));
+          fmt::format("unknown group '{}': not a number and not in {} /etc/group", g, where));
     }
   }
   return user;
@@ -213,7 +226,11 @@ std::vector<gid_t> supplementary_groups(const std::string& spec, const std::stri
   const std::string u = spec.substr(0, spec.find(':'));
   std::string name = u;
   if (number(u, "user")) {
-    const auto entry = find_entry(rootfs, "/etc/passwd", 2, u);
+    const auto entry = find_entry(
+        [&](const std::string& file) {
+          return ctr::open_in_root_if_present(rootfs, file, O_RDONLY | O_NONBLOCK);
+        },
+        "/etc/passwd", 2, u);
     if (!entry) return {};  // a uid without a name is in no group's member list
     name = (*entry)[0];
   }
@@ -253,8 +270,41 @@ std::optional<std::string> resolve_env(const std::string& spec) {
   return std::nullopt;
 }
 
+// The words after run's options: `[IMAGE] [CMD...]` (NEW: images). The rule:
+//   --rootfs DIR given          every word is the command (today's form)
+//   no word before `--`         the default rootfs, the command after `--` (or /bin/sh)
+//   a first word starting "/"   a command in the default rootfs (no image name starts so)
+//   any other first word        the IMAGE; the words after it (and after `--`) the command
+// `o.common.command` holds the words after `--` (mycontainer.cpp splits them off).
+void split_image_and_command(const CLI::App& run, RunOptions& o) {
+  std::vector<std::string> words = run.remaining();
+  // prefix_command() hands an unknown option to the command too: refuse it instead.
+  if (!words.empty() && words.front().rfind('-', 0) == 0) {
+    throw ctr::UsageError(fmt::format("unknown option '{}' (see --help)", words.front()));
+  }
+  const bool rootfs_given = run.get_option("--rootfs")->count() > 0;
+  if (!rootfs_given && !words.empty() && words.front()[0] != '/') {
+    o.image = words.front();
+    words.erase(words.begin());
+  }
+  words.insert(words.end(), o.common.command.begin(), o.common.command.end());
+  o.common.command = words;
+  if (o.image.empty()) {
+    if (o.common.command.empty()) o.common.command = {"/bin/sh"};
+    ctr::validate_rootfs(o.common.rootfs);
+  } else if (!o.config.empty()) {
+    throw ctr::UsageError(
+        "an image cannot be combined with --config: the config.json names the root");
+  }
+  if (o.entrypoint && o.image.empty()) {
+    throw ctr::UsageError("--entrypoint needs an image: mycontainer run --entrypoint CMD IMAGE");
+  }
+  if (o.common.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
+}
+
 void finish_run_options(const CLI::App& run, RunOptions& o) {
-  ctr::finish_common_options(run, o.common, "mycontainer");
+  split_image_and_command(run, o);
+  o.workdir_given = run.get_option("--workdir")->count() > 0;
   const bool rootless = ::geteuid() != 0;
 
   if (o.name.empty()) o.name = ctr::random_container_name();
@@ -264,7 +314,8 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
   for (const auto& spec : o.volume_specs) o.volumes.push_back(parse_volume(spec));
   for (const auto& spec : o.ulimit_specs) o.ulimits.push_back(ctr::parse_ulimit(spec));
   for (const auto& e : o.env) resolve_env(e);  // refuse malformed ones now
-  if (!o.user_spec.empty()) o.user = resolve_user(o.user_spec, o.common.rootfs);
+  // With an image, in its layers (spec_from_image).
+  if (!o.user_spec.empty() && o.image.empty()) o.user = resolve_user(o.user_spec, o.common.rootfs);
   if (o.workdir.empty() || o.workdir[0] != '/') {
     throw ctr::UsageError(
         fmt::format("invalid workdir '{}': it must be an absolute path", o.workdir));

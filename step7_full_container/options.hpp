@@ -5,6 +5,7 @@
 #include <sys/types.h>  // uid_t, gid_t
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "runtime/hardening.hpp"  // ctr::Ulimit
 #include "runtime/spec.hpp"       // mycontainer::Spec
 #include "ctr/ipv4.hpp"           // ctr::Ipv4Cidr
+#include "ctr/fd.hpp"             // ctr::UniqueFd
 
 namespace mycontainer {
 
@@ -58,6 +60,18 @@ struct RunOptions {
   int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
   bool timings = false;   // --timings
   std::string config;     // --config FILE: the whole container from a config.json
+  // --- run IMAGE [CMD...] (NEW: images) ---
+  std::string image;                      // the first word, without --rootfs: an image reference
+  std::optional<std::string> entrypoint;  // --entrypoint (with an image)
+  bool workdir_given = false;             // -w was given: it wins over the image's WorkingDir
+};
+
+// An image as `run` uses it, found in the store (or pulled first): see image_for_run.
+struct ImageForRun {
+  std::string reference;            // as the user wrote it: "busybox", "localhost:5000/app:1"
+  std::string id;                   // "sha256:..." of its config: recorded in the state
+  nlohmann::json config;            // the image config blob
+  std::vector<std::string> layers;  // unpacked layer directories, bottom first
 };
 
 // Adds run's options to the `run` subcommand.
@@ -69,6 +83,12 @@ void finish_run_options(const CLI::App& run, RunOptions& options);
 // The container those flags describe, as the engine takes it: the OCI config that
 // `mycontainer spec FLAGS` prints (spec_from_flags.cpp).
 Spec spec_from_flags(const RunOptions& options);
+// `run IMAGE`: the same, with the image's config applied under docker's rules
+// (runtime/image_config.hpp) and the root an overlay of its layers (spec.root_layers).
+Spec spec_from_image(const RunOptions& options, const ImageForRun& image);
+// The image `reference` names, from the store; pulled first when it is not there, as docker
+// does (image_run.cpp). Throws UsageError.
+ImageForRun image_for_run(const std::string& reference);
 
 // "-v /srv/data:/data:ro" -> Volume. Throws UsageError.
 Volume parse_volume(const std::string& spec);
@@ -80,6 +100,10 @@ User resolve_user(const std::string& spec, const std::string& rootfs);
 // uid whose name /etc/passwd gives) as a member: what login(1) and initgroups(3) add, and
 // runc and docker give a process started as that user. Throws UsageError.
 std::vector<gid_t> supplementary_groups(const std::string& spec, const std::string& rootfs);
+// The same, reading /etc/passwd and /etc/group through `open` (an image's layers:
+// ctr::open_in_layers); `where` names them in errors ("the image's").
+using FileOpener = std::function<std::optional<ctr::UniqueFd>(const std::string& path)>;
+User resolve_user(const std::string& spec, const FileOpener& open, const std::string& where);
 // "KEY=VALUE" as is; "KEY" alone takes our own value (docker's rule), or is dropped.
 std::optional<std::string> resolve_env(const std::string& spec);
 

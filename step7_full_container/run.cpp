@@ -43,7 +43,7 @@ int run_from_config(const CLI::App& run, const RunOptions& o) {
   const std::filesystem::path file = std::filesystem::absolute(o.config);
   // root.path is relative to the bundle, the directory of config.json (config.md "Root").
   const std::filesystem::path root = (file.parent_path() / spec.root.path).lexically_normal();
-  ctr::validate_rootfs(root.string());
+  if (spec.root_layers.empty()) ctr::validate_rootfs(root.string());  // else: the image's
   const std::string name = o.name.empty() ? ctr::random_container_name() : o.name;
   ctr::validate_container_name(name);
   if (o.common.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
@@ -58,6 +58,13 @@ int run(const CLI::App& run, RunOptions& o) {
   ctr::close_fds_from(3);
   if (!o.config.empty()) return run_from_config(run, o);
   finish_run_options(run, o);
+  if (!o.image.empty()) {  // NEW: images. The root is the image's layers (engine.cpp mount_root)
+    const Spec spec = spec_from_image(o, image_for_run(o.image));
+    return run_container(spec, {.name = o.name,
+                                .rootfs = spec.root.path.string(),
+                                .timings = o.timings,
+                                .create = std::nullopt});
+  }
   const Spec spec = spec_from_flags(o);
   return run_container(
       spec,

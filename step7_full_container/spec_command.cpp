@@ -140,7 +140,9 @@ int oci_spec(const std::string& bundle, bool rootless) {
 
 int spec(const CLI::App& spec_app, RunOptions& o, const std::string& output) {
   finish_run_options(spec_app, o);
-  const std::string text = spec_to_json(spec_from_flags(o)).dump(2) + "\n";
+  const Spec spec =
+      o.image.empty() ? spec_from_flags(o) : spec_from_image(o, image_for_run(o.image));
+  const std::string text = spec_to_json(spec).dump(2) + "\n";
   if (output.empty() || output == "-") {
     fmt::print("{}", text);
     return 0;

@@ -14,6 +14,8 @@
 #include "options.hpp"
 #include "runtime/capabilities.hpp"  // ctr::default_capabilities
 #include "runtime/hardening.hpp"     // ctr::default_masked_paths
+#include "runtime/image_config.hpp"  // mycontainer::apply_image_config (run IMAGE)
+#include "runtime/overlay.hpp"       // ctr::open_in_layers
 #include "runtime/seccomp.hpp"       // ctr::default_seccomp_profile
 #include "runtime/state.hpp"         // ctr::cgroup_name
 #include "runtime/userns.hpp"        // ctr::plan_id_maps
@@ -176,6 +178,47 @@ Spec spec_from_flags(const RunOptions& o) {
   s.network = network_from_flags(o);
   s.init = o.init;
   s.stop_timeout = o.stop_timeout;
+  return s;
+}
+
+// === run IMAGE: the image's config under the flags (NEW: images) ===
+// The flags decide what they say, the image the rest (runtime/image_config.hpp has docker's
+// rules); then everything else is what `run --rootfs` with the same flags makes, but the root:
+// an overlay of the image's layers, mounted by the engine at STATE/containers/NAME/rootfs.
+Spec spec_from_image(const RunOptions& flags, const ImageForRun& image) {
+  RunOptions o = flags;
+  const ImageConfig config = image_config_from_json(image.config);
+  ImageOverrides overrides;
+  for (const auto& e : o.env) {
+    if (auto kv = resolve_env(e)) overrides.env.push_back(*kv);
+  }
+  if (o.entrypoint) {
+    overrides.entrypoint = o.entrypoint->empty() ? std::vector<std::string>{}
+                                                 : std::vector<std::string>{*o.entrypoint};
+  }
+  overrides.args = o.common.command;
+  if (o.workdir_given) overrides.workdir = o.workdir;
+  if (!o.user_spec.empty()) overrides.user = o.user_spec;
+  // The user first: HOME in the default environment depends on it. Names are looked up in the
+  // image's /etc/passwd, read through its layers (never a path outside them).
+  const std::string user = overrides.user.value_or(config.user);
+  o.user =
+      user.empty()
+          ? User{}
+          : resolve_user(
+                user,
+                [&](const std::string& file) { return ctr::open_in_layers(image.layers, file); },
+                "the image's");
+  o.env.clear();  // -e comes last, in apply_image_config
+  const ImageProcess p =
+      apply_image_config(config, environment_from_flags(o, o.user), overrides, image.reference);
+  o.common.command = p.args;
+  o.workdir = p.cwd;
+  Spec s = spec_from_flags(o);
+  s.process.env = p.env;
+  s.root.path = ctr::container_dir(o.name) / "rootfs";
+  s.root_layers = image.layers;
+  s.annotations[kAnnotationImage] = image.id;
   return s;
 }
 

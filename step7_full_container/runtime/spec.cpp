@@ -800,6 +800,22 @@ int parse_stop_timeout(const std::string& value) {
   return seconds;
 }
 
+// A JSON array of absolute directories, at least one.
+std::vector<std::string> parse_root_layers(const std::string& value) {
+  const auto bad = [&](std::string_view why) { annotation_error(kAnnotationRootLayers, why); };
+  const nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_array() || j.empty()) bad("not a JSON array of layer directories (bottom first)");
+  std::vector<std::string> layers;
+  for (const auto& layer : j) {
+    if (!layer.is_string() || layer.get<std::string>().empty() ||
+        layer.get<std::string>()[0] != '/') {
+      bad(fmt::format("{} is not an absolute directory", layer.dump()));
+    }
+    layers.push_back(layer.get<std::string>());
+  }
+  return layers;
+}
+
 void read_mycontainer_annotations(Spec& spec) {
   spec.network = read_network(spec.annotations, spec.linux);
   if (auto init = take(spec.annotations, kAnnotationInit)) {
@@ -807,6 +823,9 @@ void read_mycontainer_annotations(Spec& spec) {
   }
   if (auto timeout = take(spec.annotations, kAnnotationStopTimeout)) {
     spec.stop_timeout = parse_stop_timeout(*timeout);
+  }
+  if (auto layers = take(spec.annotations, kAnnotationRootLayers)) {
+    spec.root_layers = parse_root_layers(*layers);
   }
 }
 
@@ -1020,6 +1039,9 @@ std::map<std::string, std::string> write_annotations(const Spec& spec) {
   if (spec.init) out[kAnnotationInit] = "true";
   if (spec.stop_timeout != Spec{}.stop_timeout) {
     out[kAnnotationStopTimeout] = std::to_string(spec.stop_timeout);
+  }
+  if (!spec.root_layers.empty()) {
+    out[kAnnotationRootLayers] = nlohmann::json(spec.root_layers).dump();
   }
   return out;
 }

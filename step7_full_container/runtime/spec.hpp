@@ -299,6 +299,14 @@ inline constexpr const char* kAnnotationAddress = "io.mycontainer.network.addres
 inline constexpr const char* kAnnotationNat = "io.mycontainer.network.nat";          // true|false
 inline constexpr const char* kAnnotationInit = "io.mycontainer.init";                // true|false
 inline constexpr const char* kAnnotationStopTimeout = "io.mycontainer.stop-timeout";  // seconds
+// The root as an overlay of image layers (runtime/overlay.hpp): a JSON array of absolute
+// directories, BOTTOM FIRST (the order of an image manifest's layers), e.g.
+// "[\"/var/lib/mycontainer/layers/sha256/1f...\", \"/var/lib/mycontainer/layers/sha256/9a...\"]".
+// With it, root.path is where the runtime mounts the merged root (STATE/containers/NAME/rootfs).
+inline constexpr const char* kAnnotationRootLayers = "io.mycontainer.root.layers";
+// The image a container was made from, by id ("sha256:..."): kept as a plain annotation, and
+// recorded in the container's state (what `rmi` checks before removing an image).
+inline constexpr const char* kAnnotationImage = "io.mycontainer.image";
 
 // --- the whole config.json ---------------------------------------------------------------------
 
@@ -320,6 +328,9 @@ struct Spec {
   Network network;
   bool init = false;      // --init: a small init as PID 1
   int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
+  // The read-only layers of an image, bottom first (kAnnotationRootLayers): the root is an
+  // overlay of them plus an upper directory of the container's own. Empty: root.path as is.
+  std::vector<std::string> root_layers;
 
   bool operator==(const Spec&) const = default;
 };

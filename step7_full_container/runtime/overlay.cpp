@@ -1,0 +1,267 @@
+#include "runtime/overlay.hpp"
+
+#include <fcntl.h>          // open(2), O_* flags
+#include <sys/mount.h>      // mount(2), FSCONFIG_*, FSMOUNT_*, MOVE_MOUNT_*, MOUNT_ATTR_NODEV
+#include <sys/stat.h>       // mkdir(2), chmod(2), fstat(2)
+#include <sys/syscall.h>    // SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_move_mount
+#include <sys/sysmacros.h>  // major(3), minor(3)
+#include <sys/utsname.h>    // uname(2)
+#include <unistd.h>         // chown(2), fchdir(2), syscall(2)
+
+#include <algorithm>  // std::reverse
+#include <cerrno>
+#include <cstdio>   // std::sscanf
+#include <cstdlib>  // std::getenv
+#include <system_error>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
+
+#include "ctr/error.hpp"     // ctr::check, ctr::SyscallError, ctr::UsageError
+#include "ctr/narrate.hpp"   // ctr::narrate
+#include "runtime/path.hpp"  // ctr::fd_path, ctr::open_in_root_if_present
+
+namespace ctr {
+
+namespace {
+
+// mount(2)'s data is copied into one page (mount(2): "data ... interpreted by the different
+// filesystems"; fs/namespace.c copy_mount_options copies at most PAGE_SIZE).
+constexpr std::size_t kMountDataMax = 4096;
+
+// "6.8.0-31-generic" -> true when at least major.minor.
+bool kernel_at_least(int want_major, int want_minor) {
+  struct utsname u {};
+  if (::uname(&u) != 0) return false;
+  int major = 0;
+  int minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > want_major || (major == want_major && minor >= want_minor);
+}
+
+std::string kernel_release() {
+  struct utsname u {};
+  return ::uname(&u) == 0 ? u.release : "?";
+}
+
+// The layers top first: the order overlayfs takes them in.
+std::vector<std::string> top_first(const std::vector<std::string>& bottom_first) {
+  std::vector<std::string> out(bottom_first);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+// What the kernel said about a failed fsconfig(2): it queues messages ("e overlayfs: ...")
+// that a read(2) of the file system context descriptor returns, one per read (fsopen(2)).
+std::string kernel_messages(int fs_fd) {
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fs_fd, buf, sizeof buf - 1)) > 0;) {
+    out += (out.empty() ? "" : "; ") + std::string(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+// overlayfs refused in a user namespace: kernels before 5.11 do not allow it at all.
+[[noreturn]] void refuse_in_user_namespace(int err) {
+  throw UsageError(fmt::format(
+      "overlayfs cannot be mounted in this user namespace ({}; Linux {}: overlayfs in a user "
+      "namespace needs 5.11 or later): run as root, or run a directory with --rootfs DIR",
+      std::strerror(err), kernel_release()));
+}
+
+// Linux 6.8+: the new mount API, one "lowerdir+" per layer (overlayfs.rst, "Multiple lower
+// layers": "lowerdir+" appends a layer below those given so far, so the top one comes first).
+void mount_with_fsconfig(const OverlayDirs& dirs, const UniqueFd& target,
+                         const std::string& shown_as, bool in_user_namespace) {
+  const int raw = static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC));
+  if (raw < 0 && errno == EPERM && in_user_namespace) refuse_in_user_namespace(errno);
+  const UniqueFd fs(check(raw, "fsopen", "overlay"));
+  const auto set = [&](const char* key, const std::string* value) {
+    const unsigned cmd = value != nullptr ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
+    if (::syscall(SYS_fsconfig, fs.get(), cmd, key, value ? value->c_str() : nullptr, 0) == 0)
+      return;
+    const int err = errno;
+    const std::string said = kernel_messages(fs.get());
+    throw SyscallError(
+        err, "fsconfig",
+        fmt::format("{} {}{}{}", key, value ? *value : "", said.empty() ? "" : ": ", said));
+  };
+  for (const auto& layer : top_first(dirs.lower)) set("lowerdir+", &layer);
+  set("upperdir", &dirs.upper);
+  set("workdir", &dirs.work);
+  if (in_user_namespace) set("userxattr", nullptr);
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    const int err = errno;
+    if (err == EPERM && in_user_namespace) refuse_in_user_namespace(err);
+    throw SyscallError(err, "fsconfig",
+                       "FSCONFIG_CMD_CREATE overlay: " + kernel_messages(fs.get()));
+  }
+  // A detached mount, nodev from its first moment, then moved onto the root's mount point.
+  const UniqueFd mnt(
+      check(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)),
+            "fsmount", "overlay"));
+  check(static_cast<int>(::syscall(SYS_move_mount, mnt.get(), "", target.get(), "",
+                                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)),
+        "move_mount", shown_as);
+  if (narrating()) {
+    narrate({.call = fmt::format("fsopen(\"overlay\"); fsconfig(\"lowerdir+\", ...) x {} (top "
+                                 "first); fsconfig(\"upperdir\", \"{}\"); fsconfig(\"workdir\", "
+                                 "\"{}\"){}; fsmount(MOUNT_ATTR_NODEV); move_mount(-> {})",
+                                 dirs.lower.size(), dirs.upper, dirs.work,
+                                 in_user_namespace ? "; fsconfig(\"userxattr\")" : "", shown_as),
+             .result = "ok",
+             .shell = overlay_shell_command(dirs, shown_as),
+             .man = "fsopen(2), fsconfig(2), fsmount(2), move_mount(2); overlayfs.rst"});
+  }
+}
+
+// Before 6.8: mount(2), each layer named by a descriptor's number relative to /proc/self/fd
+// (our working directory while mounting): "lowerdir=14:13:12", whatever the layers' paths.
+void mount_with_short_names(const OverlayDirs& dirs, const UniqueFd& target,
+                            const std::string& shown_as, bool in_user_namespace) {
+  std::vector<UniqueFd> layers;
+  std::vector<std::string> names;
+  for (const auto& layer : top_first(dirs.lower)) {
+    layers.emplace_back(
+        check(::open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", layer));
+    names.push_back(std::to_string(layers.back().get()));
+  }
+  const std::string data =
+      fmt::format("lowerdir={},upperdir={},workdir={}{}", fmt::join(names, ":"), dirs.upper,
+                  dirs.work, in_user_namespace ? ",userxattr" : "");
+  if (data.size() >= kMountDataMax) {
+    throw UsageError(
+        fmt::format("{} layers do not fit in mount(2)'s one page of options even "
+                    "with short names; Linux 6.8+ mounts any number",
+                    dirs.lower.size()));
+  }
+  const UniqueFd back(check(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC), "open", "."));
+  check(::chdir("/proc/self/fd"), "chdir", "/proc/self/fd");
+  const int rc =
+      ::mount("overlay", fd_path(target.get()).c_str(), "overlay", MS_NODEV, data.c_str());
+  const int err = errno;
+  [[maybe_unused]] const int back_rc = ::fchdir(back.get());
+  if (rc != 0 && err == EPERM && in_user_namespace) refuse_in_user_namespace(err);
+  if (rc != 0) throw SyscallError(err, "mount", shown_as);
+  narrate({.call = fmt::format("chdir(\"/proc/self/fd\"); mount(\"overlay\", \"{}\", \"overlay\", "
+                               "MS_NODEV, \"{}\")",
+                               shown_as, data),
+           .result = "ok",
+           .shell = overlay_shell_command(dirs, shown_as),
+           .man = "mount(2); overlayfs.rst"});
+}
+
+// Makes `path` an empty directory owned by uid:gid, with `mode`.
+void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode) {
+  check(::mkdir(path.c_str(), mode), "mkdir", path.string());
+  check(::chmod(path.c_str(), mode), "chmod", path.string());  // whatever our umask took away
+  if (uid != ::geteuid() || gid != ::getegid()) {
+    check(::chown(path.c_str(), uid, gid), "chown", path.string());
+  }
+}
+
+}  // namespace
+
+std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& target) {
+  return fmt::format("mount -t overlay overlay -o nodev,lowerdir={},upperdir={},workdir={} {}",
+                     fmt::join(top_first(dirs.lower), ":"), dirs.upper, dirs.work, target);
+}
+
+void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::string& shown_as,
+                   bool in_user_namespace) {
+  if (dirs.lower.empty()) throw UsageError("an overlay root needs at least one layer");
+  // MC_OVERLAY_MOUNT2=1: the pre-6.8 way on any kernel, so that the tests check it here too.
+  const char* force_mount2 = std::getenv("MC_OVERLAY_MOUNT2");
+  if (kernel_at_least(6, 8) && (force_mount2 == nullptr || std::string(force_mount2) != "1")) {
+    mount_with_fsconfig(dirs, target, shown_as, in_user_namespace);
+  } else {
+    mount_with_short_names(dirs, target, shown_as, in_user_namespace);
+  }
+}
+
+ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
+                                          std::vector<std::string> layers, uid_t owner_uid,
+                                          gid_t owner_gid) {
+  ContainerOverlay o;
+  o.dir_ = dir;  // from here on the destructor removes what was made
+  o.dirs_.lower = std::move(layers);
+  // The container's root, remapped (--userns), must reach its upper directory through the
+  // state directory, which is ours and 0700: let it pass (0711: it still lists nothing).
+  if (owner_uid != ::geteuid()) check(::chmod(dir.c_str(), 0711), "chmod", dir.string());
+  make_owned_dir(dir / "overlay", owner_uid, owner_gid, 0700);
+  o.dirs_.upper = (dir / "overlay" / "upper").string();
+  o.dirs_.work = (dir / "overlay" / "work").string();
+  // The merged root takes the owner and mode of upper's own root directory (overlayfs.rst:
+  // a merged directory's attributes are the upper one's): 0755, or only root could enter "/".
+  make_owned_dir(o.dirs_.upper, owner_uid, owner_gid, 0755);
+  make_owned_dir(o.dirs_.work, owner_uid, owner_gid, 0700);
+  o.mount_point_ = (dir / "rootfs").string();
+  check(::mkdir(o.mount_point_.c_str(), 0755), "mkdir", o.mount_point_);
+  narrate({.call = fmt::format("mkdir(\"{}\"), mkdir(\"{}\"), mkdir(\"{}\")", o.dirs_.upper,
+                               o.dirs_.work, o.mount_point_),
+           .result = "ok",
+           .shell = fmt::format("mkdir -p {} {} {}", o.dirs_.upper, o.dirs_.work, o.mount_point_),
+           .man = "mkdir(2); overlayfs.rst (upperdir, workdir)"});
+  return o;
+}
+
+ContainerOverlay::ContainerOverlay(ContainerOverlay&& other) noexcept
+    : dir_(std::move(other.dir_)),
+      dirs_(std::move(other.dirs_)),
+      mount_point_(std::move(other.mount_point_)) {
+  other.dir_.clear();
+}
+
+ContainerOverlay& ContainerOverlay::operator=(ContainerOverlay&& other) noexcept {
+  if (this != &other) {
+    if (!dir_.empty()) remove_overlay_dirs(dir_);
+    dir_ = std::move(other.dir_);
+    dirs_ = std::move(other.dirs_);
+    mount_point_ = std::move(other.mount_point_);
+    other.dir_.clear();
+  }
+  return *this;
+}
+
+ContainerOverlay::~ContainerOverlay() {
+  if (!dir_.empty()) remove_overlay_dirs(dir_);
+}
+
+bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  // work/work (and, after a crash, work/index or leftovers of an interrupted copy up): 000.
+  for (const char* sub : {"overlay/work/work", "overlay/work/index", "overlay/work"}) {
+    ::chmod((dir / sub).c_str(), 0700);  // missing or not ours: remove_all will say
+  }
+  fs::remove_all(dir / "overlay", ec);
+  bool ok = !ec;
+  // The mount point: empty on the host (the overlay was mounted in the container's own mount
+  // namespace). rmdir, not remove_all: should it ever be a mount here, nothing below is
+  // deleted through it.
+  if (::rmdir((dir / "rootfs").c_str()) != 0 && errno != ENOENT) ok = false;
+  return ok;
+}
+
+std::optional<UniqueFd> open_in_layers(const std::vector<std::string>& layers,
+                                       const std::string& path) {
+  for (auto layer = layers.rbegin(); layer != layers.rend(); ++layer) {
+    // O_PATH|O_NOFOLLOW: a whiteout (a device) is looked at, never opened; a symlink is
+    // the link itself.
+    const auto found = open_in_root_if_present(*layer, path, O_PATH | O_NOFOLLOW);
+    if (!found) continue;
+    struct stat st {};
+    check(::fstat(found->get(), &st), "fstat", *layer + path);
+    // A whiteout: the file was deleted in this layer, nothing below counts.
+    if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 0 && minor(st.st_rdev) == 0) {
+      return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode)) return std::nullopt;
+    const std::string via = fd_path(found->get());
+    return UniqueFd(check(::open(via.c_str(), O_RDONLY | O_CLOEXEC), "open", *layer + path));
+  }
+  return std::nullopt;
+}
+
+}  // namespace ctr

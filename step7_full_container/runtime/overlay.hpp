@@ -1,0 +1,105 @@
+// A container's root made of image layers: an overlay file system (overlayfs) of the image's
+// read-only layer directories, with an upper and a work directory of the container's own.
+//
+// How overlayfs merges them (Documentation/filesystems/overlayfs.rst):
+//   lowerdir  the image's layers, read-only. The mount option lists them TOP FIRST
+//             ("lowerdir=top:middle:bottom"); a name in a higher layer hides the same name
+//             below it, and directories of the same name are merged.
+//   upperdir  where every change the container makes goes: a new file is created here, a
+//             changed lower file is first copied up here whole ("copy up"), a deleted lower
+//             file leaves a "whiteout" here (a character device 0/0 with the file's name), and
+//             a directory deleted and made again is marked "opaque" (the xattr
+//             trusted.overlay.opaque = "y"): nothing below it shows through.
+//   workdir   an empty directory on the same file system as upperdir, which overlayfs uses to
+//             prepare a copy up before it renames it into place (atomic to the container).
+// The same two markers in a lower layer hide what is below it: that is how an image layer
+// says "this file was deleted" (the OCI layer's ".wh.NAME" and ".wh..wh..opq", turned into
+// whiteouts and opaque directories when the layer is unpacked).
+//
+// The layers are shared by every container of the image and never written; each container's
+// upper and work directories are its own, made before it starts and removed when it ends.
+#pragma once
+
+#include <sys/types.h>  // uid_t, gid_t
+
+#include <filesystem>  // std::filesystem::path
+#include <optional>    // std::optional
+#include <string>      // std::string
+#include <vector>      // std::vector
+
+#include "ctr/fd.hpp"  // ctr::UniqueFd
+
+namespace ctr {
+
+struct OverlayDirs {
+  std::vector<std::string> lower;  // the image's layers, BOTTOM FIRST (as an image lists them)
+  std::string upper;               // the container's own: its changes
+  std::string work;                // empty, on upper's file system
+};
+
+// Mounts the overlay of `dirs` onto the directory `target` (shown as `shown_as`), with
+// MOUNT_ATTR_NODEV (see engine.cpp mount_root). `in_user_namespace`: the mount is made by the
+// root of a user namespace, which cannot use the trusted.* xattrs (they need CAP_SYS_ADMIN in
+// the initial user namespace, xattr(7)): overlayfs then keeps its markers in user.overlay.*
+// ("userxattr", Linux 5.11+).
+//
+// The mount data of mount(2) is at most one page (4096 bytes): "lowerdir=" with 100 layer
+// paths of 80 characters does not fit. So, in order:
+//   Linux 6.8+  the new mount API: fsopen("overlay"), one fsconfig(FSCONFIG_SET_STRING,
+//               "lowerdir+", LAYER) per layer (no length limit), fsmount(2), move_mount(2).
+//   older       mount(2) with short names: each layer opened as a directory descriptor, and
+//               the names given relative to /proc/self/fd ("lowerdir=12:11:10"), a few
+//               characters per layer (containerd's overlay snapshotter does the same with its
+//               small snapshot numbers and a chdir into its snapshot directory).
+// (MC_OVERLAY_MOUNT2=1 in the environment takes the second way on any kernel: for the tests.)
+// Narrated; throws SyscallError ("mount('/run/mycontainer/.../rootfs'): ..."); where the
+// kernel refuses overlayfs in a user namespace (before 5.11), a UsageError that says so.
+void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::string& shown_as,
+                   bool in_user_namespace);
+
+// The mount(8) command that mounts the same overlay: for --explain.
+std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& target);
+
+// A container's overlay directories, under `dir` (the container's state directory):
+//   DIR/overlay/upper, DIR/overlay/work   made empty now, owned by `owner` (the host uid and gid
+//                                         that the container's root maps to: it writes there)
+//   DIR/rootfs                            the mount point of the merged root
+// and removed with everything in them by the destructor (the mount itself is in the
+// container's mount namespace and ended with it). `cleanup` removes what a killed runtime
+// left with remove_overlay_dirs.
+class ContainerOverlay {
+ public:
+  ContainerOverlay() = default;
+  static ContainerOverlay create(const std::filesystem::path& dir, std::vector<std::string> layers,
+                                 uid_t owner_uid, gid_t owner_gid);
+  ContainerOverlay(ContainerOverlay&& other) noexcept;
+  ContainerOverlay& operator=(ContainerOverlay&& other) noexcept;
+  ContainerOverlay(const ContainerOverlay&) = delete;
+  ContainerOverlay& operator=(const ContainerOverlay&) = delete;
+  ~ContainerOverlay();
+
+  const OverlayDirs& dirs() const { return dirs_; }
+  const std::string& mount_point() const { return mount_point_; }
+  explicit operator bool() const { return !dir_.empty(); }
+
+ private:
+  std::filesystem::path dir_;  // "" when none
+  OverlayDirs dirs_;
+  std::string mount_point_;
+};
+
+// Removes DIR/overlay and DIR/rootfs (a container's, see ContainerOverlay). overlayfs makes
+// work/work with mode 000: an unprivileged owner could not list it to remove it, so it is
+// made searchable first. Never throws; false if something stayed.
+bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept;
+
+// Opens `path` as the merged root of `layers` (bottom first) would show it, without mounting:
+// the top-most layer that has it decides (opened O_RDONLY there with open_in_root: a symlink
+// in the layer cannot lead out of it), a whiteout (a character device 0/0) in a higher layer
+// hides it. nullopt when no layer has it. For reading the image's /etc/passwd and /etc/group
+// (`-u NAME`) before the container exists. A file that is a symlink into another layer is not
+// followed there: it is reported as missing.
+std::optional<UniqueFd> open_in_layers(const std::vector<std::string>& layers,
+                                       const std::string& path);
+
+}  // namespace ctr

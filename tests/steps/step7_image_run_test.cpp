@@ -1,0 +1,373 @@
+// Step 7, images: a container's root as an overlay of read-only layers plus an upper directory
+// of its own (runtime/overlay.hpp, engine.cpp mount_root). The layers here are made by hand:
+// the project's rootfs as the bottom layer, small directories above it with a whiteout (a
+// character device 0/0) and an opaque directory (trusted.overlay.opaque = "y"), as the store
+// unpacks an OCI layer's ".wh.NAME" and ".wh..wh..opq". They reach the engine through the
+// spec's io.mycontainer.root.layers annotation (`run --config`), exactly what `run IMAGE`
+// writes there.
+//
+// Both sides: what the container sees, and that the host keeps nothing (no overlay mount in
+// the host's mount table, no upper directory) after the run, after two runs at once, and
+// after the runtime was killed with SIGKILL and `cleanup` ran.
+#include <gtest/gtest.h>
+#include <signal.h>         // kill(2)
+#include <sys/stat.h>       // mknod(2)
+#include <sys/xattr.h>      // setxattr(2)
+#include <sys/sysmacros.h>  // makedev(3)
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "background.hpp"
+#include "mycontainer.hpp"
+#include "support.hpp"
+
+namespace mc::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path state_dir_of(const std::string& name) {
+  return "/run/mycontainer/containers/" + name;
+}
+
+// Mount points of the host that have anything to do with container `name`, or any overlay
+// whose options name a directory of `layers_dir` ("" when none).
+std::string host_mounts_of(const std::string& name, const std::string& layers_dir) {
+  std::string out;
+  for (const auto& line : lines_of(read_file("/proc/self/mountinfo"))) {
+    if (contains(line, name) || (!layers_dir.empty() && contains(line, layers_dir))) {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+class Image : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MC_REQUIRE_ROOT();
+    ASSERT_FALSE(dir_.path().empty());
+  }
+
+  // A layer directory of the test's own, made empty.
+  std::string layer(const std::string& name) {
+    const fs::path p = fs::path(dir_.path()) / name;
+    fs::create_directories(p);
+    return p.string();
+  }
+
+  // The config.json `mycontainer spec` writes for these flags and command, with the layers
+  // as the root; written into the test's directory.
+  std::string config_for(const std::vector<std::string>& layers,
+                         const std::vector<std::string>& flags,
+                         const std::vector<std::string>& command,
+                         const std::vector<std::string>& as_user = {}) {
+    std::vector<std::string> argv = as_user;
+    for (const char* word : {"spec", "--rootfs"}) argv.emplace_back(word);
+    argv.insert(argv.begin() + static_cast<long>(as_user.size()), bin("mycontainer"));
+    argv.push_back(rootfs());
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.emplace_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    const RunResult spec = run(argv);
+    EXPECT_EQ(spec.status, 0) << spec.err;
+    nlohmann::json j = nlohmann::json::parse(spec.out);
+    j["annotations"]["io.mycontainer.root.layers"] = nlohmann::json(layers).dump();
+    const std::string file =
+        (fs::path(dir_.path()) / ("config-" + std::to_string(configs_++) + ".json")).string();
+    std::ofstream(file) << j.dump(2);
+    return file;
+  }
+
+  std::vector<std::string> run_argv(const std::string& name, const std::vector<std::string>& layers,
+                                    const std::vector<std::string>& command,
+                                    const std::vector<std::string>& flags = {"--net", "none"},
+                                    bool explain = false) {
+    std::vector<std::string> argv{
+        bin("mycontainer"), "run", "--config", config_for(layers, flags, command), "--name", name};
+    if (explain) argv.emplace_back("--explain");
+    return argv;
+  }
+
+  HostDir dir_;
+  int configs_ = 0;
+};
+
+TEST_F(Image, LayersMergeTopFirstAndWhiteoutsHideFiles) {
+  // bottom: the rootfs. middle: /data/{keep,old}, /opaque/a, /etc/motd "middle".
+  // top: a whiteout for /data/old, /opaque made opaque with only b in it, /etc/motd "top".
+  const std::string middle = layer("middle");
+  write_file(fs::path(middle) / "data/keep", "kept\n");
+  write_file(fs::path(middle) / "data/old", "deleted above\n");
+  write_file(fs::path(middle) / "opaque/a", "hidden by the opaque directory\n");
+  write_file(fs::path(middle) / "etc/motd", "middle\n");
+  const std::string top = layer("top");
+  fs::create_directories(fs::path(top) / "data");
+  ASSERT_EQ(::mknod((fs::path(top) / "data/old").c_str(), S_IFCHR | 0000, makedev(0, 0)), 0);
+  write_file(fs::path(top) / "opaque/b", "only this\n");
+  ASSERT_EQ(::setxattr((fs::path(top) / "opaque").c_str(), "trusted.overlay.opaque", "y", 1, 0), 0);
+  write_file(fs::path(top) / "etc/motd", "top\n");
+
+  const std::string name = unique_name("img-merge");
+  const RunResult r =
+      run(run_argv(name, {rootfs(), middle, top},
+                   {"/bin/sh", "-c",
+                    "cat /etc/motd; ls /data; ls /opaque; test -e /data/old || echo old gone"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "top\nkeep\nb\nold gone\n");
+  EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+}
+
+TEST_F(Image, TwoContainersOfOneImageDoNotSeeEachOthersFiles) {
+  const std::string app = layer("app");
+  write_file(fs::path(app) / "app/version", "1\n");
+  const std::vector<std::string> layers{rootfs(), app};
+  const HostSnapshot before = HostSnapshot::take();
+  const std::string a = unique_name("img-a");
+  const std::string seconds = unique_sleep_seconds();
+  Background first(
+      run_argv(a, layers,
+               {"/bin/sh", "-c",
+                "echo mine > /app/version; echo new > /etc/new-file; exec /bin/sleep " + seconds}));
+  const fs::path upper = state_dir_of(a) / "overlay/upper";
+  ASSERT_TRUE(wait_until([&] { return fs::exists(upper / "etc/new-file"); })) << first.wait().err;
+  // Its changes are in its upper directory: the changed file copied up, the new one made there.
+  EXPECT_EQ(read_file((upper / "app/version").string()), "mine\n");
+
+  const std::string b = unique_name("img-b");
+  const RunResult second = run(run_argv(
+      b, layers, {"/bin/sh", "-c", "cat /app/version; test -e /etc/new-file || echo no new-file"}));
+  EXPECT_EQ(second.status, 0) << second.err;
+  EXPECT_EQ(second.out, "1\nno new-file\n");
+  // The layers are as they were: nothing reached them.
+  EXPECT_EQ(read_file(app + "/app/version"), "1\n");
+  EXPECT_FALSE(fs::exists(rootfs() + "/etc/new-file"));
+
+  kill_sleepers(seconds);
+  const RunResult ended = first.wait();
+  EXPECT_EQ(ended.status, 128 + SIGKILL) << ended.err;
+  EXPECT_FALSE(fs::exists(state_dir_of(a))) << "upper directory left behind";
+  EXPECT_EQ(host_mounts_of(a, dir_.path()), "");
+  EXPECT_EQ("", diff(before, HostSnapshot::take()));
+}
+
+TEST_F(Image, CleanupRemovesWhatAKilledRuntimeLeft) {
+  const std::string app = layer("app");
+  const std::string name = unique_name("img-kill");
+  const std::string seconds = unique_sleep_seconds();
+  Background runtime(run_argv(name, {rootfs(), app},
+                              {"/bin/sh", "-c", "echo x > /written; exec /bin/sleep " + seconds}));
+  const fs::path upper = state_dir_of(name) / "overlay/upper";
+  ASSERT_TRUE(wait_until([&] { return fs::exists(upper / "written"); })) << runtime.wait().err;
+  ::kill(runtime.pid(), SIGKILL);
+  runtime.wait();
+  // The container dies with its runtime (PR_SET_PDEATHSIG), and its mount namespace with it:
+  // the overlay was never in the host's mount table. Its upper directory is still there.
+  ASSERT_TRUE(wait_until([&] { return pids_matching("/bin/sleep " + seconds).empty(); }));
+  EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+  EXPECT_TRUE(fs::exists(upper / "written"));
+
+  const RunResult cleanup = run({bin("mycontainer"), "cleanup"});
+  EXPECT_EQ(cleanup.status, 0) << cleanup.err;
+  EXPECT_TRUE(contains(cleanup.out, "removed " + name)) << cleanup.out;
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+  EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+}
+
+// 100 layers with long paths: "lowerdir=" alone would be ~10 KB, more than mount(2)'s one
+// page of options. Linux 6.8+ takes them one fsconfig(2) call each; older kernels get short
+// names (runtime/overlay.hpp).
+TEST_F(Image, AHundredLayersMount) {
+  std::vector<std::string> layers{rootfs()};
+  const std::string long_name(70, 'x');
+  for (int i = 0; i < 100; ++i) {
+    const std::string l = layer(fmt::format("layer-{}-{:03}", long_name, i));
+    write_file(fs::path(l) / fmt::format("layers/{:03}", i), "");
+    write_file(fs::path(l) / "top", fmt::format("{}\n", i));
+    layers.push_back(l);
+  }
+  // Both ways: this kernel's, and mount(2) with short names (what Linux before 6.8 gets),
+  // forced by MC_OVERLAY_MOUNT2=1.
+  for (const char* force : {"0", "1"}) {
+    const std::string name = unique_name("img-100");
+    RunOptions options;
+    options.env = {fmt::format("MC_OVERLAY_MOUNT2={}", force)};
+    const RunResult r = run(
+        run_argv(name, layers, {"/bin/sh", "-c", "ls /layers | wc -l; cat /top"}, {"--net", "none"},
+                 /*explain=*/true),
+        options);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "100\n99\n");
+    // (Without the override the kernel decides: fsconfig on 6.8+, short names before.)
+    if (force[0] == '1') {
+      EXPECT_TRUE(contains(r.err, "chdir(\"/proc/self/fd\")")) << r.err;
+    }
+    EXPECT_FALSE(fs::exists(state_dir_of(name)));
+  }
+}
+
+TEST_F(Image, ReadOnlyRootRefusesWritesAndExplainShowsTheOverlay) {
+  const std::string app = layer("app");
+  const std::string name = unique_name("img-ro");
+  const RunResult r =
+      run(run_argv(name, {rootfs(), app},
+                   {"/bin/sh", "-c", "touch /x 2>/dev/null || echo read-only; touch /tmp/y 2>&1"},
+                   {"--net", "none", "--read-only", "--tmpfs", "/tmp"}, /*explain=*/true));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "read-only\n");
+  // --explain: the overlay, with the layers top first, and a mount command that does the same.
+  EXPECT_TRUE(contains(r.err, "mount -t overlay overlay -o nodev,lowerdir=" + app + ":" + rootfs()))
+      << r.err;
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+}
+
+// Rootless: the overlay is mounted by root of the container's user namespace (Linux 5.11+,
+// with userxattr), its upper directory in the user's own state directory.
+TEST_F(Image, RootlessRunsFromLayers) {
+  const std::vector<std::string> nobody{"/usr/bin/setpriv",
+                                        "--reuid=65534",
+                                        "--regid=65534",
+                                        "--clear-groups",
+                                        "/usr/bin/env",
+                                        "-i",
+                                        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                                        "HOME=/"};
+  fs::permissions(dir_.path(), fs::perms(0755));
+  const std::string app = layer("app");
+  write_file(fs::path(app) / "app/version", "1\n");
+  // The user's own layer, as its own store would unpack it: owned by ids its user namespace
+  // maps. (A file of the host's root, unmapped there, can be read but not copied up: overlayfs
+  // cannot give the copy an owner the namespace does not have.)
+  ASSERT_EQ(run({"/bin/chown", "-R", "65534:65534", app}).status, 0);
+  const std::string name = unique_name("img-rootless");
+  std::vector<std::string> argv = nobody;
+  for (const std::string& word :
+       {bin("mycontainer"), std::string("run"), std::string("--config"),
+        config_for(
+            {rootfs(), app}, {},
+            {"/bin/sh", "-c", "cat /app/version; echo 2 > /app/version; cat /app/version; id -u"},
+            nobody),
+        std::string("--name"), name}) {
+    argv.push_back(word);
+  }
+  const RunResult r = run(argv);
+  if (r.status == 125 && contains(r.err, "overlayfs cannot be mounted in this user namespace")) {
+    MC_SKIP_OR_FAIL("this kernel refuses overlayfs in a user namespace: " + r.err);
+  }
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n2\n0\n");
+  EXPECT_EQ(read_file(app + "/app/version"), "1\n");
+  EXPECT_FALSE(fs::exists("/tmp/mycontainer-65534/containers/" + name));
+}
+
+// ==========================================================================================
+// run IMAGE, end to end: an OCI layout made by umoci from the project's rootfs (two layers: a
+// deleted file in the second is a whiteout), `mycontainer load`ed into a store of the test's
+// own, then run with and without flags that override its config.
+// ==========================================================================================
+
+class RunImage : public Image {
+ protected:
+  void SetUp() override {
+    Image::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    if (run({"/bin/sh", "-c", "command -v umoci"}).status != 0) {
+      MC_SKIP_OR_FAIL("umoci is not installed (scripts/setup.sh installs it)");
+    }
+    store_ = (fs::path(dir_.path()) / "store").string();
+    const std::string work = dir_.path();
+    // Layer 1: the rootfs and /data/{keep,old}; layer 2: /data/old deleted (umoci writes
+    // .wh.old), a user "app" (1234) added. Config: sh -c as the entrypoint, a Cmd that shows
+    // what the process got, an Env, a WorkingDir and a User.
+    const std::string script = fmt::format(
+        R"(set -e; cd {work}
+umoci init --layout L; umoci new --image L:t; umoci unpack --image L:t B >/dev/null
+cp -a {rootfs}/. B/rootfs/; mkdir -p B/rootfs/data; echo kept > B/rootfs/data/keep
+echo old > B/rootfs/data/old
+umoci repack --image L:t B; rm -rf B; umoci unpack --image L:t B >/dev/null
+rm B/rootfs/data/old; echo 'app:x:1234:1234::/:/bin/sh' >> B/rootfs/etc/passwd
+umoci repack --image L:t B
+umoci config --image L:t --config.entrypoint /bin/sh --config.entrypoint -c   --config.cmd 'echo $FOO; pwd; id -u' --config.env FOO=image --config.workingdir /etc   --config.user app
+sed -i 's|"org.opencontainers.image.ref.name":"t"|"org.opencontainers.image.ref.name":"{ref}"|'   L/index.json
+tar -C L -cf image.tar .)",
+        fmt::arg("work", work), fmt::arg("rootfs", rootfs()), fmt::arg("ref", kRef));
+    const RunResult made = sh(script);
+    ASSERT_EQ(made.status, 0) << made.err;
+    const RunResult loaded =
+        run({bin("mycontainer"), "--store", store_, "load", "-q", "-i", work + "/image.tar"});
+    ASSERT_EQ(loaded.status, 0) << loaded.out << loaded.err;
+  }
+
+  RunResult run_image(const std::string& name, const std::vector<std::string>& flags,
+                      const std::vector<std::string>& after_image = {}) {
+    std::vector<std::string> argv{bin("mycontainer"), "--store", store_, "run", "--net", "none",
+                                  "--name",           name};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.emplace_back(kRef);
+    argv.insert(argv.end(), after_image.begin(), after_image.end());
+    return run(argv);
+  }
+
+  static constexpr const char* kRef = "localhost/mct-image:1";
+  std::string store_;
+};
+
+TEST_F(RunImage, TheImagesConfigMakesTheProcess) {
+  const std::string name = unique_name("img-run");
+  const RunResult r = run_image(name, {});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "image\n/etc\n1234\n");  // Env, WorkingDir, User (a name in its passwd)
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+  EXPECT_EQ(host_mounts_of(name, store_), "");
+}
+
+TEST_F(RunImage, FlagsOverrideItAsDockersDo) {
+  // Words after the image replace Cmd (the Entrypoint stays: sh -c); -e, -w, -u win.
+  const RunResult r =
+      run_image(unique_name("img-flags"), {"-e", "FOO=flag", "-w", "/tmp", "-u", "0"},
+                {"echo $FOO; pwd; id -u"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "flag\n/tmp\n0\n");
+  // --entrypoint replaces the Entrypoint and drops the image's Cmd; the file deleted in the
+  // second layer is gone, the other one is there.
+  const RunResult ls = run_image(unique_name("img-ep"), {"--entrypoint", "/bin/ls"}, {"/data"});
+  EXPECT_EQ(ls.status, 0) << ls.err;
+  EXPECT_EQ(ls.out, "keep\n");
+}
+
+TEST_F(RunImage, SpecShowsTheLayersAndTheImage) {
+  const RunResult r = run({bin("mycontainer"), "--store", store_, "spec", "--net", "none", kRef});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["process"]["args"],
+            nlohmann::json::parse(R"(["/bin/sh", "-c", "echo $FOO; pwd; id -u"])"));
+  EXPECT_EQ(j["process"]["cwd"], "/etc");
+  EXPECT_EQ(j["process"]["user"]["uid"], 1234);
+  const auto layers =
+      nlohmann::json::parse(j["annotations"]["io.mycontainer.root.layers"].get<std::string>());
+  ASSERT_EQ(layers.size(), 2u) << r.out;
+  EXPECT_TRUE(layers[0].get<std::string>().rfind(store_, 0) == 0) << layers;
+  EXPECT_EQ(j["annotations"]["io.mycontainer.image"].get<std::string>().rfind("sha256:", 0), 0u);
+}
+
+TEST_F(RunImage, AMissingImageIsOneClearLine) {
+  // No such image, and the pull of it fails (no registry): what to do instead, in one line.
+  const RunResult r = run({bin("mycontainer"), "--store", store_, "run", "--net", "none", "ls"});
+  EXPECT_EQ(r.status, 125);
+  EXPECT_TRUE(contains(r.err, "image 'ls' is not in the store")) << r.err;
+  EXPECT_TRUE(contains(r.err, "mycontainer run -- ls")) << r.err;
+}
+
+}  // namespace
+}  // namespace mc::test
