@@ -830,6 +830,15 @@ bool wants_network_files(const Spec& spec, const RunRequest& request) {
   return !request.create && spec.network.mode != NetworkMode::kHost;
 }
 
+// The per-container files live in the state directory, mode 0700 and root's: a container
+// that root runs in a user namespace of its own (--userns) is an unprivileged host user when
+// it mounts them and may not even look inside (path_resolution(7)). It gets the bridge's
+// hosts file (in a directory anyone may search) and the image's hostname and resolv.conf.
+// Rootless, the state directory is the user's own, as is the container's root.
+bool own_files_reachable(const Spec& spec) {
+  return ctr::running_rootless() || !spec.linux.has_namespace(NamespaceType::kUser);
+}
+
 Spec with_network_files(const Spec& given, const RunRequest& request) {
   if (!wants_network_files(given, request)) return given;
   Spec spec = given;
@@ -840,6 +849,7 @@ Spec with_network_files(const Spec& given, const RunRequest& request) {
       {"/etc/hostname", dir / "hostname"},
       {"/etc/resolv.conf", dir / "resolv.conf"}};
   for (const auto& [destination, source] : files) {
+    if (source.parent_path() == dir && !own_files_reachable(given)) continue;
     const bool mounted = std::any_of(given.mounts.begin(), given.mounts.end(),
                                      [&](const Mount& m) { return m.destination == destination; });
     if (!mounted)
@@ -858,7 +868,7 @@ void write_state_file(const std::filesystem::path& path, const std::string& text
 // With --net none there is no name server to reach: an empty resolv.conf.
 void write_network_files(const Spec& spec, const RunRequest& request,
                          const std::filesystem::path& dir) {
-  if (!wants_network_files(spec, request)) return;
+  if (!wants_network_files(spec, request) || !own_files_reachable(spec)) return;
   const std::string hostname = spec.hostname.empty() ? request.name : spec.hostname;
   write_state_file(dir / "hostname", hostname + "\n");
   if (spec.network.mode == NetworkMode::kBridge) {

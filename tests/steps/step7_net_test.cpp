@@ -232,7 +232,9 @@ TEST_F(Step7Net, ContainersOnOneBridgeReachEachOtherByNameAndTheHostsFileIsKeptC
       << watcher.err();
 
   // b reaches a by its name.
-  const auto ping = run(mc_argv({"--name", b}, {"/bin/sh", "-c", "ping -c 1 -W 5 " + a}));
+  // (busybox ping wants a raw socket: CAP_NET_RAW, which the default set leaves out.)
+  const auto ping =
+      run(mc_argv({"--name", b, "--cap-add", "NET_RAW"}, {"/bin/sh", "-c", "ping -c 1 -W 5 " + a}));
   EXPECT_EQ(ping.status, 0) << ping.out << ping.err;
   EXPECT_TRUE(contains(ping.out, "1 packets received")) << ping.out;
 
