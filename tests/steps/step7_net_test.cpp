@@ -113,10 +113,11 @@ class Step7Net : public ::testing::Test {
       EXPECT_EQ(sysctl(kRouteLocalnet), "0");
     }
   }
-  // A container serving "served\n" on tcp port 80 to every connection, until stopped.
+  // A container serving "served\n" on tcp port 80 to every connection, until stopped (nc is
+  // PID 1, which ignores SIGTERM: the runtime kills it a second later).
   std::unique_ptr<Background> serve_tcp(const std::string& name, uint16_t port) {
     return std::make_unique<Background>(
-        mc_argv({"--name", name, "-p", fmt::format("{}:80", port)},
+        mc_argv({"--name", name, "-p", fmt::format("{}:80", port), "--stop-timeout", "1"},
                 {"/bin/nc", "-ll", "-p", "80", "-e", "/bin/echo", "served"}));
   }
   std::optional<Leftovers> leftovers_;
@@ -239,7 +240,8 @@ TEST_F(Step7Net, ContainersOnOneBridgeReachEachOtherByNameAndTheHostsFileIsKeptC
   EXPECT_TRUE(contains(ping.out, "1 packets received")) << ping.out;
 
   // c comes: a sees it; c goes: a no longer does.
-  Background third(mc_argv({"--name", c}, {"/bin/sleep", unique_sleep_seconds()}));
+  Background third(
+      mc_argv({"--name", c, "--stop-timeout", "1"}, {"/bin/sleep", unique_sleep_seconds()}));
   EXPECT_TRUE(wait_until([&] { return contains(last_hosts(watcher.out()), "\t" + c + "\n"); }))
       << last_hosts(watcher.out());
   third.signal(SIGTERM);
