@@ -14,7 +14,9 @@
 #include "ctr/ipam.hpp"         // ctr::release_leases_of
 #include "ctr/nat.hpp"          // ctr::Nat::release_dead_users
 #include "ctr/netlink.hpp"      // ctr::delete_link
+#include "runtime/hosts.hpp"    // ctr::HostsEntry::remove
 #include "runtime/overlay.hpp"  // ctr::remove_overlay_dirs
+#include "runtime/ports.hpp"    // ctr::PublishedPorts::remove_for
 #include "runtime/state.hpp"    // ctr::list_containers, ctr::is_stale, ctr::cgroup_name
 
 namespace mycontainer {
@@ -57,6 +59,10 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
     complete = false;
   }
   if (!c.veth.empty()) ctr::delete_link(c.veth);
+  // Its published ports (the rules tagged with its name, its port claims) and its line in
+  // the bridge's hosts file: what the runtime's destructors would have removed.
+  if (!c.ports.empty()) ctr::PublishedPorts::remove_for(c.name);
+  if (!c.bridge.empty()) ctr::HostsEntry::remove(c.bridge, c.name);
   // Its addresses: only leases that still name its dead runtime.
   if (c.runtime_pid > 0 && ctr::is_stale(c)) ctr::release_leases_of(c.runtime_pid);
   if (!complete) return false;  // keep the state: it is the map to what is left

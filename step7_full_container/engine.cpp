@@ -32,7 +32,7 @@
 #include <sys/sysmacros.h>  // major(3), minor(3)
 #include <unistd.h>         // getpid(2), readlinkat(2)
 
-#include <algorithm>
+#include <algorithm>  // std::any_of
 #include <chrono>
 #include <cstring>  // std::strerror
 #include <filesystem>
@@ -61,8 +61,10 @@
 #include "runtime/hardening.hpp"     // masked paths, no_new_privs, rlimits, descriptors
 #include "runtime/hooks.hpp"         // ctr::run_hooks (OCI create)
 #include "runtime/init.hpp"          // ctr::run_init (--init)
+#include "runtime/hosts.hpp"         // ctr::HostsEntry: names on the bridge
 #include "runtime/netns.hpp"         // ctr::make_netns, ctr::join_netns
 #include "runtime/overlay.hpp"       // ctr::ContainerOverlay, ctr::mount_overlay (image layers)
+#include "runtime/ports.hpp"         // ctr::PublishedPorts: -p
 #include "runtime/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
 #include "runtime/seccomp.hpp"       // ctr::load_bpf (libseccomp)
@@ -97,6 +99,8 @@ class Timings {
 // What the parent prepared on the host, and the child needs to know.
 struct HostSide {
   std::optional<ctr::Lease> lease;  // the container's address
+  ctr::HostsEntry hosts_entry;      // its name in the bridge's hosts file
+  ctr::PublishedPorts ports;        // -p: its DNAT rules and port claims
   ctr::VethPair veth;               // host end on the bridge, peer for the container
   ctr::Ipv4Cidr gateway{};
   std::optional<ctr::Cgroup> cgroup;
@@ -873,9 +877,19 @@ void prepare_network(Container& c, ctr::ContainerState& state, ctr::StateDir& st
   host.gateway = ctr::gateway_of(net.subnet);
   state.ip = host.lease->address().to_string();
   state.lease = host.lease->path().string();
+  // Recorded before they exist: after a SIGKILL from here on, `cleanup` finds the hosts line
+  // by the bridge and the rules by the tag (the container's name).
+  state.bridge = net.bridge;
+  for (const auto& p : net.ports) state.ports.push_back(ctr::to_string(p));
   state_dir.write(state);
   bridge = ctr::Bridge::ensure(net.bridge, host.gateway);
-  if (net.nat) nat = ctr::Nat::enable(net.subnet, net.bridge);
+  // Published ports need forwarding (packets from other machines are forwarded to the
+  // bridge): the same reference-counted switch as --nat, restored by the last user.
+  if (net.nat || !net.ports.empty()) nat = ctr::Nat::enable(net.subnet, net.bridge);
+  host.ports = ctr::PublishedPorts::publish(c.request.name, net.bridge, host.lease->address().addr,
+                                            net.ports);
+  host.hosts_entry =
+      ctr::HostsEntry::add(net.bridge, host.lease->address().addr, c.request.name, c.spec.hostname);
   if (c.in_user_namespace()) return;  // the pair is made after clone, see finish_host_side
   // Unlike step 5, we make the container's network namespace ourselves, now, and create the
   // veth pair with its container end inside it, already named eth0; the child joins it
@@ -888,6 +902,65 @@ void prepare_network(Container& c, ctr::ContainerState& state, ctr::StateDir& st
   host.veth.attach_to(*bridge);
   host.veth.up();
   state.veth = host.veth.host_name();
+}
+
+// --- /etc/hosts, /etc/hostname, /etc/resolv.conf (NEW in step 7, issue 14) ---
+// Files of the host bind-mounted read-only over the image's, as docker does: the bridge's
+// shared hosts file (runtime/hosts.hpp), and the container's own hostname and resolv.conf in
+// its state directory. Not for --net host (the image's, as with docker), not for OCI create
+// (the engine mounts its own), and not over a file the spec already mounts (-v wins).
+bool wants_network_files(const Spec& spec, const RunRequest& request) {
+  return !request.create && spec.network.mode != NetworkMode::kHost;
+}
+
+// The per-container files live in the state directory, mode 0700 and root's: a container
+// that root runs in a user namespace of its own (--userns) is an unprivileged host user when
+// it mounts them and may not even look inside (path_resolution(7)). It gets the bridge's
+// hosts file (in a directory anyone may search) and the image's hostname and resolv.conf.
+// Rootless, the state directory is the user's own, as is the container's root.
+bool own_files_reachable(const Spec& spec) {
+  return ctr::running_rootless() || !spec.linux.has_namespace(NamespaceType::kUser);
+}
+
+Spec with_network_files(const Spec& given, const RunRequest& request) {
+  if (!wants_network_files(given, request)) return given;
+  Spec spec = given;
+  const std::filesystem::path dir = ctr::container_dir(request.name);
+  const bool bridge = spec.network.mode == NetworkMode::kBridge;
+  const std::pair<const char*, std::filesystem::path> files[] = {
+      {"/etc/hosts", bridge ? ctr::HostsEntry::file_of(spec.network.bridge) : dir / "hosts"},
+      {"/etc/hostname", dir / "hostname"},
+      {"/etc/resolv.conf", dir / "resolv.conf"}};
+  for (const auto& [destination, source] : files) {
+    if (source.parent_path() == dir && !own_files_reachable(given)) continue;
+    const bool mounted = std::any_of(given.mounts.begin(), given.mounts.end(),
+                                     [&](const Mount& m) { return m.destination == destination; });
+    if (!mounted)
+      spec.mounts.push_back(make_mount(destination, "bind", source.string(),
+                                       {"rbind", "ro", "nosuid", "nodev", "noexec"}));
+  }
+  return spec;
+}
+
+void write_state_file(const std::filesystem::path& path, const std::string& text) {
+  const ctr::UniqueFd fd(ctr::check(
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", path.string()));
+  ctr::check(::write(fd.get(), text.data(), text.size()), "write", path.string());
+}
+
+// With --net none there is no name server to reach: an empty resolv.conf.
+void write_network_files(const Spec& spec, const RunRequest& request,
+                         const std::filesystem::path& dir) {
+  if (!wants_network_files(spec, request) || !own_files_reachable(spec)) return;
+  const std::string hostname = spec.hostname.empty() ? request.name : spec.hostname;
+  write_state_file(dir / "hostname", hostname + "\n");
+  if (spec.network.mode == NetworkMode::kBridge) {
+    write_state_file(dir / "resolv.conf",
+                     ctr::container_resolv_conf(ctr::read_file("/etc/resolv.conf").value_or("")));
+  } else {
+    write_state_file(dir / "resolv.conf", "");
+    write_state_file(dir / "hosts", ctr::standalone_hosts(hostname));
+  }
 }
 
 // --- Namespaces the spec names by path: opened now, joined by the child --- NEW in step 7
@@ -1102,7 +1175,8 @@ int hand_over(Container& c, ctr::ContainerState& state, ctr::StateDir& state_dir
 // ============================================================================================
 // === The parent: the phases of 3, then 4, 5 and 6, in order ===
 // ============================================================================================
-int run_container(const Spec& spec, const RunRequest& request) {
+int run_container(const Spec& given, const RunRequest& request) {
+  const Spec spec = with_network_files(given, request);
   // No descriptor of our caller's survives into anything we do (a leaked directory is a way
   // out: `-w /proc/self/fd/N`, /proc/1/fd/N of --init). Before anything opens or resolves a
   // path (the run command did the same before reading its options). But those the OCI caller
@@ -1163,6 +1237,7 @@ int run_container(const Spec& spec, const RunRequest& request) {
       state.annotations[kAnnotationImage] = image->second;
     state_dir.write(state);
   }
+  write_network_files(spec, request, state_dir.path());
   timings.mark("state");
 
   std::optional<ctr::Nat> nat;

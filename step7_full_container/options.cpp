@@ -65,6 +65,9 @@ void add_run_options(CLI::App& run, RunOptions& o) {
       "--subnet", [&](const std::string& v) { o.subnet = ctr::parse_subnet(v); },
       "the bridge's subnet (default 10.47.0.0/24)");
   run.add_flag("--nat", o.nat, "masquerade the subnet so containers reach the outside");
+  run.add_option("-p,--publish", o.publish,
+                 "publish a port: [IP:]HOSTPORT:PORT[/tcp|udp] (repeatable; needs --net bridge)")
+      ->take_all();
   run.add_flag("-t,--tty", o.tty, "give the command a terminal (a pty)");
   run.add_flag("-i,--interactive", o.interactive, "keep stdin attached");
   run.add_flag("--init", o.init,
@@ -361,6 +364,8 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
     ctr::validate_container_address(*o.ip, o.subnet);
   }
   if (o.nat && !bridge) throw ctr::UsageError("--nat needs --net bridge");
+  for (const std::string& p : o.publish) o.ports.push_back(ctr::parse_port_mapping(p));
+  if (!o.ports.empty() && !bridge) throw ctr::UsageError("-p needs --net bridge");
 }
 
 }  // namespace mycontainer

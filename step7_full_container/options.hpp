@@ -46,10 +46,12 @@ struct RunOptions {
   std::string bridge{"ctr0"};
   ctr::Ipv4Cidr subnet{};
   bool nat = false;
-  bool tty = false;          // -t
-  bool interactive = false;  // -i
-  bool init = false;         // --init
-  bool userns = false;       // --userns: remap root to an unprivileged range
+  std::vector<std::string> publish;     // -p [IP:]HOSTPORT:PORT[/tcp|udp], repeatable
+  std::vector<ctr::PortMapping> ports;  //   parsed
+  bool tty = false;                     // -t
+  bool interactive = false;             // -i
+  bool init = false;                    // --init
+  bool userns = false;                  // --userns: remap root to an unprivileged range
   std::vector<std::string> cap_add, cap_drop;
   bool privileged = false;
   std::vector<std::string> security_opts;  // no-new-privileges=false, seccomp=unconfined

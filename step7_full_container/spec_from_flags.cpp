@@ -162,6 +162,7 @@ Network network_from_flags(const RunOptions& o) {
   n.subnet = o.subnet;
   n.address = o.ip;
   n.nat = o.nat;
+  n.ports = o.ports;
   return n;
 }
 

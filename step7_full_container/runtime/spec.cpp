@@ -787,6 +787,17 @@ Network read_network(std::map<std::string, std::string>& annotations, const Linu
   if (auto nat = take(annotations, kAnnotationNat)) {
     network.nat = parse_bool_annotation(kAnnotationNat, *nat);
   }
+  if (auto ports = take(annotations, kAnnotationPorts)) {
+    for (size_t start = 0; start <= ports->size();) {
+      const size_t comma = std::min(ports->find(',', start), ports->size());
+      const std::string one = ports->substr(start, comma - start);
+      network.ports.push_back(
+          parse_annotation(kAnnotationPorts, [&] { return ctr::parse_port_mapping(one); }));
+      start = comma + 1;
+    }
+    if (network.mode != NetworkMode::kBridge)
+      annotation_error(kAnnotationPorts, "published ports need the network mode 'bridge'");
+  }
   return network;
 }
 
@@ -1036,6 +1047,11 @@ std::map<std::string, std::string> write_annotations(const Spec& spec) {
     out[kAnnotationSubnet] = network.subnet.to_string();
   if (network.address) out[kAnnotationAddress] = network.address->to_string();
   if (bridge || network.nat) out[kAnnotationNat] = network.nat ? "true" : "false";
+  if (!network.ports.empty()) {
+    std::string ports;
+    for (const auto& p : network.ports) ports += (ports.empty() ? "" : ",") + ctr::to_string(p);
+    out[kAnnotationPorts] = ports;
+  }
   if (spec.init) out[kAnnotationInit] = "true";
   if (spec.stop_timeout != Spec{}.stop_timeout) {
     out[kAnnotationStopTimeout] = std::to_string(spec.stop_timeout);

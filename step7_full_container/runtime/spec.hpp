@@ -36,6 +36,7 @@
 
 #include "ctr/ipv4.hpp"              // ctr::Ipv4Cidr
 #include "runtime/capabilities.hpp"  // ctr::CapabilitySet
+#include "runtime/ports.hpp"         // ctr::PortMapping
 
 namespace mycontainer {
 
@@ -289,6 +290,7 @@ struct Network {  // io.mycontainer.network* annotations
   ctr::Ipv4Cidr subnet = ctr::kDefaultSubnet;  // the bridge's subnet
   std::optional<ctr::Ipv4Cidr> address;        // --ip, else the next free one
   bool nat = false;
+  std::vector<ctr::PortMapping> ports;  // -p: published ports (NEW in step 7, issue 14)
   bool operator==(const Network&) const = default;
 };
 
@@ -297,7 +299,8 @@ inline constexpr const char* kAnnotationBridge = "io.mycontainer.network.bridge"
 inline constexpr const char* kAnnotationSubnet = "io.mycontainer.network.subnet";    // 10.47.0.0/24
 inline constexpr const char* kAnnotationAddress = "io.mycontainer.network.address";  // 10.47.0.5/24
 inline constexpr const char* kAnnotationNat = "io.mycontainer.network.nat";          // true|false
-inline constexpr const char* kAnnotationInit = "io.mycontainer.init";                // true|false
+inline constexpr const char* kAnnotationPorts = "io.mycontainer.network.ports";  // 8080:80/tcp,...
+inline constexpr const char* kAnnotationInit = "io.mycontainer.init";            // true|false
 inline constexpr const char* kAnnotationStopTimeout = "io.mycontainer.stop-timeout";  // seconds
 // The root as an overlay of image layers (runtime/overlay.hpp): a JSON array of absolute
 // directories, BOTTOM FIRST (the order of an image manifest's layers), e.g.

@@ -216,6 +216,8 @@ std::string to_json(const ContainerState& s) {
       {"veth", s.veth},
       {"ip", s.ip},
       {"lease", s.lease},
+      {"bridge", s.bridge},
+      {"ports", s.ports},
       {"rootless", s.rootless},
       {"oci", s.oci},
       {"bundle", s.bundle},
@@ -241,6 +243,8 @@ ContainerState from_json(const std::string& text) {
   s.veth = j.value("veth", "");
   s.ip = j.value("ip", "");
   s.lease = j.value("lease", "");
+  s.bridge = j.value("bridge", "");
+  s.ports = j.value("ports", std::vector<std::string>{});
   s.rootless = j.value("rootless", false);
   s.oci = j.value("oci", false);
   s.bundle = j.value("bundle", "");

@@ -55,6 +55,8 @@ struct ContainerState {
   std::string veth;                      // host-side interface ("" when none)
   std::string ip;                        // "10.47.0.2/24" ("" when none)
   std::string lease;                     // the IPAM lease file ("" when none)
+  std::string bridge;                    // the bridge it is on ("" when none): its hosts file
+  std::vector<std::string> ports;        // published ports, "8080:80/tcp" (rules tagged by name)
   bool rootless = false;
   // --- OCI containers (`create`), see the comment at the top ---
   bool oci = false;    // made by `create`: removed by `delete`, not cleanup

@@ -207,6 +207,10 @@ HostSnapshot HostSnapshot::take() {
   // The compiled seccomp filter is a cache that stays on purpose (ctr::cached_seccomp).
   std::erase_if(s.mycontainer_state,
                 [](const std::string& f) { return f.rfind("/run/mycontainer/seccomp/", 0) == 0; });
+  // So is each subnet's allocation hint (ctr::Ipam: ipam/SUBNET/.next).
+  std::erase_if(s.mycontainer_state, [](const std::string& f) {
+    return f.rfind("/run/mycontainer/ipam/", 0) == 0 && f.ends_with("/.next");
+  });
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   s.hostname = host;

@@ -60,9 +60,13 @@ pid_t dead_pid() {
   return pid;
 }
 
+// The lease files in dir (not the allocator's hint, ".next").
 std::set<std::string> files_in(const fs::path& dir) {
   std::set<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with('.')) names.insert(name);
+  }
   return names;
 }
 
@@ -188,7 +192,7 @@ TEST(ContainerAddress, RefusesAddressesNoContainerMayHave) {
 
 // --- Allocation -------------------------------------------------------------------------
 
-TEST(Ipam, AllocatesTheLowestFreeAddressAndRecordsItsOwner) {
+TEST(Ipam, AllocatesRoundRobinFromTheHintAndRecordsItsOwner) {
   TempDir tmp;
   Ipam ipam(kSubnet, tmp.path());
   EXPECT_EQ(ipam.dir(), tmp.path() / "10.47.0.0-24");
@@ -202,9 +206,12 @@ TEST(Ipam, AllocatesTheLowestFreeAddressAndRecordsItsOwner) {
   EXPECT_EQ(files_in(ipam.dir()), (std::set<std::string>{"10.47.0.2", "10.47.0.3", "10.47.0.4"}));
   EXPECT_EQ(read_all(a.path()), std::to_string(::getpid()) + "\n");
 
-  b.release();  // a gap: the next allocation fills it
+  EXPECT_EQ(read_all(ipam.dir() / ".next"), "10.47.0.5      \n");  // where the next one starts
+
+  b.release();  // a gap: filled only once the allocator has gone round the subnet
   EXPECT_FALSE(fs::exists(ipam.dir() / "10.47.0.3"));
-  EXPECT_EQ(ipam.allocate().address().to_string(), "10.47.0.3/24");
+  EXPECT_EQ(ipam.allocate().address().to_string(), "10.47.0.5/24");
+  EXPECT_EQ(ipam.last_probes(), 1);
 }
 
 TEST(Ipam, LeaseDestructorAndMovesReleaseExactlyOnce) {
@@ -286,16 +293,63 @@ TEST(Ipam, ExplicitAddressesAreValidatedAndExclusive) {
   std::vector<std::string> got;
   got.reserve(4);
   for (int i = 0; i < 4; ++i) got.push_back(ctr::format_ipv4(ipam.allocate().address().addr));
-  // Each temporary lease above was released at once, so every allocate returned .2.
-  EXPECT_EQ(got, (std::vector<std::string>(4, "10.47.0.2")));
-  std::vector<Lease> held;
-  held.reserve(4);
-  for (int i = 0; i < 4; ++i) held.push_back(ipam.allocate());
-  EXPECT_EQ(held[3].address().to_string(), "10.47.0.6/24");
+  // Each temporary lease above was released at once, but the hint moved on: round-robin.
+  EXPECT_EQ(got, (std::vector<std::string>{"10.47.0.2", "10.47.0.3", "10.47.0.4", "10.47.0.6"}));
 
   // A stale lease on the wanted address is taken over.
   std::ofstream(ipam.dir() / "10.47.0.9") << dead_pid() << "\n";
   EXPECT_EQ(ipam.reserve(ctr::parse_cidr("10.47.0.9/24")).address().to_string(), "10.47.0.9/24");
+}
+
+// The cost that must not grow with the number of containers: with 500 addresses held, the
+// next allocation still looks at one address (the old lowest-first scan looked at 501).
+TEST(Ipam, OneProbeHoweverManyLeasesAreHeld) {
+  TempDir tmp;
+  Ipam ipam(ctr::parse_subnet("10.48.0.0/16"), tmp.path());
+  std::vector<Lease> held;
+  held.reserve(500);
+  for (int i = 0; i < 500; ++i) {
+    held.push_back(ipam.allocate());
+    ASSERT_EQ(ipam.last_probes(), 1) << i;
+  }
+  EXPECT_EQ(held.back().address().to_string(), "10.48.1.245/16");  // .0.2 + 499, across .0.255
+  EXPECT_EQ(ipam.allocate().address().to_string(), "10.48.1.246/16");
+  EXPECT_EQ(ipam.last_probes(), 1);
+  EXPECT_EQ(files_in(ipam.dir()).size(), 500u);
+}
+
+// The hint is only a hint: missing, garbled, of another subnet or not a host address, the
+// allocator starts at the bottom; and wherever it starts, it skips held addresses and takes
+// over those of dead processes.
+TEST(Ipam, ABadHintStartsAtTheBottomAndStaleLeasesAreReclaimedOnTheWay) {
+  TempDir tmp;
+  Ipam ipam(ctr::parse_subnet("10.47.0.0/29"), tmp.path());  // .2 to .6
+  fs::create_directories(ipam.dir());
+  for (const char* hint : {"garbage", "10.99.0.3", "10.47.0.1", "10.47.0.7", "", "10.47.0."}) {
+    std::ofstream(ipam.dir() / ".next") << hint;
+    EXPECT_EQ(ipam.allocate().address().to_string(), "10.47.0.2/29") << hint;
+  }
+  std::ofstream(ipam.dir() / ".next") << "10.47.0.6\n";
+  std::ofstream(ipam.dir() / "10.47.0.6") << ::getpid() << "\n";  // held: skipped
+  std::ofstream(ipam.dir() / "10.47.0.2") << dead_pid() << "\n";  // stale: taken over
+  Lease lease = ipam.allocate();                                  // .6 held, round to .2
+  EXPECT_EQ(lease.address().to_string(), "10.47.0.2/29");
+  EXPECT_EQ(ipam.last_probes(), 2);
+  EXPECT_EQ(read_all(lease.path()), std::to_string(::getpid()) + "\n");
+  EXPECT_EQ(read_all(ipam.dir() / ".next"), "10.47.0.3      \n");
+}
+
+// cleanup's release_leases_of(pid) reads each lease's holder: the hint "10.47.0.3" would read
+// as pid 10, and must never be taken for a lease.
+TEST(Ipam, CleanupLeavesTheHintAlone) {
+  TempDir tmp;
+  Ipam ipam(kSubnet, tmp.path());
+  fs::create_directories(ipam.dir());
+  std::ofstream(ipam.dir() / ".next") << "10.47.0.3\n";
+  std::ofstream(ipam.dir() / "10.47.0.9") << "10\n";
+  EXPECT_EQ(ctr::release_leases_of(10, tmp.path()), 1);
+  EXPECT_TRUE(fs::exists(ipam.dir() / ".next"));
+  EXPECT_FALSE(fs::exists(ipam.dir() / "10.47.0.9"));
 }
 
 TEST(Ipam, ThreadsNeverShareAnAddress) {

@@ -482,9 +482,12 @@ TEST(SpecWrite, SpecBuiltInCodeRoundTrips) {
   spec.mounts = {mycontainer::make_mount("/tmp", "tmpfs", "tmpfs", {"nosuid", "mode=1777"})};
   spec.network.mode = NetworkMode::kBridge;
   spec.network.nat = true;
+  spec.network.ports = {ctr::parse_port_mapping("8080:80"),
+                        ctr::parse_port_mapping("127.0.0.1:5353:53/udp")};
   spec.stop_timeout = 0;
   spec.annotations = {{"com.example.owner", "me"}};
   const json j = mycontainer::spec_to_json(spec);
+  EXPECT_EQ(j["annotations"]["io.mycontainer.network.ports"], "8080:80/tcp,127.0.0.1:5353:53/udp");
   EXPECT_EQ(j["annotations"]["io.mycontainer.network.bridge"], "ctr0");
   EXPECT_EQ(j["annotations"]["io.mycontainer.network.subnet"], "10.47.0.0/24");
   EXPECT_EQ(j["annotations"]["io.mycontainer.stop-timeout"], "0");
