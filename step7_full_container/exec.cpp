@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctr/error.hpp"  // ctr::UsageError, ctr::check
+#include "ctr/narrate.hpp"  // ctr::set_narrator (--explain)
 #include "oci.hpp"        // mycontainer::log_error
 #include "ops.hpp"
 #include "runtime/capabilities.hpp"  // ctr::capability_from_name
@@ -34,7 +35,9 @@ void add_exec_options(CLI::App& cmd, ExecOptions& o) {
                  "send the terminal's master to this unix socket (SCM_RIGHTS)");
   cmd.add_flag("-d,--detach", o.detach, "return once it runs; the caller collects its exit");
   cmd.add_option("--pid-file", o.pid_file, "write its pid to FILE");
-  cmd.add_option("--cwd", o.cwd, "its working directory, inside the container");
+  cmd.add_flag("-i,--interactive", o.interactive, "docker's: stdin is passed on anyway");
+  cmd.add_flag("--explain", o.explain, "narrate how the process joins the container");
+  cmd.add_option("-w,--workdir,--cwd", o.cwd, "its working directory, inside the container");
   cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment");
   cmd.add_option("-u,--user", o.user, "UID[:GID], numbers as the container sees them");
   cmd.add_option("--cap", o.caps, "one more capability (CAP_NET_ADMIN...)");
@@ -145,6 +148,7 @@ int oci_exec(const ExecOptions& o) {
   // Nothing of our caller's may reach the container: before anything is resolved
   // (CVE-2024-21626; runtime/hardening.hpp).
   ctr::close_fds_from(3);
+  if (o.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
   ctr::validate_container_id(o.id);
   const fs::path dir = ctr::container_dir(o.id);
   ExecTarget target;

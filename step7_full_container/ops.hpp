@@ -35,6 +35,8 @@ struct ExecOptions {
   std::string user;               // --user, -u UID[:GID]
   std::vector<std::string> caps;  // --cap CAP: added to every set
   bool no_new_privs = false;      // --no-new-privs
+  bool interactive = false;       // -i (docker's word): stdin is the caller's either way
+  bool explain = false;           // --explain: narrate the joining
 };
 void add_exec_options(CLI::App& cmd, ExecOptions& options);
 int oci_exec(const ExecOptions& options);

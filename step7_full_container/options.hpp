@@ -58,6 +58,8 @@ struct RunOptions {
   int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
   bool timings = false;   // --timings
   std::string config;     // --config FILE: the whole container from a config.json
+  bool detach = false;       // -d: return at once, a monitor keeps it (lifecycle.hpp)
+  bool auto_remove = false;  // --rm: remove it once it ends (foreground runs always are)
 };
 
 // Adds run's options to the `run` subcommand.

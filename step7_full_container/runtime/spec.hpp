@@ -299,6 +299,9 @@ inline constexpr const char* kAnnotationAddress = "io.mycontainer.network.addres
 inline constexpr const char* kAnnotationNat = "io.mycontainer.network.nat";          // true|false
 inline constexpr const char* kAnnotationInit = "io.mycontainer.init";                // true|false
 inline constexpr const char* kAnnotationStopTimeout = "io.mycontainer.stop-timeout";  // seconds
+// Set by `run -d` (detached.cpp) in the config.json it writes: the caller of `create` is
+// mycontainer's own monitor, which owns the container from then on (engine.cpp "hand over").
+inline constexpr const char* kAnnotationMonitor = "io.mycontainer.monitor";  // true
 
 // --- the whole config.json ---------------------------------------------------------------------
 

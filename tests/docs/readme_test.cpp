@@ -460,6 +460,7 @@ void rewrite_sample(const std::string& step_dir, const Command& command,
 
 // The binary each step's ./container points at (its Makefile's BINARY).
 std::string step_binary(const std::string& step_dir) {
+  if (step_dir == "docs") return "mycontainer";
   std::ifstream makefile(source_dir() + "/" + step_dir + "/Makefile");
   static const std::regex binary(R"(^BINARY\s*:=\s*(\S+))");
   std::smatch m;
@@ -554,6 +555,11 @@ std::vector<std::string> readme_files() {
     for (const char* name : {"README.md", "README.ja.md"}) {
       if (fs::exists(entry.path() / name)) readmes.push_back(dir + "/" + name);
     }
+  }
+  // The chapters beyond the steps (docs/), shaped like a step's README; ./container there is
+  // step 7's mycontainer (step_binary).
+  for (const char* chapter : {"docs/lifecycle.md", "docs/lifecycle.ja.md"}) {
+    if (fs::exists(fs::path(source_dir()) / chapter)) readmes.emplace_back(chapter);
   }
   std::sort(readmes.begin(), readmes.end(), [](const std::string& a, const std::string& b) {
     // README.md before README.ja.md within a step.
