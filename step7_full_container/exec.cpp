@@ -13,9 +13,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "ctr/error.hpp"  // ctr::UsageError, ctr::check
+#include "ctr/error.hpp"    // ctr::UsageError, ctr::check
 #include "ctr/narrate.hpp"  // ctr::set_narrator (--explain)
-#include "oci.hpp"        // mycontainer::log_error
+#include "oci.hpp"          // mycontainer::log_error
 #include "ops.hpp"
 #include "runtime/capabilities.hpp"  // ctr::capability_from_name
 #include "runtime/exec.hpp"          // mycontainer::exec_in_container

@@ -7,14 +7,19 @@
 // id the record's); the record (runtime/record.hpp) is what outlives it.
 #include "lifecycle.hpp"
 
-#include <fcntl.h>     // open(2)
-#include <poll.h>      // poll(2)
-#include <signal.h>    // kill(2)
-#include <sys/wait.h>  // waitpid(2)
-#include <unistd.h>    // fork(2), execv(2)
+#include <fcntl.h>        // open(2)
+#include <poll.h>         // poll(2)
+#include <signal.h>       // kill(2)
+#include <sys/stat.h>     // mkdir(2)
+#include <sys/syscall.h>  // SYS_pidfd_open
+#include <sys/wait.h>     // waitpid(2)
+#include <unistd.h>       // fork(2), execv(2)
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>  // std::strlen
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -24,13 +29,15 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "commands.hpp"     // remove_container
-#include "ctr/error.hpp"    // ctr::UsageError
-#include "ctr/narrate.hpp"  // ctr::narrate (--explain)
-#include "ctr/process.hpp"  // ctr::pidfd_open
-#include "oci.hpp"          // oci_start, parse_signal
+#include "commands.hpp"           // remove_container
+#include "ctr/error.hpp"          // ctr::UsageError
+#include "ctr/ipam.hpp"           // ctr::release_leases_of
+#include "ctr/narrate.hpp"        // ctr::narrate (--explain)
+#include "ctr/process.hpp"        // ctr::pidfd_open
+#include "oci.hpp"                // oci_start, parse_signal
 #include "runtime/hardening.hpp"  // ctr::close_fds_from
 #include "runtime/record.hpp"
+#include "runtime/spec.hpp"  // spec_to_json, kAnnotationMonitor
 #include "runtime/state.hpp"
 
 namespace mycontainer {
@@ -50,8 +57,9 @@ struct Known {
   Live live = Live::kExited;
 };
 
+// Running, not a zombie: a killed monitor whose parent has not reaped it yet is gone too.
 bool monitor_alive(const Record& r) {
-  return r.monitor_pid > 0 && ctr::process_alive(r.monitor_pid, r.monitor_start_time);
+  return r.monitor_pid > 0 && ctr::process_running(r.monitor_pid, r.monitor_start_time);
 }
 
 // The container's first process, from its OCI state, if it still runs.
@@ -153,12 +161,11 @@ std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, 
   // --explain: create narrates with --debug into its --log, which we show once it is done.
   const bool explain = ctr::narrating();
   if (explain) ::setenv("MC_MONITOR_DEBUG", "1", 1);
-  ctr::narrate({.call = fmt::format("fork(); setsid(); prctl(PR_SET_CHILD_SUBREAPER); execv('{}')",
-                                    program),
-                .result = "the monitor: the container's parent, its log's writer",
-                .shell = fmt::format("{} --sync-fd 3 {} {} {} {}", program, self, root,
-                                     dir.string(), id),
-                .man = "setsid(2), prctl(2), execve(2)"});
+  ctr::narrate(
+      {.call = fmt::format("fork(); setsid(); prctl(PR_SET_CHILD_SUBREAPER); execv('{}')", program),
+       .result = "the monitor: the container's parent, its log's writer",
+       .shell = fmt::format("{} --sync-fd 3 {} {} {} {}", program, self, root, dir.string(), id),
+       .man = "setsid(2), prctl(2), execve(2)"});
   int sync[2];
   ctr::check(::pipe2(sync, O_CLOEXEC), "pipe2");
   const pid_t pid = ::fork();
@@ -170,8 +177,8 @@ std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, 
     ::dup2(null, 1);
     ::dup2(null, 2);
     ::dup2(sync[1], 3);  // dup2 clears close-on-exec on the copy
-    const char* args[] = {program.c_str(), "--sync-fd", "3", self.c_str(), root.c_str(),
-                          dir.c_str(),     id.c_str(),  nullptr};
+    const char* args[] = {program.c_str(), "--sync-fd", "3",        self.c_str(),
+                          root.c_str(),    dir.c_str(), id.c_str(), nullptr};
     ::execv(program.c_str(), const_cast<char* const*>(args));
     ::_exit(127);
   }
@@ -267,6 +274,9 @@ void finish_without_monitor(Known& k, std::optional<int> code) {
   const bool ran = running_state(k.id).has_value();
   if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
     remove_container(*state, ctr::container_dir(k.id));
+    // Its address lease names the dead monitor (a zombie not yet reaped still looks alive
+    // to remove_container's check): given back now.
+    if (state->runtime_pid > 0) ctr::release_leases_of(state->runtime_pid);
   }
   k.record.status = "exited";
   k.record.exit_code = code ? *code : ran ? ctr::kExitSignalBase + SIGKILL : 255;
@@ -292,8 +302,8 @@ void stop_one(Known& k, int timeout) {
   if (monitor_alive(k.record)) {
     wait_gone(k.record.monitor_pid, k.record.monitor_start_time, std::chrono::seconds(30));
   } else {
-    finish_without_monitor(k, state ? std::optional<int>(ctr::kExitSignalBase + sig)
-                                    : std::nullopt);
+    finish_without_monitor(k,
+                           state ? std::optional<int>(ctr::kExitSignalBase + sig) : std::nullopt);
   }
   k = known(k.id);
 }
@@ -387,11 +397,11 @@ int docker_ps(const PsOptions& o) {
     const Known k{.id = id, .dir = record_dir(id), .record = *r, .live = live_status(*r)};
     if (!o.all && !is_running(k.live)) continue;
     const std::string command = fmt::format("\"{}\"", fmt::join(r->command, " "));
-    rows.push_back({r->created_ns,
-                    {o.no_trunc ? id : id.substr(0, 12), r->image,
-                     o.no_trunc ? command : shorten(command, 22),
-                     human_duration(now - r->created_ns) + " ago", status_text(k, now), "",
-                     r->name, state_word(k.live)}});
+    rows.push_back(
+        {r->created_ns,
+         {o.no_trunc ? id : id.substr(0, 12), r->image, o.no_trunc ? command : shorten(command, 22),
+          human_duration(now - r->created_ns) + " ago", status_text(k, now), "", r->name,
+          state_word(k.live)}});
   }
   // The foreground containers (`run` without -d) and the engines' OCI containers: they have
   // a state directory and no record.
@@ -402,18 +412,18 @@ int docker_ps(const PsOptions& o) {
     if (ids.count(name) || name.rfind(ctr::kDraftPrefix, 0) == 0) continue;
     const auto c = ctr::read_state(it->path());
     if (!c) continue;
-    const std::string status =
-        c->oci ? ctr::to_string(ctr::container_status(*c, it->path()))
-        : c->runtime_pid == 0 ? "unknown"
-        : ctr::is_stale(*c)   ? "stale"
-        : c->pid == 0         ? "starting"
-                              : "running";
+    const std::string status = c->oci ? ctr::to_string(ctr::container_status(*c, it->path()))
+                               : c->runtime_pid == 0 ? "unknown"
+                               : ctr::is_stale(*c)   ? "stale"
+                               : c->pid == 0         ? "starting"
+                                                     : "running";
     const std::string command = fmt::format("\"{}\"", fmt::join(c->command, " "));
     rows.push_back({0,
-                    {"-", c->rootfs, o.no_trunc ? command : shorten(command, 22),
-                     c->started, status, c->ip, name, status}});
+                    {"-", c->rootfs, o.no_trunc ? command : shorten(command, 22), c->started,
+                     status, "", name, status}});
   }
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   if (o.quiet) {
     for (const auto& [t, row] : rows) fmt::print("{}\n", row.id);
     return 0;
@@ -427,7 +437,8 @@ int docker_ps(const PsOptions& o) {
           {"{{.Status}}", &row.status},   {"{{.Ports}}", &row.ports},
           {"{{.Names}}", &row.names},     {"{{.State}}", &row.state}};
       for (const auto& [key, value] : fields) {
-        for (size_t at; (at = line.find(key)) != std::string::npos;) line.replace(at, strlen(key), *value);
+        for (size_t at; (at = line.find(key)) != std::string::npos;)
+          line.replace(at, std::strlen(key), *value);
       }
       fmt::print("{}\n", line);
     }
@@ -437,7 +448,8 @@ int docker_ps(const PsOptions& o) {
   std::vector<std::array<std::string, 7>> table = {
       {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
   for (const auto& [t, row] : rows) {
-    table.push_back({row.id, row.image, row.command, row.created, row.status, row.ports, row.names});
+    table.push_back(
+        {row.id, row.image, row.command, row.created, row.status, row.ports, row.names});
   }
   std::array<size_t, 7> width{};
   for (const auto& line : table) {
@@ -522,8 +534,8 @@ int docker_kill(const std::vector<std::string>& words, const std::string& signal
     const Known k = find(word);
     const auto state = running_state(k.id);
     if (!is_running(k.live) || !state) {
-      throw LifecycleError(fmt::format(
-          "Cannot kill container: {}: Container {} is not running", word, k.id));
+      throw LifecycleError(
+          fmt::format("Cannot kill container: {}: Container {} is not running", word, k.id));
     }
     ctr::check(::kill(state->pid, sig), "kill", std::to_string(state->pid));
     fmt::print("{}\n", word);
@@ -627,9 +639,9 @@ int docker_inspect(const std::vector<std::string>& words) {
         {{"Id", r.id},
          {"Created", iso8601_ns(r.created_ns)},
          {"Path", r.command.empty() ? "" : r.command.front()},
-         {"Args", r.command.size() > 1 ? std::vector<std::string>(r.command.begin() + 1,
-                                                                  r.command.end())
-                                       : std::vector<std::string>{}},
+         {"Args", r.command.size() > 1
+                      ? std::vector<std::string>(r.command.begin() + 1, r.command.end())
+                      : std::vector<std::string>{}},
          {"State",
           {{"Status", state_word(k.live)},
            {"Running", is_running(k.live)},
@@ -643,7 +655,8 @@ int docker_inspect(const std::vector<std::string>& words) {
          {"LogPath", (k.dir / "container.log").string()},
          {"Config", {{"Image", r.image}, {"Cmd", command}, {"StopTimeout", r.stop_timeout}}},
          {"HostConfig", {{"AutoRemove", r.auto_remove}}},
-         {"NetworkSettings", {{"IPAddress", state ? state->ip.substr(0, state->ip.find('/')) : ""}}}});
+         {"NetworkSettings",
+          {{"IPAddress", state ? state->ip.substr(0, state->ip.find('/')) : ""}}}});
   });
   fmt::print("{}\n", all.dump(4));
   return rc;

@@ -38,6 +38,7 @@
 // its own (commands.hpp, oci.hpp). run's options are in options.cpp; spec_from_flags.cpp turns
 // them into the container's spec (the OCI config), and engine.cpp, which reads like the
 // guide's chapter 7, runs it.
+#include <filesystem>
 #include <set>
 #include <string>
 #include <string_view>
@@ -48,8 +49,9 @@
 #include "commands.hpp"
 #include "lifecycle.hpp"
 #include "runtime/record.hpp"  // mycontainer::LifecycleError
-#include "ctr/cli.hpp"    // ctr::run_main, ctr::parse
-#include "ctr/error.hpp"  // ctr::error_line
+#include "runtime/state.hpp"   // ctr::container_dir
+#include "ctr/cli.hpp"         // ctr::run_main, ctr::parse
+#include "ctr/error.hpp"       // ctr::error_line
 #include "oci.hpp"
 #include "ops.hpp"
 #include "options.hpp"
@@ -60,15 +62,9 @@ namespace {
 bool oci_run_requested(int argc, char** argv) {
   static const std::set<std::string_view> kGlobal = {"--root", "--log", "--log-format", "--debug",
                                                      "--systemd-cgroup"};
-  static const std::set<std::string_view> kRunFlags = {"-b",
-                                                       "--bundle",
-                                                       "--pid-file",
-                                                       "--console-socket",
-                                                       "--keep",
-                                                       "--no-pivot",
-                                                       "--no-new-keyring",
-                                                       "--preserve-fds",
-                                                       "--no-subreaper"};
+  static const std::set<std::string_view> kRunFlags = {
+      "-b",         "--bundle",         "--pid-file",     "--console-socket", "--keep",
+      "--no-pivot", "--no-new-keyring", "--preserve-fds", "--no-subreaper"};
   bool global = false;
   int i = 1;
   for (; i < argc && std::string_view(argv[i]) != "run"; ++i) {
@@ -169,8 +165,8 @@ int main(int argc, char** argv) {
       logs_cmd->add_option("name", logs_name, "a name or id (prefix)")->required();
       int stop_timeout = 10;
       CLI::App* stop_cmd = app.add_subcommand("stop", "SIGTERM, then SIGKILL after -t seconds");
-      CLI::Option* stop_t =
-          stop_cmd->add_option("-t,--time", stop_timeout, "seconds (default: run's --stop-timeout)");
+      CLI::Option* stop_t = stop_cmd->add_option("-t,--time", stop_timeout,
+                                                 "seconds (default: run's --stop-timeout)");
       stop_cmd->add_option("names", names, "names or ids")->required();
       CLI::App* restart_cmd = app.add_subcommand("restart", "stop, then start");
       CLI::Option* restart_t =
@@ -273,9 +269,18 @@ int main(int argc, char** argv) {
       if (spec_options.common.command.empty()) spec_options.common.command = {"/bin/sh"};
       mycontainer::apply_global_options(global);
 
+      // start, kill, exec: docker's when the word names a `run -d` container, or names nothing
+      // at all and no --root was given (then docker's "No such container", exit 1).
+      const auto docker_word = [&](const std::string& word) {
+        if (!mycontainer::docker_container(word).empty()) return true;
+        if (!global.root.empty()) return false;
+        std::error_code ec;
+        return word.find('/') == std::string::npos &&
+               !std::filesystem::exists(ctr::container_dir(word), ec);
+      };
       if (create_cmd->parsed()) return mycontainer::oci_create(create);
       if (start_cmd->parsed()) {
-        if (start_attach || !mycontainer::docker_container(id).empty()) {
+        if (start_attach || docker_word(id)) {
           return mycontainer::docker_start({id}, start_attach);
         }
         return mycontainer::oci_start(id);
@@ -294,7 +299,7 @@ int main(int argc, char** argv) {
       if (monitor_exit_cmd->parsed()) return mycontainer::monitor_exit(exit_id, exit_code);
       if (state_cmd->parsed()) return mycontainer::oci_state(id);
       if (kill_cmd->parsed()) {
-        if (kill_s->count() || !mycontainer::docker_container(id).empty()) {
+        if (kill_s->count() || docker_word(id)) {
           return mycontainer::docker_kill({id}, kill_s->count() ? kill_signal : "KILL");
         }
         return mycontainer::oci_kill(id, signal, kill_all);
@@ -305,7 +310,11 @@ int main(int argc, char** argv) {
       if (exec_cmd->parsed()) {
         for (const auto& word : exec_cmd->remaining()) exec.args.push_back(word);
         exec.args.insert(exec.args.end(), after_dashes.begin(), after_dashes.end());
-        if (const std::string full = mycontainer::docker_container(exec.id); !full.empty()) {
+        if (docker_word(exec.id)) {
+          const std::string full = mycontainer::docker_container(exec.id);
+          if (full.empty()) {
+            throw mycontainer::LifecycleError("No such container: " + ctr::printable(exec.id));
+          }
           mycontainer::check_running_for_exec(full);
           exec.id = full;
         }

@@ -7,6 +7,7 @@
 #include <unistd.h>      // symlink(2), geteuid(2)
 
 #include <chrono>
+#include <ctime>    // gmtime_r(3)
 #include <cstdlib>  // std::getenv
 
 #include <fmt/format.h>
@@ -28,7 +29,7 @@ fs::path records_root() {
     return fs::path(xdg) / "mycontainer";
   }
   // ~/.local/share only when HOME is really ours (a `setpriv ... env -i HOME=/` user has /).
-  struct stat st{};
+  struct stat st {};
   if (const char* home = std::getenv("HOME");
       home != nullptr && *home == '/' && ::stat(home, &st) == 0 && st.st_uid == ::geteuid()) {
     return fs::path(home) / ".local/share/mycontainer";

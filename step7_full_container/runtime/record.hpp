@@ -33,14 +33,14 @@ struct Record {
   std::string name;   // unique; docker's rule for the characters
   std::string image;  // what it runs: the rootfs directory (an image reference once images land)
   std::vector<std::string> command;
-  int64_t created_ns = 0;  // nanoseconds since the epoch
+  int64_t created_ns = 0;    // nanoseconds since the epoch
   bool auto_remove = false;  // --rm: the monitor removes the record too
   int stop_timeout = 10;     // `stop` waits this long by default before SIGKILL
   // "created" (being started), "running", "exited"
   std::string status = "created";
-  pid_t pid = 0;                               // the container's first process
-  pid_t monitor_pid = 0;                       // its monitor
-  unsigned long long monitor_start_time = 0;   // proc(5) field 22: pid reuse guard
+  pid_t pid = 0;                              // the container's first process
+  pid_t monitor_pid = 0;                      // its monitor
+  unsigned long long monitor_start_time = 0;  // proc(5) field 22: pid reuse guard
   int64_t started_ns = 0;
   int64_t finished_ns = 0;
   int exit_code = 0;
