@@ -287,13 +287,19 @@ void finish_without_monitor(Known& k, std::optional<int> code) {
 // SIGTERM (the image's stop signal, once images land), `timeout` seconds, SIGKILL; then until
 // the monitor has recorded the end. Two stops at once both get here and both wait: the
 // signals are harmless twice, and each returns once the container has stopped.
-void stop_one(Known& k, int timeout) {
+// deadline: when SIGKILL comes; `stop a b c` signals all first and shares one deadline, as
+// docker stops them in parallel (one after another, N containers that ignore SIGTERM would
+// take N times the timeout).
+void stop_one(Known& k, std::chrono::steady_clock::time_point deadline) {
   if (!is_running(k.live) && k.live != Live::kCreated) return;
   auto state = running_state(k.id);
   int sig = SIGTERM;
   if (state) {
     ::kill(state->pid, SIGTERM);
-    if (!wait_gone(state->pid, state->pid_start_time, std::chrono::seconds(timeout))) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!wait_gone(state->pid, state->pid_start_time,
+                   std::max(left, std::chrono::milliseconds(0)))) {
       sig = SIGKILL;
       ::kill(state->pid, SIGKILL);
       wait_gone(state->pid, state->pid_start_time, std::chrono::seconds(10));
@@ -306,6 +312,10 @@ void stop_one(Known& k, int timeout) {
                            state ? std::optional<int>(ctr::kExitSignalBase + sig) : std::nullopt);
   }
   k = known(k.id);
+}
+
+void stop_one(Known& k, int timeout) {
+  stop_one(k, std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
 }
 
 // Runs f on each word; errors are reported one line each, and the exit code is 1 if any.
@@ -521,9 +531,21 @@ int docker_logs(const std::string& word, bool follow, const std::string& tail, b
 
 // === stop, kill, start, restart, wait, rm ===
 int docker_stop(const std::vector<std::string>& words, int timeout, bool timeout_given) {
+  // First SIGTERM to every one, then one deadline for all.
+  int longest = timeout;
+  for (const auto& word : words) {
+    try {
+      const Known k = find(word);
+      if (!timeout_given) longest = std::max(longest, k.record.stop_timeout);
+      if (const auto state = running_state(k.id)) ::kill(state->pid, SIGTERM);
+    } catch (const LifecycleError&) {
+      // reported below
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(longest);
   return each(words, [&](const std::string& word) {
     Known k = find(word);
-    stop_one(k, timeout_given ? timeout : k.record.stop_timeout);
+    stop_one(k, deadline);
     fmt::print("{}\n", word);
   });
 }
