@@ -60,6 +60,11 @@ measure() {
   local monitor=${kind}_monitor_name
   echo "monitor_rss_kb_max $(rss_of "${!monitor}" | sort -n | tail -1)"
   echo "monitor_rss_kb_mean $(rss_of "${!monitor}" | mean)"
+  # Its own pages (what each one more container costs; the program's text is shared).
+  local pid
+  echo "monitor_pss_dirty_kb_mean $(for pid in $(pgrep -x "${!monitor}"); do
+    awk '/^Pss_Dirty:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null
+  done | mean)"
   local -a ps=()
   for ((i = 0; i < 20; i++)); do
     t0=$(date +%s%N)
@@ -95,8 +100,10 @@ mycontainer_monitor_name=mycontainer-mon # pgrep -x matches the first 15 charact
 mycontainer_start() { "$MYCONTAINER" run -d --rootfs "$ROOTFS" --net none --name "$1" -- /bin/sleep "$SLEEP"; }
 mycontainer_ps() { "$MYCONTAINER" ps; }
 mycontainer_version() { "$MYCONTAINER" --version; }
-mycontainer_stop() { names | xargs -n 50 "$MYCONTAINER" stop -t 1 >/dev/null; }
-mycontainer_rm() { names | xargs -n 50 "$MYCONTAINER" rm -f >/dev/null; }
+# shellcheck disable=SC2046  # one word per name
+mycontainer_stop() { "$MYCONTAINER" stop -t 1 $(names) >/dev/null; }
+# shellcheck disable=SC2046
+mycontainer_rm() { "$MYCONTAINER" rm -f $(names) >/dev/null; }
 
 # --- podman, with its own temporary everything ---
 podman_monitor_name=conmon
@@ -147,12 +154,15 @@ EOF
     "$P/blob-cache" podman --root "$P/root" --runroot "$P/runroot" --cgroup-manager cgroupfs \
     --events-backend file import "$P/rootfs.tar" localhost/mct-busybox >/dev/null
 }
-podman_() { podman --root "$P/root" --runroot "$P/runroot" --cgroup-manager cgroupfs --events-backend file "$@"; }
+# runc: crun refuses this machine's cgroup v1 hybrid layout (bench-oci.sh says more).
+podman_() { podman --root "$P/root" --runroot "$P/runroot" --runtime runc --cgroup-manager cgroupfs --events-backend file "$@"; }
 podman_start() { podman_ run -d --network none --cgroup-parent "$PARENT" --name "$1" localhost/mct-busybox sleep "$SLEEP"; }
 podman_ps() { podman_ ps; }
 podman_version() { podman --version; }
-podman_stop() { names | xargs -n 50 podman --root "$P/root" --runroot "$P/runroot" --cgroup-manager cgroupfs --events-backend file stop -t 1 >/dev/null; }
-podman_rm() { names | xargs -n 50 podman --root "$P/root" --runroot "$P/runroot" --cgroup-manager cgroupfs --events-backend file rm -f >/dev/null; }
+# shellcheck disable=SC2046
+podman_stop() { podman_ stop -t 1 $(names) >/dev/null; }
+# shellcheck disable=SC2046
+podman_rm() { podman_ rm -f $(names) >/dev/null; }
 podman_cleanup() {
   [[ -n $P ]] || return 0
   "$MC_ROOT/tests/engines/cleanup.sh" "$P" || true
@@ -165,7 +175,7 @@ host_podman_state() { { ls -la --time-style=+%s /var/lib/containers /run/libpod 
 leftovers() {
   local left=0
   if pgrep -f "sleep $SLEEP\$" >/dev/null; then echo "left: container processes" >&2; left=1; fi
-  if pgrep -x mycontainer-mon >/dev/null && [[ -n $("$MYCONTAINER" ps -a --format '{{.Names}}' | grep "^$TAG-") ]]; then
+  if [[ -n $("$MYCONTAINER" ps -a --format '{{.Names}}' | grep "^$TAG-") ]]; then
     echo "left: records" >&2
     left=1
   fi
@@ -185,12 +195,13 @@ before=$(host_podman_state)
   measure mycontainer
   leftovers
   if [[ ${BENCH_SCALE_PODMAN:-1} != 0 ]] && command -v podman >/dev/null; then
+    trap podman_cleanup EXIT # this block is a subshell (| tee): its own trap
     podman_setup
-    echo "# podman $(podman --version | awk '{print $3}') (crun/runc default runtime, conmon)"
+    echo "# podman $(podman --version | awk '{print $3}') (runc, conmon)"
     measure podman
-    leftovers
-    podman_cleanup
+    podman_cleanup # our cgroup parent goes too: then nothing named $TAG may be left
     P=""
+    leftovers
   fi
   after=$(host_podman_state)
   [[ $before == "$after" ]] && echo "host_podman_state unchanged" || echo "host_podman_state CHANGED"
