@@ -1,8 +1,10 @@
 // `mycontainer cleanup`: what a runtime killed with SIGKILL left behind, removed. The removal
 // itself (remove_container) is also what the OCI `delete` does with a container's resources.
 #include "commands.hpp"
+#include "lifecycle.hpp"  // finish_orphaned_records
 
 #include <signal.h>  // kill(2)
+#include <unistd.h>  // getpid(2)
 
 #include <chrono>
 #include <filesystem>
@@ -64,7 +66,11 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
   if (!c.ports.empty()) ctr::PublishedPorts::remove_for(c.name);
   if (!c.bridge.empty()) ctr::HostsEntry::remove(c.bridge, c.name);
   // Its addresses: only leases that still name its dead runtime.
-  if (c.runtime_pid > 0 && ctr::is_stale(c)) ctr::release_leases_of(c.runtime_pid);
+  // Or, for a detached container, the leases its monitor holds, when the monitor itself (its
+  // last act, `mycontainer monitor-exit`, has its pid) removes it.
+  if (c.runtime_pid > 0 && (ctr::is_stale(c) || c.runtime_pid == ::getpid())) {
+    ctr::release_leases_of(c.runtime_pid);
+  }
   if (!complete) return false;  // keep the state: it is the map to what is left
   // An image's root: the container's upper and work directories (runtime/overlay.hpp). The
   // overlay mount itself was in the container's mount namespace and died with it.
@@ -82,6 +88,9 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
 int cleanup() {
   int removed = 0;
   ctr::remove_abandoned_drafts();  // state directories of runtimes killed while making them
+  // Detached containers whose monitor is gone (SIGKILL, a reboot): stopped, their record
+  // says how they ended (lifecycle.cpp); their state is gone before the loop below.
+  finish_orphaned_records();
   for (const auto& c : ctr::list_containers()) {
     // Never a container whose runtime is alive (running or starting). A directory with no
     // readable state has no owner: a starting runtime's directory appears with its state

@@ -1013,8 +1013,16 @@ int namespace_flags(const Container& c) {
 // What `create` cannot do, refused before anything is made. The bridge is `run`'s own
 // network: under an engine the network namespace is the engine's (podman, CNI), given as
 // linux.namespaces' path. --init reports through the handshake, which create closes.
+// True when the caller of create is mycontainer's own monitor (`run -d`, detached.cpp).
+bool monitored(const Spec& spec) {
+  const auto it = spec.annotations.find(kAnnotationMonitor);
+  return it != spec.annotations.end() && it->second == "true";
+}
+
 void refuse_for_create(const Spec& spec, const CreateRequest& create) {
-  if (spec.network.mode == NetworkMode::kBridge) {
+  // Under our own monitor (`run -d`) the bridge is ours as in `run`: the monitor holds the
+  // address lease once create is done (hand_over).
+  if (spec.network.mode == NetworkMode::kBridge && !monitored(spec)) {
     throw ctr::UsageError(fmt::format(
         "{}: bridge networking is `mycontainer run`'s; with create the engine makes the network "
         "(linux.namespaces network with a path), or set it to none or host",
@@ -1160,6 +1168,14 @@ int hand_over(Container& c, ctr::ContainerState& state, ctr::StateDir& state_dir
   state.pid_start_time = ctr::process_start_time(child.pid());
   state.runtime_pid = 0;  // create is done: nobody but the engine owns it now
   state.runtime_start_time = 0;
+  if (monitored(c.spec)) {
+    // `run -d`: our caller is the container's monitor (the child's parent too, CLONE_PARENT).
+    // It owns the container now, as a foreground run would: while it lives the container is
+    // managed; once it is gone (SIGKILL), `cleanup` sees a stale runtime and removes it all.
+    state.runtime_pid = ::getppid();
+    state.runtime_start_time = ctr::process_start_time(state.runtime_pid);
+    if (c.host.lease) c.host.lease->hand_over(state.runtime_pid);
+  }
   state_dir.write(state);
   if (!c.oci()->pid_file.empty()) write_pid_file(c.oci()->pid_file, child.pid());
   // Nothing below can fail.

@@ -16,9 +16,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "ctr/error.hpp"  // ctr::UsageError, ctr::check
-#include "oci.hpp"        // mycontainer::log_error, container_config
-#include "options.hpp"    // mycontainer::resolve_user, supplementary_groups
+#include "ctr/error.hpp"    // ctr::UsageError, ctr::check
+#include "ctr/narrate.hpp"  // ctr::set_narrator (--explain)
+#include "oci.hpp"          // mycontainer::log_error, container_config
+#include "options.hpp"      // mycontainer::resolve_user, supplementary_groups
 #include "ops.hpp"
 #include "runtime/capabilities.hpp"  // ctr::capability_from_name
 #include "runtime/exec.hpp"          // mycontainer::exec_in_container
@@ -38,7 +39,9 @@ void add_exec_options(CLI::App& cmd, ExecOptions& o) {
                  "send the terminal's master to this unix socket (SCM_RIGHTS)");
   cmd.add_flag("-d,--detach", o.detach, "return once it runs; the caller collects its exit");
   cmd.add_option("--pid-file", o.pid_file, "write its pid to FILE");
-  cmd.add_option("--cwd", o.cwd, "its working directory, inside the container");
+  cmd.add_flag("-i,--interactive", o.interactive, "docker's: stdin is passed on anyway");
+  cmd.add_flag("--explain", o.explain, "narrate how the process joins the container");
+  cmd.add_option("-w,--workdir,--cwd", o.cwd, "its working directory, inside the container");
   // Repeatable options take one value each (allow_extra_args(false)): a vector option would
   // otherwise go on taking words, the container's id and its command included.
   cmd.add_option("-e,--env", o.env, "KEY=VALUE, added to the container's environment")
@@ -208,6 +211,7 @@ int oci_exec(const ExecOptions& o) {
   // (CVE-2024-21626; runtime/hardening.hpp).
   ctr::close_fds_from(3 + o.preserve_fds);
   check_preserved_fds(o.preserve_fds);
+  if (o.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
   ctr::validate_container_id(o.id);
   const fs::path dir = ctr::container_dir(o.id);
   ExecTarget target;

@@ -20,9 +20,21 @@
 // Two commands have both a docker-like and an OCI form; they are told apart by their flags:
 //   run   is OCI's `run ID` when a global option (--root, --log, --log-format, --debug,
 //         --systemd-cgroup) comes before it, or one of runc's run flags comes after it
-//         (--bundle/-b, --pid-file, --console-socket, --detach/-d, --keep, --no-pivot,
+//         (--bundle/-b, --pid-file, --console-socket, --keep, --no-pivot,
 //         --no-new-keyring, --preserve-fds, --no-subreaper); otherwise the docker-like run.
-//   ps    with an ID is OCI's `ps ID` (the container's processes); without, the list.
+//         -d/--detach alone is docker's `run -d` (runc's `run -d ID` needs --bundle here).
+//   ps    with an ID is OCI's `ps ID` (the container's processes); without, docker's list
+//         (-a, -q, --format), of `run -d` containers and foreground ones.
+//
+// The lifecycle commands (lifecycle.hpp) name a container docker's way: a name, a full id
+// (64 hex digits) or a prefix of one id. Three words are the OCI runtime's too; the rule:
+//   start, kill, exec   act on the container that `run -d` made (its record, in
+//         /var/lib/mycontainer) when the word names one; otherwise they are the OCI commands
+//         on the id under the state root (--root), as podman and containerd call them.
+//         `kill -s SIG` is always docker's; docker's kill sends SIGKILL by default, OCI's
+//         SIGTERM. `start -a` is docker's.
+//   logs, stop, restart, wait, rm, inspect, rename   docker's only (OCI says `delete`).
+// docker's errors about a container ("No such container: x") exit with 1, as docker's do.
 //   spec  with --bundle/-b or --rootless writes runc's default config.json into the bundle;
 //         otherwise it prints the config.json that `run` with the same flags would use.
 //
@@ -30,15 +42,21 @@
 // its own (commands.hpp, oci.hpp). run's options are in options.cpp; spec_from_flags.cpp turns
 // them into the container's spec (the OCI config), and engine.cpp, which reads like the
 // guide's chapter 7, runs it.
+#include <filesystem>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "commands.hpp"
-#include "ctr/cli.hpp"      // ctr::run_main, ctr::parse
-#include "ctr/error.hpp"    // ctr::error_line
-#include "image/store.hpp"  // mycontainer::image::Store (--store)
+#include "ctr/cli.hpp"         // ctr::run_main, ctr::parse
+#include "ctr/error.hpp"       // ctr::error_line
+#include "image/store.hpp"     // mycontainer::image::Store (--store)
+#include "lifecycle.hpp"
+#include "runtime/record.hpp"  // mycontainer::LifecycleError
+#include "runtime/state.hpp"   // ctr::container_dir
 #include "oci.hpp"
 #include "ops.hpp"
 #include "options.hpp"
@@ -49,17 +67,9 @@ namespace {
 bool oci_run_requested(int argc, char** argv) {
   static const std::set<std::string_view> kGlobal = {"--root", "--log", "--log-format", "--debug",
                                                      "--systemd-cgroup"};
-  static const std::set<std::string_view> kRunFlags = {"-b",
-                                                       "--bundle",
-                                                       "--pid-file",
-                                                       "--console-socket",
-                                                       "-d",
-                                                       "--detach",
-                                                       "--keep",
-                                                       "--no-pivot",
-                                                       "--no-new-keyring",
-                                                       "--preserve-fds",
-                                                       "--no-subreaper"};
+  static const std::set<std::string_view> kRunFlags = {
+      "-b",         "--bundle",         "--pid-file",     "--console-socket", "--keep",
+      "--no-pivot", "--no-new-keyring", "--preserve-fds", "--no-subreaper"};
   bool global = false;
   int i = 1;
   for (; i < argc && std::string_view(argv[i]) != "run"; ++i) {
@@ -142,11 +152,55 @@ int main(int argc, char** argv) {
                          "runc's form: a default config.json for a rootless container");
 
       std::string ps_id;
-      std::string ps_format = "table";
+      std::string ps_format;
+      mycontainer::PsOptions ps_list;
       CLI::App* ps_cmd = app.add_subcommand("ps", "list containers, or the processes of one (ID)");
       ps_cmd->add_option("id", ps_id, "an OCI container's id: its processes");
-      ps_cmd->add_option("-f,--format", ps_format, "with ID: table or json")
-          ->check(CLI::IsMember({"table", "json"}));
+      ps_cmd->add_option("-f,--format", ps_format,
+                         "with ID: table or json; without: '{{.Names}} {{.Status}}' (docker's "
+                         "fields: ID Image Command CreatedAt Status Ports Names State)");
+      ps_cmd->add_flag("-a,--all", ps_list.all, "exited containers too");
+      ps_cmd->add_flag("-q,--quiet", ps_list.quiet, "ids only");
+      ps_cmd->add_flag("--no-trunc", ps_list.no_trunc, "full ids and commands");
+
+      // --- docker's lifecycle commands (lifecycle.hpp) ---
+      std::vector<std::string> names;
+      std::string logs_name;
+      bool logs_follow = false, logs_timestamps = false;
+      std::string logs_tail = "all";
+      CLI::App* logs_cmd = app.add_subcommand("logs", "what a detached container wrote");
+      logs_cmd->add_flag("-f,--follow", logs_follow, "go on until the container ends");
+      logs_cmd->add_option("-n,--tail", logs_tail, "the last N lines only (or all)");
+      logs_cmd->add_flag("-t,--timestamps", logs_timestamps, "each line with its time");
+      logs_cmd->add_option("name", logs_name, "a name or id (prefix)")->required();
+      int stop_timeout = 10;
+      CLI::App* stop_cmd = app.add_subcommand("stop", "SIGTERM, then SIGKILL after -t seconds");
+      CLI::Option* stop_t = stop_cmd->add_option("-t,--time", stop_timeout,
+                                                 "seconds (default: run's --stop-timeout)");
+      stop_cmd->add_option("names", names, "names or ids")->required();
+      CLI::App* restart_cmd = app.add_subcommand("restart", "stop, then start");
+      CLI::Option* restart_t =
+          restart_cmd->add_option("-t,--time", stop_timeout, "seconds before SIGKILL");
+      restart_cmd->add_option("names", names, "names or ids")->required();
+      CLI::App* wait_cmd = app.add_subcommand("wait", "wait until it ends; print its exit code");
+      wait_cmd->add_option("names", names, "names or ids")->required();
+      bool rm_force = false;
+      CLI::App* rm_cmd = app.add_subcommand("rm", "remove stopped containers");
+      rm_cmd->add_flag("-f,--force", rm_force, "stop a running one first (SIGKILL)");
+      rm_cmd->add_option("names", names, "names or ids")->required();
+      CLI::App* inspect_cmd = app.add_subcommand("inspect", "a container's record, as JSON");
+      inspect_cmd->add_option("names", names, "names or ids")->required();
+      std::string rename_from, rename_to;
+      CLI::App* rename_cmd = app.add_subcommand("rename", "give a container another name");
+      rename_cmd->add_option("old", rename_from, "its name or id")->required();
+      rename_cmd->add_option("new", rename_to, "the new name")->required();
+      std::string exit_id;
+      int exit_code = 0;
+      CLI::App* monitor_exit_cmd = app.add_subcommand(
+          "monitor-exit", "internal: the monitor records the end and removes what it had");
+      monitor_exit_cmd->group("");  // not in --help: only the monitor calls it
+      monitor_exit_cmd->add_option("id", exit_id)->required();
+      monitor_exit_cmd->add_option("code", exit_code)->required();
       CLI::App* cleanup_cmd =
           app.add_subcommand("cleanup", "remove what killed runtimes left behind");
 
@@ -155,14 +209,20 @@ int main(int argc, char** argv) {
       CLI::App* create_cmd = app.add_subcommand("create", "OCI: create a container from a bundle");
       add_create_options(*create_cmd, create);
       std::string id;
-      CLI::App* start_cmd = app.add_subcommand("start", "OCI: run a created container's command");
-      start_cmd->add_option("id", id, "the container's id")->required();
+      bool start_attach = false;
+      CLI::App* start_cmd = app.add_subcommand(
+          "start", "run a created (OCI) or an exited (docker) container's command");
+      start_cmd->add_flag("-a,--attach", start_attach, "docker: follow its output, its exit code");
+      start_cmd->add_option("id", id, "the container's id or name")->required();
       CLI::App* state_cmd = app.add_subcommand("state", "OCI: print a container's state (JSON)");
       state_cmd->add_option("id", id, "the container's id")->required();
       std::string signal = "SIGTERM";
       bool kill_all = false;
-      CLI::App* kill_cmd = app.add_subcommand("kill", "OCI: send a signal to a container");
+      std::string kill_signal;
+      CLI::App* kill_cmd = app.add_subcommand("kill", "send a signal to a container");
       kill_cmd->add_flag("-a,--all", kill_all, "to every process of its cgroup");
+      CLI::Option* kill_s =
+          kill_cmd->add_option("-s,--signal", kill_signal, "docker's form (default KILL)");
       kill_cmd->add_option("id", id, "the container's id")->required();
       kill_cmd->add_option("signal", signal, "a number or a name, with or without SIG")
           ->capture_default_str();
@@ -252,24 +312,70 @@ int main(int argc, char** argv) {
         mycontainer::run_image_tool(cmd->get_name(), words);
       }
 
+      // start, kill, exec: docker's when the word names a `run -d` container, or names nothing
+      // at all and no --root was given (then docker's "No such container", exit 1).
+      const auto docker_word = [&](const std::string& word) {
+        if (!mycontainer::docker_container(word).empty()) return true;
+        if (!global.root.empty()) return false;
+        std::error_code ec;
+        return word.find('/') == std::string::npos &&
+               !std::filesystem::exists(ctr::container_dir(word), ec);
+      };
       if (create_cmd->parsed()) return mycontainer::oci_create(create);
-      if (start_cmd->parsed()) return mycontainer::oci_start(id);
+      if (start_cmd->parsed()) {
+        if (start_attach || docker_word(id)) {
+          return mycontainer::docker_start({id}, start_attach);
+        }
+        return mycontainer::oci_start(id);
+      }
+      if (logs_cmd->parsed()) {
+        return mycontainer::docker_logs(logs_name, logs_follow, logs_tail, logs_timestamps);
+      }
+      if (stop_cmd->parsed()) return mycontainer::docker_stop(names, stop_timeout, stop_t->count());
+      if (restart_cmd->parsed()) {
+        return mycontainer::docker_restart(names, stop_timeout, restart_t->count());
+      }
+      if (wait_cmd->parsed()) return mycontainer::docker_wait(names);
+      if (rm_cmd->parsed()) return mycontainer::docker_rm(names, rm_force);
+      if (inspect_cmd->parsed()) return mycontainer::docker_inspect(names);
+      if (rename_cmd->parsed()) return mycontainer::docker_rename(rename_from, rename_to);
+      if (monitor_exit_cmd->parsed()) return mycontainer::monitor_exit(exit_id, exit_code);
       if (state_cmd->parsed()) return mycontainer::oci_state(id);
-      if (kill_cmd->parsed()) return mycontainer::oci_kill(id, signal, kill_all);
+      if (kill_cmd->parsed()) {
+        if (kill_s->count() || docker_word(id)) {
+          return mycontainer::docker_kill({id}, kill_s->count() ? kill_signal : "KILL");
+        }
+        return mycontainer::oci_kill(id, signal, kill_all);
+      }
       if (delete_cmd->parsed()) return mycontainer::oci_delete(id, force);
       if (list_cmd->parsed()) return mycontainer::oci_list(list_format, quiet);
       if (features_cmd->parsed()) return mycontainer::oci_features();
       if (exec_cmd->parsed()) {
         for (const auto& word : exec_cmd->remaining()) exec.args.push_back(word);
         exec.args.insert(exec.args.end(), after_dashes.begin(), after_dashes.end());
+        if (docker_word(exec.id)) {
+          const std::string full = mycontainer::docker_container(exec.id);
+          if (full.empty()) {
+            throw mycontainer::LifecycleError("No such container: " + ctr::printable(exec.id));
+          }
+          mycontainer::check_running_for_exec(full);
+          exec.id = full;
+        }
         return mycontainer::oci_exec(exec);
       }
       if (pause_cmd->parsed()) return mycontainer::oci_pause(id);
       if (resume_cmd->parsed()) return mycontainer::oci_resume(id);
       if (update_cmd->parsed()) return mycontainer::oci_update(update);
       if (ps_cmd->parsed()) {
-        if (!ps_id.empty()) return mycontainer::oci_ps(ps_id, ps_format, after_dashes);
-        return mycontainer::ps();
+        if (!ps_id.empty()) {
+          if (ps_format.empty()) ps_format = "table";
+          if (ps_format != "table" && ps_format != "json") {
+            throw ctr::UsageError("ps ID --format: table or json");
+          }
+          return mycontainer::oci_ps(ps_id, ps_format, after_dashes);
+        }
+        ps_list.format = ps_format;
+        return mycontainer::docker_ps(ps_list);
       }
       if (cleanup_cmd->parsed()) return mycontainer::cleanup();
       if (spec_cmd->parsed()) {
@@ -279,9 +385,15 @@ int main(int argc, char** argv) {
         return mycontainer::spec(*spec_cmd, spec_options, spec_output);
       }
       if (oci_run) return mycontainer::oci_run(run_oci);
+      if (options.detach) return mycontainer::run_detached(*run, options);
       return mycontainer::run(*run, options);
     } catch (const ctr::ExitRequest&) {
       throw;
+    } catch (const mycontainer::LifecycleError& e) {
+      // docker's errors about a container: one line, exit code 1 (lifecycle.hpp).
+      fmt::print(stderr, "mycontainer: Error: {}\n", e.what());
+      mycontainer::log_error(e.what());
+      throw ctr::ExitRequest{1};
     } catch (const std::exception& e) {
       // The engines read a failed command's reason from --log (runc's convention); stderr
       // gets it too, from run_main.

@@ -38,6 +38,8 @@ struct ExecOptions {
   int preserve_fds = 0;                      // --preserve-fds N: fds 3..3+N-1 pass on
   std::vector<std::string> caps;             // --cap CAP: added to every set
   bool no_new_privs = false;                 // --no-new-privs
+  bool interactive = false;                  // -i (docker's word): stdin is the caller's either way
+  bool explain = false;                      // --explain: narrate the joining
 };
 void add_exec_options(CLI::App& cmd, ExecOptions& options);
 int oci_exec(const ExecOptions& options);

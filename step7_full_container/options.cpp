@@ -90,6 +90,10 @@ void add_run_options(CLI::App& run, RunOptions& o) {
   run.add_option("--stop-timeout", o.stop_timeout, "seconds from a forwarded SIGTERM to SIGKILL")
       ->capture_default_str();
   run.add_flag("--timings", o.timings, "print how long each phase of the start took");
+  run.add_flag("-d,--detach", o.detach,
+               "run it in the background: print its id and return (lifecycle.md)");
+  run.add_flag("--rm", o.auto_remove,
+               "remove the container once it ends (-d; always in the foreground)");
   run.add_option("--config", o.config,
                  "run the container a config.json describes (as `mycontainer spec` writes it)");
   run.add_option_function<std::string>(

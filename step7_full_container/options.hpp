@@ -62,6 +62,8 @@ struct RunOptions {
   int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
   bool timings = false;   // --timings
   std::string config;     // --config FILE: the whole container from a config.json
+  bool detach = false;       // -d: return at once, a monitor keeps it (lifecycle.hpp)
+  bool auto_remove = false;  // --rm: remove it once it ends (foreground runs always are)
   // --- run IMAGE [CMD...] (NEW: images) ---
   std::string image;                      // the first word, without --rootfs: an image reference
   std::optional<std::string> entrypoint;  // --entrypoint (with an image)

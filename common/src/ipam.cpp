@@ -69,6 +69,24 @@ void Lease::release() noexcept {
   path_.clear();
 }
 
+void Lease::hand_over(pid_t new_owner) {
+  if (path_.empty()) return;
+  const std::filesystem::path tmp = path_.string() + fmt::format(".{}.tmp", ::getpid());
+  {
+    const UniqueFd fd(check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644),
+                            "open", tmp.string()));
+    const std::string text = fmt::format("{}\n", new_owner);
+    check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
+  }
+  check(::rename(tmp.c_str(), path_.c_str()), "rename", path_.string());
+  narrate({.call = fmt::format("rename('{}', '{}')", tmp.string(), path_.string()),
+           .result = fmt::format("the lease of {} now names pid {}", format_ipv4(address_.addr),
+                                 new_owner),
+           .shell = fmt::format("echo {} > {}", new_owner, path_.string()),
+           .man = "rename(2)"});
+  path_.clear();
+}
+
 Ipam::Ipam(Ipv4Cidr subnet, const std::filesystem::path& state_dir)
     : subnet_(subnet.subnet()), dir_(state_dir / subnet_dir_name(subnet)) {}
 

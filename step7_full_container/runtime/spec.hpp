@@ -310,6 +310,9 @@ inline constexpr const char* kAnnotationRootLayers = "io.mycontainer.root.layers
 // The image a container was made from, by id ("sha256:..."): kept as a plain annotation, and
 // recorded in the container's state (what `rmi` checks before removing an image).
 inline constexpr const char* kAnnotationImage = "io.mycontainer.image";
+// Set by `run -d` (detached.cpp) in the config.json it writes: the caller of `create` is
+// mycontainer's own monitor, which owns the container from then on (engine.cpp "hand over").
+inline constexpr const char* kAnnotationMonitor = "io.mycontainer.monitor";  // true
 
 // --- the whole config.json ---------------------------------------------------------------------
 

@@ -460,6 +460,7 @@ void rewrite_sample(const std::string& step_dir, const Command& command,
 
 // The binary each step's ./container points at (its Makefile's BINARY).
 std::string step_binary(const std::string& step_dir) {
+  if (step_dir == "docs") return "mycontainer";
   std::ifstream makefile(source_dir() + "/" + step_dir + "/Makefile");
   static const std::regex binary(R"(^BINARY\s*:=\s*(\S+))");
   std::smatch m;
@@ -556,10 +557,12 @@ std::vector<std::string> readme_files() {
       if (fs::exists(entry.path() / name)) readmes.push_back(dir + "/" + name);
     }
   }
-  // The chapters in docs/ that a learner types along (their blocks run from the top of the
-  // checkout: `sudo build/bin/mycontainer ...`).
-  for (const char* chapter : {"docs/images.md", "docs/images.ja.md"}) {
-    if (fs::exists(fs::path(source_dir()) / chapter)) readmes.push_back(chapter);
+  // The chapters beyond the steps (docs/), shaped like a step's README: their blocks run from
+  // the top of the checkout (`sudo build/bin/mycontainer ...`); ./container there is step 7's
+  // mycontainer (step_binary).
+  for (const char* chapter : {"docs/images.md", "docs/images.ja.md", "docs/lifecycle.md",
+                              "docs/lifecycle.ja.md"}) {
+    if (fs::exists(fs::path(source_dir()) / chapter)) readmes.emplace_back(chapter);
   }
   std::sort(readmes.begin(), readmes.end(), [](const std::string& a, const std::string& b) {
     // README.md before README.ja.md within a step (images.md before images.ja.md).

@@ -828,7 +828,7 @@ TEST_F(Step7, NameShowsInPsWhileRunningAndIsTakenUntilTheEnd) {
   const std::string name = new_name(), seconds = unique_sleep_seconds();
   Background bg(mc_argv({"--name", name}, {"/bin/sleep", seconds}));
   const auto listed = [&](const std::string& status) {
-    const auto ps = run({bin("mycontainer"), "ps"});
+    const auto ps = run({bin("mycontainer"), "ps", "--format", "{{.Names}} {{.ID}} {{.Status}}"});
     for (const auto& line : lines_of(ps.out)) {
       std::istringstream f(line);
       std::string n, pid, st;
@@ -1316,7 +1316,7 @@ TEST_F(Step7, SigkillOfTheRuntimeKillsTheContainerAndCleanupLeavesNothing) {
       << "the container outlived its runtime";
 
   // Its state stays until cleanup, marked stale.
-  const auto ps = run({bin("mycontainer"), "ps"});
+  const auto ps = run({bin("mycontainer"), "ps", "--format", "{{.Names}} {{.ID}} {{.Status}}"});
   bool stale = false;
   for (const auto& line : lines_of(ps.out)) {
     std::istringstream f(line);

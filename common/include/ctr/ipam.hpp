@@ -61,6 +61,11 @@ class Lease {
   // Gives the address back now (unlinks the lease file). Only the process that took the
   // lease removes it: a forked child that inherited this object leaves it alone.
   void release() noexcept;
+  // Gives the lease to another process, which then holds the address (its pid is written
+  // into the lease file, atomically: a temporary file renamed over it) and this object
+  // forgets it. A detached container's monitor outlives the `create` that took the lease:
+  // the lease must name the monitor, or the next container would take it as stale.
+  void hand_over(pid_t new_owner);
 
  private:
   friend class Ipam;

@@ -1,0 +1,748 @@
+// docker's container lifecycle (lifecycle.hpp): `run -d` and the commands on what it made.
+//
+// One way to make a container: `run -d` writes a bundle (config.json, from the same flags as
+// `run`) into the container's record directory and starts the monitor, which calls the OCI
+// `create` on it and keeps the container (monitor/monitor.cpp); `run -d` then calls `start`.
+// The container's running state is the OCI one (runtime/state.hpp, under the state root, its
+// id the record's); the record (runtime/record.hpp) is what outlives it.
+#include "lifecycle.hpp"
+
+#include <fcntl.h>        // open(2)
+#include <poll.h>         // poll(2)
+#include <signal.h>       // kill(2)
+#include <sys/stat.h>     // mkdir(2)
+#include <sys/syscall.h>  // SYS_pidfd_open
+#include <sys/wait.h>     // waitpid(2)
+#include <unistd.h>       // fork(2), execv(2)
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>  // std::strlen
+#include <set>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"           // remove_container
+#include "ctr/error.hpp"          // ctr::UsageError
+#include "ctr/ipam.hpp"           // ctr::release_leases_of
+#include "ctr/narrate.hpp"        // ctr::narrate (--explain)
+#include "ctr/process.hpp"        // ctr::pidfd_open
+#include "oci.hpp"                // oci_start, parse_signal
+#include "runtime/hardening.hpp"  // ctr::close_fds_from
+#include "runtime/record.hpp"
+#include "runtime/spec.hpp"  // spec_to_json, kAnnotationMonitor
+#include "runtime/state.hpp"
+
+namespace mycontainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// --- What a container is now: its record, and whether its monitor and process live ---
+
+enum class Live { kCreated, kRunning, kUnmanaged, kExited };
+
+struct Known {
+  std::string id;
+  fs::path dir;
+  Record record;
+  Live live = Live::kExited;
+};
+
+// Running, not a zombie: a killed monitor whose parent has not reaped it yet is gone too.
+bool monitor_alive(const Record& r) {
+  return r.monitor_pid > 0 && ctr::process_running(r.monitor_pid, r.monitor_start_time);
+}
+
+// The container's first process, from its OCI state, if it still runs.
+std::optional<ctr::ContainerState> running_state(const std::string& id) {
+  auto state = ctr::read_state(ctr::container_dir(id));
+  if (state && state->pid > 0 && ctr::process_running(state->pid, state->pid_start_time)) {
+    return state;
+  }
+  return std::nullopt;
+}
+
+Live live_status(const Record& r) {
+  if (r.status == "exited") return Live::kExited;
+  if (monitor_alive(r)) return r.status == "running" ? Live::kRunning : Live::kCreated;
+  // The monitor is gone (SIGKILLed, or a reboot emptied /run): the container may still run,
+  // unmanaged, until `cleanup`, `stop` or `rm -f` ends it.
+  return running_state(r.id) ? Live::kUnmanaged : Live::kExited;
+}
+
+Known known(const std::string& id) {
+  Known k{.id = id, .dir = record_dir(id), .record = {}, .live = Live::kExited};
+  auto r = read_record(k.dir);
+  if (!r) throw LifecycleError(fmt::format("No such container: {}", id));
+  k.record = std::move(*r);
+  k.live = live_status(k.record);
+  return k;
+}
+
+Known find(const std::string& word) {
+  return known(*resolve_container(word, false));
+}
+
+bool is_running(Live l) {
+  return l == Live::kRunning || l == Live::kUnmanaged;
+}
+
+// --- docker's way of saying how long ago (go-units HumanDuration) ---
+std::string human_duration(int64_t ns) {
+  const int64_t s = ns / 1000000000;
+  if (s < 1) return "Less than a second";
+  if (s == 1) return "1 second";
+  if (s < 60) return fmt::format("{} seconds", s);
+  const int64_t m = s / 60;
+  if (m == 1) return "About a minute";
+  if (m < 60) return fmt::format("{} minutes", m);
+  const int64_t h = m / 60;
+  if (h == 1) return "About an hour";
+  if (h < 48) return fmt::format("{} hours", h);
+  if (h < 24 * 14) return fmt::format("{} days", h / 24);
+  if (h < 24 * 7 * 8) return fmt::format("{} weeks", h / 24 / 7);
+  if (h < 24 * 365 * 2) return fmt::format("{} months", h / 24 / 30);
+  return fmt::format("{} years", h / 24 / 365);
+}
+
+std::string status_text(const Known& k, int64_t now) {
+  const Record& r = k.record;
+  switch (k.live) {
+    case Live::kCreated:
+      return "Created";
+    case Live::kRunning:
+      return "Up " + human_duration(now - r.started_ns);
+    case Live::kUnmanaged:
+      return "Up " + human_duration(now - r.started_ns) + " (monitor gone)";
+    case Live::kExited:
+      break;
+  }
+  if (r.status != "exited") return "Exited (255) " + human_duration(now - r.started_ns) + " ago";
+  return fmt::format("Exited ({}) {} ago", r.exit_code, human_duration(now - r.finished_ns));
+}
+
+std::string state_word(Live l) {
+  switch (l) {
+    case Live::kCreated:
+      return "created";
+    case Live::kRunning:
+    case Live::kUnmanaged:
+      return "running";
+    case Live::kExited:
+      break;
+  }
+  return "exited";
+}
+
+// --- Starting: the monitor, create, start ---
+
+// The monitor program, installed beside mycontainer.
+std::string monitor_program() {
+  return (fs::read_symlink("/proc/self/exe").parent_path() / "mycontainer-monitor").string();
+}
+
+// Starts the monitor for the container in dir and waits for its word: "0 PID" once create
+// made the container (it waits for `start`), else create's exit code. The monitor is a new
+// session with /dev/null for stdio: nothing of our caller's (its terminal, the pipe a test
+// reads our output from) stays open in it.
+std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, pid_t& monitor) {
+  const std::string program = monitor_program();
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  const std::string root = ctr::state_root().string();
+  // --explain: create narrates with --debug into its --log, which we show once it is done.
+  const bool explain = ctr::narrating();
+  if (explain) ::setenv("MC_MONITOR_DEBUG", "1", 1);
+  ctr::narrate(
+      {.call = fmt::format("fork(); setsid(); prctl(PR_SET_CHILD_SUBREAPER); execv('{}')", program),
+       .result = "the monitor: the container's parent, its log's writer",
+       .shell = fmt::format("{} --sync-fd 3 {} {} {} {}", program, self, root, dir.string(), id),
+       .man = "setsid(2), prctl(2), execve(2)"});
+  int sync[2];
+  ctr::check(::pipe2(sync, O_CLOEXEC), "pipe2");
+  const pid_t pid = ::fork();
+  if (pid < 0) throw ctr::SyscallError(errno, "fork");
+  if (pid == 0) {
+    // The child only sets up descriptors and execs (DESIGN: it never returns into our frames).
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::dup2(sync[1], 3);  // dup2 clears close-on-exec on the copy
+    const char* args[] = {program.c_str(), "--sync-fd", "3",        self.c_str(),
+                          root.c_str(),    dir.c_str(), id.c_str(), nullptr};
+    ::execv(program.c_str(), const_cast<char* const*>(args));
+    ::_exit(127);
+  }
+  ::close(sync[1]);
+  monitor = pid;
+  std::string word;
+  char buf[64];
+  ssize_t n;
+  while ((n = ::read(sync[0], buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    word.append(buf, static_cast<size_t>(n));
+  }
+  ::close(sync[0]);
+  if (explain) {
+    ::unsetenv("MC_MONITOR_DEBUG");
+    std::ifstream log(dir / "runtime.log");
+    for (std::string line; std::getline(log, line);) {
+      fmt::print(stderr, "[mycontainer create, in the monitor] {}\n", line);
+    }
+  }
+  int code = ctr::kExitRuntimeFailed;
+  pid_t container = 0;
+  std::istringstream(word) >> code >> container;
+  if (word.empty()) code = ctr::kExitRuntimeFailed;  // the monitor died or could not exec
+  return {code, container};
+}
+
+// What create said went wrong: the last line of its --log.
+std::string create_error(const fs::path& dir) {
+  std::ifstream in(dir / "runtime.log");
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last.empty() ? "create failed (see " + (dir / "container.log").string() + ")" : last;
+}
+
+void remove_record(const Known& k) {
+  release_name(k.record.name);
+  std::error_code ec;
+  fs::remove_all(k.dir, ec);
+}
+
+// Monitor, create, start: the container runs (or the code and message why not).
+int launch(Known& k) {
+  pid_t monitor = 0;
+  const auto [code, pid] = spawn_monitor(k.id, k.dir, monitor);
+  if (code != 0 || pid <= 0) {
+    int status = 0;
+    ::waitpid(monitor, &status, 0);
+    const std::string message = create_error(k.dir);
+    fmt::print(stderr, "mycontainer: {}\n", message);
+    return code != 0 ? code : ctr::kExitRuntimeFailed;
+  }
+  k.record.status = "running";
+  k.record.pid = pid;
+  k.record.monitor_pid = monitor;
+  k.record.monitor_start_time = ctr::process_start_time(monitor);
+  k.record.started_ns = now_ns();
+  k.record.finished_ns = 0;
+  write_record(k.dir, k.record);
+  // start: the container's command runs; a command that cannot run is reported here (126,
+  // 127) and the monitor records its end.
+  return oci_start(k.id);
+}
+
+// --- Stopping ---
+
+// Waits until pid (not our child) has ended, at most `timeout`: poll(2) on a pidfd, which
+// becomes readable when the process exits (pidfd_open(2)).
+bool wait_gone(pid_t pid, unsigned long long start_time, std::chrono::milliseconds timeout) {
+  if (!ctr::process_alive(pid, start_time)) return true;
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return !ctr::process_alive(pid, start_time);
+  pollfd p{fd, POLLIN, 0};
+  int n;
+  while ((n = ::poll(&p, 1, static_cast<int>(timeout.count()))) < 0 && errno == EINTR) {
+  }
+  ::close(fd);
+  return n > 0 || !ctr::process_alive(pid, start_time);
+}
+
+// The end of a container whose monitor is gone: what the monitor's exit would have done.
+// Its exit code is unknown (only the monitor, its parent, could reap it): `code` when the
+// caller knows what ended it, else 137 when it still ran and is killed now (SIGKILL), or 255
+// when it was already gone (docker's code for "ended, we do not know how").
+void finish_without_monitor(Known& k, std::optional<int> code) {
+  const RecordLock lock(k.dir);
+  auto record = read_record(k.dir);
+  if (!record || record->status == "exited") return;
+  k.record = *record;
+  const bool ran = running_state(k.id).has_value();
+  if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
+    remove_container(*state, ctr::container_dir(k.id));
+    // Its address lease names the dead monitor (a zombie not yet reaped still looks alive
+    // to remove_container's check): given back now.
+    if (state->runtime_pid > 0) ctr::release_leases_of(state->runtime_pid);
+  }
+  k.record.status = "exited";
+  k.record.exit_code = code ? *code : ran ? ctr::kExitSignalBase + SIGKILL : 255;
+  k.record.finished_ns = now_ns();
+  write_record(k.dir, k.record);
+}
+
+// SIGTERM (the image's stop signal, once images land), `timeout` seconds, SIGKILL; then until
+// the monitor has recorded the end. Two stops at once both get here and both wait: the
+// signals are harmless twice, and each returns once the container has stopped.
+// deadline: when SIGKILL comes; `stop a b c` signals all first and shares one deadline, as
+// docker stops them in parallel (one after another, N containers that ignore SIGTERM would
+// take N times the timeout).
+void stop_one(Known& k, std::chrono::steady_clock::time_point deadline) {
+  if (!is_running(k.live) && k.live != Live::kCreated) return;
+  auto state = running_state(k.id);
+  int sig = SIGTERM;
+  if (state) {
+    ::kill(state->pid, SIGTERM);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!wait_gone(state->pid, state->pid_start_time,
+                   std::max(left, std::chrono::milliseconds(0)))) {
+      sig = SIGKILL;
+      ::kill(state->pid, SIGKILL);
+      wait_gone(state->pid, state->pid_start_time, std::chrono::seconds(10));
+    }
+  }
+  if (monitor_alive(k.record)) {
+    wait_gone(k.record.monitor_pid, k.record.monitor_start_time, std::chrono::seconds(30));
+  } else {
+    finish_without_monitor(k,
+                           state ? std::optional<int>(ctr::kExitSignalBase + sig) : std::nullopt);
+  }
+  k = known(k.id);
+}
+
+void stop_one(Known& k, int timeout) {
+  stop_one(k, std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
+}
+
+// Runs f on each word; errors are reported one line each, and the exit code is 1 if any.
+template <typename F>
+int each(const std::vector<std::string>& words, F f) {
+  int rc = 0;
+  for (const auto& word : words) {
+    try {
+      f(word);
+    } catch (const LifecycleError& e) {
+      fmt::print(stderr, "mycontainer: Error: {}\n", e.what());
+      rc = 1;
+    }
+  }
+  return rc;
+}
+
+std::string shorten(const std::string& text, size_t n) {
+  return text.size() <= n ? text : text.substr(0, n - 1) + "…";
+}
+
+}  // namespace
+
+// === run -d ===
+int run_detached(const CLI::App& run, RunOptions& o) {
+  ctr::close_fds_from(3);
+  finish_run_options(run, o);
+  if (o.common.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
+  if (o.tty || o.interactive) {
+    throw ctr::UsageError(
+        "-d with -t or -i: not yet (a detached container's stdin is /dev/null and its output "
+        "goes to its log); drop -t/-i, and use `mycontainer exec -it NAME sh` to get a shell");
+  }
+  if (o.nat) throw ctr::UsageError("-d with --nat: not yet (the NAT rule is the foreground run's)");
+  Spec spec = spec_from_flags(o);
+  spec.annotations[kAnnotationMonitor] = "true";
+  Known k;
+  k.id = new_container_id();
+  k.dir = record_dir(k.id);
+  k.record = Record{.id = k.id,
+                    .name = o.name,
+                    .image = o.common.rootfs,
+                    .command = spec.process.args,
+                    .created_ns = now_ns(),
+                    .auto_remove = o.auto_remove,
+                    .stop_timeout = o.stop_timeout};
+  fs::create_directories(k.dir.parent_path());
+  ctr::check(::mkdir(k.dir.c_str(), 0700), "mkdir", k.dir.string());
+  try {
+    claim_name(o.name, k.id);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(k.dir, ec);
+    throw;
+  }
+  {
+    std::ofstream out(k.dir / "config.json");
+    out << spec_to_json(spec).dump(2) << "\n";
+  }
+  write_record(k.dir, k.record);
+  ctr::narrate({.call = fmt::format("symlink('{}', '{}'); write config.json, record.json", k.id,
+                                    (records_root() / "names" / o.name).string()),
+                .result = "the name is taken (EEXIST would say it was), the bundle written",
+                .shell = fmt::format("ls {}", k.dir.string()),
+                .man = "symlink(2), rename(2)"});
+  const int rc = launch(k);
+  if (rc != 0) {
+    // create failed: nothing runs, nothing is kept (docker keeps a "Created" one; we say so
+    // in lifecycle.md). start failed (126/127): the monitor records the end.
+    if (k.record.status != "running") remove_record(k);
+    return rc;
+  }
+  fmt::print("{}\n", k.id);
+  return 0;
+}
+
+// === ps ===
+int docker_ps(const PsOptions& o) {
+  const int64_t now = now_ns();
+  struct Row {
+    std::string id, image, command, created, status, ports, names, state;
+  };
+  std::vector<std::pair<int64_t, Row>> rows;
+  std::set<std::string> ids;
+  for (const auto& id : list_record_ids()) {
+    ids.insert(id);
+    auto r = read_record(record_dir(id));
+    if (!r) continue;
+    const Known k{.id = id, .dir = record_dir(id), .record = *r, .live = live_status(*r)};
+    if (!o.all && !is_running(k.live)) continue;
+    const std::string command = fmt::format("\"{}\"", fmt::join(r->command, " "));
+    rows.push_back(
+        {r->created_ns,
+         {o.no_trunc ? id : id.substr(0, 12), r->image, o.no_trunc ? command : shorten(command, 22),
+          human_duration(now - r->created_ns) + " ago", status_text(k, now), "", r->name,
+          state_word(k.live)}});
+  }
+  // The foreground containers (`run` without -d) and the engines' OCI containers: they have
+  // a state directory and no record.
+  std::error_code ec;
+  for (fs::directory_iterator it(ctr::state_root() / "containers", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (ids.count(name) || name.rfind(ctr::kDraftPrefix, 0) == 0) continue;
+    const auto c = ctr::read_state(it->path());
+    if (!c) continue;
+    const std::string status = c->oci ? ctr::to_string(ctr::container_status(*c, it->path()))
+                               : c->runtime_pid == 0 ? "unknown"
+                               : ctr::is_stale(*c)   ? "stale"
+                               : c->pid == 0         ? "starting"
+                                                     : "running";
+    const std::string command = fmt::format("\"{}\"", fmt::join(c->command, " "));
+    rows.push_back({0,
+                    {"-", c->rootfs, o.no_trunc ? command : shorten(command, 22), c->started,
+                     status, "", name, status}});
+  }
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (o.quiet) {
+    for (const auto& [t, row] : rows) fmt::print("{}\n", row.id);
+    return 0;
+  }
+  if (!o.format.empty()) {
+    for (const auto& [t, row] : rows) {
+      std::string line = o.format;
+      const std::pair<const char*, const std::string*> fields[] = {
+          {"{{.ID}}", &row.id},           {"{{.Image}}", &row.image},
+          {"{{.Command}}", &row.command}, {"{{.CreatedAt}}", &row.created},
+          {"{{.Status}}", &row.status},   {"{{.Ports}}", &row.ports},
+          {"{{.Names}}", &row.names},     {"{{.State}}", &row.state}};
+      for (const auto& [key, value] : fields) {
+        for (size_t at; (at = line.find(key)) != std::string::npos;)
+          line.replace(at, std::strlen(key), *value);
+      }
+      fmt::print("{}\n", line);
+    }
+    return 0;
+  }
+  // Columns as wide as their widest cell, three spaces apart (docker's tabwriter).
+  std::vector<std::array<std::string, 7>> table = {
+      {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
+  for (const auto& [t, row] : rows) {
+    table.push_back(
+        {row.id, row.image, row.command, row.created, row.status, row.ports, row.names});
+  }
+  std::array<size_t, 7> width{};
+  for (const auto& line : table) {
+    for (size_t i = 0; i < 7; ++i) width[i] = std::max(width[i], line[i].size());
+  }
+  for (const auto& line : table) {
+    std::string out;
+    for (size_t i = 0; i < 6; ++i) out += line[i] + std::string(width[i] - line[i].size() + 3, ' ');
+    fmt::print("{}{}\n", out, line[6]);
+  }
+  return 0;
+}
+
+// === logs ===
+namespace {
+// One CRI log record: "TIME STREAM TAG TEXT" (see monitor.cpp) written as the container did.
+void print_log_line(const std::string& line, bool timestamps) {
+  const auto a = line.find(' ');
+  const auto b = a == std::string::npos ? a : line.find(' ', a + 1);
+  const auto c = b == std::string::npos ? b : line.find(' ', b + 1);
+  if (c == std::string::npos) return;
+  const std::string stream = line.substr(a + 1, b - a - 1);
+  const bool full = line.compare(b + 1, c - b - 1, "F") == 0;
+  std::string text = line.substr(c + 1);
+  if (full) text += '\n';
+  if (timestamps) text = line.substr(0, a) + " " + text;
+  std::FILE* out = stream == "stderr" ? stderr : stdout;
+  std::fwrite(text.data(), 1, text.size(), out);
+  std::fflush(out);
+}
+}  // namespace
+
+int docker_logs(const std::string& word, bool follow, const std::string& tail, bool timestamps) {
+  Known k = find(word);
+  const fs::path file = k.dir / "container.log";
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  size_t first = 0;
+  if (tail != "all") {
+    size_t n = 0;
+    try {
+      n = std::stoul(tail);
+    } catch (const std::exception&) {
+      throw ctr::UsageError(fmt::format("--tail '{}': a number of lines, or all", tail));
+    }
+    if (n < lines.size()) first = lines.size() - n;
+  }
+  for (size_t i = first; i < lines.size(); ++i) print_log_line(lines[i], timestamps);
+  if (!follow) return 0;
+  // -f: what is appended, until the container has ended and its log is read to the end.
+  in.clear();
+  for (;;) {
+    const bool done = !is_running(live_status(*read_record(k.dir)));
+    while (std::getline(in, line)) {
+      if (in.eof()) {  // a record not yet complete: read it again next time
+        in.clear();
+        in.seekg(-static_cast<std::streamoff>(line.size()), std::ios::cur);
+        break;
+      }
+      print_log_line(line, timestamps);
+    }
+    in.clear();
+    if (done) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// === stop, kill, start, restart, wait, rm ===
+int docker_stop(const std::vector<std::string>& words, int timeout, bool timeout_given) {
+  // First SIGTERM to every one, then one deadline for all.
+  int longest = timeout;
+  for (const auto& word : words) {
+    try {
+      const Known k = find(word);
+      if (!timeout_given) longest = std::max(longest, k.record.stop_timeout);
+      if (const auto state = running_state(k.id)) ::kill(state->pid, SIGTERM);
+    } catch (const LifecycleError&) {
+      // reported below
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(longest);
+  return each(words, [&](const std::string& word) {
+    Known k = find(word);
+    stop_one(k, deadline);
+    fmt::print("{}\n", word);
+  });
+}
+
+int docker_kill(const std::vector<std::string>& words, const std::string& signal) {
+  const int sig = parse_signal(signal);
+  return each(words, [&](const std::string& word) {
+    const Known k = find(word);
+    const auto state = running_state(k.id);
+    if (!is_running(k.live) || !state) {
+      throw LifecycleError(
+          fmt::format("Cannot kill container: {}: Container {} is not running", word, k.id));
+    }
+    ctr::check(::kill(state->pid, sig), "kill", std::to_string(state->pid));
+    fmt::print("{}\n", word);
+  });
+}
+
+int docker_start(const std::vector<std::string>& words, bool attach) {
+  int rc = 0;
+  const int errors = each(words, [&](const std::string& word) {
+    Known k = find(word);
+    {
+      const RecordLock lock(k.dir);
+      k = known(k.id);
+      // docker: starting a running container does nothing, and says its name.
+      if (k.live == Live::kUnmanaged) {
+        throw LifecycleError(fmt::format(
+            "container {} runs without its monitor (killed): stop it first, or `mycontainer "
+            "cleanup`",
+            word));
+      }
+      if (!is_running(k.live) && k.live != Live::kCreated) {
+        // What the last run left, if its monitor could not remove it: removed now.
+        if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
+          remove_container(*state, ctr::container_dir(k.id));
+        }
+        ++k.record.restart_count;
+        if (const int code = launch(k); code != 0) {
+          rc = code;
+          return;
+        }
+      }
+    }
+    if (!attach) {
+      fmt::print("{}\n", word);
+      return;
+    }
+    docker_logs(k.id, true, "0", false);
+    k = known(k.id);
+    rc = k.record.exit_code;
+  });
+  return errors != 0 ? errors : rc;
+}
+
+int docker_restart(const std::vector<std::string>& words, int timeout, bool timeout_given) {
+  return each(words, [&](const std::string& word) {
+    Known k = find(word);
+    stop_one(k, timeout_given ? timeout : k.record.stop_timeout);
+    if (docker_start({k.id}, false) != 0) {
+      throw LifecycleError(fmt::format("Cannot restart container {}", word));
+    }
+  });
+}
+
+int docker_wait(const std::vector<std::string>& words) {
+  return each(words, [&](const std::string& word) {
+    Known k = find(word);
+    while (is_running(k.live) || k.live == Live::kCreated) {
+      if (monitor_alive(k.record)) {
+        wait_gone(k.record.monitor_pid, k.record.monitor_start_time, std::chrono::seconds(1));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      k = known(k.id);
+    }
+    fmt::print("{}\n", k.record.exit_code);
+  });
+}
+
+int docker_rm(const std::vector<std::string>& words, bool force) {
+  return each(words, [&](const std::string& word) {
+    Known k = find(word);
+    if (is_running(k.live) || k.live == Live::kCreated) {
+      if (!force) {
+        throw LifecycleError(fmt::format(
+            "You cannot remove a running container {}. Stop the container before attempting "
+            "removal or force remove",
+            k.id));
+      }
+      stop_one(k, 0);
+    }
+    {
+      const RecordLock lock(k.dir);
+      if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
+        remove_container(*state, ctr::container_dir(k.id));
+      }
+      remove_record(k);
+    }
+    fmt::print("{}\n", word);
+  });
+}
+
+// === inspect, rename ===
+int docker_inspect(const std::vector<std::string>& words) {
+  nlohmann::json all = nlohmann::json::array();
+  const int rc = each(words, [&](const std::string& word) {
+    const Known k = find(word);
+    const Record& r = k.record;
+    const auto state = running_state(k.id);
+    nlohmann::json command = r.command;
+    all.push_back(
+        {{"Id", r.id},
+         {"Created", iso8601_ns(r.created_ns)},
+         {"Path", r.command.empty() ? "" : r.command.front()},
+         {"Args", r.command.size() > 1
+                      ? std::vector<std::string>(r.command.begin() + 1, r.command.end())
+                      : std::vector<std::string>{}},
+         {"State",
+          {{"Status", state_word(k.live)},
+           {"Running", is_running(k.live)},
+           {"Pid", state ? state->pid : 0},
+           {"ExitCode", r.status == "exited" ? r.exit_code : 0},
+           {"StartedAt", iso8601_ns(r.started_ns)},
+           {"FinishedAt", iso8601_ns(r.finished_ns)},
+           {"MonitorPid", monitor_alive(r) ? r.monitor_pid : 0}}},
+         {"Name", "/" + r.name},
+         {"RestartCount", r.restart_count},
+         {"LogPath", (k.dir / "container.log").string()},
+         {"Config", {{"Image", r.image}, {"Cmd", command}, {"StopTimeout", r.stop_timeout}}},
+         {"HostConfig", {{"AutoRemove", r.auto_remove}}},
+         {"NetworkSettings",
+          {{"IPAddress", state ? state->ip.substr(0, state->ip.find('/')) : ""}}}});
+  });
+  fmt::print("{}\n", all.dump(4));
+  return rc;
+}
+
+int docker_rename(const std::string& from, const std::string& to) {
+  ctr::validate_container_name(to);
+  Known k = find(from);
+  const RecordLock lock(k.dir);
+  k = known(k.id);
+  claim_name(to, k.id);
+  const std::string old = k.record.name;
+  k.record.name = to;
+  write_record(k.dir, k.record);
+  release_name(old);
+  return 0;
+}
+
+// === the monitor's end ===
+int monitor_exit(const std::string& id, int code) {
+  const fs::path dir = record_dir(id);
+  std::optional<Record> r;
+  {
+    const RecordLock lock(dir);
+    if (auto state = ctr::read_state(ctr::container_dir(id))) {
+      remove_container(*state, ctr::container_dir(id));
+    }
+    r = read_record(dir);
+    if (!r) return 0;
+    r->status = "exited";
+    r->exit_code = code;
+    r->finished_ns = now_ns();
+    r->pid = 0;
+    write_record(dir, *r);
+  }
+  if (r->auto_remove) {
+    release_name(r->name);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  return 0;
+}
+
+void finish_orphaned_records() {
+  for (const auto& id : list_record_ids()) {
+    auto r = read_record(record_dir(id));
+    if (!r || r->status == "exited" || monitor_alive(*r)) continue;
+    if (r->status == "created" && r->monitor_pid == 0) continue;  // run -d is making it
+    Known k{.id = id, .dir = record_dir(id), .record = *r, .live = Live::kExited};
+    finish_without_monitor(k, std::nullopt);  // kills it if it still runs
+    if (r->auto_remove) remove_record(k);
+    fmt::print("finished {} ({}): its monitor was gone\n", r->name, id.substr(0, 12));
+  }
+}
+
+std::string docker_container(const std::string& word) {
+  return resolve_container(word, true).value_or("");
+}
+
+void check_running_for_exec(const std::string& id) {
+  const Known k = known(id);
+  if (!is_running(k.live)) {
+    throw LifecycleError(fmt::format("Container {} is not running", id));
+  }
+}
+
+}  // namespace mycontainer

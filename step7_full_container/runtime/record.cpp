@@ -1,0 +1,199 @@
+#include "runtime/record.hpp"
+
+#include <fcntl.h>       // open(2)
+#include <sys/file.h>    // flock(2)
+#include <sys/random.h>  // getrandom(2)
+#include <sys/stat.h>    // stat(2)
+#include <unistd.h>      // symlink(2), geteuid(2)
+
+#include <chrono>
+#include <ctime>    // gmtime_r(3)
+#include <cstdlib>  // std::getenv
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "ctr/error.hpp"      // ctr::check, ctr::SyscallError
+#include "runtime/state.hpp"  // ctr::state_root
+
+namespace mycontainer {
+
+namespace fs = std::filesystem;
+
+fs::path records_root() {
+  if (const char* env = std::getenv("MC_RECORDS_ROOT"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  if (::geteuid() == 0) return "/var/lib/mycontainer";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg == '/') {
+    return fs::path(xdg) / "mycontainer";
+  }
+  // ~/.local/share only when HOME is really ours (a `setpriv ... env -i HOME=/` user has /).
+  struct stat st {};
+  if (const char* home = std::getenv("HOME");
+      home != nullptr && *home == '/' && ::stat(home, &st) == 0 && st.st_uid == ::geteuid()) {
+    return fs::path(home) / ".local/share/mycontainer";
+  }
+  return ctr::state_root() / "records";
+}
+
+fs::path record_dir(const std::string& id) {
+  return records_root() / "containers" / id;
+}
+
+std::string new_container_id() {
+  unsigned char bytes[32];
+  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    throw ctr::SyscallError(errno, "getrandom");
+  }
+  std::string id;
+  for (const unsigned char b : bytes) id += fmt::format("{:02x}", b);
+  return id;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string iso8601_ns(int64_t ns) {
+  if (ns == 0) return "0001-01-01T00:00:00Z";  // docker's "never"
+  const time_t secs = static_cast<time_t>(ns / 1000000000);
+  tm t{};
+  ::gmtime_r(&secs, &t);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", t.tm_year + 1900, t.tm_mon + 1,
+                     t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ns % 1000000000);
+}
+
+std::optional<Record> read_record(const fs::path& dir) {
+  const auto text = ctr::read_file((dir / "record.json").string());
+  if (!text) return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(*text);
+    Record r;
+    r.id = j.at("id");
+    r.name = j.at("name");
+    r.image = j.value("image", "");
+    r.command = j.value("command", std::vector<std::string>{});
+    r.created_ns = j.value("created_ns", int64_t{0});
+    r.auto_remove = j.value("auto_remove", false);
+    r.stop_timeout = j.value("stop_timeout", 10);
+    r.status = j.value("status", "created");
+    r.pid = j.value("pid", 0);
+    r.monitor_pid = j.value("monitor_pid", 0);
+    r.monitor_start_time = j.value("monitor_start_time", 0ULL);
+    r.started_ns = j.value("started_ns", int64_t{0});
+    r.finished_ns = j.value("finished_ns", int64_t{0});
+    r.exit_code = j.value("exit_code", 0);
+    r.restart_count = j.value("restart_count", 0);
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void write_record(const fs::path& dir, const Record& r) {
+  const nlohmann::json j = {{"id", r.id},
+                            {"name", r.name},
+                            {"image", r.image},
+                            {"command", r.command},
+                            {"created_ns", r.created_ns},
+                            {"auto_remove", r.auto_remove},
+                            {"stop_timeout", r.stop_timeout},
+                            {"status", r.status},
+                            {"pid", r.pid},
+                            {"monitor_pid", r.monitor_pid},
+                            {"monitor_start_time", r.monitor_start_time},
+                            {"started_ns", r.started_ns},
+                            {"finished_ns", r.finished_ns},
+                            {"exit_code", r.exit_code},
+                            {"restart_count", r.restart_count}};
+  const fs::path tmp = dir / fmt::format(".record.{}.tmp", ::getpid());
+  const fs::path final_path = dir / "record.json";
+  {
+    const ctr::UniqueFd fd(ctr::check(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", tmp.string()));
+    const std::string text = j.dump();
+    ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
+  }
+  ctr::check(::rename(tmp.c_str(), final_path.c_str()), "rename", final_path.string());
+}
+
+namespace {
+bool is_hex(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+}  // namespace
+
+std::optional<std::string> resolve_container(const std::string& word, bool nullopt_if_missing) {
+  const fs::path root = records_root();
+  std::error_code ec;
+  // docker's order: a full id, then a name, then an id prefix.
+  if (word.size() == 64 && is_hex(word) && fs::exists(root / "containers" / word, ec)) return word;
+  if (word.find('/') == std::string::npos && !word.empty() && word[0] != '.') {
+    const fs::path link = root / "names" / word;
+    if (const auto target = fs::read_symlink(link, ec); !ec) {
+      if (fs::exists(root / "containers" / target, ec)) return target.string();
+    }
+  }
+  if (is_hex(word)) {
+    std::optional<std::string> found;
+    for (fs::directory_iterator it(root / "containers", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string id = it->path().filename().string();
+      if (id.rfind(word, 0) != 0) continue;
+      if (found) {
+        throw LifecycleError(fmt::format("Multiple IDs found with provided prefix: {}", word));
+      }
+      found = id;
+    }
+    if (found) return found;
+  }
+  if (nullopt_if_missing) return std::nullopt;
+  throw LifecycleError(fmt::format("No such container: {}", ctr::printable(word)));
+}
+
+void claim_name(const std::string& name, const std::string& id) {
+  const fs::path names = records_root() / "names";
+  fs::create_directories(names);
+  if (::symlink(id.c_str(), (names / name).c_str()) == 0) return;
+  if (errno != EEXIST) throw ctr::SyscallError(errno, "symlink", (names / name).string());
+  // A link whose container is gone (its record removed by a killed `rm`) is taken over.
+  std::error_code ec;
+  const auto target = fs::read_symlink(names / name, ec);
+  if (!ec && !fs::exists(records_root() / "containers" / target, ec)) {
+    fs::remove(names / name, ec);
+    if (::symlink(id.c_str(), (names / name).c_str()) == 0) return;
+  }
+  throw LifecycleError(fmt::format(
+      "Conflict. The container name \"/{}\" is already in use by container \"{}\". You have to "
+      "remove (or rename) that container to be able to reuse that name.",
+      name, target.string()));
+}
+
+void release_name(const std::string& name) noexcept {
+  std::error_code ec;
+  fs::remove(records_root() / "names" / name, ec);
+}
+
+std::vector<std::string> list_record_ids() {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (fs::directory_iterator it(records_root() / "containers", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string id = it->path().filename().string();
+    if (id.size() == 64) ids.push_back(id);
+  }
+  return ids;
+}
+
+RecordLock::RecordLock(const fs::path& dir)
+    : fd_(ctr::check(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open",
+                     dir.string())) {
+  while (::flock(fd_.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) throw ctr::SyscallError(errno, "flock", dir.string());
+  }
+}
+
+}  // namespace mycontainer

@@ -1,0 +1,365 @@
+// Step 7, docker's lifecycle (#14, lifecycle.md): `run -d` and its monitor, then ps, logs,
+// exec, stop, kill, start, restart, wait, rm, --rm, inspect, rename by name and id prefix; bad
+// input (one line, exit code 1, nothing changed); the monitor killed with SIGKILL; twenty
+// containers at once. Each test checks both sides: what the commands say, and that nothing of
+// its containers is left (state, cgroups, lease, monitor, record). Containers are named with
+// this suite's own prefix, so other containers on the host (ctest -j) never count.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "background.hpp"
+#include "mycontainer.hpp"
+#include "runtime/state.hpp"
+#include "support.hpp"
+
+namespace mc::test {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kTag = "mctl";
+
+// What one detached container had while it ran, to check it is all gone afterwards.
+struct Traces {
+  std::string id;
+  std::vector<std::string> cgroup_dirs;
+  std::string lease;
+  pid_t monitor = 0;
+};
+
+class Step7Lifecycle : public ::testing::Test {
+ protected:
+  void SetUp() override { MC_REQUIRE_ROOT(); }
+  void TearDown() override {
+    for (const auto& name : names_) run({bin("mycontainer"), "rm", "-f", name});
+  }
+
+  RunResult mc(const std::vector<std::string>& args, const RunOptions& options = {}) {
+    std::vector<std::string> argv{bin("mycontainer")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, options);
+  }
+  // `run -d --rootfs ROOTFS --name NAME OPTIONS -- COMMAND`: the id it printed.
+  std::string detach(const std::string& name, const std::vector<std::string>& options,
+                     const std::vector<std::string>& command) {
+    names_.push_back(name);
+    std::vector<std::string> args{"run", "-d", "--rootfs", rootfs(), "--name", name};
+    args.insert(args.end(), options.begin(), options.end());
+    args.emplace_back("--");
+    args.insert(args.end(), command.begin(), command.end());
+    const auto r = mc(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(std::regex_match(r.out, std::regex("[0-9a-f]{64}\n"))) << r.out << r.err;
+    return trimmed(r.out);
+  }
+  std::string status_of(const std::string& name) {
+    for (const auto& line : lines_of(mc({"ps", "-a", "--format", "{{.Names}}|{{.Status}}"}).out)) {
+      if (line.rfind(name + "|", 0) == 0) return line.substr(name.size() + 1);
+    }
+    return "";
+  }
+  nlohmann::json inspect(const std::string& name) {
+    const auto r = mc({"inspect", name});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out).at(0);
+  }
+  Traces traces(const std::string& id) {
+    Traces t;
+    t.id = id;
+    const auto state = ctr::read_state(ctr::container_dir(id, "/run/mycontainer"));
+    EXPECT_TRUE(state.has_value()) << "no state for " << id;
+    if (state) {
+      t.cgroup_dirs = state->cgroup_dirs;
+      t.lease = state->lease;
+      t.monitor = state->runtime_pid;
+    }
+    return t;
+  }
+  // Nothing of the container is left: its OCI state, cgroups, lease, monitor.
+  void expect_gone(const Traces& t) {
+    EXPECT_TRUE(wait_until([&] { return !fs::exists("/run/mycontainer/containers/" + t.id); }))
+        << "state of " << t.id << " left";
+    for (const auto& d : t.cgroup_dirs) EXPECT_FALSE(fs::exists(d)) << "cgroup left: " << d;
+    if (!t.lease.empty()) {
+      EXPECT_FALSE(fs::exists(t.lease)) << "lease left: " << t.lease;
+    }
+    if (t.monitor > 0) {
+      EXPECT_TRUE(wait_until([&] { return ::kill(t.monitor, 0) != 0; })) << "monitor left";
+    }
+  }
+  std::vector<std::string> names_;
+};
+
+// ==========================================================================================
+// The core: run -d, the monitor, ps, logs, exec, stop, start, rm by name
+// ==========================================================================================
+
+TEST_F(Step7Lifecycle, RunDetachedIsKeptByASmallMonitorAndManagedByName) {
+  const std::string name = unique_name(kTag), seconds = unique_sleep_seconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string id =
+      detach(name, {}, {"/bin/sh", "-c", "echo hello; echo oops >&2; exec sleep " + seconds});
+  ASSERT_EQ(id.size(), 64u);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10))
+      << "run -d must return at once";
+  EXPECT_TRUE(wait_until([&] { return status_of(name).rfind("Up ", 0) == 0; })) << status_of(name);
+  const Traces t = traces(id);
+  ASSERT_GT(t.monitor, 0);
+
+  // The monitor: the container's parent (CLONE_PARENT), and small.
+  const std::string status = read_file(fmt::format("/proc/{}/status", t.monitor));
+  const long rss_kb = std::stol(status_field(status, "VmRSS"));
+  EXPECT_LE(rss_kb, 1024) << "monitor VmRSS " << rss_kb << " kB";
+  const auto state = ctr::read_state(ctr::container_dir(id, "/run/mycontainer"));
+  ASSERT_TRUE(state);
+  EXPECT_TRUE(contains(read_file(fmt::format("/proc/{}/status", state->pid)),
+                       fmt::format("PPid:\t{}\n", t.monitor)))
+      << "the monitor is not the container's parent";
+
+  // ps: the short id, the name; -q the short id only.
+  const auto ps = mc({"ps"});
+  EXPECT_TRUE(contains(ps.out, "CONTAINER ID")) << ps.out;
+  EXPECT_TRUE(contains(ps.out, id.substr(0, 12))) << ps.out;
+  EXPECT_TRUE(contains(mc({"ps", "-q"}).out, id.substr(0, 12) + "\n"));
+
+  // logs: each stream where it was written; -t with the time; --tail.
+  ASSERT_TRUE(wait_until([&] { return contains(mc({"logs", name}).err, "oops"); }));
+  const auto logs = mc({"logs", name});
+  EXPECT_EQ(logs.out, "hello\n");
+  EXPECT_EQ(logs.err, "oops\n");
+  EXPECT_TRUE(std::regex_match(mc({"logs", "-t", name}).out,
+                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello\n)")))
+      << mc({"logs", "-t", name}).out;
+  EXPECT_EQ(mc({"logs", "--tail", "0", name}).out, "");
+
+  // exec, by name and by id prefix, with docker's flags.
+  const auto hostname = mc({"exec", name, "hostname"});
+  EXPECT_EQ(hostname.status, 0) << hostname.err;
+  EXPECT_EQ(hostname.out, name + "\n");
+  const auto env =
+      mc({"exec", "-e", "X=42", "-w", "/tmp", id.substr(0, 12), "/bin/sh", "-c", "echo $X $(pwd)"});
+  EXPECT_EQ(env.out, "42 /tmp\n") << env.err;
+  EXPECT_EQ(mc({"exec", name, "/bin/sh", "-c", "exit 7"}).status, 7);
+
+  // The bridge: an address, leased.
+  const auto j = inspect(name);
+  EXPECT_TRUE(std::regex_match(j["NetworkSettings"]["IPAddress"].get<std::string>(),
+                               std::regex(R"(\d+\.\d+\.\d+\.\d+)")))
+      << j.dump();
+  EXPECT_EQ(j["Name"], "/" + name);
+  EXPECT_EQ(j["State"]["Status"], "running");
+
+  // stop: sleep is PID 1 of its namespace, which ignores a SIGTERM it has no handler for
+  // (pid_namespaces(7)): SIGKILL after -t seconds, 137.
+  const auto stop = mc({"stop", "-t", "1", name});
+  EXPECT_EQ(stop.status, 0) << stop.err;
+  EXPECT_EQ(stop.out, name + "\n");
+  EXPECT_TRUE(status_of(name).rfind("Exited (137) ", 0) == 0) << status_of(name);
+  EXPECT_EQ(inspect(name)["State"]["ExitCode"], 137);
+  expect_gone(t);
+  EXPECT_EQ(status_of(name).find("Up"), std::string::npos) << "ps without -a lists it";
+  EXPECT_FALSE(contains(mc({"ps"}).out, name));
+
+  // start runs it again: same id, same name, the log goes on.
+  const auto start = mc({"start", name});
+  EXPECT_EQ(start.status, 0) << start.err;
+  EXPECT_TRUE(status_of(name).rfind("Up ", 0) == 0) << status_of(name);
+  ASSERT_TRUE(wait_until([&] {
+    return count_lines(mc({"logs", name}).out) == 2;
+  })) << mc({"logs", name}).out;
+  const Traces again = traces(id);
+
+  // rm of a running one: refused, with docker's words and code; rm -f removes it.
+  const auto refused = mc({"rm", name});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_TRUE(contains(refused.err, "You cannot remove a running container " + id)) << refused.err;
+  EXPECT_TRUE(status_of(name).rfind("Up ", 0) == 0) << "rm without -f changed it";
+  const auto rm = mc({"rm", "-f", name});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  expect_gone(again);
+  EXPECT_EQ(status_of(name), "");
+  const auto gone = mc({"inspect", name});
+  EXPECT_EQ(gone.status, 1);
+  EXPECT_TRUE(contains(gone.err, "No such container: " + name)) << gone.err;
+}
+
+TEST_F(Step7Lifecycle, ExitCodesWaitKillRestartRenameAndAutoRemove) {
+  const std::string name = unique_name(kTag);
+  detach(name, {"--net", "none"}, {"/bin/sh", "-c", "exit 3"});
+  const auto wait = mc({"wait", name});
+  EXPECT_EQ(wait.status, 0) << wait.err;
+  EXPECT_EQ(wait.out, "3\n");
+  EXPECT_TRUE(status_of(name).rfind("Exited (3) ", 0) == 0) << status_of(name);
+
+  // kill -s (to a shell that handles it: PID 1 ignores signals it has no handler for),
+  // restart, rename.
+  const std::string sleeper = unique_name(kTag), seconds = unique_sleep_seconds();
+  const std::string id =
+      detach(sleeper, {"--net", "none"},
+             {"/bin/sh", "-c", "trap 'exit 42' USR1; while :; do sleep 1; done; : " + seconds});
+  ASSERT_TRUE(wait_until([&] { return status_of(sleeper).rfind("Up ", 0) == 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the trap is set
+  const auto killed = mc({"kill", "-s", "USR1", sleeper});
+  EXPECT_EQ(killed.status, 0) << killed.err;
+  EXPECT_EQ(trimmed(mc({"wait", sleeper}).out), "42");
+  const auto restart = mc({"restart", "-t", "1", sleeper});
+  EXPECT_EQ(restart.status, 0) << restart.err;
+  EXPECT_TRUE(status_of(sleeper).rfind("Up ", 0) == 0) << status_of(sleeper);
+  EXPECT_EQ(inspect(sleeper)["RestartCount"], 1);
+  const std::string renamed = unique_name(kTag);
+  names_.push_back(renamed);
+  EXPECT_EQ(mc({"rename", sleeper, renamed}).status, 0);
+  EXPECT_EQ(inspect(renamed)["Id"], id);
+  EXPECT_EQ(mc({"inspect", sleeper}).status, 1) << "the old name still answers";
+  const auto taken = mc({"rename", renamed, name});
+  EXPECT_EQ(taken.status, 1);
+  EXPECT_TRUE(contains(taken.err, "is already in use")) << taken.err;
+  // docker kill: SIGKILL by default.
+  EXPECT_EQ(mc({"kill", renamed}).status, 0);
+  EXPECT_EQ(trimmed(mc({"wait", renamed}).out), "137");
+
+  // --rm: gone once it ended, record and all.
+  const std::string once = unique_name(kTag);
+  const std::string once_id = detach(once, {"--rm", "--net", "none"}, {"/bin/true"});
+  EXPECT_TRUE(wait_until([&] {
+    return mc({"inspect", once}).status == 1;
+  })) << "--rm kept "
+      << once;
+  EXPECT_FALSE(fs::exists("/var/lib/mycontainer/containers/" + once_id));
+  EXPECT_EQ(mc({"rm", name, renamed}).status, 0);
+}
+
+// ==========================================================================================
+// Bad input: one line, docker's exit code, nothing changed
+// ==========================================================================================
+
+TEST_F(Step7Lifecycle, UnknownNamesAndWrongStatesAreOneLineAndExitOne) {
+  const std::string unknown = unique_name(kTag);
+  for (const std::vector<std::string>& cmd :
+       std::vector<std::vector<std::string>>{{"logs", unknown},
+                                             {"stop", unknown},
+                                             {"start", "-a", unknown},
+                                             {"restart", unknown},
+                                             {"wait", unknown},
+                                             {"rm", unknown},
+                                             {"rm", "-f", unknown},
+                                             {"inspect", unknown},
+                                             {"rename", unknown, unknown + "x"},
+                                             {"kill", "-s", "TERM", unknown}}) {
+    const auto r = mc(cmd);
+    EXPECT_EQ(r.status, 1) << cmd[0] << ": " << r.err;
+    EXPECT_EQ(r.err, "mycontainer: Error: No such container: " + unknown + "\n") << cmd[0];
+  }
+
+  const std::string name = unique_name(kTag), seconds = unique_sleep_seconds();
+  const std::string id = detach(name, {"--net", "none"}, {"/bin/sleep", seconds});
+  // start of a running container: docker does nothing and says its name.
+  const auto start = mc({"start", name});
+  EXPECT_EQ(start.status, 0) << start.err;
+  EXPECT_EQ(start.out, name + "\n");
+  EXPECT_EQ(inspect(name)["RestartCount"], 0);
+  // A name already taken.
+  const auto dup = mc({"run", "-d", "--rootfs", rootfs(), "--name", name, "--", "/bin/true"});
+  EXPECT_EQ(dup.status, 1);
+  EXPECT_TRUE(contains(dup.err, "is already in use by container \"" + id)) << dup.err;
+  EXPECT_EQ(count_lines(dup.err), 1u) << dup.err;
+  // A bad signal: a usage error (125), nothing sent.
+  EXPECT_EQ(mc({"kill", "-s", "NOPE", name}).status, 125);
+  EXPECT_TRUE(status_of(name).rfind("Up ", 0) == 0);
+  // Two stops at once: both succeed, it is stopped once.
+  Background a({bin("mycontainer"), "stop", "-t", "1", name});
+  Background b({bin("mycontainer"), "stop", "-t", "1", name});
+  EXPECT_EQ(a.wait().status, 0) << a.err();
+  EXPECT_EQ(b.wait().status, 0) << b.err();
+  EXPECT_TRUE(status_of(name).rfind("Exited (137) ", 0) == 0) << status_of(name);
+  // exec into a stopped one.
+  const auto exec = mc({"exec", name, "/bin/true"});
+  EXPECT_EQ(exec.status, 1);
+  EXPECT_EQ(exec.err, "mycontainer: Error: Container " + id + " is not running\n");
+  EXPECT_EQ(mc({"kill", name}).status, 1);
+  EXPECT_EQ(mc({"rm", name}).status, 0);
+}
+
+TEST_F(Step7Lifecycle, AnAmbiguousIdPrefixIsRefused) {
+  // Two records whose ids share a prefix, in a records directory of this test's own.
+  const fs::path records = fs::path("/tmp") / unique_name(kTag);
+  for (const char* last : {"1", "2"}) {
+    const std::string id = std::string(63, 'a') + last;
+    fs::create_directories(records / "containers" / id);
+    std::ofstream(records / "containers" / id / "record.json")
+        << nlohmann::json{{"id", id}, {"name", "n" + std::string(last)}, {"status", "exited"}};
+  }
+  RunOptions env;
+  env.env = {"MC_RECORDS_ROOT=" + records.string()};
+  const auto r = mc({"inspect", "aaaa"}, env);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.err, "Multiple IDs found with provided prefix: aaaa")) << r.err;
+  EXPECT_EQ(mc({"inspect", std::string(63, 'a') + "2"}, env).status, 0);
+  EXPECT_EQ(mc({"rm", "aaaa"}, env).status, 1);
+  EXPECT_TRUE(fs::exists(records / "containers" / (std::string(63, 'a') + "1")));
+  fs::remove_all(records);
+}
+
+// ==========================================================================================
+// Faults: the monitor killed
+// ==========================================================================================
+
+TEST_F(Step7Lifecycle, AKilledMonitorLeavesTheContainerToCleanup) {
+  // Our choice (lifecycle.md): the container goes on running, unmanaged; ps says so; `cleanup`
+  // (or stop, rm -f) stops it and removes what it had; its record says Exited (137).
+  const std::string name = unique_name(kTag), seconds = unique_sleep_seconds();
+  const std::string id = detach(name, {}, {"/bin/sleep", seconds});
+  ASSERT_TRUE(wait_until([&] { return status_of(name).rfind("Up ", 0) == 0; }));
+  const Traces t = traces(id);
+  ASSERT_GT(t.monitor, 0);
+  ASSERT_EQ(::kill(t.monitor, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return contains(status_of(name), "(monitor gone)"); }))
+      << status_of(name);
+  EXPECT_FALSE(pids_matching("/bin/sleep " + seconds).empty()) << "the container died with it";
+  const auto cleanup = mc({"cleanup"});
+  EXPECT_EQ(cleanup.status, 0) << cleanup.err;
+  EXPECT_TRUE(contains(cleanup.out, "finished " + name)) << cleanup.out;
+  EXPECT_TRUE(status_of(name).rfind("Exited (137) ", 0) == 0) << status_of(name);
+  EXPECT_TRUE(wait_until([&] { return pids_matching("/bin/sleep " + seconds).empty(); }));
+  expect_gone(t);
+  EXPECT_EQ(mc({"rm", name}).status, 0);
+}
+
+// ==========================================================================================
+// Scale: twenty at once, listed, removed, nothing left
+// ==========================================================================================
+
+TEST_F(Step7Lifecycle, TwentyContainersStartListAndGoAway) {
+  const std::string seconds = unique_sleep_seconds();
+  std::vector<std::string> names;
+  std::vector<Traces> all;
+  for (int i = 0; i < 20; ++i) {
+    names.push_back(unique_name(kTag));
+    all.push_back(traces(detach(names.back(), {}, {"/bin/sleep", seconds})));
+  }
+  const auto ps = mc({"ps", "--format", "{{.Names}}"});
+  for (const auto& n : names) EXPECT_TRUE(contains(ps.out, n + "\n")) << n;
+  std::vector<std::string> rm{"rm", "-f"};
+  rm.insert(rm.end(), names.begin(), names.end());
+  const auto r = mc(rm);
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const auto& t : all) expect_gone(t);
+  EXPECT_TRUE(pids_matching("/bin/sleep " + seconds).empty());
+  const auto after = mc({"ps", "-a", "--format", "{{.Names}}"});
+  for (const auto& n : names) EXPECT_FALSE(contains(after.out, n + "\n")) << n;
+}
+
+}  // namespace
+}  // namespace mc::test
