@@ -51,9 +51,9 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "ctr/cli.hpp"         // ctr::run_main, ctr::parse
-#include "ctr/error.hpp"       // ctr::error_line
-#include "image/store.hpp"     // mycontainer::image::Store (--store)
+#include "ctr/cli.hpp"      // ctr::run_main, ctr::parse
+#include "ctr/error.hpp"    // ctr::error_line
+#include "image/store.hpp"  // mycontainer::image::Store (--store)
 #include "lifecycle.hpp"
 #include "runtime/record.hpp"  // mycontainer::LifecycleError
 #include "runtime/state.hpp"   // ctr::container_dir
@@ -62,6 +62,34 @@
 #include "options.hpp"
 
 namespace {
+
+// Steps 1-6 taught `./container -- CMD` and `./container --explain -- CMD`: step 7 takes the
+// same words as `run`'s. A first word that is neither a command nor an option is most likely
+// a command meant for the container: say how to run it instead of CLI11's "A subcommand is
+// required".
+void accept_the_steps_form(const CLI::App& app, std::vector<char*>& args, char* run_word) {
+  if (args.size() < 2) return;
+  const std::string_view first(args[1]);
+  static const std::set<std::string_view> kOwnOptions = {
+      "--root",  "--log",     "--log-format", "--debug", "--systemd-cgroup",
+      "--store", "--version", "--help",       "-h"};
+  const bool option = first.rfind('-', 0) == 0;
+  if (first == "--" || (option && kOwnOptions.count(first.substr(0, first.find('='))) == 0)) {
+    args.insert(args.begin() + 1, run_word);
+    return;
+  }
+  bool command = false;
+  try {
+    command = app.get_subcommand(std::string(first)) != nullptr;
+  } catch (const CLI::OptionNotFound&) {
+  }
+  if (!option && !command) {
+    throw ctr::UsageError(fmt::format(
+        "'{}' is not a mycontainer command; to run it in a container: mycontainer run -- {} "
+        "(mycontainer --help lists the commands)",
+        first, first));
+  }
+}
 
 // The words of runc's command line that only the OCI `run ID` has (see the top).
 bool oci_run_requested(int argc, char** argv) {
@@ -266,8 +294,10 @@ int main(int argc, char** argv) {
       rmi_cmd->add_option("name", image_names, "a name, an id or an id prefix")->required();
       CLI::App* image_cmd = app.add_subcommand("image", "images: `image inspect NAME...`");
       image_cmd->require_subcommand(1);
-      CLI::App* inspect_cmd = image_cmd->add_subcommand("inspect", "an image's details (JSON)");
-      inspect_cmd->add_option("name", image_names, "a name, an id or an id prefix")->required();
+      CLI::App* image_inspect_cmd =
+          image_cmd->add_subcommand("inspect", "an image's details (JSON)");
+      image_inspect_cmd->add_option("name", image_names, "a name, an id or an id prefix")
+          ->required();
       // These three are mycontainer-image's: their words go to it as they are (its --help too).
       std::vector<CLI::App*> tool_cmds;
       for (const auto* word : {"load", "import", "pull"}) {
@@ -292,6 +322,7 @@ int main(int argc, char** argv) {
       std::vector<char*> args(argv, argv + ours);
       char run_word[] = "run";
       if (args.size() == 1) args.push_back(run_word);
+      accept_the_steps_form(app, args, run_word);
       ctr::parse(app, static_cast<int>(args.size()), args.data());
       std::vector<std::string> after_dashes;
       if (ours + 1 < argc) after_dashes.assign(argv + ours + 1, argv + argc);
@@ -303,7 +334,7 @@ int main(int argc, char** argv) {
 
       if (images_cmd->parsed()) return mycontainer::images();
       if (rmi_cmd->parsed()) return mycontainer::rmi(image_names, rmi_force);
-      if (inspect_cmd->parsed()) return mycontainer::image_inspect(image_names);
+      if (image_inspect_cmd->parsed()) return mycontainer::image_inspect(image_names);
       for (CLI::App* cmd : tool_cmds) {
         if (!cmd->parsed()) continue;
         std::vector<std::string> words = cmd->remaining();

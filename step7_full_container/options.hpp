@@ -59,9 +59,9 @@ struct RunOptions {
   bool no_new_privileges = true;
   std::vector<std::string> ulimit_specs;
   std::vector<ctr::Ulimit> ulimits;
-  int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
-  bool timings = false;   // --timings
-  std::string config;     // --config FILE: the whole container from a config.json
+  int stop_timeout = 10;     // seconds between a forwarded SIGTERM and SIGKILL
+  bool timings = false;      // --timings
+  std::string config;        // --config FILE: the whole container from a config.json
   bool detach = false;       // -d: return at once, a monitor keeps it (lifecycle.hpp)
   bool auto_remove = false;  // --rm: remove it once it ends (foreground runs always are)
   // --- run IMAGE [CMD...] (NEW: images) ---

@@ -491,6 +491,8 @@ class Workspace {
     }
     if (const std::string binary = step_binary(step_dir); !binary.empty()) {
       fs::create_symlink(mc::test::bin(binary), root_ / step_dir / "container");
+      // A chapter of docs/ runs at the top (below): ./container is there too.
+      if (step_dir == "docs") fs::create_symlink(mc::test::bin(binary), root_ / "container");
     }
   }
   Workspace(const Workspace&) = delete;
@@ -560,8 +562,8 @@ std::vector<std::string> readme_files() {
   // The chapters beyond the steps (docs/), shaped like a step's README: their blocks run from
   // the top of the checkout (`sudo build/bin/mycontainer ...`); ./container there is step 7's
   // mycontainer (step_binary).
-  for (const char* chapter : {"docs/images.md", "docs/images.ja.md", "docs/lifecycle.md",
-                              "docs/lifecycle.ja.md"}) {
+  for (const char* chapter :
+       {"docs/images.md", "docs/images.ja.md", "docs/lifecycle.md", "docs/lifecycle.ja.md"}) {
     if (fs::exists(fs::path(source_dir()) / chapter)) readmes.emplace_back(chapter);
   }
   std::sort(readmes.begin(), readmes.end(), [](const std::string& a, const std::string& b) {

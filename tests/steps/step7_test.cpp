@@ -944,6 +944,21 @@ TEST_F(Step7, TheRuntimesOwnSigkillIsNotBlamedOnTheOomKiller) {
   EXPECT_FALSE(contains(r.err, "the command was killed by the OOM killer")) << r.err;
 }
 
+// Steps 1-6 taught `./container -- CMD` and `./container --explain -- CMD`: step 7 takes them
+// as `run`; a bare command word is refused with what to type instead (issue #15).
+TEST_F(Step7, TheStepsCommandLineWorksAndABareCommandSaysWhatToType) {
+  const auto r =
+      run({bin("mycontainer"), "--rootfs", rootfs(), "--net", "none", "--", "/bin/echo", "hi"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\n");
+  const auto bare = run({bin("mycontainer"), "ls"});
+  EXPECT_EQ(bare.status, 125);
+  EXPECT_TRUE(contains(bare.err,
+                       "'ls' is not a mycontainer command; to run it in a container: "
+                       "mycontainer run -- ls"))
+      << bare.err;
+}
+
 TEST_F(Step7, NetNoneHasOnlyLoopback) {
   const auto r = sh_in({"--net", "none"}, "ls /sys/class/net; ip -o link show lo | grep -c UP");
   ASSERT_EQ(r.status, 0) << r.err;
