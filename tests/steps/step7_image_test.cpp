@@ -71,8 +71,9 @@ class ImageStoreTest : public ::testing::Test {
   // The test rootfs as a gzip tarball.
   fs::path rootfs_tgz() {
     fs::path out = work_ / "rootfs.tgz";
-    if (!fs::exists(out))
+    if (!fs::exists(out)) {
       EXPECT_EQ(sh("tar -C " + rootfs() + " -czf " + out.string() + " .").status, 0);
+    }
     return out;
   }
   // What tmp/ holds; empty after every command.
