@@ -96,6 +96,7 @@ measure() {
 names() { for ((i = 0; i < N; i++)); do echo "$TAG-$i"; done; }
 
 # --- mycontainer ---
+# shellcheck disable=SC2034  # read through ${kind}_monitor_name
 mycontainer_monitor_name=mycontainer-mon # pgrep -x matches the first 15 characters (comm)
 mycontainer_start() { "$MYCONTAINER" run -d --rootfs "$ROOTFS" --net none --name "$1" -- /bin/sleep "$SLEEP"; }
 mycontainer_ps() { "$MYCONTAINER" ps; }
@@ -106,6 +107,7 @@ mycontainer_stop() { "$MYCONTAINER" stop -t 1 $(names) >/dev/null; }
 mycontainer_rm() { "$MYCONTAINER" rm -f $(names) >/dev/null; }
 
 # --- podman, with its own temporary everything ---
+# shellcheck disable=SC2034  # read through ${kind}_monitor_name
 podman_monitor_name=conmon
 P=""
 podman_setup() {
@@ -175,7 +177,7 @@ host_podman_state() { { ls -la --time-style=+%s /var/lib/containers /run/libpod 
 leftovers() {
   local left=0
   if pgrep -f "sleep $SLEEP\$" >/dev/null; then echo "left: container processes" >&2; left=1; fi
-  if [[ -n $("$MYCONTAINER" ps -a --format '{{.Names}}' | grep "^$TAG-") ]]; then
+  if "$MYCONTAINER" ps -a --format '{{.Names}}' | grep -q "^$TAG-"; then
     echo "left: records" >&2
     left=1
   fi

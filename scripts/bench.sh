@@ -77,7 +77,7 @@ environment:
   MC_BUILD_DIR=DIR     build directory (default: build); results go to DIR/bench
   BENCH_BUILD=0        do not build first (use the binaries as they are)
   BENCH_PODMAN_RUNS=N  --oci: podman run --rm runs per runtime (default 20, --quick 5)
-  BENCH_IMAGE=REF      --image: also `run REF /bin/true` (an image in the store)
+  BENCH_IMAGE=REF      --image: also 'run REF /bin/true' (an image in the store)
 EOF
 }
 
