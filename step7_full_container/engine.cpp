@@ -933,8 +933,9 @@ Spec with_network_files(const Spec& given, const RunRequest& request) {
       {"/etc/resolv.conf", dir / "resolv.conf"}};
   for (const auto& [destination, source] : files) {
     if (source.parent_path() == dir && !own_files_reachable(given)) continue;
+    const std::string_view target = destination;  // (a lambda cannot capture a binding)
     const bool mounted = std::any_of(given.mounts.begin(), given.mounts.end(),
-                                     [&](const Mount& m) { return m.destination == destination; });
+                                     [&](const Mount& m) { return m.destination == target; });
     if (!mounted)
       spec.mounts.push_back(make_mount(destination, "bind", source.string(),
                                        {"rbind", "ro", "nosuid", "nodev", "noexec"}));
