@@ -37,7 +37,6 @@ struct RunOptions {
   User user;                              //   resolved in the rootfs, once
   std::vector<std::string> volume_specs;  // -v HOST:CONTAINER[:ro]
   std::vector<Volume> volumes;
-  bool read_only = false;          // --read-only
   std::vector<std::string> tmpfs;  // --tmpfs PATH
   ctr::Limits limits;              // -m, --cpus, --pids-limit
   std::optional<std::string> cgroup_parent;
@@ -45,29 +44,31 @@ struct RunOptions {
   std::optional<ctr::Ipv4Cidr> ip;  // --ip ADDR/PREFIX
   std::string bridge{"ctr0"};
   ctr::Ipv4Cidr subnet{};
-  bool nat = false;
   std::vector<std::string> publish;     // -p [IP:]HOSTPORT:PORT[/tcp|udp], repeatable
   std::vector<ctr::PortMapping> ports;  //   parsed
-  bool tty = false;                     // -t
-  bool interactive = false;             // -i
-  bool init = false;                    // --init
-  bool userns = false;                  // --userns: remap root to an unprivileged range
   std::vector<std::string> cap_add, cap_drop;
-  bool privileged = false;
   std::vector<std::string> security_opts;  // no-new-privileges=false, seccomp=unconfined
-  bool seccomp = true;                     // --seccomp default (true) | unconfined (false)
-  bool no_new_privileges = true;
   std::vector<std::string> ulimit_specs;
   std::vector<ctr::Ulimit> ulimits;
-  int stop_timeout = 10;     // seconds between a forwarded SIGTERM and SIGKILL
-  bool timings = false;      // --timings
-  std::string config;        // --config FILE: the whole container from a config.json
-  bool detach = false;       // -d: return at once, a monitor keeps it (lifecycle.hpp)
-  bool auto_remove = false;  // --rm: remove it once it ends (foreground runs always are)
+  int stop_timeout = 10;  // seconds between a forwarded SIGTERM and SIGKILL
+  std::string config;     // --config FILE: the whole container from a config.json
   // --- run IMAGE [CMD...] (NEW: images) ---
   std::string image;                      // the first word, without --rootfs: an image reference
   std::optional<std::string> entrypoint;  // --entrypoint (with an image)
-  bool workdir_given = false;             // -w was given: it wins over the image's WorkingDir
+  // --- switches, together (no padding between them) ---
+  bool read_only = false;  // --read-only
+  bool nat = false;
+  bool tty = false;          // -t
+  bool interactive = false;  // -i
+  bool init = false;         // --init
+  bool userns = false;       // --userns: remap root to an unprivileged range
+  bool privileged = false;
+  bool seccomp = true;  // --seccomp default (true) | unconfined (false)
+  bool no_new_privileges = true;
+  bool timings = false;        // --timings
+  bool detach = false;         // -d: return at once, a monitor keeps it (lifecycle.hpp)
+  bool auto_remove = false;    // --rm: remove it once it ends (foreground runs always are)
+  bool workdir_given = false;  // -w was given: it wins over the image's WorkingDir
 };
 
 // An image as `run` uses it, found in the store (or pulled first): see image_for_run.
