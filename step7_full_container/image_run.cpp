@@ -31,6 +31,7 @@ void pull_missing_image(const std::string& reference) {
   std::vector<std::string> words = {tool, "--store", image::Store::default_root().string(), "pull",
                                     reference};
   std::vector<char*> argv;
+  argv.reserve(words.size() + 1);
   for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
   // Its output is the pull's progress, never the container's: on stderr, as docker prints it.
