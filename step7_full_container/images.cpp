@@ -172,6 +172,7 @@ int pull_missing_image(const std::string& name) {
   const std::string tool = (std::filesystem::path(self).parent_path() / "mycontainer-image");
   std::vector<std::string> words = {tool, "--store", Store::default_root().string(), "pull", name};
   std::vector<char*> argv;
+  argv.reserve(words.size() + 1);
   for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
   // posix_spawn(3), not fork(2): nothing of ours runs in the child before its exec. Its
