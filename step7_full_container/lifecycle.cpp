@@ -108,9 +108,9 @@ std::string human_duration(int64_t ns) {
   const int64_t h = m / 60;
   if (h == 1) return "About an hour";
   if (h < 48) return fmt::format("{} hours", h);
-  if (h < 24 * 14) return fmt::format("{} days", h / 24);
-  if (h < 24 * 7 * 8) return fmt::format("{} weeks", h / 24 / 7);
-  if (h < 24 * 365 * 2) return fmt::format("{} months", h / 24 / 30);
+  if (h < int64_t{24} * 14) return fmt::format("{} days", h / 24);
+  if (h < int64_t{24} * 7 * 8) return fmt::format("{} weeks", h / 24 / 7);
+  if (h < int64_t{24} * 365 * 2) return fmt::format("{} months", h / 24 / 30);
   return fmt::format("{} years", h / 24 / 365);
 }
 
