@@ -37,7 +37,7 @@ void BM_AllocateWithLeases(benchmark::State& state) {
     std::vector<ctr::Lease> held;
     held.reserve(static_cast<size_t>(state.range(0)));
     for (int64_t i = 0; i < state.range(0); ++i) held.push_back(ipam.allocate());
-    for (auto _ : state) {
+    for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): the loop variable
       ctr::Lease lease = ipam.allocate();
       benchmark::DoNotOptimize(lease.address());
     }
