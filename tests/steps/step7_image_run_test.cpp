@@ -83,7 +83,7 @@ class Image : public ::testing::Test {
     EXPECT_EQ(spec.status, 0) << spec.err;
     nlohmann::json j = nlohmann::json::parse(spec.out);
     j["annotations"]["io.mycontainer.root.layers"] = nlohmann::json(layers).dump();
-    const std::string file =
+    std::string file =
         (fs::path(dir_.path()) / ("config-" + std::to_string(configs_++) + ".json")).string();
     std::ofstream(file) << j.dump(2);
     return file;
