@@ -342,7 +342,7 @@ TEST_F(OciOps, UpdateWithAWrongTypeIsRefusedByFieldAndChangesNothing) {
 // ============================================================================================
 
 // One line a hook wrote: "NAME ROOT MNT [procmounted] {state json}".
-struct HookLine {
+struct HookLine {  // NOLINT(bugprone-exception-escape): nlohmann::json members
   std::string name, root, mnt, extra;
   json state;
 };
