@@ -349,7 +349,14 @@ int run_detached(const CLI::App& run, RunOptions& o) {
         "-d with -t or -i: not yet (a detached container's stdin is /dev/null and its output "
         "goes to its log); drop -t/-i, and use `mycontainer exec -it NAME sh` to get a shell");
   }
-  if (o.nat) throw ctr::UsageError("-d with --nat: not yet (the NAT rule is the foreground run's)");
+  // The NAT rule's and the published ports' owner is recorded as the process that made them
+  // (ctr::Nat, ctr::PublishedPorts): for a detached container that is `create`, which exits at
+  // once, and the next start would take them over as stale. Refused until the monitor owns them.
+  if (o.nat || !o.publish.empty()) {
+    throw ctr::UsageError(
+        "-d with --nat or -p: a detached container cannot own NAT rules or published ports yet; "
+        "run it in the foreground (without -d) to use them");
+  }
   Spec spec = spec_from_flags(o);
   spec.annotations[kAnnotationMonitor] = "true";
   Known k;
