@@ -19,20 +19,20 @@ MC_APT_STEP_PACKAGES=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libnl-3-dev libnl-route-3-dev libseccomp-dev libcap-dev
   busybox-static iproute2 iptables uidmap util-linux procps
+  # The one CMake build configures mycontainer-image too (libarchive, OpenSSL, libcurl).
+  libarchive-dev libssl-dev libcurl4-openssl-dev
 )
 # shellcheck disable=SC2034  # used by the scripts that source this file
 MC_APT_PACKAGES=(
   "${MC_APT_STEP_PACKAGES[@]}"
   libgtest-dev libgmock-dev libbenchmark-dev
   strace # the fault tests deliver SIGKILL at a chosen system call with it
-  umoci  # tests/steps/step7_image_test.cpp builds OCI image layouts with it, offline
   # The engines suite (tests/engines/): podman and containerd drive the runtime, runc is the
   # reference; help2man makes the man page, dpkg-dev lets cpack make the .deb.
   podman conmon containerd runc crun help2man dpkg-dev man-db bash-completion
-  # Images (docs/images.md): mycontainer-image unpacks with libarchive, hashes with OpenSSL,
-  # pulls with libcurl; the image tests build images with umoci and skopeo, offline, and the
-  # pull tests start docker-registry with a python3 proxy in front (token flow, redirects).
-  libarchive-dev libssl-dev libcurl4-openssl-dev umoci skopeo docker-registry python3
+  # Images (docs/images.md): the image tests build images with umoci and skopeo, offline, and
+  # the pull tests start docker-registry with a python3 proxy in front (token flow, redirects).
+  umoci skopeo docker-registry python3
 )
 
 # The root filesystem every step uses when no --rootfs is given (git-ignored).
