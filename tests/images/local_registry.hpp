@@ -118,8 +118,13 @@ class LocalRegistry {
 
   // skopeo copy oci:LAYOUT:TAG docker://HOST/REPO:TAG (--all: an index with its manifests).
   RunResult push(const std::string& layout, const std::string& tag, const std::string& repo) {
-    return run({"/usr/bin/skopeo", "copy", "--all", "--quiet", "--dest-tls-verify=false",
-                "oci:" + layout + ":" + tag, "docker://" + host() + "/" + repo + ":" + tag},
+    // As root, skopeo keeps a blob-info cache in the host's /var/lib/containers/cache, with no
+    // option to move it: it runs in a mount namespace of its own, over a tmpfs /var/lib, so
+    // that the host's containers storage is never written.
+    return run({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                "mount -t tmpfs tmpfs /var/lib && exec /usr/bin/skopeo \"$@\"", "skopeo", "copy",
+                "--all", "--quiet", "--dest-tls-verify=false", "oci:" + layout + ":" + tag,
+                "docker://" + host() + "/" + repo + ":" + tag},
                slow_run());
   }
 
