@@ -18,6 +18,7 @@
 
 #include "image/unpack.hpp"  // sha256_file, hash_uncompressed
 #include "support.hpp"
+#include "temp_dir.hpp"  // TempDir
 
 namespace mc::test {
 
@@ -131,24 +132,6 @@ inline void make_layout(const fs::path& dir, const std::vector<fs::path>& layers
   std::ofstream(dir / "index.json")
       << nlohmann::json{{"schemaVersion", 2}, {"manifests", {mdesc}}}.dump();
 }
-
-// A temporary directory (store, work files), removed with everything in it.
-class TempDir {
- public:
-  explicit TempDir(const std::string& what = "mct-img")
-      : path_(fs::path("/tmp") / unique_name(what)) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& p) const { return path_ / p; }
-
- private:
-  fs::path path_;
-};
 
 // `mycontainer --store STORE ARGS...`
 inline RunResult mc_image(const fs::path& store, std::vector<std::string> args,

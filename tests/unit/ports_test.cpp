@@ -12,7 +12,8 @@
 #include "ctr/ipv4.hpp"  // ctr::ipv4
 #include "runtime/hosts.hpp"
 #include "runtime/ports.hpp"
-#include "support.hpp"  // mc::test::usage_error
+#include "support.hpp"   // mc::test::usage_error
+#include "temp_dir.hpp"  // mc::test::TempDir
 
 namespace {
 
@@ -20,6 +21,7 @@ namespace fs = std::filesystem;
 using ctr::ipv4;
 using ctr::PortMapping;
 using ctr::Protocol;
+using mc::test::TempDir;
 using mc::test::usage_error;
 
 TEST(PortMapping, ParsesDockersSyntax) {
@@ -51,23 +53,6 @@ TEST(PortMapping, RefusesWhatIsNotAMapping) {
             "invalid port mapping '0:80': expected [IP:]HOSTPORT:PORT[/tcp|udp]");
   EXPECT_EQ(ctr::port_rule_tag("web"), "mycontainer:web");
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "mct-hosts-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path);
