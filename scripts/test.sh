@@ -37,11 +37,27 @@ elif [[ -x $vm ]]; then
   run_vm=1
 fi
 
-log "ctest --test-dir ${MC_BUILD_DIR#"$MC_ROOT"/} --output-on-failure -j2 $*"
+# A test that fails and then passes when ctest runs it once more (--repeat until-pass:2) does
+# not fail the run, since the machines are shared and noisy; it is named at the end as flaky,
+# to be looked at. A test that fails twice fails the run, and is named at the very end too
+# (after the VM's output, where CI's log is cut).
+ctest_args=(--test-dir "$MC_BUILD_DIR" --output-on-failure -j2 --repeat until-pass:2 "$@")
+log "ctest ${ctest_args[*]}"
 ctest_rc=0
 start=$SECONDS
-ctest --test-dir "$MC_BUILD_DIR" --output-on-failure -j2 "$@" | tee "$ctest_log" || ctest_rc=$?
+ctest "${ctest_args[@]}" | tee "$ctest_log" || ctest_rc=$?
 log "ctest: $((SECONDS - start)) s"
+
+# name_tests PATTERN: the test names on ctest's result lines that match PATTERN, one line.
+name_tests() { sed -nE "$1" "$ctest_log" | sort -u | tr '\n' ' '; }
+report_tests() {
+  # A retry's result line has no "N/M" count before "Test #".
+  local flaky failed
+  flaky=$(name_tests 's/^ +Test +#[0-9]+: ([^ ]+) \.* +Passed.*/\1/p')
+  failed=$(name_tests '/^The following tests FAILED:/,/^$/s/^\s+[0-9]+ - ([^ ]+) .*/\1/p')
+  [[ -z $flaky ]] || log "flaky (failed once, passed on the second try): $flaky"
+  [[ -z $failed ]] || log "failed tests: $failed"
+}
 
 if ((run_vm)); then
   log "scripts/vm-test.sh: the privileged suites in a cgroup-v2 VM"
@@ -52,6 +68,7 @@ if ((run_vm)); then
   "$vm" "${vm_args[@]}" || vm_rc=$?
   log "scripts/vm-test.sh: $((SECONDS - start)) s"
   summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -n 1) || true
+  report_tests
   if ((vm_rc == 0)); then
     log "scripts/vm-test.sh passed"
     # End as ctest does, with its summary line.
@@ -61,5 +78,7 @@ if ((run_vm)); then
     printf 'error: scripts/vm-test.sh failed (exit %d)\n' "$vm_rc" >&2
     exit 1
   fi
+else
+  report_tests
 fi
 exit "$ctest_rc"
