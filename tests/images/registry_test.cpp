@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include <fstream>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "image/registry.hpp"
@@ -50,10 +51,26 @@ std::vector<std::string> files_under(const std::string& dir) {
   return out;
 }
 
+// The host's own container cache (podman's and skopeo's blob-info cache): each file's name,
+// size and modification time, one per line. As root, skopeo writes there unless told
+// otherwise, and the tests must never touch the host's podman storage (local_registry.hpp
+// runs skopeo over a private /var/lib).
+std::string host_container_cache() {
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator("/var/lib/containers/cache", ec)) {
+    const auto when = e.last_write_time(ec).time_since_epoch().count();
+    const auto size = e.is_regular_file(ec) ? e.file_size(ec) : 0;
+    out += fmt::format("{} {} {}\n", e.path().string(), size, when);
+  }
+  return out;
+}
+
 class RegistryTest : public ::testing::Test {
  protected:
   // One registry and one set of images for the whole suite: umoci and skopeo take seconds.
   static void SetUpTestSuite() {
+    host_cache_before_ = host_container_cache();
     if (!missing_registry_tools().empty() || privileged_unavailable()) return;
     images_ = new TempDir();
     layout_ = images_->path() + "/layout";
@@ -103,6 +120,7 @@ class RegistryTest : public ::testing::Test {
   static inline LocalRegistry* registry_ = nullptr;
   static inline std::string layout_;
   static inline std::string setup_error_;
+  static inline std::string host_cache_before_;
   TempDir out_;
   std::string layout_out_;
   int fetches_ = 0;
@@ -111,6 +129,11 @@ class RegistryTest : public ::testing::Test {
 
 // An index of arm64, amd64/v3 and amd64: the client takes plain amd64 (containerd's rule), and
 // the layout it writes is complete and verified: every blob's name is its sha256.
+// The suite's pushes (skopeo copy, in SetUpTestSuite) left the host's container cache as it was.
+TEST_F(RegistryTest, PushesLeaveTheHostsContainerCacheAlone) {
+  EXPECT_EQ(host_cache_before_, host_container_cache());
+}
+
 TEST_F(RegistryTest, IndexGivesTheAmd64ManifestAndAVerifiedLayout) {
   Proxy proxy(*registry_, "open");
   ASSERT_EQ("", proxy.error());
