@@ -41,7 +41,8 @@ struct OverlayDirs {
   // container waited for a syncfs(2) of the whole file system that holds the state directory
   // (tens of ms on a busy disk: tests/bench/RESULTS.md, "A root of image layers"). The kernel
   // added the option for exactly this (commit c86243b090bc, "ovl: provide a mount option
-  // volatile"); podman mounts `run --rm` containers so. overlayfs.rst, "Volatile mount".
+  // volatile"); podman mounts `run --rm` containers so (podman PR 10220), CRI-O all of its
+  // containers. overlayfs.rst, "Volatile mount".
   bool volatile_upper = false;
 };
 
