@@ -95,7 +95,8 @@ class Chain {
   const std::function<void(std::uint64_t)>* on_progress = nullptr;
 
   Chain() {
-    for (auto& b : buffers_) b.resize(kBufferSize);
+    // Not zeroed (make_unique_for_overwrite): every byte is written before it is read.
+    for (auto& b : buffers_) b = std::make_unique_for_overwrite<char[]>(kBufferSize);
     for (std::size_t i = 0; i < buffers_.size(); ++i) free_.push_back(i);
   }
   ~Chain() {
@@ -123,7 +124,7 @@ class Chain {
     const auto [index, n] = full_.front();
     full_.pop_front();
     current_ = static_cast<long>(index);
-    *out = buffers_[index].data();
+    *out = buffers_[index].get();
     return n;
   }
   const std::string& error() const { return error_; }
@@ -145,9 +146,9 @@ class Chain {
         index = free_.front();
         free_.pop_front();
       }
-      const la_ssize_t n = archive_read_data(raw.get(), buffers_[index].data(), kBufferSize);
+      const la_ssize_t n = archive_read_data(raw.get(), buffers_[index].get(), kBufferSize);
       if (n > 0) {
-        sha_.update(buffers_[index].data(), static_cast<std::size_t>(n));
+        sha_.update(buffers_[index].get(), static_cast<std::size_t>(n));
         size_ += static_cast<std::uint64_t>(n);
         compressed_ = static_cast<std::uint64_t>(archive_filter_bytes(raw.get(), -1));
       }
@@ -163,7 +164,7 @@ class Chain {
     }
   }
 
-  std::array<std::vector<char>, 4> buffers_;
+  std::array<std::unique_ptr<char[]>, 4> buffers_;
   std::deque<std::size_t> free_;
   std::deque<std::pair<std::size_t, la_ssize_t>> full_;
   long current_ = -1;
@@ -246,12 +247,21 @@ struct DeferredDir {
   std::array<timespec, 2> times;  // atime, mtime (utimensat(2))
 };
 
+// How many syscalls an entry costs (what `strace -c` of scripts/bench-images.sh counts): a
+// regular file is openat + write(s) + fchown + futimens + close, as GNU tar makes it; fchmod
+// only where creating it could not give the mode already; no lookup before a create (the
+// create says EEXIST when an earlier entry has the name). What is never saved is the
+// containment: every parent directory is opened with openat2(2) RESOLVE_IN_ROOT (the last few
+// kept open, see parent_fd), every name created relative to it and never followed
+// (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW, or a call that does not follow a last component at all).
 class Writer {
  public:
   Writer(const std::filesystem::path& dest, const UnpackOptions& options)
       : options_(options),
         root_(ctr::check(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open",
-                         dest.string())) {}
+                         dest.string())),
+        umask_(current_umask()),
+        modes_predictable_(modes_predictable(root_.get())) {}
 
   void entry(archive* tar, archive_entry* e) {
     const std::string name = clean_name(archive_entry_pathname(e));
@@ -261,20 +271,17 @@ class Writer {
       return;
     }
     const auto slash = name.rfind('/');
-    const std::string parent_path = slash == std::string::npos ? "" : name.substr(0, slash);
+    const std::string parent = slash == std::string::npos ? "" : name.substr(0, slash);
     const std::string base = name.substr(slash == std::string::npos ? 0 : slash + 1);
-    const int parent = parent_fd(parent_path);
     if (std::string_view(base).starts_with(kWhiteoutPrefix)) {
-      whiteout(parent, parent_path, base);
+      whiteout(parent, base);
       return;
     }
     if (const char* link = archive_entry_hardlink(e)) {
       hardlink(parent, base, clean_name(link));
       return;
     }
-    const mode_t type = archive_entry_filetype(e);
-    if (type != AE_IFDIR) remove_existing(parent, base, false);
-    switch (type) {
+    switch (archive_entry_filetype(e)) {
       case AE_IFDIR:
         directory(parent, name, base, e);
         break;
@@ -303,12 +310,37 @@ class Writer {
                                  ? ::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0)
                                  : openat2_in_root(root_.get(), it->path, O_RDONLY | O_DIRECTORY));
       if (!fd) continue;
-      ::fchmod(fd.get(), it->mode);
+      // mkdirat gave it kDirMode less the umask: most directories want exactly that.
+      if (it->path.empty() || !created_with(kDirMode, it->mode)) ::fchmod(fd.get(), it->mode);
       ::futimens(fd.get(), it->times.data());
     }
   }
 
  private:
+  static constexpr mode_t kDirMode = 0755;  // every directory's mode until finish()
+  static constexpr std::size_t kKeptParents = 8;
+
+  // Whether what we create below `root` gets the mode we ask for less the umask. Not where a
+  // default ACL replaces the umask (acl(5), "OBJECT CREATION AND DEFAULT ACLs"), nor below a
+  // set-group-ID directory, whose new subdirectories inherit the bit (mkdir(2)).
+  static bool modes_predictable(int root) {
+    struct stat st {};
+    ctr::check(::fstat(root, &st), "fstat", "layer root");
+    return (st.st_mode & S_ISGID) == 0 &&
+           ::fgetxattr(root, "system.posix_acl_default", nullptr, 0) < 0;
+  }
+  static mode_t current_umask() {
+    const mode_t mask = ::umask(0);  // umask(2): the only way to read it is to set it
+    ::umask(mask);
+    return mask;
+  }
+  // True when creating with `mode` already gave `wanted` (the umask applied, no default ACL in
+  // the way), so no fchmod is needed. Never for set-user-ID, set-group-ID or sticky: those
+  // are set after fchown, which clears them (chown(2)).
+  bool created_with(mode_t mode, mode_t wanted) const {
+    return modes_predictable_ && (wanted & ~mode_t{0777}) == 0 && (mode & ~umask_) == wanted;
+  }
+
   static timespec to_ts(time_t s, long ns) { return timespec{s, ns}; }
   static std::array<timespec, 2> times_of(archive_entry* e) {
     return {to_ts(archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e),
@@ -318,41 +350,59 @@ class Writer {
   }
 
   // The directory that holds an entry, created (0755, fixed later by its own entry) when the
-  // archive did not list it first. Cached: entries of one directory usually come together.
+  // archive did not list it first. The last few are kept open: a layer lists a directory's
+  // entries together, but its subdirectories' entries come in between (find(1)'s order), and
+  // the walk returns to the parent after each. All are forgotten whenever a name is removed
+  // or a symlink made (forget_parents): a kept descriptor must never stand for a path that
+  // now resolves elsewhere. So a descriptor from here is used until the next removal only.
   int parent_fd(const std::string& path) {
     if (path.empty()) return root_.get();
-    if (cached_ && cached_path_ == path) return cached_.get();
+    for (const auto& [kept_path, kept_fd] : parents_) {
+      if (kept_path == path) return kept_fd.get();
+    }
     int fd = openat2_in_root(root_.get(), path, O_RDONLY | O_DIRECTORY);
     if (fd < 0 && errno == ENOENT) {
       const auto slash = path.rfind('/');
       const std::string up = slash == std::string::npos ? "" : path.substr(0, slash);
       const std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
-      const ctr::UniqueFd up_fd(up.empty() ? ::fcntl(root_.get(), F_DUPFD_CLOEXEC, 0)
-                                           : ::fcntl(parent_fd(up), F_DUPFD_CLOEXEC, 0));
-      if (::mkdirat(up_fd.get(), base.c_str(), 0755) < 0 && errno != EEXIST) {
+      if (::mkdirat(parent_fd(up), base.c_str(), kDirMode) < 0 && errno != EEXIST) {
         ctr::check(-1, "mkdirat", path);
       }
       fd = openat2_in_root(root_.get(), path, O_RDONLY | O_DIRECTORY);
     }
     ctr::check(fd, "openat2", path);
-    cached_.reset(fd);
-    cached_path_ = path;
+    if (parents_.size() == kKeptParents) parents_.erase(parents_.begin());  // the oldest
+    parents_.emplace_back(path, ctr::UniqueFd(fd));
     return fd;
   }
+  void forget_parents() { parents_.clear(); }
 
   // A later entry replaces an earlier one of the same name (tar's rule).
-  void remove_existing(int parent, const std::string& base, bool keep_dir) {
+  void remove_existing(const std::string& parent, const std::string& base) {
+    const int dir = parent_fd(parent);
     struct stat st {};
-    if (::fstatat(parent, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return;
+    if (::fstatat(dir, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return;
     if (S_ISDIR(st.st_mode)) {
-      if (keep_dir) return;
-      if (::unlinkat(parent, base.c_str(), AT_REMOVEDIR) < 0) {
+      if (::unlinkat(dir, base.c_str(), AT_REMOVEDIR) < 0) {
         refuse("'" + base + "': replaces a directory that is not empty");
       }
     } else {
-      ctr::check(::unlinkat(parent, base.c_str(), 0), "unlinkat", base);
+      ctr::check(::unlinkat(dir, base.c_str(), 0), "unlinkat", base);
     }
-    cached_.reset();  // the cached directory may be the one just replaced
+    forget_parents();
+  }
+
+  // Creates `base` in `parent` with make(dirfd) (a syscall's result, errno set on -1). Where
+  // an earlier entry has the name (EEXIST), that one is removed and make tried once more:
+  // one syscall per entry in the usual case instead of a look first.
+  template <typename Make>
+  int create(const std::string& parent, const std::string& base, Make make) {
+    int r = make(parent_fd(parent));
+    if (r < 0 && errno == EEXIST) {
+      remove_existing(parent, base);
+      r = make(parent_fd(parent));
+    }
+    return r;
   }
 
   void owner_and_xattrs(int fd, const std::string& name, archive_entry* e) {
@@ -371,15 +421,26 @@ class Writer {
       if (k.starts_with("trusted.overlay.") || k.starts_with("user.overlay.")) {
         refuse("'" + name + "': carries overlayfs's own xattr " + std::string(k));
       }
+      // A default ACL on a directory decides the modes of what is created below it.
+      if (k == "system.posix_acl_default") modes_predictable_ = false;
       if (::fsetxattr(fd, key, value, size, 0) < 0 && errno != ENOTSUP) {
         ctr::check(-1, "fsetxattr", name + " " + std::string(k));
       }
     }
   }
 
-  void regular(archive* tar, int parent, const std::string& base, archive_entry* e) {
+  void regular(archive* tar, const std::string& parent, const std::string& base, archive_entry* e) {
+    // Created with its final mode where the umask leaves it so (then no fchmod below); 0600
+    // where the mode has set-user-ID and the like, which only fchmod after fchown can keep.
+    const mode_t perm = archive_entry_perm(e);
+    const bool exact = created_with(perm & 0777, perm);
+    const mode_t create_mode = exact ? perm : 0600;
     const ctr::UniqueFd fd(ctr::check(
-        ::openat(parent, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600),
+        create(parent, base,
+               [&](int dir) {
+                 return ::openat(dir, base.c_str(),
+                                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create_mode);
+               }),
         "openat", base));
     const void* block = nullptr;
     size_t size = 0;
@@ -405,42 +466,60 @@ class Writer {
     }
     owner_and_xattrs(fd.get(), base, e);
     // After fchown (which clears set-user-ID: chown(2)), so setuid bits stay as the image says.
-    ctr::check(::fchmod(fd.get(), archive_entry_perm(e)), "fchmod", base);
+    if (!exact) ctr::check(::fchmod(fd.get(), perm), "fchmod", base);
     const auto t = times_of(e);
     ::futimens(fd.get(), t.data());
   }
 
-  void directory(int parent, const std::string& name, const std::string& base, archive_entry* e) {
-    struct stat st {};
-    if (::fstatat(parent, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-      remove_existing(parent, base, false);
+  void directory(const std::string& parent, const std::string& name, const std::string& base,
+                 archive_entry* e) {
+    int dir = parent_fd(parent);
+    if (::mkdirat(dir, base.c_str(), kDirMode) < 0) {
+      if (errno != EEXIST) ctr::check(-1, "mkdirat", name);
+      // Made already (as a parent of an earlier entry, or listed twice): kept. Anything else
+      // of that name is replaced.
+      struct stat st {};
+      if (::fstatat(dir, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+        remove_existing(parent, base);
+        dir = parent_fd(parent);
+        ctr::check(::mkdirat(dir, base.c_str(), kDirMode), "mkdirat", name);
+      }
     }
-    if (::mkdirat(parent, base.c_str(), 0755) < 0 && errno != EEXIST) {
-      ctr::check(-1, "mkdirat", name);
+    if (options_.as_root) {
+      if (archive_entry_xattr_count(e) > 0) {
+        const ctr::UniqueFd fd(
+            ctr::check(::openat(dir, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+                       "openat", name));
+        owner_and_xattrs(fd.get(), name, e);
+      } else {
+        // No xattrs to set: fchownat by name, the last component not followed.
+        ctr::check(::fchownat(dir, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                              static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW),
+                   "fchownat", name);
+      }
     }
-    const ctr::UniqueFd fd(
-        ctr::check(::openat(parent, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-                   "openat", name));
-    owner_and_xattrs(fd.get(), name, e);
     deferred_.push_back({name, archive_entry_perm(e), times_of(e)});
   }
 
-  void symlink(int parent, const std::string& base, archive_entry* e) {
+  void symlink(const std::string& parent, const std::string& base, archive_entry* e) {
     const char* target = archive_entry_symlink(e);
     if (!target) refuse("'" + base + "': a symlink without a target");
     // The target is stored as the image says: it is only ever followed inside the layer
     // (by us, with RESOLVE_IN_ROOT) or inside the container's root (by the kernel).
-    ctr::check(::symlinkat(target, parent, base.c_str()), "symlinkat", base);
+    ctr::check(
+        create(parent, base, [&](int dir) { return ::symlinkat(target, dir, base.c_str()); }),
+        "symlinkat", base);
+    const int dir = parent_fd(parent);
     if (options_.as_root) {
-      ::fchownat(parent, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+      ::fchownat(dir, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                  static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
     }
     const auto t = times_of(e);
-    ::utimensat(parent, base.c_str(), t.data(), AT_SYMLINK_NOFOLLOW);
-    cached_.reset();
+    ::utimensat(dir, base.c_str(), t.data(), AT_SYMLINK_NOFOLLOW);
+    forget_parents();  // a kept path may lead through this name now
   }
 
-  void hardlink(int parent, const std::string& base, const std::string& target) {
+  void hardlink(const std::string& parent, const std::string& base, const std::string& target) {
     // The target is looked up inside the layer like any name: "/etc/shadow" or a path
     // through a symlink to "/" still means the layer's own file, if it has one.
     const auto slash = target.rfind('/');
@@ -454,23 +533,29 @@ class Writer {
     if (::fstatat(dir.get(), tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode)) {
       refuse("'" + base + "': a hardlink to '" + target + "', which is not a file of the layer");
     }
-    remove_existing(parent, base, false);
     // flags 0: a symlink target is linked itself, never followed (linkat(2)).
-    ctr::check(::linkat(dir.get(), tbase.c_str(), parent, base.c_str(), 0), "linkat", base);
+    ctr::check(
+        create(parent, base,
+               [&](int to) { return ::linkat(dir.get(), tbase.c_str(), to, base.c_str(), 0); }),
+        "linkat", base);
   }
 
-  void special(int parent, const std::string& base, archive_entry* e) {
+  void special(const std::string& parent, const std::string& base, archive_entry* e) {
     const mode_t type = archive_entry_filetype(e);
     // Device nodes only as root: a rootless store cannot make them (mknod(2) EPERM), and
     // the device cgroup decides what a container may open anyway.
     if (type != AE_IFIFO && !options_.as_root) return;
-    ctr::check(::mknodat(parent, base.c_str(), type | archive_entry_perm(e),
-                         type == AE_IFIFO ? 0 : archive_entry_rdev(e)),
+    ctr::check(create(parent, base,
+                      [&](int dir) {
+                        return ::mknodat(dir, base.c_str(), type | archive_entry_perm(e),
+                                         type == AE_IFIFO ? 0 : archive_entry_rdev(e));
+                      }),
                "mknodat", base);
     if (options_.as_root) {
-      ::fchownat(parent, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+      const int dir = parent_fd(parent);
+      ::fchownat(dir, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                  static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
-      ::fchmodat(parent, base.c_str(), archive_entry_perm(e), 0);
+      ::fchmodat(dir, base.c_str(), archive_entry_perm(e), 0);
     }
   }
 
@@ -481,27 +566,29 @@ class Writer {
   //   .wh..wh..opq  -> xattr overlay.opaque="y" on the directory: hides the whole directory
   //                    below (trusted.overlay.* as root, user.overlay.* for a rootless
   //                    overlay mounted with -o userxattr)
-  void whiteout(int parent, const std::string& parent_path, const std::string& base) {
+  void whiteout(const std::string& parent, const std::string& base) {
     if (!options_.whiteouts) refuse("'" + base + "': a whiteout outside an image layer");
     if (base == kOpaqueWhiteout) {
       const char* key = options_.as_root ? "trusted.overlay.opaque" : "user.overlay.opaque";
-      ctr::check(::fsetxattr(parent, key, "y", 1, 0), "fsetxattr", parent_path + " " + key);
+      ctr::check(::fsetxattr(parent_fd(parent), key, "y", 1, 0), "fsetxattr", parent + " " + key);
       return;
     }
     if (std::string_view(base).starts_with(".wh..wh.")) return;  // aufs's own (.wh..wh.plnk)
     const std::string name = base.substr(kWhiteoutPrefix.size());
     if (name.empty() || name == "." || name == "..") refuse("'" + base + "': a bad whiteout");
-    remove_existing(parent, name, false);
     // mknod of a 0/0 character device is allowed without CAP_MKNOD (Linux 5.8+: whiteouts).
-    ctr::check(::mknodat(parent, name.c_str(), S_IFCHR | 0, makedev(0, 0)), "mknodat",
-               parent_path + "/" + name);
+    ctr::check(
+        create(parent, name,
+               [&](int dir) { return ::mknodat(dir, name.c_str(), S_IFCHR | 0, makedev(0, 0)); }),
+        "mknodat", parent + "/" + name);
   }
 
   const UnpackOptions& options_;
   ctr::UniqueFd root_;
-  ctr::UniqueFd cached_;
-  std::string cached_path_;
+  std::vector<std::pair<std::string, ctr::UniqueFd>> parents_;  // kept open, oldest first
   std::vector<DeferredDir> deferred_;
+  mode_t umask_;
+  bool modes_predictable_;
   bool root_mode_set_ = false;
 };
 

@@ -90,6 +90,7 @@ void mount_with_fsconfig(const OverlayDirs& dirs, const UniqueFd& target,
   for (const auto& layer : top_first(dirs.lower)) set("lowerdir+", &layer);
   set("upperdir", &dirs.upper);
   set("workdir", &dirs.work);
+  if (dirs.volatile_upper) set("volatile", nullptr);
   if (in_user_namespace) set("userxattr", nullptr);
   if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
     const int err = errno;
@@ -107,8 +108,9 @@ void mount_with_fsconfig(const OverlayDirs& dirs, const UniqueFd& target,
   if (narrating()) {
     narrate({.call = fmt::format("fsopen(\"overlay\"); fsconfig(\"lowerdir+\", ...) x {} (top "
                                  "first); fsconfig(\"upperdir\", \"{}\"); fsconfig(\"workdir\", "
-                                 "\"{}\"){}; fsmount(MOUNT_ATTR_NODEV); move_mount(-> {})",
+                                 "\"{}\"){}{}; fsmount(MOUNT_ATTR_NODEV); move_mount(-> {})",
                                  dirs.lower.size(), dirs.upper, dirs.work,
+                                 dirs.volatile_upper ? "; fsconfig(\"volatile\")" : "",
                                  in_user_namespace ? "; fsconfig(\"userxattr\")" : "", shown_as),
              .result = "ok",
              .shell = overlay_shell_command(dirs, shown_as),
@@ -127,9 +129,9 @@ void mount_with_short_names(const OverlayDirs& dirs, const UniqueFd& target,
         check(::open(layer.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", layer));
     names.push_back(std::to_string(layers.back().get()));
   }
-  const std::string data =
-      fmt::format("lowerdir={},upperdir={},workdir={}{}", fmt::join(names, ":"), dirs.upper,
-                  dirs.work, in_user_namespace ? ",userxattr" : "");
+  const std::string data = fmt::format(
+      "lowerdir={},upperdir={},workdir={}{}{}", fmt::join(names, ":"), dirs.upper, dirs.work,
+      dirs.volatile_upper ? ",volatile" : "", in_user_namespace ? ",userxattr" : "");
   if (data.size() >= kMountDataMax) {
     throw UsageError(
         fmt::format("{} layers do not fit in mount(2)'s one page of options even "
@@ -164,8 +166,9 @@ void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mod
 }  // namespace
 
 std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& target) {
-  return fmt::format("mount -t overlay overlay -o nodev,lowerdir={},upperdir={},workdir={} {}",
-                     fmt::join(top_first(dirs.lower), ":"), dirs.upper, dirs.work, target);
+  return fmt::format("mount -t overlay overlay -o nodev,lowerdir={},upperdir={},workdir={}{} {}",
+                     fmt::join(top_first(dirs.lower), ":"), dirs.upper, dirs.work,
+                     dirs.volatile_upper ? ",volatile" : "", target);
 }
 
 void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::string& shown_as,
@@ -192,6 +195,7 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   make_owned_dir(dir / "overlay", owner_uid, owner_gid, 0700);
   o.dirs_.upper = (dir / "overlay" / "upper").string();
   o.dirs_.work = (dir / "overlay" / "work").string();
+  o.dirs_.volatile_upper = kernel_at_least(5, 10);  // thrown away at the end: no syncs
   // The merged root takes the owner and mode of upper's own root directory (overlayfs.rst:
   // a merged directory's attributes are the upper one's): 0755, or only root could enter "/".
   make_owned_dir(o.dirs_.upper, owner_uid, owner_gid, 0755);
@@ -231,8 +235,11 @@ ContainerOverlay::~ContainerOverlay() {
 bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept {
   namespace fs = std::filesystem;
   std::error_code ec;
-  // work/work (and, after a crash, work/index or leftovers of an interrupted copy up): 000.
-  for (const char* sub : {"overlay/work/work", "overlay/work/index", "overlay/work"}) {
+  // work/work (and, after a crash, work/index or leftovers of an interrupted copy up): 000;
+  // a volatile mount's marker work/work/incompat/volatile too.
+  for (const char* sub :
+       {"overlay/work/work", "overlay/work/work/incompat", "overlay/work/work/incompat/volatile",
+        "overlay/work/index", "overlay/work"}) {
     ::chmod((dir / sub).c_str(), 0700);  // missing or not ours: remove_all will say
   }
   fs::remove_all(dir / "overlay", ec);

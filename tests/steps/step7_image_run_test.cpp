@@ -185,6 +185,61 @@ TEST_F(Image, CleanupRemovesWhatAKilledRuntimeLeft) {
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
 }
 
+// The upper directory is thrown away with the container, so the overlay is mounted
+// "volatile" (runtime/overlay.hpp): no syncfs(2) of the host's disk when the container ends,
+// and fsync inside it reaches no disk. The container sees the option on its root (Linux 6.x
+// shows it as "fsync=volatile", 5.10 to 5.x as "volatile").
+TEST_F(Image, TheOverlayIsVolatileAndGoesWithTheContainer) {
+  const std::string app = layer("app");
+  const std::string name = unique_name("img-volatile");
+  const HostSnapshot before = HostSnapshot::take();
+  const RunResult r = run(
+      run_argv(name, {rootfs(), app},
+               {"/bin/sh", "-c", "echo x > /written; sync; grep ' / / ' /proc/self/mountinfo"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, " overlay ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "volatile")) << r.out;
+  // Its marker (work/work/incompat/volatile, mode 000) went with the rest.
+  EXPECT_FALSE(fs::exists(state_dir_of(name))) << "upper or work directory left behind";
+  EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+  EXPECT_EQ("", diff(before, HostSnapshot::take()));
+}
+
+// A run interrupted by ^C (SIGINT) or SIGTERM: the runtime forwards the signal, the container
+// ends, and the upper directory, the work directory and the mount point go with it before the
+// runtime exits. Once with a command that ends on the signal, once with one that ignores it
+// (the runtime kills it after --stop-timeout).
+TEST_F(Image, AnInterruptedRunLeavesNothing) {
+  const std::string app = layer("app");
+  struct Case {
+    int signal;
+    std::string trap;  // the command's answer to the signal
+    int status;        // what the runtime then exits with
+  };
+  for (const Case& c :
+       {Case{SIGINT, "exit 3", 3}, Case{SIGTERM, "exit 4", 4}, Case{SIGTERM, "", 128 + SIGKILL}}) {
+    SCOPED_TRACE(fmt::format("signal {}, trap '{}'", c.signal, c.trap));
+    const std::string name = unique_name("img-int");
+    const HostSnapshot before = HostSnapshot::take();
+    Background runtime(run_argv(name, {rootfs(), app},
+                                {"/bin/sh", "-c",
+                                 fmt::format("trap '{}' INT TERM; echo x > /written; echo ready; "
+                                             "while :; do /bin/sleep 0.05; done",
+                                             c.trap)},
+                                {"--net", "none", "--stop-timeout", "1"}));
+    const fs::path upper = state_dir_of(name) / "overlay/upper";
+    ASSERT_TRUE(wait_until([&] { return contains(runtime.out(), "ready"); })) << runtime.err();
+    EXPECT_TRUE(fs::exists(upper / "written"));
+    runtime.signal(c.signal);
+    const RunResult ended = runtime.wait();
+    EXPECT_EQ(ended.status, c.status) << ended.err;
+    // Gone when the runtime has exited: nothing for `cleanup` to find.
+    EXPECT_FALSE(fs::exists(state_dir_of(name))) << "upper directory left behind";
+    EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+    EXPECT_EQ("", diff(before, HostSnapshot::take()));
+  }
+}
+
 // 100 layers with long paths: "lowerdir=" alone would be ~10 KB, more than mount(2)'s one
 // page of options. Linux 6.8+ takes them one fsconfig(2) call each; older kernels get short
 // names (runtime/overlay.hpp).
