@@ -208,14 +208,24 @@ std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, 
   return {code, container};
 }
 
-// What create said went wrong: the last line of its --log.
+// What create said went wrong: the message of the last line of its --log, which is runc's
+// text format (oci_log.cpp): time="..." level=error msg="port 8080/tcp is ...", the message a
+// JSON string. The message alone, so that run -d's error reads as run's does.
 std::string create_error(const fs::path& dir) {
   std::ifstream in(dir / "runtime.log");
   std::string line, last;
   while (std::getline(in, line)) {
     if (!line.empty()) last = line;
   }
-  return last.empty() ? "create failed (see " + (dir / "container.log").string() + ")" : last;
+  if (last.empty()) return "create failed (see " + (dir / "container.log").string() + ")";
+  if (const auto msg = last.find(" msg=\""); msg != std::string::npos) {
+    try {
+      return nlohmann::json::parse(last.substr(msg + 5)).get<std::string>();
+    } catch (const nlohmann::json::exception&) {
+      // not ours: the line as it is
+    }
+  }
+  return last;
 }
 
 void remove_record(const Known& k) {
