@@ -43,9 +43,10 @@ std::vector<std::string> mc_argv(std::vector<std::string> options,
   return mycontainer_argv(kTag, std::move(options), command);
 }
 
-// A host port for this run: high, and different per test process.
+// A host port for this run: high, and different per test process (ctest -j2 runs each test in
+// a process of its own): eight per process, n from 0 to 7.
 uint16_t host_port(int n) {
-  return static_cast<uint16_t>(20000 + (::getpid() % 15000) * 2 + n);
+  return static_cast<uint16_t>(20000 + (::getpid() % 5000) * 8 + n);
 }
 
 std::string sysctl(const std::string& path) {
