@@ -14,7 +14,7 @@
 
 #include "ctr/cgroup.hpp"       // ctr::Cgroup::adopt
 #include "ctr/ipam.hpp"         // ctr::release_leases_of
-#include "ctr/nat.hpp"          // ctr::Nat::release_dead_users
+#include "ctr/nat.hpp"          // ctr::Nat::release_dead_users, release_users_of
 #include "ctr/netlink.hpp"      // ctr::delete_link
 #include "runtime/hosts.hpp"    // ctr::HostsEntry::remove
 #include "runtime/overlay.hpp"  // ctr::remove_overlay_dirs
@@ -23,8 +23,28 @@
 
 namespace mycontainer {
 
-bool remove_container(const ctr::ContainerState& c, const std::filesystem::path& dir) {
+// What names the container's runtime as its holder (the address lease, the NAT user, the port
+// claims) is given back only when that runtime is gone (killed), or is us: a detached
+// container's monitor removes its container as its last act (`monitor-exit`, lifecycle.cpp),
+// with the pid it gave them all (hand_over in engine.cpp). A live runtime still uses them.
+pid_t gone_owner(const ctr::ContainerState& c, bool owner_gone) {
+  if (c.runtime_pid <= 0) return 0;
+  return owner_gone || ctr::is_stale(c) || c.runtime_pid == ::getpid() ? c.runtime_pid : 0;
+}
+
+void release_held_by(pid_t owner) {
+  ctr::release_leases_of(owner);
+  try {
+    ctr::Nat::release_users_of(owner);  // the rule and forwarding, if it was the last user
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mycontainer: NAT of pid {}: {}\n", owner, e.what());
+  }
+}
+
+bool remove_container(const ctr::ContainerState& c, const std::filesystem::path& dir,
+                      bool owner_gone) {
   bool complete = true;
+  const pid_t owner = gone_owner(c, owner_gone);
   // An OCI container's first process, by its pid and start time (never a process that got
   // the number since): the cgroup below finds it too, but a rootless container has none.
   if (c.oci && c.pid > 0) {
@@ -63,14 +83,10 @@ bool remove_container(const ctr::ContainerState& c, const std::filesystem::path&
   if (!c.veth.empty()) ctr::delete_link(c.veth);
   // Its published ports (the rules tagged with its name, its port claims) and its line in
   // the bridge's hosts file: what the runtime's destructors would have removed.
-  if (!c.ports.empty()) ctr::PublishedPorts::remove_for(c.name);
+  if (!c.ports.empty()) ctr::PublishedPorts::remove_for(c.name, ctr::kPortsStateDir, owner);
   if (!c.bridge.empty()) ctr::HostsEntry::remove(c.bridge, c.name);
-  // Its addresses: only leases that still name its dead runtime.
-  // Or, for a detached container, the leases its monitor holds, when the monitor itself (its
-  // last act, `mycontainer monitor-exit`, has its pid) removes it.
-  if (c.runtime_pid > 0 && (ctr::is_stale(c) || c.runtime_pid == ::getpid())) {
-    ctr::release_leases_of(c.runtime_pid);
-  }
+  // Its address leases and NAT user: only those that name its gone runtime (see gone_owner).
+  if (owner > 0) release_held_by(owner);
   if (!complete) return false;  // keep the state: it is the map to what is left
   // An image's root: the container's upper and work directories (runtime/overlay.hpp). The
   // overlay mount itself was in the container's mount namespace and died with it.

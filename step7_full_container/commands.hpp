@@ -21,8 +21,11 @@ int cleanup();                                                                  
 // What one container left on the host, removed: its first process (OCI), its cgroup (and what
 // runs in it), its veth, its address leases, and its state directory `dir` last, once the rest
 // is gone (false: something is left, the state stays as the map to it). cleanup.cpp; `cleanup`
-// and the OCI `delete` both use it.
-bool remove_container(const ctr::ContainerState& state, const std::filesystem::path& dir);
+// and the OCI `delete` both use it. What names its runtime (lease, NAT user, port claims) is
+// given back when that runtime is gone or is us; `owner_gone`: the caller knows it is gone
+// (a dead monitor not reaped yet still answers kill(2)).
+bool remove_container(const ctr::ContainerState& state, const std::filesystem::path& dir,
+                      bool owner_gone = false);
 
 }  // namespace mycontainer
 

@@ -1163,8 +1163,8 @@ void run_create_container_hooks(const Container& c, pid_t pid) {
 // Its first process waits for `start`. What this run made for it is recorded in the state
 // (cgroup directories, pid and its start time) and given up here, so that our destructors
 // leave it: from now on the container owns it, and `delete` removes it (cleanup.cpp).
-int hand_over(Container& c, ctr::ContainerState& state, ctr::StateDir& state_dir,
-              ctr::ChildProcess& child) {
+int hand_over(Container& c, std::optional<ctr::Nat>& nat, ctr::ContainerState& state,
+              ctr::StateDir& state_dir, ctr::ChildProcess& child) {
   state.pid = child.pid();
   state.pid_start_time = ctr::process_start_time(child.pid());
   state.runtime_pid = 0;  // create is done: nobody but the engine owns it now
@@ -1175,7 +1175,13 @@ int hand_over(Container& c, ctr::ContainerState& state, ctr::StateDir& state_dir
     // managed; once it is gone (SIGKILL), `cleanup` sees a stale runtime and removes it all.
     state.runtime_pid = ::getppid();
     state.runtime_start_time = ctr::process_start_time(state.runtime_pid);
+    // So do its address, its NAT user and its published ports: each names the monitor now,
+    // and the monitor's last act (`monitor-exit`, the same pid) gives them back
+    // (remove_container); its hosts line is removed there too, by name.
     if (c.host.lease) c.host.lease->hand_over(state.runtime_pid);
+    if (nat) nat->hand_over(state.runtime_pid);
+    c.host.ports.hand_over(state.runtime_pid);
+    c.host.hosts_entry.leave();
   }
   state_dir.write(state);
   if (!c.oci()->pid_file.empty()) write_pid_file(c.oci()->pid_file, child.pid());
@@ -1379,7 +1385,7 @@ int run_container(const Spec& given, const RunRequest& request) {
   }
   timings.mark("child setup + exec");
   // OCI create: the child did not exec; it waits for `start`, and we are done.
-  if (c.oci()) return hand_over(c, state, state_dir, child);
+  if (c.oci()) return hand_over(c, nat, state, state_dir, child);
   const auto grace = std::chrono::seconds(spec.stop_timeout);
   bool escalated = false;
   if (relay) {

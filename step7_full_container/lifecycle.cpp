@@ -31,11 +31,12 @@
 
 #include "commands.hpp"           // remove_container
 #include "ctr/error.hpp"          // ctr::UsageError
-#include "ctr/ipam.hpp"           // ctr::release_leases_of
 #include "ctr/narrate.hpp"        // ctr::narrate (--explain)
 #include "ctr/process.hpp"        // ctr::pidfd_open
 #include "oci.hpp"                // oci_start, parse_signal
+#include "ctr/ipv4.hpp"           // ctr::format_ipv4
 #include "runtime/hardening.hpp"  // ctr::close_fds_from
+#include "runtime/ports.hpp"      // ctr::parse_port_mapping: ps's PORTS
 #include "runtime/record.hpp"
 #include "runtime/spec.hpp"  // spec_to_json, kAnnotationMonitor
 #include "runtime/state.hpp"
@@ -207,14 +208,24 @@ std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, 
   return {code, container};
 }
 
-// What create said went wrong: the last line of its --log.
+// What create said went wrong: the message of the last line of its --log, which is runc's
+// text format (oci_log.cpp): time="..." level=error msg="port 8080/tcp is ...", the message a
+// JSON string. The message alone, so that run -d's error reads as run's does.
 std::string create_error(const fs::path& dir) {
   std::ifstream in(dir / "runtime.log");
   std::string line, last;
   while (std::getline(in, line)) {
     if (!line.empty()) last = line;
   }
-  return last.empty() ? "create failed (see " + (dir / "container.log").string() + ")" : last;
+  if (last.empty()) return "create failed (see " + (dir / "container.log").string() + ")";
+  if (const auto msg = last.find(" msg=\""); msg != std::string::npos) {
+    try {
+      return nlohmann::json::parse(last.substr(msg + 5)).get<std::string>();
+    } catch (const nlohmann::json::exception&) {
+      // not ours: the line as it is
+    }
+  }
+  return last;
 }
 
 void remove_record(const Known& k) {
@@ -273,10 +284,9 @@ void finish_without_monitor(Known& k, std::optional<int> code) {
   k.record = *record;
   const bool ran = running_state(k.id).has_value();
   if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
-    remove_container(*state, ctr::container_dir(k.id));
-    // Its address lease names the dead monitor (a zombie not yet reaped still looks alive
-    // to remove_container's check): given back now.
-    if (state->runtime_pid > 0) ctr::release_leases_of(state->runtime_pid);
+    // Its address lease, NAT user and port claims name the dead monitor (a zombie not yet
+    // reaped still looks alive to kill(2)): given back now.
+    remove_container(*state, ctr::container_dir(k.id), /*owner_gone=*/true);
   }
   k.record.status = "exited";
   k.record.exit_code = code ? *code : ran ? ctr::kExitSignalBase + SIGKILL : 255;
@@ -333,6 +343,19 @@ int each(const std::vector<std::string>& words, F f) {
   return rc;
 }
 
+// ps's PORTS: docker's "0.0.0.0:8080->80/tcp", from the record's "8080:80/tcp".
+std::string ports_text(const std::vector<std::string>& ports) {
+  std::string text;
+  for (const auto& canonical : ports) {
+    const ctr::PortMapping p = ctr::parse_port_mapping(canonical);
+    const auto slash = canonical.find('/');
+    text += fmt::format("{}{}:{}->{}{}", text.empty() ? "" : ", ",
+                        p.host_ip ? ctr::format_ipv4(*p.host_ip) : "0.0.0.0", p.host_port,
+                        p.container_port, canonical.substr(slash));
+  }
+  return text;
+}
+
 std::string shorten(const std::string& text, size_t n) {
   return text.size() <= n ? text : text.substr(0, n - 1) + "…";
 }
@@ -349,14 +372,6 @@ int run_detached(const CLI::App& run, RunOptions& o) {
         "-d with -t or -i: not yet (a detached container's stdin is /dev/null and its output "
         "goes to its log); drop -t/-i, and use `mycontainer exec -it NAME sh` to get a shell");
   }
-  // The NAT rule's and the published ports' owner is recorded as the process that made them
-  // (ctr::Nat, ctr::PublishedPorts): for a detached container that is `create`, which exits at
-  // once, and the next start would take them over as stale. Refused until the monitor owns them.
-  if (o.nat || !o.publish.empty()) {
-    throw ctr::UsageError(
-        "-d with --nat or -p: a detached container cannot own NAT rules or published ports yet; "
-        "run it in the foreground (without -d) to use them");
-  }
   Spec spec = spec_from_flags(o);
   spec.annotations[kAnnotationMonitor] = "true";
   Known k;
@@ -368,7 +383,9 @@ int run_detached(const CLI::App& run, RunOptions& o) {
                     .command = spec.process.args,
                     .created_ns = now_ns(),
                     .auto_remove = o.auto_remove,
-                    .stop_timeout = o.stop_timeout};
+                    .stop_timeout = o.stop_timeout,
+                    .ports = {}};
+  for (const auto& p : spec.network.ports) k.record.ports.push_back(ctr::to_string(p));
   fs::create_directories(k.dir.parent_path());
   ctr::check(::mkdir(k.dir.c_str(), 0700), "mkdir", k.dir.string());
   try {
@@ -417,8 +434,8 @@ int docker_ps(const PsOptions& o) {
     rows.push_back(
         {r->created_ns,
          {o.no_trunc ? id : id.substr(0, 12), r->image, o.no_trunc ? command : shorten(command, 22),
-          human_duration(now - r->created_ns) + " ago", status_text(k, now), "", r->name,
-          state_word(k.live)}});
+          human_duration(now - r->created_ns) + " ago", status_text(k, now),
+          is_running(k.live) ? ports_text(r->ports) : "", r->name, state_word(k.live)}});
   }
   // The foreground containers (`run` without -d) and the engines' OCI containers: they have
   // a state directory and no record.
@@ -587,8 +604,9 @@ int docker_start(const std::vector<std::string>& words, bool attach) {
       }
       if (!is_running(k.live) && k.live != Live::kCreated) {
         // What the last run left, if its monitor could not remove it: removed now.
+        // Its monitor is not running: what names it (ports, NAT, lease) is free too.
         if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
-          remove_container(*state, ctr::container_dir(k.id));
+          remove_container(*state, ctr::container_dir(k.id), /*owner_gone=*/true);
         }
         ++k.record.restart_count;
         if (const int code = launch(k); code != 0) {

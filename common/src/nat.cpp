@@ -3,6 +3,7 @@
 #include "ctr/nat.hpp"
 
 #include <fcntl.h>   // open(2), O_* flags
+#include <stdio.h>   // rename(2)
 #include <unistd.h>  // getpid(2), write(2), unlink(2)
 
 #include <algorithm>  // std::any_of
@@ -116,12 +117,12 @@ std::vector<NatUser> read_users(const fs::path& dir) {
 }
 
 // With the lock held: forgets users whose process is gone (killed before they could clean
-// up), removes every rule among `candidates` and the dead users' rules that no live user
-// needs, and restores forwarding once no user is left.
-void settle(const fs::path& dir, std::vector<NatRule> candidates) {
+// up) or is `gone` (0: none), removes every rule among `candidates` and the forgotten users'
+// rules that no live user needs, and restores forwarding once no user is left.
+void settle(const fs::path& dir, std::vector<NatRule> candidates, pid_t gone = 0) {
   std::vector<NatUser> live;
   for (NatUser& user : read_users(dir)) {
-    if (pid_alive(user.pid)) {
+    if (pid_alive(user.pid) && (gone == 0 || user.pid != gone)) {
       live.push_back(std::move(user));
     } else {
       ::unlink(user.file.c_str());
@@ -175,6 +176,13 @@ void Nat::release_dead_users(const fs::path& state_dir) {
   settle(dir, {});
 }
 
+void Nat::release_users_of(pid_t owner, const fs::path& state_dir) {
+  const fs::path dir = state_dir / "nat";
+  if (!fs::exists(dir)) return;
+  DirLock lock(dir);
+  settle(dir, {}, owner);
+}
+
 bool Nat::rule_installed(Ipv4Cidr subnet, std::string_view bridge) {
   return nat_rule_installed(NatRule{subnet.subnet().to_string(), std::string(bridge)});
 }
@@ -194,6 +202,20 @@ Nat& Nat::operator=(Nat&& other) noexcept {
     user_file_ = std::exchange(other.user_file_, {});
   }
   return *this;
+}
+
+void Nat::hand_over(pid_t new_owner) {
+  if (user_file_.empty()) return;
+  static std::atomic<unsigned> counter{0};
+  DirLock lock(dir_);
+  // A new name (read_users takes the pid from it), unique as enable's: "user.NEW.hOLD.N".
+  const fs::path to = dir_ / fmt::format("user.{}.h{}.{}", new_owner, ::getpid(), counter++);
+  check(::rename(user_file_.c_str(), to.c_str()), "rename", user_file_.string());
+  narrate({.call = fmt::format("rename('{}', '{}')", user_file_.string(), to.string()),
+           .result = fmt::format("pid {} now uses the NAT rule", new_owner),
+           .shell = fmt::format("mv {} {}", user_file_.string(), to.string()),
+           .man = "rename(2)"});
+  user_file_.clear();
 }
 
 void Nat::disable() noexcept {

@@ -63,6 +63,10 @@ class HostsEntry {
   HostsEntry(const HostsEntry&) = delete;
   HostsEntry& operator=(const HostsEntry&) = delete;
   ~HostsEntry();
+  // Leaves the line in the file when this object goes: `run -d`'s `create` exits at once, and
+  // the line must stay as long as the container runs; whoever removes the container removes
+  // it by name (remove(), from the bridge its state records).
+  void leave() noexcept { owner_ = 0; }
 
  private:
   std::string bridge_, name_;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>       // open(2), O_* flags
 #include <netinet/in.h>  // sockaddr_in, htons, htonl
+#include <stdio.h>       // rename(2)
 #include <sys/socket.h>  // socket(2), bind(2), setsockopt(2)
 #include <unistd.h>      // getpid(2), write(2), unlink(2)
 
@@ -131,6 +132,10 @@ struct Claim {
   pid_t pid = 0;
   std::string bridge;
 };
+
+std::string claim_text(const std::string& container, pid_t pid, const std::string& bridge) {
+  return fmt::format("{} {} {}\n", container, pid, bridge);
+}
 
 fs::path claim_path(const fs::path& dir, const PortMapping& p) {
   return dir / fmt::format("{}.{}", name_of(p.protocol), p.host_port);
@@ -309,10 +314,14 @@ PublishedPorts PublishedPorts::publish(const std::string& container, const std::
   }
 
   published.container_ = container;
+  published.bridge_ = bridge;
   published.dir_ = state_dir;
   published.owner_ = ::getpid();
-  const std::string record = fmt::format("{} {} {}\n", container, ::getpid(), bridge);
-  for (const PortMapping& p : ports) write_text(claim_path(state_dir, p), record, O_CREAT | O_EXCL);
+  const std::string record = claim_text(container, ::getpid(), bridge);
+  for (const PortMapping& p : ports) {
+    write_text(claim_path(state_dir, p), record, O_CREAT | O_EXCL);
+    published.claims_.push_back(claim_path(state_dir, p));
+  }
   enable_route_localnet(state_dir, bridge);
   for (const PortMapping& p : ports) {
     for (auto& rule : rules_of(tag, bridge, container_ip, p)) iptables(std::move(rule));
@@ -320,14 +329,15 @@ PublishedPorts PublishedPorts::publish(const std::string& container, const std::
   return published;
 }
 
-void PublishedPorts::remove_for(const std::string& container, const fs::path& state_dir) noexcept {
+void PublishedPorts::remove_for(const std::string& container, const fs::path& state_dir,
+                                pid_t gone_owner) noexcept {
   try {
     if (!fs::exists(state_dir)) return;
     const DirLock lock(state_dir);
     remove_tagged_rules(port_rule_tag(container));
     for (const Claim& c : read_claims(state_dir)) {
-      if (c.container == container && (c.pid == ::getpid() || !pid_alive(c.pid)))
-        fs::remove(c.file);
+      const bool ours = c.pid == ::getpid() || (gone_owner > 0 && c.pid == gone_owner);
+      if (c.container == container && (ours || !pid_alive(c.pid))) fs::remove(c.file);
     }
     settle_route_localnet(state_dir);
   } catch (const std::exception& e) {
@@ -345,17 +355,43 @@ bool PublishedPorts::rules_present(const std::string& container) {
 
 PublishedPorts::PublishedPorts(PublishedPorts&& other) noexcept
     : container_(std::move(other.container_)),
+      bridge_(std::move(other.bridge_)),
       dir_(std::move(other.dir_)),
+      claims_(std::move(other.claims_)),
       owner_(std::exchange(other.owner_, 0)) {}
 
 PublishedPorts& PublishedPorts::operator=(PublishedPorts&& other) noexcept {
   if (this != &other) {
     unpublish();
     container_ = std::move(other.container_);
+    bridge_ = std::move(other.bridge_);
     dir_ = std::move(other.dir_);
+    claims_ = std::move(other.claims_);
     owner_ = std::exchange(other.owner_, 0);
   }
   return *this;
+}
+
+void PublishedPorts::hand_over(pid_t new_owner) {
+  if (owner_ != ::getpid()) return;  // nothing published, or a forked child's copy
+  const DirLock lock(dir_);
+  const std::string record = claim_text(container_, new_owner, bridge_);
+  for (const fs::path& claim : claims_) {
+    // rename(2) replaces the claim at once: another publisher reading it under the lock sees
+    // the old owner or the new one, never an empty file.
+    // (A leading dot: read_claims never takes the temporary file for a claim.)
+    const fs::path tmp =
+        claim.parent_path() / fmt::format(".{}.{}.tmp", claim.filename().string(), ::getpid());
+    write_text(tmp, record, O_CREAT | O_TRUNC);
+    check(::rename(tmp.c_str(), claim.c_str()), "rename", claim.string());
+    narrate({.call = fmt::format("rename('{}', '{}')", tmp.string(), claim.string()),
+             .result = fmt::format("the claim now names pid {}", new_owner),
+             .shell =
+                 fmt::format("echo '{}' > {}", record.substr(0, record.size() - 1), claim.string()),
+             .man = "rename(2)"});
+  }
+  claims_.clear();
+  owner_ = 0;
 }
 
 void PublishedPorts::unpublish() noexcept {

@@ -30,9 +30,11 @@
 // Which container has which host port is decided under a lock, by a claim file per port:
 //   /run/mycontainer/net/ports/tcp.8080      contents: "web 4242 ctr0" (name, pid, bridge)
 // created with O_EXCL; a claim whose pid is gone (a SIGKILLed runtime) is stale and taken
-// over, its rules removed first. A port a host process has bound is refused as well (we try
-// to bind it ourselves, bind(2) EADDRINUSE): the DNAT rule would take its traffic away.
-// Look at it:  sudo iptables -t nat -S | grep mycontainer ; ls /run/mycontainer/net/ports
+// over, its rules removed first. A detached container's claims name its monitor, which lives
+// as long as the container does (`create`, which made them, hands them over and exits). A port a
+// host process has bound is refused as well (we try to bind it ourselves, bind(2) EADDRINUSE): the
+// DNAT rule would take its traffic away. Look at it:  sudo iptables -t nat -S | grep mycontainer ;
+// ls /run/mycontainer/net/ports
 #pragma once
 
 #include <sys/types.h>  // pid_t
@@ -81,11 +83,13 @@ class PublishedPorts {
                                 uint32_t container_ip, const std::vector<PortMapping>& ports,
                                 const std::filesystem::path& state_dir = kPortsStateDir);
   // For `cleanup` (and the detached containers' teardown): removes every rule tagged with
-  // the container's name and its claims whose runtime is gone or is us, and restores
-  // route_localnet on bridges that no longer publish a port. Never throws; nothing to do
-  // when no claim was ever made.
+  // the container's name and its claims whose runtime is gone, is us, or is `gone_owner` (a
+  // dead monitor that its parent has not reaped yet still looks alive to kill(2)), and
+  // restores route_localnet on bridges that no longer publish a port. Never throws; nothing
+  // to do when no claim was ever made.
   static void remove_for(const std::string& container,
-                         const std::filesystem::path& state_dir = kPortsStateDir) noexcept;
+                         const std::filesystem::path& state_dir = kPortsStateDir,
+                         pid_t gone_owner = 0) noexcept;
   // True when some rule carries the container's tag (for tests and `cleanup`'s report).
   static bool rules_present(const std::string& container);
 
@@ -97,11 +101,19 @@ class PublishedPorts {
   ~PublishedPorts() { unpublish(); }
   // Removes the rules and claims now (only in the process that made them). Never throws.
   void unpublish() noexcept;
+  // Gives the ports to another process, as ctr::Lease::hand_over gives the address: each
+  // claim is rewritten (a temporary file renamed over it, under the lock) to name
+  // `new_owner`, and this object forgets them, so its destructor leaves the rules in place.
+  // `run -d`: the monitor owns them from now on, and its last act (`monitor-exit`, the same
+  // pid) removes them with the container. Throws SyscallError.
+  void hand_over(pid_t new_owner);
 
  private:
   std::string container_;
+  std::string bridge_;
   std::filesystem::path dir_;
-  pid_t owner_ = 0;  // 0: nothing published
+  std::vector<std::filesystem::path> claims_;  // the claim files this object wrote
+  pid_t owner_ = 0;                            // 0: nothing published
 };
 
 }  // namespace ctr

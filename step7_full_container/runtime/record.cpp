@@ -79,6 +79,7 @@ std::optional<Record> read_record(const fs::path& dir) {
     r.created_ns = j.value("created_ns", int64_t{0});
     r.auto_remove = j.value("auto_remove", false);
     r.stop_timeout = j.value("stop_timeout", 10);
+    r.ports = j.value("ports", std::vector<std::string>{});
     r.status = j.value("status", "created");
     r.pid = j.value("pid", 0);
     r.monitor_pid = j.value("monitor_pid", 0);
@@ -101,6 +102,7 @@ void write_record(const fs::path& dir, const Record& r) {
                             {"created_ns", r.created_ns},
                             {"auto_remove", r.auto_remove},
                             {"stop_timeout", r.stop_timeout},
+                            {"ports", r.ports},
                             {"status", r.status},
                             {"pid", r.pid},
                             {"monitor_pid", r.monitor_pid},

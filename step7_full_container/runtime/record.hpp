@@ -33,9 +33,10 @@ struct Record {
   std::string name;   // unique; docker's rule for the characters
   std::string image;  // what it runs: the rootfs directory (an image reference once images land)
   std::vector<std::string> command;
-  int64_t created_ns = 0;    // nanoseconds since the epoch
-  bool auto_remove = false;  // --rm: the monitor removes the record too
-  int stop_timeout = 10;     // `stop` waits this long by default before SIGKILL
+  int64_t created_ns = 0;          // nanoseconds since the epoch
+  bool auto_remove = false;        // --rm: the monitor removes the record too
+  int stop_timeout = 10;           // `stop` waits this long by default before SIGKILL
+  std::vector<std::string> ports;  // -p, canonical ("8080:80/tcp"): ps's PORTS column
   // "created" (being started), "running", "exited"
   std::string status = "created";
   pid_t pid = 0;                              // the container's first process

@@ -13,7 +13,9 @@
 #include <charconv>  // std::from_chars
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -93,17 +95,48 @@ std::string cgroup_name(const std::string& container) {
   return "mycontainer-" + container;
 }
 
-unsigned long long process_start_time(pid_t pid) {
-  const std::optional<std::string> stat = read_file(fmt::format("/proc/{}/stat", pid));
-  if (!stat) return 0;
+namespace {
+
+// Fields 3 (state) and 22 (start time) of /proc/PID/stat (proc(5)).
+struct ProcStat {
+  char state = 0;
+  unsigned long long start_time = 0;
+};
+
+// One open, one read(2) into a buffer on the stack, one close: `ps` asks this of every
+// monitor, and a std::string with a stream parser cost more than the system calls. The line
+// is a few hundred bytes (the name in field 2 is at most 16). nullopt if the process is gone.
+std::optional<ProcStat> read_proc_stat(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  char path[32];
+  const auto end = fmt::format_to_n(path, sizeof path - 1, "/proc/{}/stat", pid).out;
+  *end = '\0';
+  const UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[1024];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  const std::string_view line(buf, static_cast<size_t>(n));
   // The command name (field 2) may hold spaces and ')': start after the last ')'.
-  std::istringstream rest(stat->substr(stat->rfind(')') + 2));
-  std::string field;
-  for (int i = 3; i < 22 && rest >> field; ++i) {
+  const auto paren = line.rfind(')');
+  if (paren == std::string_view::npos || paren + 2 >= line.size()) return std::nullopt;
+  ProcStat st;
+  st.state = line[paren + 2];
+  size_t at = paren + 2;  // field 3
+  for (int field = 3; field < 22; ++field) {
+    at = line.find(' ', at);
+    if (at == std::string_view::npos) return st;
+    ++at;
   }
-  unsigned long long start = 0;
-  rest >> start;
-  return start;
+  std::from_chars(line.data() + at, line.data() + line.size(), st.start_time);
+  return st;
+}
+
+}  // namespace
+
+unsigned long long process_start_time(pid_t pid) {
+  const auto st = read_proc_stat(pid);
+  return st ? st->start_time : 0;
 }
 
 bool process_alive(pid_t pid, unsigned long long start_time) {
@@ -113,14 +146,10 @@ bool process_alive(pid_t pid, unsigned long long start_time) {
 }
 
 bool process_running(pid_t pid, unsigned long long start_time) {
-  const std::optional<std::string> stat = read_file(fmt::format("/proc/{}/stat", pid));
-  if (!stat || pid <= 0) return false;
+  const auto st = read_proc_stat(pid);
   // Field 3, the state: a zombie (Z) or a dying task (X) has ended (proc(5)).
-  const auto after = stat->rfind(')');
-  if (after == std::string::npos || after + 2 >= stat->size()) return false;
-  const char state = (*stat)[after + 2];
-  if (state == 'Z' || state == 'X') return false;
-  return start_time == 0 || process_start_time(pid) == start_time;
+  if (!st || st->state == 'Z' || st->state == 'X') return false;
+  return start_time == 0 || st->start_time == start_time;
 }
 
 bool signal_process(pid_t pid, unsigned long long start_time, int sig) {

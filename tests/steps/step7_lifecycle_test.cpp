@@ -292,24 +292,6 @@ TEST_F(Step7Lifecycle, UnknownNamesAndWrongStatesAreOneLineAndExitOne) {
   EXPECT_EQ(mc({"rm", name}).status, 0);
 }
 
-// -d with --nat or -p: the rules' owner would be the short-lived create; refused in one line,
-// before anything is made (no record, no rule, no claim).
-TEST_F(Step7Lifecycle, DetachedWithNatOrPublishedPortsIsRefusedLeavingNothing) {
-  for (const std::vector<std::string>& flag :
-       std::vector<std::vector<std::string>>{{"--nat"}, {"-p", "18080:80"}}) {
-    const std::string name = unique_name(kTag);
-    std::vector<std::string> args{"run", "-d", "--rootfs", rootfs(), "--name", name};
-    args.insert(args.end(), flag.begin(), flag.end());
-    args.insert(args.end(), {"--", "/bin/sleep", "60"});
-    const auto r = mc(args);
-    EXPECT_EQ(r.status, 125) << r.err;
-    EXPECT_TRUE(contains(r.err, "-d with --nat or -p")) << r.err;
-    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
-    EXPECT_EQ(status_of(name), "") << "no record for " << name;
-    EXPECT_FALSE(contains(sh("iptables -w -t nat -S").out, name)) << "no rule names it";
-  }
-}
-
 TEST_F(Step7Lifecycle, AnAmbiguousIdPrefixIsRefused) {
   // Two records whose ids share a prefix, in a records directory of this test's own.
   const fs::path records = fs::path("/tmp") / unique_name(kTag);

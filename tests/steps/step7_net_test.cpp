@@ -4,7 +4,8 @@
 // hosts file kept current; /etc/resolv.conf and /etc/hostname inside. Clients talk only to the
 // host's own addresses (127.0.0.1 and the project's bridge address 10.47.0.1), which the DNAT
 // rules lead to the container. What is global (ip_forward, route_localnet of the bridge) is
-// compared before and after; nothing of ours may be left (Leftovers).
+// compared before and after; nothing of ours may be left (Leftovers). Detached containers
+// (`run -d`) publish ports and use NAT too: owned by their monitor, gone with them.
 #include <arpa/inet.h>   // inet_pton
 #include <netinet/in.h>  // sockaddr_in
 #include <poll.h>        // poll(2)
@@ -23,7 +24,9 @@
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
 #include "runtime/hosts.hpp"  // ctr::HostsEntry::file_of
+#include "ctr/nat.hpp"        // ctr::Nat::rule_installed
 #include "runtime/ports.hpp"  // ctr::PublishedPorts::rules_present
+#include "runtime/state.hpp"  // ctr::read_state: a detached container's monitor and lease
 #include "steps.hpp"
 
 namespace mc::test {
@@ -40,9 +43,10 @@ std::vector<std::string> mc_argv(std::vector<std::string> options,
   return mycontainer_argv(kTag, std::move(options), command);
 }
 
-// A host port for this run: high, and different per test process.
+// A host port for this run: high, and different per test process (ctest -j2 runs each test in
+// a process of its own): eight per process, n from 0 to 7.
 uint16_t host_port(int n) {
-  return static_cast<uint16_t>(20000 + (::getpid() % 15000) * 2 + n);
+  return static_cast<uint16_t>(20000 + (::getpid() % 5000) * 8 + n);
 }
 
 std::string sysctl(const std::string& path) {
@@ -211,6 +215,225 @@ TEST_F(Step7Net, APortTakenByAHostProcessOrAnotherContainerIsRefusedWithNothingC
   EXPECT_EQ(tcp_read("127.0.0.1", port), "served\n") << "the first container lost its port";
   bg->signal(SIGTERM);
   bg->wait();
+}
+
+// ==========================================================================================
+// Detached containers (`run -d`) with published ports and NAT: the monitor owns them
+// ==========================================================================================
+// `create` makes the rules, the claims and the NAT user, and exits at once; it hands them to
+// the container's monitor, whose last act removes them. Detached containers' state is named by
+// their id, which Leftovers cannot tell from someone else's: each test checks its own traces
+// (the rules tagged with the id or naming its port, its claim, its NAT user, its lease).
+
+// `iptables -S` lines of the nat and filter tables that mention one of `needles`.
+std::string rules_mentioning(const std::vector<std::string>& needles) {
+  std::string out;
+  for (const char* table : {"nat", "filter"}) {
+    for (const auto& line : lines_of(sh(fmt::format("iptables -w -t {} -S", table)).out)) {
+      for (const auto& n : needles) {
+        if (contains(line + " ", n)) {
+          out += line + "\n";
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// The NAT user files (/run/mycontainer/net/nat/user.PID.*) of one pid.
+std::vector<std::string> nat_users_of(pid_t pid) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it("/run/mycontainer/net/nat", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().filename().string().rfind(fmt::format("user.{}.", pid), 0) == 0)
+      out.push_back(it->path().string());
+  }
+  return out;
+}
+
+// What a running detached container has, to check it all goes.
+struct DetachedTraces {
+  std::string id;
+  pid_t monitor = 0;
+  std::string lease, address;
+};
+
+class Step7NetDetached : public Step7Net {
+ protected:
+  void TearDown() override {
+    for (const auto& name : names_) run({bin("mycontainer"), "rm", "-f", name});
+    Step7Net::TearDown();
+  }
+  RunResult mc(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{bin("mycontainer")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+  // `run -d --rootfs ROOTFS --name NAME OPTIONS -- COMMAND`
+  RunResult detach(const std::string& name, const std::vector<std::string>& options,
+                   const std::vector<std::string>& command) {
+    names_.push_back(name);
+    std::vector<std::string> args{"run", "-d", "--rootfs", rootfs(), "--name", name};
+    args.insert(args.end(), options.begin(), options.end());
+    args.emplace_back("--");
+    args.insert(args.end(), command.begin(), command.end());
+    return mc(args);
+  }
+  // A detached server answering "served\n" on port 80, published on the host's `port`.
+  std::string serve_detached(const std::string& name, uint16_t port,
+                             const std::vector<std::string>& more = {}) {
+    std::vector<std::string> options{"-p", fmt::format("{}:80", port), "--stop-timeout", "1"};
+    options.insert(options.end(), more.begin(), more.end());
+    const auto r =
+        detach(name, options, {"/bin/nc", "-ll", "-p", "80", "-e", "/bin/echo", "served"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return trimmed(r.out);
+  }
+  DetachedTraces traces(const std::string& id) {
+    DetachedTraces t{id, 0, "", ""};
+    const auto state = ctr::read_state(ctr::container_dir(id, "/run/mycontainer"));
+    EXPECT_TRUE(state.has_value()) << "no state for " << id;
+    if (state) {
+      t.monitor = state->runtime_pid;
+      t.lease = state->lease;
+      t.address = state->ip.substr(0, state->ip.find('/'));
+    }
+    return t;
+  }
+  // The claim of tcp port `port`: "ID PID BRIDGE".
+  static std::string claim_of(uint16_t port) {
+    return fs::exists(claim_file(port)) ? trimmed(read_file(claim_file(port))) : "";
+  }
+  // Nothing of the container left: no rule tagged with its id or leading to its address, no
+  // claim, no NAT user or lease of its monitor, no state, no line in the hosts file; the port
+  // leads nowhere.
+  void expect_nothing_left(const DetachedTraces& t, uint16_t port) {
+    EXPECT_TRUE(wait_until([&] { return !fs::exists("/run/mycontainer/containers/" + t.id); }))
+        << "state of " << t.id << " left";
+    EXPECT_EQ(rules_mentioning({"mycontainer:" + t.id + " ", "mycontainer:" + t.id + "\"",
+                                fmt::format("--dport {} ", port), t.address + ":80 ",
+                                "-d " + t.address + "/32 "}),
+              "");
+    EXPECT_FALSE(ctr::PublishedPorts::rules_present(t.id));
+    EXPECT_FALSE(fs::exists(claim_file(port))) << claim_of(port);
+    EXPECT_TRUE(nat_users_of(t.monitor).empty()) << "NAT user of the monitor left";
+    if (!t.lease.empty()) {
+      EXPECT_FALSE(fs::exists(t.lease)) << "lease left: " << t.lease;
+    }
+    EXPECT_FALSE(contains(read_file(ctr::HostsEntry::file_of("ctr0")), "\t" + t.id))
+        << "hosts line left";
+    EXPECT_EQ(tcp_read("127.0.0.1", port), "") << "the port still leads somewhere";
+  }
+  std::vector<std::string> names_;
+};
+
+// docker run -d -p PORT:80: the port answers from the host long after `create` (which made
+// the rules) has exited, because the monitor owns them; rm -f removes every trace.
+TEST_F(Step7NetDetached, APublishedPortOfADetachedContainerAnswersUntilRmForce) {
+  const std::string name = unique_name(kTag);
+  const uint16_t port = host_port(4);
+  ASSERT_EQ(rules_mentioning({fmt::format("--dport {} ", port)}), "") << "port in use already";
+  const std::string id = serve_detached(name, port);
+  ASSERT_EQ(id.size(), 64u);
+  ASSERT_TRUE(wait_until([&] { return tcp_read("127.0.0.1", port) == "served\n"; }));
+  EXPECT_EQ(tcp_read(kBridgeAddress, port), "served\n");
+  const DetachedTraces t = traces(id);
+  ASSERT_GT(t.monitor, 0);
+  // The claim, the NAT user (forwarding) and the address all name the monitor, not create.
+  EXPECT_EQ(claim_of(port), fmt::format("{} {} ctr0", id, t.monitor));
+  EXPECT_EQ(nat_users_of(t.monitor).size(), 1u);
+  EXPECT_TRUE(ctr::PublishedPorts::rules_present(id));
+  EXPECT_TRUE(contains(read_file(ctr::HostsEntry::file_of("ctr0")), t.address + "\t" + id))
+      << "the hosts line went with create";
+  // ps shows the port, as docker does.
+  EXPECT_TRUE(contains(mc({"ps", "--format", "{{.Names}} {{.Ports}}"}).out,
+                       fmt::format("{} 0.0.0.0:{}->80/tcp\n", name, port)))
+      << mc({"ps"}).out;
+  // Another cleanup meanwhile takes nothing away: the monitor lives.
+  EXPECT_EQ(mc({"cleanup"}).status, 0);
+  EXPECT_EQ(tcp_read("127.0.0.1", port), "served\n");
+
+  const auto rm = mc({"rm", "-f", name});
+  EXPECT_EQ(rm.status, 0) << rm.err;
+  expect_nothing_left(t, port);
+}
+
+// stop, then start: the ports go with the container and come back with it (claimed again by
+// the new monitor). A port another container has published is refused in one line, 125,
+// nothing made. --rm: gone with the container. stop + rm: nothing left.
+TEST_F(Step7NetDetached, StopStartReclaimsTheirPortsAndATakenPortIsRefused) {
+  const std::string name = unique_name(kTag), other = unique_name(kTag);
+  const uint16_t port = host_port(5);
+  const std::string id = serve_detached(name, port);
+  ASSERT_TRUE(wait_until([&] { return tcp_read("127.0.0.1", port) == "served\n"; }));
+  const DetachedTraces first = traces(id);
+
+  // The port is taken: refused by create, reported by run -d in one line, exit 125.
+  const std::string rules_before = rules_mentioning({fmt::format("--dport {} ", port)});
+  const auto taken = detach(other, {"-p", fmt::format("{}:81", port)}, {"/bin/true"});
+  EXPECT_EQ(taken.status, 125) << taken.err;
+  EXPECT_EQ(
+      taken.err,
+      fmt::format("mycontainer: port {}/tcp is already published by container {}\n", port, id));
+  EXPECT_EQ(mc({"inspect", other}).status, 1) << "a record of the refused one was kept";
+  EXPECT_EQ(rules_mentioning({fmt::format("--dport {} ", port)}), rules_before);
+  EXPECT_EQ(claim_of(port), fmt::format("{} {} ctr0", id, first.monitor));
+  EXPECT_EQ(tcp_read("127.0.0.1", port), "served\n") << "the first one lost its port";
+
+  // stop: everything goes with the container (the monitor's exit removed it).
+  const auto stop = mc({"stop", "-t", "1", name});
+  EXPECT_EQ(stop.status, 0) << stop.err;
+  expect_nothing_left(first, port);
+  // start: a new monitor claims the port again; it answers.
+  const auto start = mc({"start", name});
+  EXPECT_EQ(start.status, 0) << start.err;
+  ASSERT_TRUE(wait_until([&] { return tcp_read("127.0.0.1", port) == "served\n"; }));
+  const DetachedTraces second = traces(id);
+  EXPECT_NE(second.monitor, first.monitor);
+  EXPECT_EQ(claim_of(port), fmt::format("{} {} ctr0", id, second.monitor));
+  EXPECT_EQ(mc({"stop", "-t", "1", name}).status, 0);
+  EXPECT_EQ(mc({"rm", name}).status, 0);
+  expect_nothing_left(second, port);
+
+  // --rm: a server for one connection; once it has answered, it ends and all of it goes.
+  const std::string once = unique_name(kTag);
+  const uint16_t once_port = host_port(6);
+  const auto r = detach(once, {"--rm", "-p", fmt::format("{}:80", once_port)},
+                        {"/bin/nc", "-l", "-p", "80", "-e", "/bin/echo", "once"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const DetachedTraces t = traces(trimmed(r.out));
+  EXPECT_TRUE(wait_until([&] { return tcp_read("127.0.0.1", once_port) == "once\n"; }));
+  EXPECT_TRUE(wait_until([&] { return mc({"inspect", once}).status == 1; })) << "--rm kept it";
+  expect_nothing_left(t, once_port);
+}
+
+// The monitor SIGKILLed: the container goes on, unmanaged, and its port still answers (its
+// rules are there); `ps` says so; `cleanup` stops it and removes its rules, claim, NAT user
+// (--nat as well as -p) and lease, and puts forwarding and route_localnet back (TearDown).
+TEST_F(Step7NetDetached, WithNatAndAKilledMonitorCleanupRemovesEverything) {
+  const std::string name = unique_name(kTag);
+  const uint16_t port = host_port(7);
+  const std::string id = serve_detached(name, port, {"--nat"});
+  ASSERT_TRUE(wait_until([&] { return tcp_read("127.0.0.1", port) == "served\n"; }));
+  const DetachedTraces t = traces(id);
+  ASSERT_GT(t.monitor, 0);
+  EXPECT_TRUE(ctr::Nat::rule_installed(ctr::kDefaultSubnet, "ctr0"));
+  EXPECT_EQ(nat_users_of(t.monitor).size(), 1u);
+  ASSERT_EQ(::kill(t.monitor, SIGKILL), 0);
+  EXPECT_TRUE(wait_until([&] {
+    return contains(mc({"ps", "--format", "{{.Names}} {{.Status}}"}).out,
+                    name + " Up ");  // and "(monitor gone)"
+  }));
+  EXPECT_TRUE(wait_until([&] { return contains(mc({"ps"}).out, "(monitor gone)"); }))
+      << mc({"ps"}).out;
+  EXPECT_EQ(tcp_read("127.0.0.1", port), "served\n") << "unmanaged, it still serves";
+  const auto cleanup = mc({"cleanup"});
+  EXPECT_EQ(cleanup.status, 0) << cleanup.err;
+  EXPECT_TRUE(contains(cleanup.out, "finished " + name)) << cleanup.out;
+  expect_nothing_left(t, port);
+  EXPECT_EQ(mc({"rm", name}).status, 0);
 }
 
 // The last block of a container that prints /etc/hosts then "---" in a loop.

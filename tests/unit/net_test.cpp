@@ -572,6 +572,35 @@ TEST(NetPrivileged, NatRuleOfAKilledProcessIsRemovedLater) {
   }
 }
 
+// `run -d`: create enables NAT and exits; the monitor, alive, is the user from then on
+// (hand_over), and its end gives it back (release_users_of), though it is alive then.
+TEST(NetPrivileged, NatHandedOverStaysUntilItsNewOwnerReleasesIt) {
+  MC_REQUIRE_ROOT();
+  const Ipv4Cidr subnet{ipv4(10, 47, 208, 0), 24};
+  auto lock = lock_nat_tests();
+  const std::string bridge = ctr::unique_link_name("mct");
+  const bool alone = !nat_has_other_users();
+  const std::string forward_before = ip_forward();
+  ChildGuard owner{::fork()};  // the "monitor": alive until the end of the test
+  ASSERT_GE(owner.pid, 0);
+  if (owner.pid == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  {
+    ctr::Nat nat = ctr::Nat::enable(subnet, bridge);
+    nat.hand_over(owner.pid);
+  }  // our destructor: no longer a user, nothing removed
+  EXPECT_TRUE(ctr::Nat::rule_installed(subnet, bridge));
+  ctr::Nat::release_dead_users();  // the owner lives: kept
+  EXPECT_TRUE(ctr::Nat::rule_installed(subnet, bridge));
+  ctr::Nat::release_users_of(owner.pid);
+  EXPECT_FALSE(ctr::Nat::rule_installed(subnet, bridge));
+  if (alone && !nat_has_other_users()) {
+    EXPECT_EQ(ip_forward(), forward_before);
+  }
+}
+
 }  // namespace
 
 // --subnet against the host's routes (issue #15): a subnet that a route through another

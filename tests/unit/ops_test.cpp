@@ -4,8 +4,10 @@
 // directories, the freezer's file logic against fake directories, and the process.json and
 // resources readers. No root needed: real cgroups and real containers are in
 // steps/step7_ops_test.cpp.
-#include <fcntl.h>   // open(2)
-#include <unistd.h>  // close(2)
+#include <fcntl.h>      // open(2)
+#include <sys/prctl.h>  // prctl(2) PR_SET_NAME
+#include <sys/wait.h>   // waitpid(2)
+#include <unistd.h>     // close(2), fork(2)
 
 #include <chrono>
 #include <filesystem>
@@ -24,6 +26,7 @@
 #include "runtime/hooks.hpp"
 #include "runtime/resources.hpp"
 #include "runtime/spec.hpp"
+#include "runtime/state.hpp"  // ctr::process_running, process_start_time
 #include "support.hpp"
 
 namespace {
@@ -367,6 +370,45 @@ TEST(ProcessJson, NoArgsIsRefusedByName) {
   } catch (const mycontainer::SpecError& e) {
     EXPECT_NE(std::string(e.what()).find("process.args"), std::string::npos) << e.what();
   }
+}
+
+// ps asks every monitor whether it still runs: /proc/PID/stat's state and start time, read in
+// one read(2) and parsed after the last ')' (a command name may hold spaces and ')').
+TEST(ProcessStat, RunningStartTimeAZombieAndANameWithParentheses) {
+  std::ifstream in(fmt::format("/proc/{}/stat", ::getpid()));
+  const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i < 22; ++i) rest >> field;
+  unsigned long long start = 0;
+  rest >> start;
+  ASSERT_GT(start, 0u);
+  EXPECT_EQ(ctr::process_start_time(::getpid()), start);
+  EXPECT_TRUE(ctr::process_running(::getpid(), start));
+  EXPECT_FALSE(ctr::process_running(::getpid(), start + 1)) << "another process with our pid";
+
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::prctl(PR_SET_NAME, "a) b (c", 0, 0, 0);
+    (void)!::write(ready[1], "x", 1);
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  // Not reaped yet: a zombie, which has ended for ps; its stat is still there.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (ctr::process_running(child, 0) && std::chrono::steady_clock::now() < deadline) {
+  }
+  EXPECT_FALSE(ctr::process_running(child, 0));
+  EXPECT_GT(ctr::process_start_time(child), 0u);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_FALSE(ctr::process_running(child, 0));
+  EXPECT_EQ(ctr::process_start_time(child), 0u);
 }
 
 }  // namespace

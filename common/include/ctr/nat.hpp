@@ -1,6 +1,8 @@
 // NAT for containers (--nat): the host masquerades their traffic, so they reach beyond it.
 #pragma once
 
+#include <sys/types.h>  // pid_t
+
 #include <filesystem>   // std::filesystem::path
 #include <string>       // std::string
 #include <string_view>  // std::string_view
@@ -39,6 +41,13 @@ class Nat {
   // left: what their destructors would have done. Nothing when no user was ever recorded.
   // Throws SyscallError, or std::runtime_error if iptables fails.
   static void release_dead_users(const std::filesystem::path& state_dir = kNetStateDir);
+  // Forgets the users recorded for `owner` (and, like release_dead_users, those whose process
+  // is gone), then settles the same way. For the end of a detached container: its monitor,
+  // given the user by hand_over, runs this as its last act (a live process, so
+  // release_dead_users would keep it); or whoever finishes the container of a monitor that
+  // died but is not reaped yet (a zombie still answers kill(2)). Throws like
+  // release_dead_users.
+  static void release_users_of(pid_t owner, const std::filesystem::path& state_dir = kNetStateDir);
 
   Nat() = default;
   Nat(Nat&& other) noexcept;
@@ -50,6 +59,12 @@ class Nat {
   // Stops being a user now; removes the rule and restores forwarding if it was the last.
   // Never throws (failures are narrated).
   void disable() noexcept;
+  // Makes another process the user instead of us, as ctr::Lease::hand_over does with an
+  // address: the user file is renamed (rename(2), under the lock) to name `new_owner`, and
+  // this object forgets it. `run -d`: `create` enables NAT and exits at once; the container's
+  // monitor, which lives as long as the container, is the user from then on. Throws
+  // SyscallError.
+  void hand_over(pid_t new_owner);
 
  private:
   Ipv4Cidr subnet_;
