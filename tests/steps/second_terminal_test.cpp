@@ -52,7 +52,11 @@ TEST(SecondTerminal, StepSuitesPassWhileOtherContainersRun) {
 
   // 2. A step-6 container in the foreground of its own thread, as `sudo ./container` would.
   const std::string seconds6 = unique_sleep_seconds();
-  std::thread step6([&] { run_step(step(6), {"--memory", "64M"}, {"/bin/sleep", seconds6}); });
+  RunOptions long_enough;  // until killed below, after the suites
+  long_enough.timeout = std::chrono::minutes(15);
+  std::thread step6([&] {
+    run_step(step(6), {"--memory", "64M"}, {"/bin/sleep", seconds6}, long_enough);
+  });
   for (int i = 0; i < 200 && pids_matching("/bin/sleep " + seconds6).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
@@ -62,7 +66,7 @@ TEST(SecondTerminal, StepSuitesPassWhileOtherContainersRun) {
   // 3. The suites, one after the other, each as its own process.
   RunOptions options;
   options.env = {"MC_REQUIRE_ROOT=1"};
-  options.timeout = std::chrono::minutes(3);
+  options.timeout = std::chrono::minutes(4);
   for (const auto& s : suites()) {
     const auto r = run({bin(s.binary), "--gtest_filter=" + s.filter, "--gtest_brief=1"}, options);
     EXPECT_EQ(r.status, 0) << s.binary << " failed while other containers ran:\n" << r.out;
