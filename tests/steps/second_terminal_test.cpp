@@ -77,7 +77,7 @@ TEST(SecondTerminal, StepSuitesPassWhileOtherContainersRun) {
   EXPECT_FALSE(pids_matching("/bin/sleep " + seconds6).empty()) << "the step-6 container died";
   kill_sleepers(seconds6);
   step6.join();
-  const auto removed = run({bin("mycontainer"), "delete", "--force", name});
+  const auto removed = run({bin("mycontainer"), "rm", "--force", name});
   EXPECT_EQ(removed.status, 0) << removed.err;
   EXPECT_EQ("", leftovers.check());
   leftovers.scrub();
