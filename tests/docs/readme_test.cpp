@@ -14,6 +14,8 @@
 //     the machine's), `Nov 29 03:43` any time stamp of `ls -l` (and an ISO 8601 time any), a MAC
 //     address any MAC address (and fe80:: any link-local address, `@ifN` any peer index), a number
 //     with three decimals any time in ms;
+//   - in strace's output, an address (`0x` and six or more hex digits) is any address, and
+//     the size of an environment (`/* 41 vars */`) any size;
 //   - `/work/main` (where the samples were made) is this checkout;
 //   - a line `...` stands for any number of lines;
 //   - runs of blanks count as one (columns shift with the width of a PID);
@@ -151,7 +153,7 @@ std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::str
       R"(/work/main|mc-[0-9a-f]{8}\b|[ce]th[0-9a-f]{8}\b|\b[0-9a-f]{32}\b|)"
       R"(\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b|fe80::[0-9a-f:]+|\b\d+\.\d{3}\b|@if\d+|)"
       R"(\b[A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d\b|<[a-z][a-z -]*>|\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|)"
-      R"(\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
+      R"(\b0x[0-9a-f]{6,}\b|/\* \d+ vars \*/|\b\d+\.\d+(?= ?ms\b)|\b\d{4,}\b)";
   std::string listed;  // the block's own tokens first: they win over the shapes
   for (const auto& token : vary) {
     listed += regex_escape(token);
@@ -170,6 +172,11 @@ std::vector<Piece> pieces_of(const std::string& line, const std::vector<std::str
     std::string pattern;
     if (t == "/work/main") {
       pieces.push_back({source_dir(), ""});
+      at = pos + t.size();
+      continue;
+    }
+    if (t.rfind("0x", 0) == 0 || t.rfind("/*", 0) == 0) {  // strace: an address, an env size
+      pieces.push_back({t, t[0] == '0' ? "0x[0-9a-f]+" : R"(/\* \d+ vars \*/)", false});
       at = pos + t.size();
       continue;
     }

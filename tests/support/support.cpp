@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
+#include <mutex>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -53,6 +55,29 @@ std::string source_dir() {
 }
 
 namespace {
+// The pids run() started: a step binary names its cgroup and its address lease after its own
+// pid, and those names tell the test's from a stranger's (owned_by_test).
+std::mutex g_started_mutex;
+std::set<int> g_started;
+
+void remember_started(int pid) {
+  const std::lock_guard lock(g_started_mutex);
+  g_started.insert(pid);
+}
+
+bool was_started(int pid) {
+  const std::lock_guard lock(g_started_mutex);
+  return g_started.count(pid) > 0;
+}
+
+// Marks this test process, once, before any test runs: every process it starts inherits the
+// mark (support.hpp, kOwnerVariable). A test binary started by another test replaces its
+// parent's mark with its own: what it starts is its own.
+const bool g_marked = [] {
+  ::setenv(kOwnerVariable, std::to_string(::getpid()).c_str(), 1);
+  return true;
+}();
+
 void drain(int fd, std::string& into) {
   char buf[4096];
   ssize_t n;
@@ -67,6 +92,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   }
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid > 0) remember_started(pid);
   if (pid == 0) {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
@@ -185,6 +211,49 @@ std::set<std::string> list_files(const fs::path& dir) {
   }
   return out;
 }
+
+// True when pid carries this test's mark in its environment (as it was at its last execve).
+bool carries_our_mark(int pid) {
+  const std::string mark = fmt::format("{}={}", kOwnerVariable, ::getpid());
+  const std::string environ = read_file(fmt::format("/proc/{}/environ", pid));
+  for (size_t at = 0; at < environ.size();) {
+    const size_t end = environ.find('\0', at);
+    if (environ.compare(at, end - at, mark) == 0) return true;
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return false;
+}
+
+// This test's live processes (zombies are dead: their parent just has not reaped them yet).
+std::map<int, std::string> our_processes() {
+  std::map<int, std::string> out;
+  const int self = ::getpid();
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int pid = std::stoi(name);
+    if (pid == self || !carries_our_mark(pid)) continue;
+    const std::string stat = read_file(it->path().string() + "/stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || stat.compare(close + 2, 1, "Z") == 0) continue;
+    std::string cmdline = read_file(it->path().string() + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    out[pid] = cmdline;
+  }
+  return out;
+}
+
+std::set<std::string> host_links() {
+  std::set<std::string> out;
+  for (const auto& entry : fs::directory_iterator("/sys/class/net")) {
+    // The project's bridge is shared infrastructure that stays on purpose (step 5).
+    if (entry.path().filename() == "ctr0") continue;
+    out.insert(entry.path().filename().string());
+  }
+  return out;
+}
 }  // namespace
 
 HostSnapshot HostSnapshot::take() {
@@ -197,11 +266,7 @@ HostSnapshot HostSnapshot::take() {
     fields >> id >> parent >> devno >> root >> mount_point;
     s.mounts.push_back(mount_point);
   }
-  for (const auto& entry : fs::directory_iterator("/sys/class/net")) {
-    // The project's bridge is shared infrastructure that stays on purpose (step 5).
-    if (entry.path().filename() == "ctr0") continue;
-    s.links.insert(entry.path().filename().string());
-  }
+  s.links = host_links();
   s.cgroups = cgroup_dirs();
   s.mycontainer_state = list_files("/run/mycontainer");
   // The compiled seccomp filter is a cache that stays on purpose (ctr::cached_seccomp).
@@ -211,10 +276,127 @@ HostSnapshot HostSnapshot::take() {
   std::erase_if(s.mycontainer_state, [](const std::string& f) {
     return f.rfind("/run/mycontainer/ipam/", 0) == 0 && f.ends_with("/.next");
   });
+  s.processes = our_processes();
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   s.hostname = host;
   return s;
+}
+
+// --- What belongs to the test ------------------------------------------------------------
+
+namespace {
+// True when one component of path is a name unique_name() made in process pid:
+// "<prefix>-<pid>-<n>", alone or inside a longer name ("mycontainer-mct7-4242-3").
+bool carries_tag(const std::string& path, int pid) {
+  const std::string tag = fmt::format("-{}-", pid);
+  for (const auto& part : fs::path(path)) {
+    const std::string s = part.string();
+    if (s.find(tag) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool is_number(const std::string& s) {
+  return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// The pid a runtime wrote into a file it owns: an address lease holds it ("4242\n"), a NAT
+// user file is named after it (nat/user.PID.N). 0 when the file names none.
+int owner_in_file(const std::string& path) {
+  const std::string base = fs::path(path).filename().string();
+  if (base.rfind("user.", 0) == 0) {
+    const std::string pid = base.substr(5, base.find('.', 5) - 5);
+    return is_number(pid) ? std::stoi(pid) : 0;
+  }
+  if (path.rfind("/run/mycontainer/ipam/", 0) != 0) return 0;
+  std::string text = read_file(path);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return is_number(text) ? std::stoi(text) : 0;
+}
+
+// A pid-named resource (a step-6 cgroup, a lease) is the test's when the test started its
+// owner, or when its owner is gone: runtimes remove what they made before they exit, so
+// what a dead one left is a leak, and the test that is looking reports it.
+bool owner_is_ours(int owner, const TestScope& scope) {
+  return owner > 0 && (scope.started_by_test(owner) || !scope.alive(owner));
+}
+
+bool cgroup_is_ours(const std::string& path, const TestScope& scope) {
+  if (carries_tag(path, scope.pid)) return true;  // "mycontainer-<ours>", a test-made parent
+  for (const auto& part : fs::path(path)) {
+    const std::string s = part.string();
+    // Steps 6's cgroup: "container_with_cgroups-<pid of the step binary>".
+    const auto dash = s.rfind('-');
+    if (s.rfind("container_with_", 0) == 0 && dash != std::string::npos &&
+        is_number(s.substr(dash + 1)) && owner_is_ours(std::stoi(s.substr(dash + 1)), scope)) {
+      return true;
+    }
+  }
+  return false;  // another container's ("mycontainer-<theirs>"), a system service's
+}
+
+bool link_is_ours(char sign, const std::string& name, const TestScope& scope) {
+  if (carries_tag(name, scope.pid)) return true;
+  const bool pair_end = name.rfind("veth", 0) == 0 || name.rfind("ceth", 0) == 0;
+  if (sign == '-') {
+    // A container's pair goes away with its container; anything else the host had is the
+    // host's own (an interface moved into a namespace is gone from here).
+    return !pair_end && name.rfind("mc", 0) != 0;
+  }
+  if (!pair_end) return false;  // another program's bridge or test link
+  // The project's pairs are veth<hex> (host end) and ceth<hex> (container end). A pair whose
+  // container end is in a namespace belongs to a running container; if that container is
+  // ours, its processes are still alive and reported as "+process". A pair with both ends
+  // still here is orphaned: no container will ever take it.
+  const std::string other = (name[0] == 'v' ? "c" : "v") + name.substr(1);
+  return scope.link_on_host(other);
+}
+
+bool mount_is_ours(const std::string& mount_point, const TestScope& scope) {
+  if (mount_point == scope.rootfs || mount_point.rfind(scope.rootfs + "/", 0) == 0) return true;
+  if (carries_tag(mount_point, scope.pid)) return true;  // a TempDir, a container's state
+  // The host's own top-level directories ("/", "/proc", "/tmp"): no container may mount on
+  // them, whoever's it is.
+  return std::count(mount_point.begin(), mount_point.end(), '/') <= 1;
+}
+
+bool state_is_ours(char sign, const std::string& file, const TestScope& scope) {
+  if (carries_tag(file, scope.pid)) return true;  // containers/<ours>/..., a draft of ours
+  if (file.rfind("/run/mycontainer/containers/", 0) == 0) return false;  // another's
+  if (sign == '-') return false;  // someone else's container ended
+  const int owner = owner_in_file(file);
+  return owner == 0 || owner_is_ours(owner, scope);
+}
+}  // namespace
+
+TestScope TestScope::current() {
+  TestScope scope;
+  scope.pid = ::getpid();
+  scope.rootfs = mc::test::rootfs();
+  scope.started_by_test = [](int pid) { return was_started(pid) || carries_our_mark(pid); };
+  scope.alive = [](int pid) { return ::kill(pid, 0) == 0 || errno == EPERM; };
+  scope.link_on_host = [](const std::string& name) {
+    std::error_code ec;
+    return fs::exists("/sys/class/net/" + name, ec);
+  };
+  return scope;
+}
+
+bool owned_by_test(const std::string& line, const TestScope& scope) {
+  if (line.empty()) return false;
+  const char sign = line[0];
+  if (sign != '+' && sign != '-') return true;  // the host name changed
+  const auto space = line.find(' ');
+  const std::string what = line.substr(1, space - 1);
+  const std::string item = space == std::string::npos ? "" : line.substr(space + 1);
+  if (what == "mount") return mount_is_ours(item, scope);
+  if (what == "link") return link_is_ours(sign, item, scope);
+  if (what == "cgroup")
+    return sign == '+' ? cgroup_is_ours(item, scope) : carries_tag(item, scope.pid);
+  if (what == "state") return state_is_ours(sign, item, scope);
+  if (what == "process") return sign == '+';  // only the test's own processes are listed
+  return true;
 }
 
 namespace {
@@ -229,29 +411,56 @@ void set_diff(const char* what, const Set& before, const Set& after, std::string
       out += fmt::format("-{} {}\n", what, x);
   }
 }
+
+std::string ours_only(const std::string& lines, const TestScope& scope) {
+  std::istringstream in(lines);
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    if (owned_by_test(line, scope)) out += line + "\n";
+  }
+  return out;
+}
+
+std::string process_diff(const std::map<int, std::string>& before,
+                         const std::map<int, std::string>& after) {
+  std::string out;
+  for (const auto& [pid, cmdline] : after) {
+    if (before.count(pid) == 0) out += fmt::format("+process {} {}\n", pid, cmdline);
+  }
+  return out;
+}
 }  // namespace
 
-std::string diff(const HostSnapshot& before, const HostSnapshot& after) {
+std::string diff(const HostSnapshot& before, const HostSnapshot& after,
+                 CompareProcesses processes) {
+  const TestScope scope = TestScope::current();
   std::string out;
-  set_diff("mount", before.mounts, after.mounts, out);
+  std::string mounts;
+  set_diff("mount", before.mounts, after.mounts, mounts);
+  out += ours_only(mounts, scope);
   // A container's veth pair goes with its network namespace, which the kernel tears down in
-  // the background (cleanup_net) a few milliseconds after the last process: look again for
-  // up to 3 s before calling a link left behind. For the same reason a veth of an earlier
-  // run may still be there in `before` and gone now: that is not this run's doing.
-  const auto settled = [&before](std::set<std::string> links) {
-    for (const auto& l : before.links) {
-      if (l.rfind("veth", 0) == 0 && links.count(l) == 0) links.insert(l);
+  // the background (cleanup_net) a few milliseconds after the last process, and a process
+  // killed a moment ago may still be exiting: look again for up to 3 s before calling a
+  // link or a process left behind.
+  std::string links, procs;
+  for (int i = 0; i < 300; ++i) {
+    links.clear();
+    set_diff("link", before.links, i == 0 ? after.links : host_links(), links);
+    links = ours_only(links, scope);
+    procs.clear();
+    if (processes == CompareProcesses::kYes) {
+      procs = process_diff(before.processes, i == 0 ? after.processes : our_processes());
     }
-    return links;
-  };
-  std::set<std::string> links = settled(after.links);
-  for (int i = 0; i < 300 && links != before.links; ++i) {
+    if (links.empty() && procs.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    links = settled(HostSnapshot::take().links);
   }
-  set_diff("link", before.links, links, out);
-  set_diff("cgroup", before.cgroups, after.cgroups, out);
-  set_diff("state", before.mycontainer_state, after.mycontainer_state, out);
+  out += links + procs;
+  std::string cgroups;
+  set_diff("cgroup", before.cgroups, after.cgroups, cgroups);
+  out += ours_only(cgroups, scope);
+  std::string state;
+  set_diff("state", before.mycontainer_state, after.mycontainer_state, state);
+  out += ours_only(state, scope);
   if (before.hostname != after.hostname) {
     out += fmt::format("hostname {} -> {}\n", before.hostname, after.hostname);
   }

@@ -73,11 +73,42 @@ struct HostSnapshot {
   std::set<std::string> links;              // network interface names
   std::set<std::string> cgroups;            // directories under /sys/fs/cgroup (depth-limited)
   std::set<std::string> mycontainer_state;  // files under /run/mycontainer
+  std::map<int, std::string> processes;     // this test's live processes: pid -> command line
   std::string hostname;
   static HostSnapshot take();
 };
-// Lists the differences ("" when equal), for EXPECT_EQ("", diff(before, after)).
-std::string diff(const HostSnapshot& before, const HostSnapshot& after);
+
+// What a test compares is what belongs to the test, so that other containers on the host (a
+// learner's second terminal, another suite under `ctest -j`, another developer) never fail
+// it, and a leak of the test's own containers always does. Belonging is decided by names and
+// pids (owned_by_test below); everything else on the host is someone else's.
+enum class CompareProcesses { kYes, kNo };  // kNo: while the test's own container still runs
+// Lists the differences that belong to this test ("" when none), for
+// EXPECT_EQ("", diff(before, after)).
+std::string diff(const HostSnapshot& before, const HostSnapshot& after,
+                 CompareProcesses processes = CompareProcesses::kYes);
+
+// Every process a test starts carries MC_TEST_OWNER=<the test's pid> in its environment
+// (set once at startup, inherited through every fork and exec, steps 1-6 pass it into the
+// container): that is how a container of the test is told from a stranger's, even after it
+// was orphaned and adopted by init.
+inline constexpr const char* kOwnerVariable = "MC_TEST_OWNER";
+
+// What decides whether one line of a whole-host diff ("+cgroup /sys/fs/cgroup/...") belongs to
+// a test. Filled from the real host by TestScope::current(); a unit test fills it by hand.
+struct TestScope {
+  int pid = 0;         // the test process: names made by unique_name() carry "-<pid>-"
+  std::string rootfs;  // the test's root filesystem: mounts beneath it are the test's
+  // True for a process the test started (run() records them) or one that carries its mark.
+  std::function<bool(int)> started_by_test;
+  std::function<bool(int)> alive;
+  // True when a network interface of that name is in the host's namespace now.
+  std::function<bool(const std::string&)> link_on_host;
+  static TestScope current();
+};
+// True when a diff line is about something of the test's (or something of the host's that no
+// container may change: its host name, its own interfaces, mounts on its top-level directories).
+bool owned_by_test(const std::string& line, const TestScope& scope);
 
 // Processes whose command line starts with prefix ("/bin/sleep 1234"), other than this one.
 std::vector<int> pids_matching(const std::string& prefix);
