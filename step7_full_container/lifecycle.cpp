@@ -369,17 +369,20 @@ int run_detached(const CLI::App& run, RunOptions& o) {
   if (o.common.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
   if (o.tty || o.interactive) {
     throw ctr::UsageError(
-        "-d with -t or -i: not yet (a detached container's stdin is /dev/null and its output "
-        "goes to its log); drop -t/-i, and use `mycontainer exec -it NAME sh` to get a shell");
+        "-d with -t or -i: a detached container has no terminal or input here (its stdin is "
+        "/dev/null, its output goes to its log, and there is no `attach`); drop -t/-i, and use "
+        "`mycontainer exec -it NAME sh` for a shell in it");
   }
-  Spec spec = spec_from_flags(o);
+  // From an image (run -d IMAGE), its config under the flags and its layers as the root, as
+  // `run IMAGE` does (run.cpp); else the flags and --rootfs.
+  Spec spec = o.image.empty() ? spec_from_flags(o) : spec_from_image(o, image_for_run(o.image));
   spec.annotations[kAnnotationMonitor] = "true";
   Known k;
   k.id = new_container_id();
   k.dir = record_dir(k.id);
   k.record = Record{.id = k.id,
                     .name = o.name,
-                    .image = o.common.rootfs,
+                    .image = o.image.empty() ? o.common.rootfs : o.image,
                     .command = spec.process.args,
                     .created_ns = now_ns(),
                     .auto_remove = o.auto_remove,

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,27 +137,28 @@ class LoginSession : public ::testing::TestWithParam<int> {
   void SetUp() override {
     MC_REQUIRE_ROOT();
     if (!cgroup_v2_only()) GTEST_SKIP() << "cgroup v2 only (scripts/vm-test.sh runs it)";
-    shell_cgroup_before_ = cgroup_of(session_.shell());
+    session_.emplace();  // only now: on a v1 host its cgroup would be a plain directory
+    shell_cgroup_before_ = cgroup_of(session_->shell());
     top_before_ = top_children();
   }
   void TearDown() override {
     if (IsSkipped()) return;
-    EXPECT_EQ(cgroup_of(session_.shell()), shell_cgroup_before_) << "the shell was moved";
+    EXPECT_EQ(cgroup_of(session_->shell()), shell_cgroup_before_) << "the shell was moved";
     EXPECT_EQ(cgroup_of(::getpid()), own_before_) << "the test process was moved";
     // The container's cgroup is gone; the top-level cgroup may stay, as docker's does.
     EXPECT_TRUE(wait_until([&] { return top_children() == top_before_; }, 10s))
         << "left in " << kTop << ": " << fmt::format("{}", fmt::join(top_children(), " "));
-    EXPECT_FALSE(fs::exists(session_.dir() + "/" + std::string(ctr::kRuntimeLeafCgroup)))
+    EXPECT_FALSE(fs::exists(session_->dir() + "/" + std::string(ctr::kRuntimeLeafCgroup)))
         << "the runtime made a leaf in a cgroup it shares";
   }
   RunResult run_in_session(std::vector<std::string> options,
                            const std::vector<std::string>& command) {
     options.insert(options.end(), {"--net", "none"});
-    return run(session_.argv(GetParam(), options, command));
+    return run(session_->argv(GetParam(), options, command));
   }
 
   std::string own_before_ = cgroup_of(::getpid());
-  Session session_;
+  std::optional<Session> session_;  // made in SetUp, on a cgroup v2 host only
   std::string shell_cgroup_before_;
   std::vector<std::string> top_before_;
 };
@@ -167,7 +169,7 @@ TEST_P(LoginSession, MemoryLimitKillsAHogAndExplainSaysWhere) {
   EXPECT_NE(r.err.find("killed by the OOM killer (memory limit 32 MiB)"), std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("container cgroups go beneath " + kTop + " -> the runtime's cgroup '" +
-                       session_.dir() + "' holds other processes"),
+                       session_->dir() + "' holds other processes"),
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("mkdir " + kTop + "/"), std::string::npos) << r.err;
@@ -189,8 +191,8 @@ TEST_P(LoginSession, PidsLimitStopsAForkLoop) {
 // loop in it is throttled to about a quarter of a CPU.
 TEST_P(LoginSession, CpusThrottlesABusyLoopInTheTopLevelCgroup) {
   const std::string marker = unique_name("mc-busy");
-  Background bg(session_.argv(GetParam(), {"--net", "none", "--cpus", "0.25"},
-                              {"/bin/sh", "-c", "while :; do :; done", marker}));
+  Background bg(session_->argv(GetParam(), {"--net", "none", "--cpus", "0.25"},
+                               {"/bin/sh", "-c", "while :; do :; done", marker}));
   int pid1 = 0;
   ASSERT_TRUE(wait_until([&] {
     const auto pids = pids_matching("/bin/sh -c while :; do :; done " + marker);

@@ -416,6 +416,30 @@ TEST_F(RunImage, SpecShowsTheLayersAndTheImage) {
   EXPECT_EQ(j["annotations"]["io.mycontainer.image"].get<std::string>().rfind("sha256:", 0), 0u);
 }
 
+// docker's `run -d IMAGE`: the image's config and layers, kept by a monitor (lifecycle.md);
+// `rm -f` leaves no state, no record and no mount of its layers.
+TEST_F(RunImage, RunDetachedRunsTheImageAndRmLeavesNothing) {
+  const std::string name = unique_name("img-d");
+  const RunResult started =
+      run({bin("mycontainer"), "--store", store_, "run", "-d", "--net", "none", "--name", name,
+           kRef, "echo $FOO; ls /data; id -u; exec sleep 1000"});
+  ASSERT_EQ(started.status, 0) << started.err;
+  const std::string id = trimmed(started.out);
+  ASSERT_EQ(id.size(), 64u) << started.out;
+  const auto logs = [&] { return run({bin("mycontainer"), "logs", name}).out; };
+  EXPECT_TRUE(wait_until([&] { return logs() == "image\nkeep\n1234\n"; })) << logs();
+  const RunResult inspect = run({bin("mycontainer"), "inspect", name});
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  EXPECT_EQ(nlohmann::json::parse(inspect.out)[0]["Config"]["Image"], kRef) << inspect.out;
+  EXPECT_TRUE(fs::exists("/run/mycontainer/containers/" + id));
+
+  const RunResult removed = run({bin("mycontainer"), "rm", "-f", name});
+  EXPECT_EQ(removed.status, 0) << removed.err;
+  EXPECT_FALSE(fs::exists("/run/mycontainer/containers/" + id));
+  EXPECT_EQ(host_mounts_of(id, store_), "");
+  EXPECT_NE(run({bin("mycontainer"), "inspect", name}).status, 0);
+}
+
 TEST_F(RunImage, AMissingImageIsOneClearLine) {
   // No such image, and the pull of it fails (no registry): what to do instead, in one line.
   const RunResult r = run({bin("mycontainer"), "--store", store_, "run", "--net", "none", "ls"});
