@@ -1035,7 +1035,9 @@ void refuse_for_create(const Spec& spec, const CreateRequest& create) {
                     "podman --init)",
                     kAnnotationInit));
   }
-  if (!spec.root_layers.empty()) {
+  // An image's layers: under an engine the engine mounts the image's root (root.path); our
+  // own monitor (`run -d IMAGE`) has the overlay made as `run IMAGE` does.
+  if (!spec.root_layers.empty() && !monitored(spec)) {
     throw ctr::UsageError(
         fmt::format("{}: not with create (the engine mounts the image's root: root.path)",
                     kAnnotationRootLayers));
@@ -1253,7 +1255,7 @@ int run_container(const Spec& given, const RunRequest& request) {
     save_spec(state_dir.path() / ctr::kConfigCopy, spec);
   }
   // Removed before the state directory (declared after it): the upper directory's content.
-  const ctr::ContainerOverlay overlay = prepare_overlay(c, state_dir);
+  ctr::ContainerOverlay overlay = prepare_overlay(c, state_dir);
   if (overlay) {
     state.rootfs = overlay.mount_point();
     if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
@@ -1385,7 +1387,11 @@ int run_container(const Spec& given, const RunRequest& request) {
   }
   timings.mark("child setup + exec");
   // OCI create: the child did not exec; it waits for `start`, and we are done.
-  if (c.oci()) return hand_over(c, nat, state, state_dir, child);
+  if (c.oci()) {
+    const int rc = hand_over(c, nat, state, state_dir, child);
+    overlay.release();  // `run -d IMAGE`: removed with the container's state (remove_container)
+    return rc;
+  }
   const auto grace = std::chrono::seconds(spec.stop_timeout);
   bool escalated = false;
   if (relay) {

@@ -49,7 +49,8 @@ Spec read_bundle(const fs::path& bundle, std::string& rootfs) {
   // root.path is relative to the bundle, or absolute (config.md "Root").
   const fs::path root = spec.root.path.is_absolute() ? spec.root.path : bundle / spec.root.path;
   rootfs = root.lexically_normal().string();
-  if (!fs::is_directory(rootfs, ec)) {
+  // With an image's layers (`run -d IMAGE`) the root is an overlay create makes: no root.path.
+  if (spec.root_layers.empty() && !fs::is_directory(rootfs, ec)) {
     throw ctr::UsageError(
         fmt::format("root.path: '{}' is not a directory (the bundle's root filesystem)", rootfs));
   }

@@ -90,6 +90,9 @@ class ContainerOverlay {
   const OverlayDirs& dirs() const { return dirs_; }
   const std::string& mount_point() const { return mount_point_; }
   explicit operator bool() const { return !dir_.empty(); }
+  // The directories outlive us: OCI create under `run -d` hands the container over, and
+  // whoever removes its state removes them too (remove_overlay_dirs, cleanup.cpp).
+  void release() noexcept { dir_.clear(); }
 
  private:
   std::filesystem::path dir_;  // "" when none

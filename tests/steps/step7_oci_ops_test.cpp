@@ -225,6 +225,20 @@ TEST_F(OciOps, ABundleAskingForTheBridgeIsRefusedWithOneLine) {
   EXPECT_FALSE(fs::exists(fs::path(c.root()) / "containers" / c.id()));
 }
 
+// So is a bundle naming image layers (io.mycontainer.root.layers) for its root: under an engine
+// the engine mounts the image (root.path); only mycontainer's own monitor (`run -d IMAGE`)
+// passes layers to create.
+TEST_F(OciOps, ABundleNamingImageLayersIsRefusedWithOneLine) {
+  OciContainer c(kTag, [](json& j) {
+    j["annotations"]["io.mycontainer.root.layers"] = json(std::vector<std::string>{"/"}).dump();
+  });
+  const auto r = c.create();
+  EXPECT_EQ(r.status, 125);
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(contains(r.err, "io.mycontainer.root.layers: not with create")) << r.err;
+  EXPECT_FALSE(fs::exists(fs::path(c.root()) / "containers" / c.id()));
+}
+
 // ============================================================================================
 // pause, resume
 // ============================================================================================
