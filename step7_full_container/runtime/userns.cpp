@@ -2,8 +2,6 @@
 
 #include <fcntl.h>   // open(2)
 #include <grp.h>     // setgroups(2)
-#include <nss.h>     // __nss_configure_lookup
-#include <pwd.h>     // getpwuid_r(3), getpwnam_r(3)
 #include <unistd.h>  // geteuid(2), setresuid(2), setresgid(2), access(2), write(2)
 
 #include <algorithm>
@@ -54,32 +52,47 @@ std::vector<std::string_view> lines_of(std::string_view text) {
   return out;
 }
 
-// The user database, from /etc/passwd alone. The programs are linked static (no dynamic
-// loader: a faster start), and glibc cannot safely load its NSS plugins (libnss_systemd,
-// sss, ldap: nsswitch.conf(5)) into a static program: a lookup that reaches one crashes.
-// A user known only to such a service is matched in /etc/subuid by number instead.
-void passwd_from_files_only() {
-  ::__nss_configure_lookup("passwd", "files");
+// The user database, from /etc/passwd alone, read here rather than with getpwuid(3). The
+// programs are linked static (no dynamic loader: a faster start), and glibc cannot safely load
+// its NSS plugins (libnss_systemd, sss, ldap: nsswitch.conf(5)) into a static program: it
+// warns at link time that getpwnam_r "requires at runtime the shared libraries from the glibc
+// version used for linking", and a lookup that reaches one crashes. passwd(5): one user per
+// line, NAME:PASSWORD:UID:GID:GECOS:DIR:SHELL. A user known only to such a service is matched
+// in /etc/subuid by number instead (read_subid_file).
+constexpr const char* kPasswdFile = "/etc/passwd";
+
+// The NAME and UID of each line of /etc/passwd, until `stop` returns true for one.
+template <typename F>
+void each_passwd_entry(F stop) {
+  const auto text = read_file(kPasswdFile);
+  if (!text) return;
+  for (const std::string_view line : lines_of(*text)) {
+    const auto name_end = line.find(':');
+    const auto pass_end = line.find(':', name_end == std::string_view::npos ? 0 : name_end + 1);
+    if (name_end == 0 || name_end == std::string_view::npos || pass_end == std::string_view::npos)
+      continue;
+    const auto uid_end = line.find(':', pass_end + 1);
+    const auto uid = parse_u32(line.substr(pass_end + 1, uid_end - pass_end - 1));
+    if (uid && stop(line.substr(0, name_end), *uid)) return;
+  }
 }
 
 std::string user_name_of(uid_t uid) {
-  passwd_from_files_only();
-  std::array<char, 4096> buf{};
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return {};
-  return pw.pw_name;
+  std::string found;
+  each_passwd_entry([&](std::string_view name, uint32_t id) {
+    if (id == uid) found = name;
+    return id == uid;
+  });
+  return found;
 }
 
 std::optional<uint32_t> uid_of(const char* name) {
-  passwd_from_files_only();
-  std::array<char, 4096> buf{};
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwnam_r(name, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
-    return std::nullopt;
-  }
-  return pw.pw_uid;
+  std::optional<uint32_t> found;
+  each_passwd_entry([&](std::string_view entry, uint32_t id) {
+    if (entry == name) found = id;
+    return entry == name;
+  });
+  return found;
 }
 
 // Our own ID as one line, then the subordinate ranges from inside ID 1 on, skipping a range

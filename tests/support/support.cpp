@@ -41,13 +41,18 @@ std::optional<std::string> privileged_unavailable() {
   return std::nullopt;
 }
 
+// Appended, not `std::string(MACRO) + "/" + name`: GCC 12 warns (-Warray-bounds, a false
+// positive of its inlined operator+) when the directory's name is short.
 std::string bin(const std::string& name) {
-  return std::string(MC_BIN_DIR) + "/" + name;
+  std::string path = MC_BIN_DIR;
+  path.append("/").append(name);
+  return path;
 }
 
 std::string rootfs() {
   if (const char* r = std::getenv("MC_ROOTFS"); r != nullptr && *r != '\0') return r;
-  return std::string(MC_SOURCE_DIR) + "/rootfs";
+  std::string path = MC_SOURCE_DIR;
+  return path.append("/rootfs");
 }
 
 std::string source_dir() {
