@@ -78,6 +78,22 @@ void refuse_clashing_subnet(const std::string& bridge, Ipv4Cidr gateway) {
   }
 }
 
+// A bridge that exists already serves one subnet: a second one on it would leave its address
+// and route behind (the bridge is shared and stays). One that has no address yet is ours to give
+// one.
+void refuse_other_subnet(const NetlinkSocket& nl, const std::string& bridge, Ipv4Cidr gateway) {
+  const std::vector<Ipv4Cidr> present = ipv4_addresses(nl, bridge);
+  if (present.empty()) return;
+  for (const Ipv4Cidr& a : present) {
+    if (a.addr == gateway.addr && a.prefix == gateway.prefix) return;
+  }
+  throw UsageError(fmt::format(
+      "bridge {} serves {} already, not the subnet {}: give that subnet a bridge of its own "
+      "(--bridge NAME --subnet {}), or leave out --subnet",
+      bridge, present.front().to_string(), gateway.subnet().to_string(),
+      gateway.subnet().to_string()));
+}
+
 void refuse_non_bridge(const std::string& name, rtnl_link* link) {
   const char* type = rtnl_link_get_type(link);  // IFLA_INFO_KIND
   if (!type || std::string_view(type) != "bridge")
@@ -99,6 +115,7 @@ Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
              .shell = fmt::format("ip link show {}", name),
              .man = "rtnetlink(7)"});
     refuse_non_bridge(name, link.get());
+    refuse_other_subnet(nl, name, gateway);
     refuse_clashing_subnet(name, gateway);
   } else {
     refuse_clashing_subnet(name, gateway);

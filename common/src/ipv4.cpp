@@ -1,8 +1,10 @@
 #include "ctr/ipv4.hpp"
 
-#include <cctype>    // std::isdigit
-#include <charconv>  // std::from_chars
-#include <optional>  // std::optional
+#include <algorithm>  // std::min
+#include <array>      // std::array
+#include <cctype>     // std::isdigit
+#include <charconv>   // std::from_chars
+#include <optional>   // std::optional
 
 #include <fmt/format.h>  // fmt::format
 
@@ -70,6 +72,32 @@ Ipv4Cidr parse_cidr(std::string_view text, std::string_view what) {
   return {*address, static_cast<int>(*prefix)};
 }
 
+namespace {
+// Ranges no bridge may take (RFC 6890): 127/8 is the host's own loopback (its route is in the
+// `local` table, which /proc/net/route does not show: the clash check would miss it), the
+// others are not addresses one host can give another.
+void refuse_special_range(Ipv4Cidr subnet, std::string_view text) {
+  struct Range {
+    Ipv4Cidr cidr;
+    const char* what;
+  };
+  static constexpr std::array<Range, 4> kSpecial{{
+      {{0x00000000, 8}, "\"this network\" (0.0.0.0/8)"},
+      {{0x7f000000, 8}, "the host's loopback addresses (127.0.0.0/8)"},
+      {{0xe0000000, 4}, "multicast (224.0.0.0/4)"},
+      {{0xf0000000, 4}, "reserved (240.0.0.0/4)"},
+  }};
+  for (const Range& r : kSpecial) {
+    const Ipv4Cidr wider{subnet.addr, std::min(subnet.prefix, r.cidr.prefix)};
+    if (wider.contains(r.cidr.addr)) {
+      throw UsageError(
+          fmt::format("subnet {} is in {}: choose a private range, e.g. 10.48.0.0/24 (RFC 1918)",
+                      text, r.what));
+    }
+  }
+}
+}  // namespace
+
 Ipv4Cidr parse_subnet(std::string_view text) {
   const Ipv4Cidr subnet = parse_cidr(text, "subnet");
   if (subnet.addr != subnet.network())
@@ -82,6 +110,7 @@ Ipv4Cidr parse_subnet(std::string_view text) {
                     text));
   if (subnet.prefix < 8)
     throw UsageError(fmt::format("subnet {} is too large: use /8 or longer", text));
+  refuse_special_range(subnet, text);
   return subnet;
 }
 

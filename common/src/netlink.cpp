@@ -16,6 +16,7 @@
 
 #include <cctype>   // std::isspace
 #include <cstdlib>  // std::abs
+#include <cstring>  // std::memcpy
 #include <new>      // std::bad_alloc
 #include <utility>  // std::exchange
 
@@ -219,6 +220,26 @@ bool add_address(const NetlinkSocket& nl, std::string_view name, Ipv4Cidr addres
            .shell = fmt::format("ip addr add {} dev {}", address.to_string(), name),
            .man = "ip-address(8), rtnetlink(7)"});
   return err == 0;
+}
+
+std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, std::string_view name) {
+  LinkPtr link = require_link(nl, name);
+  nl_cache* raw = nullptr;
+  nl.check_rc(rtnl_addr_alloc_cache(nl.get(), &raw), "rtnl_addr_alloc_cache", name);
+  const CachePtr cache(raw);
+  std::vector<Ipv4Cidr> out;
+  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+    auto* addr = reinterpret_cast<rtnl_addr*>(o);  // libnl's objects share a header: its cast
+    const nl_addr* local = rtnl_addr_get_local(addr);
+    if (rtnl_addr_get_ifindex(addr) != rtnl_link_get_ifindex(link.get()) ||
+        rtnl_addr_get_family(addr) != AF_INET || local == nullptr ||
+        nl_addr_get_len(local) != sizeof(uint32_t))
+      continue;
+    uint32_t wire = 0;
+    std::memcpy(&wire, nl_addr_get_binary_addr(local), sizeof wire);
+    out.push_back({ntohl(wire), rtnl_addr_get_prefixlen(addr)});
+  }
+  return out;
 }
 
 void add_default_route(const NetlinkSocket& nl, std::string_view name, uint32_t gateway) {

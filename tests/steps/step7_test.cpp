@@ -1026,6 +1026,32 @@ TEST_F(Step7, BridgeAndSubnetOptions) {
   EXPECT_TRUE(contains(host.out, "inet " + bridge.address(1) + "/24")) << host.out << host.err;
 }
 
+// A bridge that exists serves one subnet: a run that names another is refused in one line,
+// and the bridge keeps its one address (before, it got a second one, left there for good).
+TEST_F(Step7, ASecondSubnetOnAnExistingBridgeIsRefusedAndLeavesItAlone) {
+  const OwnBridge bridge("s");
+  ASSERT_EQ(sh_in({"--bridge", bridge.name(), "--subnet", bridge.subnet()}, "true").status, 0);
+  const std::string other = fmt::format("10.215.{}.0/24", ::getpid() % 250);
+  const auto r = sh_in({"--bridge", bridge.name(), "--subnet", other}, "true");
+  EXPECT_EQ(r.status, 125) << r.err;
+  EXPECT_TRUE(contains(r.err, "bridge " + bridge.name() + " serves " + bridge.address(1) +
+                                  "/24 already, not the subnet " + other))
+      << r.err;
+  const auto host = run({"/bin/busybox", "ip", "-o", "-4", "addr", "show", bridge.name()});
+  EXPECT_TRUE(contains(host.out, "inet " + bridge.address(1) + "/24")) << host.out;
+  EXPECT_FALSE(contains(host.out, "10.215.")) << host.out;
+}
+
+// The loopback range's route is in the kernel's `local` table, which the route check does
+// not read: refused by range. (It was accepted and put 127.0.0.1/24 on the bridge.)
+TEST_F(Step7, ALoopbackSubnetIsRefused) {
+  const OwnBridge bridge("l");
+  const auto r = sh_in({"--bridge", bridge.name(), "--subnet", "127.0.0.0/24"}, "true");
+  EXPECT_EQ(r.status, 125) << r.err;
+  EXPECT_TRUE(contains(r.err, "subnet 127.0.0.0/24 is in the host's loopback addresses")) << r.err;
+  EXPECT_FALSE(ctr::link_exists(bridge.name()));
+}
+
 TEST_F(Step7, NatRuleIsThereWhileTheContainerRuns) {
   // Only the rule is checked: nothing is sent beyond the host. A bridge and subnet of the
   // test's own, so that other people's --nat containers do not count.

@@ -121,6 +121,16 @@ TEST(Cidr, ParseSubnetWantsANetworkAddressAndRoomForHosts) {
             std::string::npos);
   EXPECT_EQ(usage_error([] { ctr::parse_subnet("10.0.0.300/24"); }),
             "invalid subnet '10.0.0.300/24': expected A.B.C.D/N");
+  // Ranges that are not one host's to give (RFC 6890).
+  EXPECT_EQ(usage_error([] { ctr::parse_subnet("127.0.0.0/24"); }),
+            "subnet 127.0.0.0/24 is in the host's loopback addresses (127.0.0.0/8): choose a "
+            "private range, e.g. 10.48.0.0/24 (RFC 1918)");
+  for (const char* special : {"0.0.0.0/24", "127.10.0.0/16", "224.0.0.0/24", "240.0.0.0/8"}) {
+    EXPECT_NE(usage_error([&] { ctr::parse_subnet(special); }).find("choose a private range"),
+              std::string::npos)
+        << special;
+  }
+  EXPECT_EQ(ctr::parse_subnet("128.0.0.0/24").prefix, 24);  // next to 127/8: fine
 }
 
 TEST(Cidr, FormatsBackToText) {

@@ -86,6 +86,9 @@ void rename_link(const NetlinkSocket& nl, std::string_view old_name, std::string
 // `ip addr add ADDRESS dev NAME` (RTM_NEWADDR with NLM_F_CREATE|NLM_F_EXCL, as ip sends it).
 // Returns false when the link has that address already and exist_ok is set.
 bool add_address(const NetlinkSocket& nl, std::string_view name, Ipv4Cidr address, bool exist_ok);
+// The IPv4 addresses of link `name` (RTM_GETADDR, a dump of every address, filtered by the
+// link's index): what `ip -4 addr show dev NAME` lists.
+std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, std::string_view name);
 void add_default_route(const NetlinkSocket& nl, std::string_view name, uint32_t gateway);
 
 // --- Links, in the calling thread's network namespace (a fresh socket per call) -----------
