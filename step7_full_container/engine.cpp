@@ -357,6 +357,11 @@ void send_overlay_to_parent(const Container& c, ctr::Handshake& handshake) {
   const std::string& rootfs = c.rootfs();
   const ctr::UniqueFd root(
       ctr::check(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", rootfs));
+  ctr::narrate({.call = fmt::format("open(\"{}\", O_PATH|O_DIRECTORY) -> fd {}, to the runtime",
+                                    rootfs, root.get()),
+                .result = "ok",
+                .shell = "(the runtime holds the overlay until its end: runtime/overlay.hpp)",
+                .man = "open(2) O_PATH, unix(7) SCM_RIGHTS"});
   handshake.send_fd(root.get());
 }
 
