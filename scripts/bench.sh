@@ -8,7 +8,7 @@
 #   sudo scripts/bench.sh --cold     # cold: a pause of 250 ms before each start
 #   sudo scripts/bench.sh --quick    # 10 runs each, 20 sequential: a quick look
 #   sudo scripts/bench.sh --oci      # the OCI command line and podman (scripts/bench-oci.sh)
-#   sudo scripts/bench.sh --image    # a root of image layers against --rootfs (bench-image.sh)
+#   sudo scripts/bench.sh --image    # run IMAGE against --rootfs, same files (bench-image.sh)
 #
 # It measures, for each runtime:
 #   - start-to-exit time of one container (hyperfine, no shell in between: -N), in blocks:
@@ -51,8 +51,8 @@ usage: sudo $0 [--quick] [--cold] [--crun-private-mountns] [--oci | --image]
   --oci                   the OCI command line instead (scripts/bench-oci.sh): create + start +
                           delete of /bin/true with runc, crun and mycontainer on one bundle, and
                           podman run --rm with each of them
-  --image                 the start of a container from image layers (an overlay root) against
-                          the same container with --rootfs (scripts/bench-image.sh)
+  --image                 the start of a container from an image (run IMAGE: an overlay root)
+                          against the same files with --rootfs, alternating (scripts/bench-image.sh)
   --crun-private-mountns  where crun refuses this machine's cgroup layout, measure it in a
                           private mount namespace without the cgroup2 tree (host untouched)
 
@@ -78,6 +78,8 @@ environment:
   BENCH_BUILD=0        do not build first (use the binaries as they are)
   BENCH_PODMAN_RUNS=N  --oci: podman run --rm runs per runtime (default 20, --quick 5)
   BENCH_IMAGE=REF      --image: also 'run REF /bin/true' (an image in the store)
+  BENCH_STATE_TMPFS=1  --image: the state root on a tmpfs (as /run is on most distributions),
+                       in a private mount namespace
 EOF
 }
 
@@ -267,7 +269,7 @@ in_private_mountns() {
 log "making the OCI bundle in $BUNDLE (root: $ROOTFS)"
 make_bundle
 
-# --image: a root of image layers against --rootfs, then stop.
+# --image: run IMAGE against --rootfs on the same files, then stop.
 if ((image)); then
   # shellcheck source=scripts/bench-image.sh
   source "$MC_ROOT/scripts/bench-image.sh"

@@ -344,6 +344,27 @@ void mount_root(const Container& c) {
   ctr::mount_setattr_recursive(ctr::open_in_root(rootfs, "/"), rootfs, MOUNT_ATTR_NODEV);
 }
 
+// The foreground `run` holds the overlay it waits for (runtime/overlay.hpp, ContainerOverlay:
+// its teardown then waits in the runtime, not in the container's exit). A descriptor of the
+// merged root, opened after the mount (so it is the overlay's), is a reference to the mount.
+// Not for OCI create: the runtime exits, the container keeps its overlay.
+bool parent_holds_overlay(const Container& c) {
+  return c.host.overlay && !c.oci();
+}
+
+void send_overlay_to_parent(const Container& c, ctr::Handshake& handshake) {
+  if (!parent_holds_overlay(c)) return;
+  const std::string& rootfs = c.rootfs();
+  const ctr::UniqueFd root(
+      ctr::check(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", rootfs));
+  ctr::narrate({.call = fmt::format("open(\"{}\", O_PATH|O_DIRECTORY) -> fd {}, to the runtime",
+                                    rootfs, root.get()),
+                .result = "ok",
+                .shell = "(the runtime holds the overlay until its end: runtime/overlay.hpp)",
+                .man = "open(2) O_PATH, unix(7) SCM_RIGHTS"});
+  handshake.send_fd(root.get());
+}
+
 // A bind mount (-v): the source from the host, the target resolved inside the rootfs; its
 // flags applied to it and to every mount below it (mount_setattr(2) AT_RECURSIVE).
 void mount_bind(const std::string& rootfs, const Mount& m) {
@@ -716,6 +737,7 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     timings.mark("child: namespaces");
 
     mount_root(c);
+    send_overlay_to_parent(c, handshake);
     mount_spec_mounts(c);
     timings.mark("child: mounts");
 
@@ -1247,6 +1269,13 @@ int run_container(const Spec& given, const RunRequest& request) {
     state.bundle = request.create->bundle;
     state.annotations = spec.annotations;
   }
+  // An image's root: where its overlay will be mounted, and the image that `rmi` must keep,
+  // in the first state.json already (not a second write once the overlay's directories exist).
+  if (!spec.root_layers.empty()) {
+    state.rootfs = ctr::ContainerOverlay::mount_point_in(ctr::container_dir(request.name)).string();
+    if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
+      state.annotations[kAnnotationImage] = image->second;
+  }
   // OCI create holds the container's lock from before its name appears until it returns.
   ctr::StateDir state_dir = ctr::StateDir::create(state, ctr::state_root(), state.oci);
   if (request.create) {
@@ -1256,12 +1285,6 @@ int run_container(const Spec& given, const RunRequest& request) {
   }
   // Removed before the state directory (declared after it): the upper directory's content.
   ctr::ContainerOverlay overlay = prepare_overlay(c, state_dir);
-  if (overlay) {
-    state.rootfs = overlay.mount_point();
-    if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
-      state.annotations[kAnnotationImage] = image->second;
-    state_dir.write(state);
-  }
   write_network_files(spec, request, state_dir.path());
   timings.mark("state");
 
@@ -1365,6 +1388,9 @@ int run_container(const Spec& given, const RunRequest& request) {
     run_create_container_hooks(c, child.pid());
     handshake.release_child();
   }
+  // The overlay the child mounted, sent before anything else it sends (send_overlay_to_parent);
+  // nothing when its setup failed first: wait_for_exec says why.
+  if (parent_holds_overlay(c)) overlay.hold(handshake.receive_fd());
   std::optional<ctr::TerminalRelay> relay;
   if (spec.process.terminal) {
     // The terminal's master, from the child (NEW in step 7); nothing if its setup failed.
@@ -1405,6 +1431,9 @@ int run_container(const Spec& given, const RunRequest& request) {
   const ctr::ExitStatus status = child.wait_with_grace(grace, escalated ? nullptr : &escalated);
   relay.reset();
   timings.mark("command ran");
+  // An image's root goes on a thread of its own from now on: the overlay's teardown waits for
+  // a grace period, its directories for the disk (runtime/overlay.hpp, ContainerOverlay).
+  overlay.give_back_in_background();
   // The container's network namespace dies with its last process, and the kernel deletes the
   // veth pair with it; deleting it ourselves would wait for RCU grace periods instead.
   host.veth.leave_to_kernel();
@@ -1430,9 +1459,11 @@ int run_container(const Spec& given, const RunRequest& request) {
   }
 
   // === 6. Clean up ===
-  // In reverse order of creation, by the destructors: the child (already reaped), the cgroup
-  // (what is left in it is killed, then it is removed), the veth pair, the address lease,
-  // the NAT rule, and last the state directory.
+  // In reverse order of creation: the cgroup first (what is left in it is killed, then it is
+  // removed), here, while an image's root is given back on its thread (~ContainerOverlay waits
+  // for it); then by the destructors the child (already reaped), the NAT rule, the overlay's
+  // directories, the state directory, the veth pair and the address lease.
+  host.cgroup.reset();
   return status.shell_code();
 }
 

@@ -22,9 +22,12 @@ constexpr char kNote = 'N';
 constexpr char kReady = 'R';
 constexpr size_t kMaxMessage = 4096;
 
+// ECONNRESET: the other side closed its end with a message of ours unread (a child that
+// failed before it read our "go"). The kernel reports that once, before the messages still
+// queued for us (its error message, then EOF), so reading on gets them.
 ssize_t recv_retry(int fd, void* buf, size_t len) {
   ssize_t n;
-  while ((n = ::recv(fd, buf, len, 0)) < 0 && errno == EINTR) {
+  while ((n = ::recv(fd, buf, len, 0)) < 0 && (errno == EINTR || errno == ECONNRESET)) {
   }
   return n;
 }
@@ -156,7 +159,8 @@ ssize_t receive_message(int sock, char* data, size_t size, UniqueFd& received, i
   msg.msg_control = control.data();
   msg.msg_controllen = control.size();
   ssize_t n;
-  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 &&
+         (errno == EINTR || errno == ECONNRESET)) {  // ECONNRESET: see recv_retry
   }
   check(n, "recvmsg", "SCM_RIGHTS");
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {

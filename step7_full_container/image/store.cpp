@@ -109,7 +109,6 @@ std::vector<Image> Store::images() const {
 }
 
 std::optional<Image> Store::find(std::string_view name_or_id) const {
-  const auto all = images();
   // A name first (docker's order): "alpine" is the image named alpine:latest even if some
   // image's id starts with the hex digits "a1p..." (it cannot: 'l' is no hex digit).
   std::optional<Reference> ref;
@@ -117,6 +116,16 @@ std::optional<Image> Store::find(std::string_view name_or_id) const {
     ref = parse_reference(name_or_id);
   } catch (const ctr::UsageError&) {
   }
+  // A name with a tag, as `run IMAGE` mostly gets: repositories.json says which record, and
+  // only that one is read (`run` starts no slower with a hundred images in the store).
+  if (ref && ref->digest.empty()) {
+    const auto names = read_names(root_);
+    if (auto it = names.find(ref->str()); it != names.end() && is_digest(it->second)) {
+      const fs::path record = root_ / "images" / (detail::digest_hex(it->second) + ".json");
+      if (auto image = read_image(*this, record, names)) return image;
+    }
+  }
+  const auto all = images();
   if (ref) {
     for (const auto& image : all) {
       if (!ref->digest.empty()) {

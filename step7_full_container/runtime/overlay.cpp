@@ -154,10 +154,19 @@ void mount_with_short_names(const OverlayDirs& dirs, const UniqueFd& target,
            .man = "mount(2); overlayfs.rst"});
 }
 
-// Makes `path` an empty directory owned by uid:gid, with `mode`.
-void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode) {
+// The process's umask: umask(2) only reads it by setting it (no other thread runs yet).
+mode_t current_umask() {
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  return mask;
+}
+
+// Makes `path` an empty directory owned by uid:gid, with `mode`. mkdir(2) creates it with
+// mode & ~umask: a chmod(2) only where the umask took bits away (not under the usual 022).
+void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode,
+                    mode_t umask) {
   check(::mkdir(path.c_str(), mode), "mkdir", path.string());
-  check(::chmod(path.c_str(), mode), "chmod", path.string());  // whatever our umask took away
+  if ((mode & umask) != 0) check(::chmod(path.c_str(), mode), "chmod", path.string());
   if (uid != ::geteuid() || gid != ::getegid()) {
     check(::chown(path.c_str(), uid, gid), "chown", path.string());
   }
@@ -192,15 +201,16 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   // The container's root, remapped (--userns), must reach its upper directory through the
   // state directory, which is ours and 0700: let it pass (0711: it still lists nothing).
   if (owner_uid != ::geteuid()) check(::chmod(dir.c_str(), 0711), "chmod", dir.string());
-  make_owned_dir(dir / "overlay", owner_uid, owner_gid, 0700);
+  const mode_t umask = current_umask();
+  make_owned_dir(dir / "overlay", owner_uid, owner_gid, 0700, umask);
   o.dirs_.upper = (dir / "overlay" / "upper").string();
   o.dirs_.work = (dir / "overlay" / "work").string();
   o.dirs_.volatile_upper = kernel_at_least(5, 10);  // thrown away at the end: no syncs
   // The merged root takes the owner and mode of upper's own root directory (overlayfs.rst:
   // a merged directory's attributes are the upper one's): 0755, or only root could enter "/".
-  make_owned_dir(o.dirs_.upper, owner_uid, owner_gid, 0755);
-  make_owned_dir(o.dirs_.work, owner_uid, owner_gid, 0700);
-  o.mount_point_ = (dir / "rootfs").string();
+  make_owned_dir(o.dirs_.upper, owner_uid, owner_gid, 0755, umask);
+  make_owned_dir(o.dirs_.work, owner_uid, owner_gid, 0700, umask);
+  o.mount_point_ = mount_point_in(dir).string();
   check(::mkdir(o.mount_point_.c_str(), 0755), "mkdir", o.mount_point_);
   narrate({.call = fmt::format("mkdir(\"{}\"), mkdir(\"{}\"), mkdir(\"{}\")", o.dirs_.upper,
                                o.dirs_.work, o.mount_point_),
@@ -213,23 +223,53 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
 ContainerOverlay::ContainerOverlay(ContainerOverlay&& other) noexcept
     : dir_(std::move(other.dir_)),
       dirs_(std::move(other.dirs_)),
-      mount_point_(std::move(other.mount_point_)) {
+      mount_point_(std::move(other.mount_point_)),
+      held_(std::move(other.held_)),
+      giving_back_(std::move(other.giving_back_)) {
   other.dir_.clear();
 }
 
 ContainerOverlay& ContainerOverlay::operator=(ContainerOverlay&& other) noexcept {
   if (this != &other) {
-    if (!dir_.empty()) remove_overlay_dirs(dir_);
+    give_back();
     dir_ = std::move(other.dir_);
     dirs_ = std::move(other.dirs_);
     mount_point_ = std::move(other.mount_point_);
+    held_ = std::move(other.held_);
+    giving_back_ = std::move(other.giving_back_);
     other.dir_.clear();
   }
   return *this;
 }
 
 ContainerOverlay::~ContainerOverlay() {
-  if (!dir_.empty()) remove_overlay_dirs(dir_);
+  give_back();
+}
+
+void ContainerOverlay::give_back_in_background() {
+  if (dir_.empty() || giving_back_.joinable()) return;
+  // The thread owns what it gives back; `dir_` stays set so that give_back() waits for it.
+  try {
+    giving_back_ = std::thread([mounted = std::move(held_), dir = dir_]() mutable noexcept {
+      // close(2): our reference was the last, overlayfs's teardown runs now, in this thread
+      // (the grace period: see the class comment); then its upper and work directories go.
+      mounted.reset();
+      remove_overlay_dirs(dir);
+    });
+  } catch (const std::system_error&) {
+    // No thread (EAGAIN): the mount went with the lambda; the destructor removes the rest.
+  }
+}
+
+void ContainerOverlay::give_back() noexcept {
+  if (giving_back_.joinable()) {
+    giving_back_.join();
+  } else if (!dir_.empty()) {
+    held_.reset();  // the mount first: its upper directory is about to go
+    remove_overlay_dirs(dir_);
+  }
+  held_.reset();  // release()d: the container keeps its overlay, we keep no reference to it
+  dir_.clear();
 }
 
 bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept {

@@ -25,6 +25,7 @@
 #include <filesystem>  // std::filesystem::path
 #include <optional>    // std::optional
 #include <string>      // std::string
+#include <thread>      // std::thread: give_back_in_background
 #include <vector>      // std::vector
 
 #include "ctr/fd.hpp"  // ctr::UniqueFd
@@ -76,6 +77,17 @@ std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& ta
 // mounted "volatile" (OverlayDirs::volatile_upper) where the kernel has it, and removed with
 // everything in them by the destructor (the mount itself is in the container's mount namespace and
 // ended with it). `cleanup` removes what a killed runtime left with remove_overlay_dirs.
+//
+// Where the container's end waits (tests/bench/RESULTS.md, "A root of image layers"): the
+// overlay's superblock is torn down when the last reference to its mount goes, and overlayfs
+// then releases its private mounts of the layers with kern_unmount_array(), which waits for an
+// expedited RCU grace period (fs/namespace.c): every CPU must pass a quiescent state, a
+// fraction of a millisecond on an idle machine, several on a busy one. Left alone, that
+// reference is the container's mount namespace, and the wait lands in the exit of its last
+// process, which the runtime waits for. So the runtime holds the mount itself (hold(): a
+// descriptor of the merged root, sent by the child once it mounted it), and gives everything
+// back on a thread of its own (give_back_in_background()): the grace period and the removal of
+// the directories then run beside the rest of the runtime's teardown (the cgroup), not after it.
 class ContainerOverlay {
  public:
   ContainerOverlay() = default;
@@ -87,6 +99,16 @@ class ContainerOverlay {
   ContainerOverlay& operator=(const ContainerOverlay&) = delete;
   ~ContainerOverlay();
 
+  // The mounted overlay (an O_PATH descriptor of its root): held until the directories go.
+  void hold(UniqueFd mounted) noexcept { held_ = std::move(mounted); }
+  // Drops the held mount and removes the directories on a thread of its own (see above); the
+  // destructor waits for it. Without it, the destructor does the same itself.
+  void give_back_in_background();
+
+  // DIR/rootfs: where create(DIR, ...) has the overlay mounted.
+  static std::filesystem::path mount_point_in(const std::filesystem::path& dir) {
+    return dir / "rootfs";
+  }
   const OverlayDirs& dirs() const { return dirs_; }
   const std::string& mount_point() const { return mount_point_; }
   explicit operator bool() const { return !dir_.empty(); }
@@ -95,9 +117,13 @@ class ContainerOverlay {
   void release() noexcept { dir_.clear(); }
 
  private:
+  void give_back() noexcept;  // waits for the thread, or drops the mount and removes the dirs
+
   std::filesystem::path dir_;  // "" when none
   OverlayDirs dirs_;
   std::string mount_point_;
+  UniqueFd held_;
+  std::thread giving_back_;
 };
 
 // Removes DIR/overlay and DIR/rootfs (a container's, see ContainerOverlay). overlayfs makes

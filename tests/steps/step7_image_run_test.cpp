@@ -9,6 +9,7 @@
 // Both sides: what the container sees, and that the host keeps nothing (no overlay mount in
 // the host's mount table, no upper directory) after the run, after two runs at once, and
 // after the runtime was killed with SIGKILL and `cleanup` ran.
+#include <fcntl.h>  // O_PATH, O_CLOEXEC
 #include <gtest/gtest.h>
 #include <signal.h>         // kill(2)
 #include <sys/stat.h>       // mknod(2)
@@ -183,6 +184,61 @@ TEST_F(Image, CleanupRemovesWhatAKilledRuntimeLeft) {
   EXPECT_TRUE(contains(cleanup.out, "removed " + name)) << cleanup.out;
   EXPECT_FALSE(fs::exists(state_dir_of(name)));
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+}
+
+// The descriptors of process `pid` that lead to the same inode as `path` does, with the flags
+// of each (/proc/PID/fdinfo/N "flags:", octal).
+std::vector<unsigned long> fds_on(pid_t pid, const std::string& path) {
+  struct stat want {};
+  if (::stat(path.c_str(), &want) != 0) return {};
+  std::vector<unsigned long> flags;
+  std::error_code ec;
+  for (const auto& fd : fs::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    struct stat st {};
+    if (::stat(fd.path().c_str(), &st) != 0 || st.st_dev != want.st_dev ||
+        st.st_ino != want.st_ino) {
+      continue;
+    }
+    const std::string info =
+        read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd.path().filename().string()));
+    const auto at = info.find("flags:");
+    flags.push_back(at == std::string::npos ? 0 : std::stoul(info.substr(at + 6), nullptr, 8));
+  }
+  return flags;
+}
+
+// The runtime holds the container's overlay while the container runs (runtime/overlay.hpp,
+// ContainerOverlay::hold): a descriptor of the merged root that the child sent once it had
+// mounted it, so that the container's exit does not wait for overlayfs's teardown (a grace
+// period), which the runtime then does beside the rest of its own. O_PATH (nothing can be read
+// or written through it) and close-on-exec; the container's processes never have it; and the
+// end leaves nothing, here when the container is killed from outside.
+TEST_F(Image, TheRuntimeHoldsTheOverlayWhileTheContainerRuns) {
+  const std::string app = layer("app");
+  const std::string name = unique_name("img-hold");
+  const std::string seconds = unique_sleep_seconds();
+  const HostSnapshot before = HostSnapshot::take();
+  Background runtime(run_argv(name, {rootfs(), app}, {"/bin/sleep", seconds}));
+  std::vector<int> container;
+  ASSERT_TRUE(wait_until([&] {
+    return !(container = pids_matching("/bin/sleep " + seconds)).empty();
+  })) << runtime.wait().err;
+  const std::string root = fmt::format("/proc/{}/root", container.front());
+  std::vector<unsigned long> held;
+  EXPECT_TRUE(wait_until([&] { return !(held = fds_on(runtime.pid(), root)).empty(); }))
+      << "the runtime holds no descriptor of the container's root";
+  for (const unsigned long flags : held) {
+    EXPECT_NE(flags & O_PATH, 0U) << std::oct << flags;
+    EXPECT_NE(flags & O_CLOEXEC, 0U) << std::oct << flags;
+  }
+  EXPECT_TRUE(fds_on(container.front(), root).empty()) << "the container has its root open";
+
+  ::kill(container.front(), SIGKILL);
+  const RunResult ended = runtime.wait();
+  EXPECT_EQ(ended.status, 128 + SIGKILL) << ended.err;
+  EXPECT_FALSE(fs::exists(state_dir_of(name))) << "upper or work directory left behind";
+  EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
+  EXPECT_EQ("", diff(before, HostSnapshot::take()));
 }
 
 // The upper directory is thrown away with the container, so the overlay is mounted

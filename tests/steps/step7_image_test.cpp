@@ -388,5 +388,38 @@ TEST(ImageStoreFind, AmbiguousIdPrefixes) {
   EXPECT_FALSE(s.find("nosuch"));
 }
 
+// A name is looked up in repositories.json and only its record read (what `run IMAGE` does);
+// the image still has all its names. A name whose id is no digest (a hand-edited or hostile
+// repositories.json) or whose record is missing finds nothing rather than a path outside
+// images/ or an error.
+TEST(ImageStoreFind, ByNameFromTheIndex) {
+  TempDir store("mct-imgfind");
+  fs::create_directories(store / "images");
+  fs::create_directories(store / "blobs/sha256");
+  const std::string hex = "ef01" + std::string(60, '0');
+  std::ofstream(store / "blobs/sha256" / hex) << R"({"created":"2026-01-01T00:00:00Z"})";
+  std::ofstream(store / "images" / (hex + ".json")) << nlohmann::json{
+      {"id", "sha256:" + hex},
+      {"manifest_digest", "sha256:" + hex},
+      {"layers", nlohmann::json::array()}}.dump();
+  std::ofstream(store / "repositories.json") << nlohmann::json{
+      {"names",
+       {{"docker.io/library/one:1", "sha256:" + hex},
+        {"docker.io/library/one:2", "sha256:" + hex},
+        {"docker.io/library/evil:1", "../../etc/passwd"},
+        {"docker.io/library/gone:1",
+         "sha256:" + std::string(64, 'a')}}}}.dump();
+  const Store s(store.path());
+  const auto one = s.find("one:2");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->id, "sha256:" + hex);
+  EXPECT_EQ(one->names,
+            (std::vector<std::string>{"docker.io/library/one:1", "docker.io/library/one:2"}));
+  EXPECT_EQ(one->created, "2026-01-01T00:00:00Z");
+  EXPECT_FALSE(s.find("evil"));
+  EXPECT_FALSE(s.find("gone"));
+  EXPECT_TRUE(s.find("ef01"));  // an id prefix still works
+}
+
 }  // namespace
 }  // namespace mc::test
