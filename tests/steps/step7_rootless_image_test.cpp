@@ -49,10 +49,7 @@ class RootlessImage : public ::testing::Test {
   void SetUp() override {
     MC_REQUIRE_ROOT();
     user_ = RootlessUserEnvironment::get();
-    if (!has_subordinate_ids(user_)) {
-      MC_SKIP_OR_FAIL("useradd gave " + user_.name +
-                      " no range in /etc/subuid and /etc/subgid (SUB_UID_COUNT in login.defs)");
-    }
+    if (const auto why = subordinate_ids_missing(user_)) MC_SKIP_OR_FAIL(*why);
     home_.emplace(user_);
     root_before_ = root_store_listing();
     // The image, made by root in a directory the user may read.

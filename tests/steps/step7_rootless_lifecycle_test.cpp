@@ -47,10 +47,7 @@ class RootlessLifecycle : public ::testing::Test {
   void SetUp() override {
     MC_REQUIRE_ROOT();
     user_ = RootlessUserEnvironment::get();
-    if (!has_subordinate_ids(user_)) {
-      MC_SKIP_OR_FAIL("useradd gave " + user_.name +
-                      " no range in /etc/subuid and /etc/subgid (SUB_UID_COUNT in login.defs)");
-    }
+    if (const auto why = subordinate_ids_missing(user_)) MC_SKIP_OR_FAIL(*why);
     home_.emplace(user_);
   }
   void TearDown() override {

@@ -85,9 +85,9 @@ class RootlessUserEnvironment : public ::testing::Environment {
 [[maybe_unused]] inline ::testing::Environment* const kRootlessEnvironment =
     ::testing::AddGlobalTestEnvironment(new RootlessUserEnvironment);
 
-// True when /etc/subuid and /etc/subgid give the user a range (newuidmap's way, the one
-// rootless podman uses); else the runtime maps the user's own id alone.
-inline bool has_subordinate_ids(const RootlessUser& user) {
+// Why the user cannot run the way rootless podman does (newuidmap with a range in /etc/subuid
+// and /etc/subgid), or nullopt: useradd gives the range when login.defs(5) has SUB_UID_COUNT.
+inline std::optional<std::string> subordinate_ids_missing(const RootlessUser& user) {
   const auto listed = [&](const char* file) {
     std::ifstream in(file);
     for (std::string line; std::getline(in, line);) {
@@ -95,7 +95,9 @@ inline bool has_subordinate_ids(const RootlessUser& user) {
     }
     return false;
   };
-  return listed("/etc/subuid") && listed("/etc/subgid");
+  if (listed("/etc/subuid") && listed("/etc/subgid")) return std::nullopt;
+  return "useradd gave " + user.name +
+         " no range in /etc/subuid and /etc/subgid (SUB_UID_COUNT in login.defs)";
 }
 
 // `command` as the user, with env (KEY=VALUE) added to PATH and HOME=/.
