@@ -270,6 +270,9 @@ finish_rootfs() {
   # Keep what a tarball brings; fill in only what is missing or empty.
   [[ -s $root/etc/hostname ]] || echo rootfs >"$root/etc/hostname"
   [[ -s $root/etc/hosts ]] || echo '127.0.0.1 localhost' >"$root/etc/hosts"
+  # The mount point of the container's own resolv.conf (run bind-mounts it, as docker does):
+  # a rootless run cannot create it in a rootfs that root owns (openat(2) EACCES).
+  [[ -e $root/etc/resolv.conf ]] || : >"$root/etc/resolv.conf"
   make_devices "$root"
   printf 'made by scripts/make-rootfs.sh (%s) on %s\n' "$source_desc" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     >"$root/$MARKER"

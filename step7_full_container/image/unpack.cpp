@@ -405,11 +405,15 @@ class Writer {
     return r;
   }
 
+  // As root: the owner and the xattrs the image gives. Rootless: neither (every file is the
+  // user's, who may set only user.* xattrs), but a layer carrying overlayfs's own xattrs is
+  // refused all the same: a rootless overlay (-o userxattr) reads user.overlay.*.
   void owner_and_xattrs(int fd, const std::string& name, archive_entry* e) {
-    if (!options_.as_root) return;
-    ctr::check(::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)),
-                        static_cast<gid_t>(archive_entry_gid(e))),
-               "fchown", name);
+    if (options_.as_root) {
+      ctr::check(::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)),
+                          static_cast<gid_t>(archive_entry_gid(e))),
+                 "fchown", name);
+    }
     archive_entry_xattr_reset(e);
     const char* key = nullptr;
     const void* value = nullptr;
@@ -421,6 +425,7 @@ class Writer {
       if (k.starts_with("trusted.overlay.") || k.starts_with("user.overlay.")) {
         refuse("'" + name + "': carries overlayfs's own xattr " + std::string(k));
       }
+      if (!options_.as_root) continue;
       // A default ACL on a directory decides the modes of what is created below it.
       if (k == "system.posix_acl_default") modes_predictable_ = false;
       if (::fsetxattr(fd, key, value, size, 0) < 0 && errno != ENOTSUP) {
@@ -485,18 +490,16 @@ class Writer {
         ctr::check(::mkdirat(dir, base.c_str(), kDirMode), "mkdirat", name);
       }
     }
-    if (options_.as_root) {
-      if (archive_entry_xattr_count(e) > 0) {
-        const ctr::UniqueFd fd(
-            ctr::check(::openat(dir, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
-                       "openat", name));
-        owner_and_xattrs(fd.get(), name, e);
-      } else {
-        // No xattrs to set: fchownat by name, the last component not followed.
-        ctr::check(::fchownat(dir, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
-                              static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW),
-                   "fchownat", name);
-      }
+    if (archive_entry_xattr_count(e) > 0) {
+      const ctr::UniqueFd fd(
+          ctr::check(::openat(dir, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+                     "openat", name));
+      owner_and_xattrs(fd.get(), name, e);
+    } else if (options_.as_root) {
+      // No xattrs to set: fchownat by name, the last component not followed.
+      ctr::check(::fchownat(dir, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                            static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW),
+                 "fchownat", name);
     }
     deferred_.push_back({name, archive_entry_perm(e), times_of(e)});
   }

@@ -1,7 +1,9 @@
 // Hostile image layers, against the store's unpacker (step7_full_container/image/unpack.cpp,
 // SECURITY.md "Images"): a layer must never write outside its directory, whatever its names,
 // symlinks and hardlinks say; device nodes, setuid bits and xattrs are kept as the image says
-// (as root), except overlayfs's own xattrs, which only whiteouts may produce.
+// (as root), except overlayfs's own xattrs, which only whiteouts may produce. Rootless (an
+// ordinary user loading into its own store): the same containment, no device nodes, every
+// file the user's.
 //
 // Each test loads one layer through `mycontainer load` into a temporary store, and checks
 // both sides: the refusal (exit 125, one line) or the containment (the file is inside the
@@ -12,6 +14,7 @@
 
 #include "image/store.hpp"
 #include "image_fixtures.hpp"
+#include "rootless_user.hpp"
 
 namespace mc::test {
 namespace {
@@ -26,12 +29,20 @@ class ImageExtractAttack : public ::testing::Test {
   // Where a hostile layer aims: a directory outside the store, made by the test.
   TempDir outside_{"mct-imgatk-out"};
 
+  // Rootless (ImageExtractAttackRootless): the user that loads; root when none.
+  std::optional<RootlessUser> user_;
+
   // Loads one layer made of entries; the result of `mycontainer load`.
   RunResult load(const std::vector<TarEntry>& entries) {
     const fs::path layer = work_ / "layer.tgz";
     write_tar(layer, entries);
     make_layout(work_ / "layout", {layer}, "localhost/attack:1");
-    sh("tar -C " + (work_ / "layout").string() + " -cf " + (work_ / "a.tar").string() + " .");
+    sh("tar -C " + (work_ / "layout").string() + " -cf " + (work_ / "a.tar").string() +
+       " . && chmod 0644 " + (work_ / "a.tar").string());
+    if (user_) {
+      return run(user_argv(*user_, {bin("mycontainer"), "--store", store_.string(), "load", "-i",
+                                    (work_ / "a.tar").string()}));
+    }
     return mc_image(store_, {"load", "-i", (work_ / "a.tar").string()});
   }
   fs::path layer_dir() {
@@ -244,6 +255,82 @@ TEST_F(ImageExtractAttack, ABlobThatIsASymlinkToAHostFileIsNotRead) {
   const auto r = mc_image(store_, {"load", "-i", (work_ / "a.tar").string()});
   expect_refused_and_nothing_left(r, "missing from the layout");
   EXPECT_EQ(entries_under(store_ / "blobs/sha256"), std::vector<std::string>{});
+}
+
+// ==========================================================================================
+// Rootless: the same unpacker run by an ordinary user into its own store. What the user may
+// write is all the user's files: a layer that escaped would reach them, so the target
+// directory here is the user's (an escape would succeed, and show). The user cannot make
+// device nodes (mknod(2) needs CAP_MKNOD in the host's namespace) nor chown: no device
+// nodes, every file the user's, set-user-ID bits as the image says (of the user, in a store
+// only the user can enter), overlayfs's xattrs refused as they are for root.
+// ==========================================================================================
+
+class ImageExtractAttackRootless : public ImageExtractAttack {
+ protected:
+  void SetUp() override {
+    ImageExtractAttack::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    user_ = RootlessUserEnvironment::get();
+    for (const fs::path& dir : {work_.path(), outside_.path()}) {
+      ASSERT_EQ(::chown(dir.c_str(), user_->uid, user_->gid), 0) << dir;
+    }
+  }
+};
+
+TEST_F(ImageExtractAttackRootless, NamesSymlinksAndHardlinksStayInside) {
+  const std::string up = "../../../../../../../.." + outside_.path().string();
+  EXPECT_EQ(load({{up + "/pwned", 'f', "x"}}).status, 125);
+  const auto r = load({{"abs", 'l', outside_.path().string()},
+                       {"rel", 'l', up},
+                       {outside_.path().relative_path().string(), 'd', "", 0755},
+                       {"abs/pwned1", 'f', "1"},
+                       {"rel/pwned2", 'f', "2"}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_outside_untouched();
+  EXPECT_EQ(read_file((layer_dir() / outside_.path().relative_path() / "pwned1").string()), "1");
+  // A hardlink to a file of the user's outside the layer: refused, the file not linked.
+  const fs::path secret = outside_ / "secret";
+  std::ofstream(secret) << "the user's";
+  ASSERT_EQ(::chown(secret.c_str(), user_->uid, user_->gid), 0);
+  EXPECT_EQ(load({{"stolen", 'h', secret.string()}}).status, 125);
+  EXPECT_EQ(fs::hard_link_count(secret), 1u);
+}
+
+TEST_F(ImageExtractAttackRootless, NoDeviceNodesAndSetuidAsTheImageSays) {
+  const auto r = load({{"null", 'c', "", 0666, {}, 1, 3},
+                       {"fifo", 'p', "", 0600},
+                       {"suid", 'f', "#!/bin/sh\n", 04755},
+                       {"sgid", 'f', "#!/bin/sh\n", 02755},
+                       {"plain", 'f', "x", 0755}});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(fs::exists(layer_dir() / "null")) << "a device node made rootless";
+  struct stat st {};
+  ASSERT_EQ(::lstat((layer_dir() / "fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  for (const auto& [name, mode] : std::vector<std::pair<std::string, mode_t>>{
+           {"suid", 04755}, {"sgid", 02755}, {"plain", 0755}}) {
+    ASSERT_EQ(::lstat((layer_dir() / name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 07777, mode) << name;
+    EXPECT_EQ(st.st_uid, user_->uid) << name;
+    EXPECT_EQ(st.st_gid, user_->gid) << name;
+  }
+  // The store's root: closed to everyone else, who could otherwise run the user's
+  // set-user-ID files.
+  ASSERT_EQ(::stat(store_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST_F(ImageExtractAttackRootless, OverlayXattrsFromTheImageAreRefused) {
+  // Rootless, overlayfs reads user.overlay.* (-o userxattr): the image must not set those
+  // either, on a directory or a file.
+  for (const char* key :
+       {"user.overlay.opaque", "user.overlay.redirect", "trusted.overlay.opaque"}) {
+    expect_refused_and_nothing_left(load({{"d", 'd', "", 0755, {{key, "y"}}}}),
+                                    "overlayfs's own xattr");
+    expect_refused_and_nothing_left(load({{"f", 'f', "x", 0644, {{key, "y"}}}}),
+                                    "overlayfs's own xattr");
+  }
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 // (Leftovers, tests/support/leftovers.hpp); all_steps_test.cpp covers the generic checks.
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
@@ -20,7 +19,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -38,6 +36,7 @@
 #include "runtime/state.hpp"         // ctr::read_state
 #include "leftovers.hpp"
 #include "mycontainer.hpp"
+#include "rootless_user.hpp"
 #include "steps.hpp"
 
 namespace mc::test {
@@ -451,57 +450,7 @@ INSTANTIATE_TEST_SUITE_P(Step7, Step7ChildMode,
 // Rootless: an ordinary user runs a container
 // ==========================================================================================
 
-// One unprivileged user for this test program, made on first use (useradd, with a group of
-// its own) and removed at the end (userdel) by a global environment. Users of earlier runs
-// that were killed before their teardown are removed when their pid is gone.
-struct RootlessUser {
-  std::string name;
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
-
-class RootlessUserEnvironment : public ::testing::Environment {
- public:
-  static const RootlessUser& get() {
-    static std::once_flag once;
-    std::call_once(once, [] { make(); });
-    if (!user_) throw std::runtime_error("could not create the rootless test user");
-    return *user_;
-  }
-  void TearDown() override {
-    if (!user_) return;
-    std::error_code ec;
-    fs::remove_all(fmt::format("/tmp/mycontainer-{}", user_->uid), ec);
-    run({"/usr/sbin/userdel", user_->name});
-    user_.reset();
-  }
-
- private:
-  static void make() {
-    // Leftovers of killed runs: mct7rl-<pid> whose pid is gone.
-    std::ifstream users("/etc/passwd");
-    for (std::string line; std::getline(users, line);) {
-      if (line.rfind("mct7rl-", 0) != 0) continue;
-      const std::string old = line.substr(0, line.find(':'));
-      const pid_t pid = std::atoi(old.c_str() + 7);
-      if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) run({"/usr/sbin/userdel", old});
-    }
-    RootlessUser u;
-    u.name = fmt::format("mct7rl-{}", ::getpid());
-    const auto r = run({"/usr/sbin/useradd", "--no-create-home", "--user-group", "--shell",
-                        "/usr/sbin/nologin", u.name});
-    if (r.status != 0) return;
-    const passwd* pw = ::getpwnam(u.name.c_str());
-    if (pw == nullptr) return;
-    u.uid = pw->pw_uid;
-    u.gid = pw->pw_gid;
-    user_ = u;
-  }
-  static inline std::optional<RootlessUser> user_;
-};
-[[maybe_unused]] ::testing::Environment* const kRootlessEnvironment =
-    ::testing::AddGlobalTestEnvironment(new RootlessUserEnvironment);
-
+// The user: tests/support/rootless_user.hpp.
 class Step7Rootless : public Step7 {
  protected:
   void SetUp() override {
@@ -517,24 +466,14 @@ class Step7Rootless : public Step7 {
     }
     Step7::TearDown();
   }
-  // `mycontainer run` as the user: setpriv drops every privilege (a non-zero uid clears the
-  // capabilities), and the environment is empty but for PATH: no XDG_RUNTIME_DIR, so the
-  // state goes to /tmp/mycontainer-UID.
+  // `mycontainer run` as the user (rootless_user.hpp): no XDG_RUNTIME_DIR, so the state goes
+  // to /tmp/mycontainer-UID.
   RunResult as_user(const std::vector<std::string>& options,
                     const std::vector<std::string>& command) {
     return run(user_argv(mc_argv(options, command)));
   }
   std::vector<std::string> user_argv(const std::vector<std::string>& command) const {
-    std::vector<std::string> argv{"/usr/bin/setpriv",
-                                  fmt::format("--reuid={}", user_.uid),
-                                  fmt::format("--regid={}", user_.gid),
-                                  "--clear-groups",
-                                  "/usr/bin/env",
-                                  "-i",
-                                  "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                                  "HOME=/"};
-    argv.insert(argv.end(), command.begin(), command.end());
-    return argv;
+    return mc::test::user_argv(user_, command);
   }
   std::vector<std::string> state_entries() const {
     std::vector<std::string> out;
