@@ -944,6 +944,17 @@ bool own_files_reachable(const Spec& spec) {
   return ctr::running_rootless() || !spec.linux.has_namespace(NamespaceType::kUser);
 }
 
+// Rootless, we cannot create a mount point in a root filesystem that host root owns (a
+// --rootfs made by root): a file of these three that the rootfs lacks there is left out, as a
+// missing /etc/resolv.conf is left out by `--net host`, rather than failing the run with
+// EACCES. (An image's root is an overlay whose upper directory is ours: it always can.)
+bool mount_point_possible(const Spec& spec, const char* destination) {
+  if (!ctr::running_rootless() || !spec.root_layers.empty()) return true;
+  if (ctr::open_in_root_if_present(spec.root.path, destination)) return true;
+  const auto etc = ctr::open_in_root_if_present(spec.root.path, "/etc");
+  return etc && ::faccessat(etc->get(), ".", W_OK, AT_EACCESS) == 0;
+}
+
 Spec with_network_files(const Spec& given, const RunRequest& request) {
   if (!wants_network_files(given, request)) return given;
   Spec spec = given;
@@ -955,6 +966,7 @@ Spec with_network_files(const Spec& given, const RunRequest& request) {
       {"/etc/resolv.conf", dir / "resolv.conf"}};
   for (const auto& [destination, source] : files) {
     if (source.parent_path() == dir && !own_files_reachable(given)) continue;
+    if (!mount_point_possible(given, destination)) continue;
     const std::string_view target = destination;  // (a lambda cannot capture a binding)
     const bool mounted = std::any_of(given.mounts.begin(), given.mounts.end(),
                                      [&](const Mount& m) { return m.destination == target; });

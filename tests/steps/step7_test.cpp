@@ -523,6 +523,22 @@ TEST_F(Step7Rootless, FileWrittenToAVolumeBelongsToTheUserOnTheHost) {
   EXPECT_TRUE(contains(r.out, " 0        0 ") || contains(r.out, " 0 0 ")) << r.out;
 }
 
+// A rootfs that host root made, without /etc/resolv.conf and /etc/hostname: the user cannot
+// create their mount points there, so the run goes on without them (it failed with EACCES).
+TEST_F(Step7Rootless, ARootfsWithoutTheNetworkFilesStillRuns) {
+  HostDir copy;
+  ASSERT_EQ(run({"/bin/cp", "-a", rootfs() + "/.", copy.path()}).status, 0);
+  ASSERT_EQ(::chmod(copy.path().c_str(), 0755), 0);
+  for (const char* f : {"/etc/resolv.conf", "/etc/hostname"}) {
+    ASSERT_EQ(::unlink((copy.path() + f).c_str()), 0) << f;
+  }
+  const auto r = run(user_argv({bin("mycontainer"), "run", "--rootfs", copy.path(), "--name",
+                                new_name(), "--", "/bin/sh", "-c", "cat /etc/hosts"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "localhost")) << r.out;
+  EXPECT_FALSE(fs::exists(copy.path() + "/etc/resolv.conf"));
+}
+
 TEST_F(Step7Rootless, StateLivesInTmpAndTheContainerDiesWithItsRuntime) {
   // Without XDG_RUNTIME_DIR the state is /tmp/mycontainer-UID; `ps` as the user lists the
   // container; SIGKILL of the runtime kills the container (the parent-death signal survives
