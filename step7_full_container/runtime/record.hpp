@@ -42,6 +42,9 @@ struct Record {
   pid_t pid = 0;                              // the container's first process
   pid_t monitor_pid = 0;                      // its monitor
   unsigned long long monitor_start_time = 0;  // proc(5) field 22: pid reuse guard
+  // The byte of RECORDS/monitors.lock that the monitor holds locked while it lives (0: none,
+  // a monitor of an older mycontainer): `ps`'s cheap liveness check (monitor_lock.hpp).
+  uint64_t monitor_lock = 0;
   int64_t started_ns = 0;
   int64_t finished_ns = 0;
   int exit_code = 0;
@@ -61,7 +64,8 @@ int64_t now_ns();
 std::string iso8601_ns(int64_t ns);
 
 std::optional<Record> read_record(const std::filesystem::path& dir);
-void write_record(const std::filesystem::path& dir, const Record& r);  // atomic (rename(2))
+// Atomic (rename(2)); then the index's line of the record is updated (record_index.hpp).
+void write_record(const std::filesystem::path& dir, const Record& r);
 
 // The container a word names, docker's way: a full id, a name, or an id prefix that only one
 // container has. Throws LifecycleError "No such container: WORD" or
