@@ -40,7 +40,7 @@ finish() {
   rm -rf -- "$tmp"
 }
 trap finish EXIT
-mkdir -p "$tmp/state" "$tmp/empty" "$tmp/records/containers" "$tmp/records/names"
+mkdir -p "$tmp/state" "$tmp/empty" "$tmp/records/containers"
 : >"$tmp/records/monitors.lock"
 
 # The lock bytes, one per record (any distinct numbers: these are fake monitors).
@@ -66,18 +66,21 @@ now=$(date +%s%N)
 
 log "making $N records in $tmp/records"
 printf 'mycontainer-index 1\n' >"$tmp/records/index"
+dirs=()
+for ((i = 1; i <= N; i++)); do
+  printf -v id '%064x' "$i"
+  dirs+=("$tmp/records/containers/$id")
+done
+((N == 0)) || mkdir "${dirs[@]}"
 i=0
 while read -r byte; do
   i=$((i + 1))
-  id=$(printf '%064x' "$i")
+  printf -v id '%064x' "$i" # builtins only: a fork costs milliseconds on a loaded machine
   name=bench-$i
-  mkdir "$tmp/records/containers/$id"
-  ln -s "$id" "$tmp/records/names/$name"
   created=$((now - i * 1000000000))
   printf '{"id":"%s","name":"%s","image":"/srv/rootfs","command":["/bin/sleep","900000"],"created_ns":%s,"auto_remove":false,"stop_timeout":10,"ports":["8080:80/tcp"],"status":"running","pid":%s,"monitor_pid":%s,"monitor_start_time":%s,"monitor_lock":%s,"started_ns":%s,"finished_ns":0,"exit_code":0,"restart_count":0}' \
     "$id" "$name" "$created" "$holder" "$holder" "$start_time" "$byte" "$created" \
-    >"$tmp/containers.record.json"
-  mv "$tmp/containers.record.json" "$tmp/records/containers/$id/record.json"
+    >"$tmp/records/containers/$id/record.json"
   printf '%s\t%s\t/srv/rootfs\t%s\t0\t10\trunning\t%s\t%s\t%s\t%s\t%s\t0\t0\t0\t1\t8080:80/tcp\t2\t/bin/sleep\t900000\n' \
     "$id" "$name" "$created" "$holder" "$holder" "$start_time" "$byte" "$created" \
     >>"$tmp/records/index"

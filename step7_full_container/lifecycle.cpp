@@ -19,7 +19,6 @@
 #include <array>
 #include <chrono>
 #include <cstring>  // std::strlen
-#include <map>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -450,14 +449,12 @@ struct Row {
 // lives (one fcntl(2)); else what its record.json says (an older record, not in the index, or
 // a monitor that has gone since its line was written: the monitor's end writes record.json
 // first). nullopt when the record is gone or unreadable.
-std::optional<Known> ps_known(const std::string& id, std::map<std::string, Record>& index) {
-  const auto line = index.find(id);
-  std::optional<Record> r;
-  if (line != index.end()) r = std::move(line->second);
-  if (!r) r = read_record(record_dir(id));
+std::optional<Known> ps_known(const std::string& id, std::optional<Record> line) {
+  const bool indexed = line.has_value();
+  std::optional<Record> r = indexed ? std::move(line) : read_record(record_dir(id));
   if (!r) return std::nullopt;
   bool alive = r->status != "exited" && monitor_alive(*r);
-  if (line != index.end() && r->status != "exited" && !alive) {
+  if (indexed && r->status != "exited" && !alive) {
     r = read_record(record_dir(id));
     if (!r) return std::nullopt;
     alive = r->status != "exited" && monitor_alive(*r);
@@ -514,16 +511,25 @@ void print_table(const std::vector<std::pair<int64_t, Row>>& rows) {
 int docker_ps(const PsOptions& o) {
   const int64_t now = now_ns();
   std::vector<std::pair<int64_t, Row>> rows;
-  // The records as the index has them (one file: record_index.hpp); the directory says which
-  // records exist.
-  auto index = read_index();
+  // The directory says which records exist; the index (one file: record_index.hpp) has them,
+  // line by line; a record it does not have is read from its record.json.
   auto ids = list_record_ids();
   std::sort(ids.begin(), ids.end());
   rows.reserve(ids.size());
-  for (const auto& id : ids) {
-    const auto k = ps_known(id, index);
-    if (!k || (!o.all && !is_running(k->live))) continue;
-    rows.emplace_back(k->record.created_ns, ps_row(*k, o, now));
+  const auto add = [&](const std::string& id, std::optional<Record> line) {
+    const auto k = ps_known(id, std::move(line));
+    if (k && (o.all || is_running(k->live)))
+      rows.emplace_back(k->record.created_ns, ps_row(*k, o, now));
+  };
+  std::vector<bool> listed(ids.size());
+  for_each_indexed(read_index_text(), [&](Record&& r) {
+    const auto it = std::lower_bound(ids.begin(), ids.end(), r.id);
+    if (it == ids.end() || *it != r.id || listed[static_cast<size_t>(it - ids.begin())]) return;
+    listed[static_cast<size_t>(it - ids.begin())] = true;  // (removed since: not listed)
+    add(*it, std::move(r));
+  });
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!listed[i]) add(ids[i], std::nullopt);
   }
   // The foreground containers (`run` without -d) and the engines' OCI containers: they have
   // a state directory and no record.

@@ -234,19 +234,27 @@ std::optional<Record> parse_index_line(std::string_view line) {
   return r;
 }
 
-std::map<std::string, Record> parse_index(std::string_view text) {
-  std::map<std::string, Record> records;
+void for_each_indexed(std::string_view text, const std::function<void(Record&&)>& f) {
   const auto first = text.find('\n');
-  if (first == std::string_view::npos || text.substr(0, first) != kIndexHeader) return records;
+  if (first == std::string_view::npos || text.substr(0, first) != kIndexHeader) return;
   text.remove_prefix(first + 1);
   // Only whole lines: a line without its '\n' was cut short.
   for (size_t nl; (nl = text.find('\n')) != std::string_view::npos; text.remove_prefix(nl + 1)) {
-    if (auto r = parse_index_line(text.substr(0, nl))) records[r->id] = std::move(*r);
+    if (auto r = parse_index_line(text.substr(0, nl))) f(std::move(*r));
   }
+}
+
+std::map<std::string, Record> parse_index(std::string_view text) {
+  std::map<std::string, Record> records;
+  for_each_indexed(text, [&](Record&& r) { records[r.id] = std::move(r); });
   return records;
 }
 
 std::map<std::string, Record> read_index() {
+  return parse_index(read_index_text());
+}
+
+std::string read_index_text() {
   // One read(2) of the file's size (fstat(2)), into a buffer made that size at once: a
   // growing string would copy the text again with each doubling.
   const ctr::UniqueFd fd(::open(index_file().c_str(), O_RDONLY | O_CLOEXEC));
@@ -261,7 +269,7 @@ std::map<std::string, Record> read_index() {
     got += static_cast<size_t>(n);
   }
   text.resize(got);  // a shorter file (never, it is replaced whole) ends at its last '\n'
-  return parse_index(text);
+  return text;
 }
 
 void sync_index(const std::string& id) {

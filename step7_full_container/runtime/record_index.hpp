@@ -23,6 +23,7 @@
 // monitor's end writes first. `mycontainer cleanup` writes the whole index again.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,12 +40,16 @@ std::string index_line(const Record& r);
 // The record of one line (without its '\n'); nullopt for a line that is not exactly one
 // record (a field missing or too many, a number that is not one, a bad escape).
 std::optional<Record> parse_index_line(std::string_view line);
-// Every record of a whole index file, by id. Lines that do not parse, and a last line that
-// does not end in '\n', are left out (their records are read from record.json instead);
-// a file with another header is empty to us.
+// Calls f with each record of a whole index file, one after another (ps keeps none of them:
+// its rows are all it needs). Lines that do not parse, and a last line that does not end in
+// '\n', are left out (their records are read from record.json instead); a file with another
+// header is empty to us.
+void for_each_indexed(std::string_view text, const std::function<void(Record&&)>& f);
+// The same, every record by id.
 std::map<std::string, Record> parse_index(std::string_view text);
 
-// RECORDS/index, read and parsed (empty when missing).
+// RECORDS/index as it is ("" when missing), and read and parsed.
+std::string read_index_text();
 std::map<std::string, Record> read_index();
 // Makes id's line the copy of its record.json, or removes it when the record is gone.
 void sync_index(const std::string& id);
