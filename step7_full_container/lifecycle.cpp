@@ -243,10 +243,7 @@ std::string create_error(const fs::path& dir) {
 }
 
 void remove_record(const Known& k) {
-  release_name(k.record.name);
-  std::error_code ec;
-  fs::remove_all(k.dir, ec);
-  sync_index(k.id);
+  mycontainer::remove_record(k.id, k.record.name);
 }
 
 // Monitor, create, start: the container runs (or the code and message why not).
@@ -445,21 +442,22 @@ struct Row {
   std::string id, image, command, created, status, ports, names, state;
 };
 
-// What ps knows of the record `id`: its index line, which is all it needs while the monitor
-// lives (one fcntl(2)); else what its record.json says (an older record, not in the index, or
-// a monitor that has gone since its line was written: the monitor's end writes record.json
-// first). nullopt when the record is gone or unreadable.
+// What ps knows of the record `id`. Its index line, when it says the container ended, or while
+// the monitor holds its lock (one fcntl(2)): then the monitor has not begun its end, which
+// execs `monitor-exit` (dropping the lock) before it writes anything. Otherwise what its
+// record.json says: a record the index does not have (an older version's), or a monitor whose
+// lock is gone (killed, an older monitor, or in monitor-exit, which may have written
+// record.json and not yet the index: `wait` has returned by then, and ps must agree with it).
+// nullopt when the record is gone or unreadable.
 std::optional<Known> ps_known(const std::string& id, std::optional<Record> line) {
-  const bool indexed = line.has_value();
-  std::optional<Record> r = indexed ? std::move(line) : read_record(record_dir(id));
-  if (!r) return std::nullopt;
-  bool alive = r->status != "exited" && monitor_alive(*r);
-  if (indexed && r->status != "exited" && !alive) {
-    r = read_record(record_dir(id));
-    if (!r) return std::nullopt;
-    alive = r->status != "exited" && monitor_alive(*r);
+  if (line && line->status != "exited" && monitor_lock_held(line->monitor_lock)) {
+    const Live live = live_status(*line, true);
+    return Known{.id = id, .dir = {}, .record = std::move(*line), .live = live};
   }
-  const Live live = live_status(*r, alive);
+  std::optional<Record> r =
+      line && line->status == "exited" ? std::move(line) : read_record(record_dir(id));
+  if (!r) return std::nullopt;
+  const Live live = live_status(*r);
   return Known{.id = id, .dir = {}, .record = std::move(*r), .live = live};
 }
 
@@ -820,12 +818,7 @@ int monitor_exit(const std::string& id, int code) {
     r->pid = 0;
     write_record(dir, *r);
   }
-  if (r->auto_remove) {
-    release_name(r->name);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    sync_index(id);
-  }
+  if (r->auto_remove) remove_record(id, r->name);
   return 0;
 }
 

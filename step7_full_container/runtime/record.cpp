@@ -183,6 +183,16 @@ void release_name(const std::string& name) noexcept {
   fs::remove(records_root() / "names" / name, ec);
 }
 
+void remove_record(const std::string& id, const std::string& name) {
+  const fs::path dir = record_dir(id);
+  // A name that list_record_ids() and resolve_container() pass over: not 64 hex digits.
+  const fs::path away = dir.parent_path() / (".removed-" + id);
+  std::error_code ec;
+  fs::remove_all(::rename(dir.c_str(), away.c_str()) == 0 ? away : dir, ec);
+  release_name(name);
+  sync_index(id);
+}
+
 std::vector<std::string> list_record_ids() {
   std::vector<std::string> ids;
   std::error_code ec;

@@ -76,6 +76,9 @@ std::optional<std::string> resolve_container(const std::string& word, bool nullo
 // Takes NAME for id (RECORDS/names/NAME -> ID); throws LifecycleError when it is taken.
 void claim_name(const std::string& name, const std::string& id);
 void release_name(const std::string& name) noexcept;
+// Removes the record `id` and its name NAME, and its line of the index. The directory is first
+// renamed away (rename(2) is atomic): no command ever finds half a record, only all or none.
+void remove_record(const std::string& id, const std::string& name);
 
 // Every record (the ids under RECORDS).
 std::vector<std::string> list_record_ids();
