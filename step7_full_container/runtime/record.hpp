@@ -10,6 +10,8 @@
 //   pid             the first process's pid (create --pid-file)
 // and RECORDS/names/NAME, a symbolic link to ID: made with symlink(2), which fails with EEXIST
 // when the name is taken, so one name is one container without a lock (as StateDir does).
+// RECORDS/index is every record.json again, one line each, for `ps` (record_index.hpp), and
+// RECORDS/monitors.lock the file whose locked bytes say which monitors live (monitor_lock.hpp).
 //
 // The record outlives the container (docker keeps exited containers until `rm`) and, as
 // root, a reboot: it is under /var/lib, not /run. The container's running state (cgroup,

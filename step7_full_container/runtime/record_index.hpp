@@ -17,10 +17,11 @@
 // (it is replaced with rename(2), as record.json is), and a writer takes the index's lock
 // (flock(2) on the records directory) and copies the record.json it finds at that moment, so
 // two writers at once leave the newer record in the index. What it cannot cover, `ps` does
-// (lifecycle.cpp): a record without a line (made by an older mycontainer, or whose writer was
-// killed between its two renames, or a garbled line) is read from its record.json; a line
-// that says "running" when the monitor is gone is read again from record.json, which the
-// monitor's end writes first. `mycontainer cleanup` writes the whole index again.
+// (lifecycle.cpp ps_known): a record without a line (made by an older mycontainer, or whose
+// writer was killed between its two renames, or a garbled line) is read from its record.json,
+// and a line that does not say "exited" is believed only while its monitor holds its lock
+// (monitor_lock.hpp); otherwise record.json decides, which the monitor's end writes first.
+// `mycontainer cleanup` writes the whole index again.
 #pragma once
 
 #include <functional>
