@@ -19,7 +19,6 @@
 #include <array>
 #include <chrono>
 #include <cstring>  // std::strlen
-#include <set>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -29,16 +28,18 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "commands.hpp"           // remove_container
-#include "ctr/error.hpp"          // ctr::UsageError
-#include "ctr/narrate.hpp"        // ctr::narrate (--explain)
-#include "ctr/process.hpp"        // ctr::pidfd_open
-#include "oci.hpp"                // oci_start, parse_signal
-#include "ctr/ipv4.hpp"           // ctr::format_ipv4
-#include "runtime/hardening.hpp"  // ctr::close_fds_from
-#include "runtime/ports.hpp"      // ctr::parse_port_mapping: ps's PORTS
+#include "commands.hpp"              // remove_container
+#include "ctr/error.hpp"             // ctr::UsageError
+#include "ctr/narrate.hpp"           // ctr::narrate (--explain)
+#include "ctr/process.hpp"           // ctr::pidfd_open
+#include "oci.hpp"                   // oci_start, parse_signal
+#include "ctr/ipv4.hpp"              // ctr::format_ipv4
+#include "runtime/hardening.hpp"     // ctr::close_fds_from
+#include "runtime/monitor_lock.hpp"  // the monitor's lock: is it alive (cheaply)
+#include "runtime/ports.hpp"         // ctr::parse_port_mapping: ps's PORTS
 #include "runtime/record.hpp"
-#include "runtime/spec.hpp"  // spec_to_json, kAnnotationMonitor
+#include "runtime/record_index.hpp"  // ps reads one index, not N record.json
+#include "runtime/spec.hpp"          // spec_to_json, kAnnotationMonitor
 #include "runtime/state.hpp"
 
 namespace mycontainer {
@@ -59,8 +60,11 @@ struct Known {
 };
 
 // Running, not a zombie: a killed monitor whose parent has not reaped it yet is gone too.
+// Its lock held is the quick yes (runtime/monitor_lock.hpp); else /proc/PID/stat decides.
 bool monitor_alive(const Record& r) {
-  return r.monitor_pid > 0 && ctr::process_running(r.monitor_pid, r.monitor_start_time);
+  if (r.monitor_pid <= 0) return false;
+  if (monitor_lock_held(r.monitor_lock)) return true;
+  return ctr::process_running(r.monitor_pid, r.monitor_start_time);
 }
 
 // The container's first process, from its OCI state, if it still runs.
@@ -72,12 +76,16 @@ std::optional<ctr::ContainerState> running_state(const std::string& id) {
   return std::nullopt;
 }
 
-Live live_status(const Record& r) {
+Live live_status(const Record& r, bool monitor_is_alive) {
   if (r.status == "exited") return Live::kExited;
-  if (monitor_alive(r)) return r.status == "running" ? Live::kRunning : Live::kCreated;
+  if (monitor_is_alive) return r.status == "running" ? Live::kRunning : Live::kCreated;
   // The monitor is gone (SIGKILLed, or a reboot emptied /run): the container may still run,
   // unmanaged, until `cleanup`, `stop` or `rm -f` ends it.
   return running_state(r.id) ? Live::kUnmanaged : Live::kExited;
+}
+
+Live live_status(const Record& r) {
+  return live_status(r, r.status != "exited" && monitor_alive(r));
 }
 
 Known known(const std::string& id) {
@@ -155,17 +163,22 @@ std::string monitor_program() {
 // made the container (it waits for `start`), else create's exit code. The monitor is a new
 // session with /dev/null for stdio: nothing of our caller's (its terminal, the pipe a test
 // reads our output from) stays open in it.
-std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, pid_t& monitor) {
+std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, uint64_t lock,
+                                    pid_t& monitor) {
   const std::string program = monitor_program();
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string root = ctr::state_root().string();
+  create_monitor_lock_file();
+  const std::string lock_file = monitor_lock_file().string();
+  const std::string lock_byte = std::to_string(lock);
   // --explain: create narrates with --debug into its --log, which we show once it is done.
   const bool explain = ctr::narrating();
   if (explain) ::setenv("MC_MONITOR_DEBUG", "1", 1);
   ctr::narrate(
       {.call = fmt::format("fork(); setsid(); prctl(PR_SET_CHILD_SUBREAPER); execv('{}')", program),
        .result = "the monitor: the container's parent, its log's writer",
-       .shell = fmt::format("{} --sync-fd 3 {} {} {} {}", program, self, root, dir.string(), id),
+       .shell = fmt::format("{} --sync-fd 3 --lock {} {} {} {} {} {}", program, lock_file,
+                            lock_byte, self, root, dir.string(), id),
        .man = "setsid(2), prctl(2), execve(2)"});
   int sync[2];
   ctr::check(::pipe2(sync, O_CLOEXEC), "pipe2");
@@ -178,8 +191,9 @@ std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, 
     ::dup2(null, 1);
     ::dup2(null, 2);
     ::dup2(sync[1], 3);  // dup2 clears close-on-exec on the copy
-    const char* args[] = {program.c_str(), "--sync-fd", "3",        self.c_str(),
-                          root.c_str(),    dir.c_str(), id.c_str(), nullptr};
+    const char* args[] = {program.c_str(),   "--sync-fd",       "3",          "--lock",
+                          lock_file.c_str(), lock_byte.c_str(), self.c_str(), root.c_str(),
+                          dir.c_str(),       id.c_str(),        nullptr};
     ::execv(program.c_str(), const_cast<char* const*>(args));
     ::_exit(127);
   }
@@ -229,15 +243,15 @@ std::string create_error(const fs::path& dir) {
 }
 
 void remove_record(const Known& k) {
-  release_name(k.record.name);
-  std::error_code ec;
-  fs::remove_all(k.dir, ec);
+  mycontainer::remove_record(k.id, k.record.name);
 }
 
 // Monitor, create, start: the container runs (or the code and message why not).
 int launch(Known& k) {
   pid_t monitor = 0;
-  const auto [code, pid] = spawn_monitor(k.id, k.dir, monitor);
+  // A new byte for this run of the monitor: a lock left by an earlier run is never mistaken.
+  const uint64_t lock = new_monitor_lock();
+  const auto [code, pid] = spawn_monitor(k.id, k.dir, lock, monitor);
   if (code != 0 || pid <= 0) {
     int status = 0;
     ::waitpid(monitor, &status, 0);
@@ -249,6 +263,7 @@ int launch(Known& k) {
   k.record.pid = pid;
   k.record.monitor_pid = monitor;
   k.record.monitor_start_time = ctr::process_start_time(monitor);
+  k.record.monitor_lock = lock;
   k.record.started_ns = now_ns();
   k.record.finished_ns = 0;
   write_record(k.dir, k.record);
@@ -420,25 +435,99 @@ int run_detached(const CLI::App& run, RunOptions& o) {
 }
 
 // === ps ===
+namespace {
+
+// One line of ps: docker's columns, and State for --format.
+struct Row {
+  std::string id, image, command, created, status, ports, names, state;
+};
+
+// What ps knows of the record `id`. Its index line, when it says the container ended, or while
+// the monitor holds its lock (one fcntl(2)): then the monitor has not begun its end, which
+// execs `monitor-exit` (dropping the lock) before it writes anything. Otherwise what its
+// record.json says: a record the index does not have (an older version's), or a monitor whose
+// lock is gone (killed, an older monitor, or in monitor-exit, which may have written
+// record.json and not yet the index: `wait` has returned by then, and ps must agree with it).
+// nullopt when the record is gone or unreadable.
+std::optional<Known> ps_known(const std::string& id, std::optional<Record> line) {
+  if (line && line->status != "exited" && monitor_lock_held(line->monitor_lock)) {
+    const Live live = live_status(*line, true);
+    return Known{.id = id, .dir = {}, .record = std::move(*line), .live = live};
+  }
+  std::optional<Record> r =
+      line && line->status == "exited" ? std::move(line) : read_record(record_dir(id));
+  if (!r) return std::nullopt;
+  const Live live = live_status(*r);
+  return Known{.id = id, .dir = {}, .record = std::move(*r), .live = live};
+}
+
+Row ps_row(const Known& k, const PsOptions& o, int64_t now) {
+  const Record& r = k.record;
+  const std::string command = fmt::format("\"{}\"", fmt::join(r.command, " "));
+  return {o.no_trunc ? k.id : k.id.substr(0, 12),
+          r.image,
+          o.no_trunc ? command : shorten(command, 22),
+          human_duration(now - r.created_ns) + " ago",
+          status_text(k, now),
+          is_running(k.live) ? ports_text(r.ports) : "",
+          r.name,
+          state_word(k.live)};
+}
+
+// Columns as wide as their widest cell, three spaces apart (docker's tabwriter); the whole
+// table in one string, written at once.
+void print_table(const std::vector<std::pair<int64_t, Row>>& rows) {
+  const Row header{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", ""};
+  const auto cells = [](const Row& row) {
+    return std::array<const std::string*, 7>{&row.id,     &row.image, &row.command, &row.created,
+                                             &row.status, &row.ports, &row.names};
+  };
+  std::array<size_t, 7> width{};
+  const auto widen = [&](const Row& row) {
+    const auto c = cells(row);
+    for (size_t i = 0; i < 7; ++i) width[i] = std::max(width[i], c[i]->size());
+  };
+  widen(header);
+  for (const auto& [t, row] : rows) widen(row);
+  std::string out;
+  const auto line = [&](const Row& row) {
+    const auto c = cells(row);
+    for (size_t i = 0; i < 6; ++i) {
+      out += *c[i];
+      out.append(width[i] - c[i]->size() + 3, ' ');
+    }
+    out += *c[6];
+    out += '\n';
+  };
+  line(header);
+  for (const auto& [t, row] : rows) line(row);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+}  // namespace
+
 int docker_ps(const PsOptions& o) {
   const int64_t now = now_ns();
-  struct Row {
-    std::string id, image, command, created, status, ports, names, state;
-  };
   std::vector<std::pair<int64_t, Row>> rows;
-  std::set<std::string> ids;
-  for (const auto& id : list_record_ids()) {
-    ids.insert(id);
-    auto r = read_record(record_dir(id));
-    if (!r) continue;
-    const Known k{.id = id, .dir = record_dir(id), .record = *r, .live = live_status(*r)};
-    if (!o.all && !is_running(k.live)) continue;
-    const std::string command = fmt::format("\"{}\"", fmt::join(r->command, " "));
-    rows.push_back(
-        {r->created_ns,
-         {o.no_trunc ? id : id.substr(0, 12), r->image, o.no_trunc ? command : shorten(command, 22),
-          human_duration(now - r->created_ns) + " ago", status_text(k, now),
-          is_running(k.live) ? ports_text(r->ports) : "", r->name, state_word(k.live)}});
+  // The directory says which records exist; the index (one file: record_index.hpp) has them,
+  // line by line; a record it does not have is read from its record.json.
+  auto ids = list_record_ids();
+  std::sort(ids.begin(), ids.end());
+  rows.reserve(ids.size());
+  const auto add = [&](const std::string& id, std::optional<Record> line) {
+    const auto k = ps_known(id, std::move(line));
+    if (k && (o.all || is_running(k->live)))
+      rows.emplace_back(k->record.created_ns, ps_row(*k, o, now));
+  };
+  std::vector<bool> listed(ids.size());
+  for_each_indexed(read_index_text(), [&](Record&& r) {
+    const auto it = std::lower_bound(ids.begin(), ids.end(), r.id);
+    if (it == ids.end() || *it != r.id || listed[static_cast<size_t>(it - ids.begin())]) return;
+    listed[static_cast<size_t>(it - ids.begin())] = true;  // (removed since: not listed)
+    add(*it, std::move(r));
+  });
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!listed[i]) add(ids[i], std::nullopt);
   }
   // The foreground containers (`run` without -d) and the engines' OCI containers: they have
   // a state directory and no record.
@@ -446,7 +535,9 @@ int docker_ps(const PsOptions& o) {
   for (fs::directory_iterator it(ctr::state_root() / "containers", ec), end; !ec && it != end;
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (ids.count(name) || name.rfind(ctr::kDraftPrefix, 0) == 0) continue;
+    if (std::binary_search(ids.begin(), ids.end(), name) || name.rfind(ctr::kDraftPrefix, 0) == 0) {
+      continue;
+    }
     const auto c = ctr::read_state(it->path());
     if (!c) continue;
     const std::string status = c->oci ? ctr::to_string(ctr::container_status(*c, it->path()))
@@ -481,22 +572,7 @@ int docker_ps(const PsOptions& o) {
     }
     return 0;
   }
-  // Columns as wide as their widest cell, three spaces apart (docker's tabwriter).
-  std::vector<std::array<std::string, 7>> table = {
-      {"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"}};
-  for (const auto& [t, row] : rows) {
-    table.push_back(
-        {row.id, row.image, row.command, row.created, row.status, row.ports, row.names});
-  }
-  std::array<size_t, 7> width{};
-  for (const auto& line : table) {
-    for (size_t i = 0; i < 7; ++i) width[i] = std::max(width[i], line[i].size());
-  }
-  for (const auto& line : table) {
-    std::string out;
-    for (size_t i = 0; i < 6; ++i) out += line[i] + std::string(width[i] - line[i].size() + 3, ' ');
-    fmt::print("{}{}\n", out, line[6]);
-  }
+  print_table(rows);
   return 0;
 }
 
@@ -742,11 +818,7 @@ int monitor_exit(const std::string& id, int code) {
     r->pid = 0;
     write_record(dir, *r);
   }
-  if (r->auto_remove) {
-    release_name(r->name);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  if (r->auto_remove) remove_record(id, r->name);
   return 0;
 }
 
@@ -760,6 +832,8 @@ void finish_orphaned_records() {
     if (r->auto_remove) remove_record(k);
     fmt::print("finished {} ({}): its monitor was gone\n", r->name, id.substr(0, 12));
   }
+  // ps's index, whole again: lines a killed writer left behind are made right here.
+  rebuild_index();
 }
 
 std::string docker_container(const std::string& word) {

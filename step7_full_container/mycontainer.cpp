@@ -113,6 +113,24 @@ bool oci_run_requested(int argc, char** argv) {
   return false;
 }
 
+// The command the words name: the first word that is not a global option (nor the value of
+// one), "" when there is none. An option (--help, run's --rootfs in the steps' form) is returned
+// as it is: then every command's options are built, as CLI11 may need any of them.
+std::string_view command_word(int argc, char** argv) {
+  static const std::set<std::string_view> kWithValue = {"--root", "--log", "--log-format",
+                                                        "--store"};
+  static const std::set<std::string_view> kFlags = {"--debug", "--systemd-cgroup"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word(argv[i]);
+    if (kWithValue.count(word)) {
+      ++i;
+    } else if (!kFlags.count(word) && !kWithValue.count(word.substr(0, word.find('=')))) {
+      return word;
+    }
+  }
+  return "";
+}
+
 // create's flags, which `run ID` has too.
 void add_create_options(CLI::App& cmd, mycontainer::CreateOptions& o) {
   cmd.add_option("-b,--bundle", o.bundle, "the bundle: the directory with config.json")
@@ -153,6 +171,13 @@ int main(int argc, char** argv) {
                      "$XDG_DATA_HOME/mycontainer)");
 
       const bool oci_run = oci_run_requested(argc, argv);
+      // The options of run and spec (a hundred CLI11 objects), exec and update are built only
+      // when the command line may name them: building them all took a fifth of an empty
+      // `mycontainer ps` (#14, tests/bench/RESULTS.md), and no other command parses them.
+      const std::string_view word = command_word(argc, argv);
+      const auto builds = [&](std::string_view command) {
+        return word == command || word.empty() || word.front() == '-';
+      };
       mycontainer::RunOptions options;
       mycontainer::CreateOptions run_oci;
       CLI::App* run = app.add_subcommand("run", "run a command in a new container");
@@ -163,7 +188,7 @@ int main(int argc, char** argv) {
         bool no_subreaper = false;
         run->add_flag("--no-subreaper", no_subreaper, "accepted (mycontainer waits itself)");
       } else {
-        mycontainer::add_run_options(*run, options);
+        if (builds("run")) mycontainer::add_run_options(*run, options);
       }
       mycontainer::RunOptions spec_options;
       std::string spec_output;
@@ -171,7 +196,7 @@ int main(int argc, char** argv) {
       bool spec_rootless = false;
       CLI::App* spec_cmd = app.add_subcommand(
           "spec", "print the config.json that `run` with these options would use");
-      mycontainer::add_run_options(*spec_cmd, spec_options);
+      if (builds("spec")) mycontainer::add_run_options(*spec_cmd, spec_options);
       spec_cmd->add_option("-o,--output", spec_output,
                            "write it to FILE instead (never overwrites)");
       spec_cmd->add_option("-b,--bundle", spec_bundle,
@@ -271,7 +296,7 @@ int main(int argc, char** argv) {
       mycontainer::ExecOptions exec;
       CLI::App* exec_cmd =
           app.add_subcommand("exec", "OCI: run one more process in a running container");
-      mycontainer::add_exec_options(*exec_cmd, exec);
+      if (builds("exec")) mycontainer::add_exec_options(*exec_cmd, exec);
       // `exec ID sh -c 'x'`: everything after the id is the command, flags included (runc's
       // rule), so CLI11 stops at the first word it does not know.
       exec_cmd->prefix_command();
@@ -282,7 +307,7 @@ int main(int argc, char** argv) {
       mycontainer::UpdateOptions update;
       CLI::App* update_cmd =
           app.add_subcommand("update", "OCI: new resource limits for a running container");
-      mycontainer::add_update_options(*update_cmd, update);
+      if (builds("update")) mycontainer::add_update_options(*update_cmd, update);
 
       // --- Images (images.cpp, docs/images.md) ---
       CLI::App* images_cmd = app.add_subcommand("images", "list the images in the store");

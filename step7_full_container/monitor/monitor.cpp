@@ -26,7 +26,11 @@
 // uses libc only (no iostreams, no allocation but libc's own) and stays under 1 MiB per
 // container. Measure it: grep VmRSS /proc/$(pgrep -f mycontainer-monitor)/status.
 //
-//   mycontainer-monitor --sync-fd N MYCONTAINER STATE_ROOT DIR ID
+// While it lives it holds a lock on one byte of RECORDS/monitors.lock (--lock FILE BYTE):
+// `ps` asks the kernel whether that byte is locked to know the monitor is alive, one system
+// call instead of reading /proc/PID/stat (runtime/monitor_lock.hpp says why that is safe).
+//
+//   mycontainer-monitor --sync-fd N --lock FILE BYTE MYCONTAINER STATE_ROOT DIR ID
 #include <errno.h>
 #include <fcntl.h>         // open(2)
 #include <poll.h>          // poll(2)
@@ -173,16 +177,35 @@ void say(int fd, const char* text) {
 
 }  // namespace
 
+// Takes the lock that says "this monitor is alive" (runtime/monitor_lock.hpp): an open file
+// description lock (fcntl(2) F_OFD_SETLK), which the kernel drops when this process ends,
+// however it ends. The descriptor is close-on-exec: the container's processes, which we fork,
+// never hold it. Without it (an old file system, no such file) ps takes the long way.
+void hold_monitor_lock(const char* file, const char* byte) {
+  const int fd = ::open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct flock lock {};
+  lock.l_type = F_RDLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = static_cast<off_t>(::strtoll(byte, nullptr, 10));
+  lock.l_len = 1;
+  if (::fcntl(fd, F_OFD_SETLK, &lock) != 0) ::close(fd);
+  // Kept open (never closed by us) until we end.
+}
+
 int main(int argc, char** argv) {
-  if (argc != 7 || ::strcmp(argv[1], "--sync-fd") != 0) {
-    say(2, "usage: mycontainer-monitor --sync-fd N MYCONTAINER STATE_ROOT DIR ID\n");
+  if (argc != 10 || ::strcmp(argv[1], "--sync-fd") != 0 || ::strcmp(argv[3], "--lock") != 0) {
+    say(2,
+        "usage: mycontainer-monitor --sync-fd N --lock FILE BYTE MYCONTAINER STATE_ROOT DIR "
+        "ID\n");
     return 2;
   }
   const int sync_fd = static_cast<int>(::strtol(argv[2], nullptr, 10));
-  const char* mycontainer = argv[3];
-  const char* state_root = argv[4];
-  const char* dir = argv[5];
-  const char* id = argv[6];
+  const char* mycontainer = argv[6];
+  const char* state_root = argv[7];
+  const char* dir = argv[8];
+  const char* id = argv[9];
+  hold_monitor_lock(argv[4], argv[5]);
 
   // 1. Our own session; every orphan of the container ours to reap.
   ::setsid();

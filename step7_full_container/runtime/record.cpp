@@ -13,8 +13,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "ctr/error.hpp"      // ctr::check, ctr::SyscallError
-#include "runtime/state.hpp"  // ctr::state_root
+#include "ctr/error.hpp"             // ctr::check, ctr::SyscallError
+#include "runtime/record_index.hpp"  // sync_index: the index's copy of the record
+#include "runtime/state.hpp"         // ctr::state_root
 
 namespace mycontainer {
 
@@ -84,6 +85,7 @@ std::optional<Record> read_record(const fs::path& dir) {
     r.pid = j.value("pid", 0);
     r.monitor_pid = j.value("monitor_pid", 0);
     r.monitor_start_time = j.value("monitor_start_time", 0ULL);
+    r.monitor_lock = j.value("monitor_lock", uint64_t{0});  // absent in older records
     r.started_ns = j.value("started_ns", int64_t{0});
     r.finished_ns = j.value("finished_ns", int64_t{0});
     r.exit_code = j.value("exit_code", 0);
@@ -107,6 +109,7 @@ void write_record(const fs::path& dir, const Record& r) {
                             {"pid", r.pid},
                             {"monitor_pid", r.monitor_pid},
                             {"monitor_start_time", r.monitor_start_time},
+                            {"monitor_lock", r.monitor_lock},
                             {"started_ns", r.started_ns},
                             {"finished_ns", r.finished_ns},
                             {"exit_code", r.exit_code},
@@ -120,6 +123,7 @@ void write_record(const fs::path& dir, const Record& r) {
     ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
   }
   ctr::check(::rename(tmp.c_str(), final_path.c_str()), "rename", final_path.string());
+  sync_index(r.id);
 }
 
 namespace {
@@ -177,6 +181,16 @@ void claim_name(const std::string& name, const std::string& id) {
 void release_name(const std::string& name) noexcept {
   std::error_code ec;
   fs::remove(records_root() / "names" / name, ec);
+}
+
+void remove_record(const std::string& id, const std::string& name) {
+  const fs::path dir = record_dir(id);
+  // A name that list_record_ids() and resolve_container() pass over: not 64 hex digits.
+  const fs::path away = dir.parent_path() / (".removed-" + id);
+  std::error_code ec;
+  fs::remove_all(::rename(dir.c_str(), away.c_str()) == 0 ? away : dir, ec);
+  release_name(name);
+  sync_index(id);
 }
 
 std::vector<std::string> list_record_ids() {

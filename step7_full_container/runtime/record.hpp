@@ -10,6 +10,8 @@
 //   pid             the first process's pid (create --pid-file)
 // and RECORDS/names/NAME, a symbolic link to ID: made with symlink(2), which fails with EEXIST
 // when the name is taken, so one name is one container without a lock (as StateDir does).
+// RECORDS/index is every record.json again, one line each, for `ps` (record_index.hpp), and
+// RECORDS/monitors.lock the file whose locked bytes say which monitors live (monitor_lock.hpp).
 //
 // The record outlives the container (docker keeps exited containers until `rm`) and, as
 // root, a reboot: it is under /var/lib, not /run. The container's running state (cgroup,
@@ -42,6 +44,9 @@ struct Record {
   pid_t pid = 0;                              // the container's first process
   pid_t monitor_pid = 0;                      // its monitor
   unsigned long long monitor_start_time = 0;  // proc(5) field 22: pid reuse guard
+  // The byte of RECORDS/monitors.lock that the monitor holds locked while it lives (0: none,
+  // a monitor of an older mycontainer): `ps`'s cheap liveness check (monitor_lock.hpp).
+  uint64_t monitor_lock = 0;
   int64_t started_ns = 0;
   int64_t finished_ns = 0;
   int exit_code = 0;
@@ -61,7 +66,8 @@ int64_t now_ns();
 std::string iso8601_ns(int64_t ns);
 
 std::optional<Record> read_record(const std::filesystem::path& dir);
-void write_record(const std::filesystem::path& dir, const Record& r);  // atomic (rename(2))
+// Atomic (rename(2)); then the index's line of the record is updated (record_index.hpp).
+void write_record(const std::filesystem::path& dir, const Record& r);
 
 // The container a word names, docker's way: a full id, a name, or an id prefix that only one
 // container has. Throws LifecycleError "No such container: WORD" or
@@ -72,6 +78,9 @@ std::optional<std::string> resolve_container(const std::string& word, bool nullo
 // Takes NAME for id (RECORDS/names/NAME -> ID); throws LifecycleError when it is taken.
 void claim_name(const std::string& name, const std::string& id);
 void release_name(const std::string& name) noexcept;
+// Removes the record `id` and its name NAME, and its line of the index. The directory is first
+// renamed away (rename(2) is atomic): no command ever finds half a record, only all or none.
+void remove_record(const std::string& id, const std::string& name);
 
 // Every record (the ids under RECORDS).
 std::vector<std::string> list_record_ids();

@@ -22,6 +22,9 @@
 
 #include "background.hpp"
 #include "mycontainer.hpp"
+#include "runtime/monitor_lock.hpp"  // mycontainer::monitor_lock_held
+#include "runtime/record.hpp"        // mycontainer::read_record, record_dir
+#include "runtime/record_index.hpp"  // mycontainer::read_index
 #include "runtime/state.hpp"
 #include "support.hpp"
 
@@ -307,6 +310,9 @@ TEST_F(Step7Lifecycle, AnAmbiguousIdPrefixIsRefused) {
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(contains(r.err, "Multiple IDs found with provided prefix: aaaa")) << r.err;
   EXPECT_EQ(mc({"inspect", std::string(63, 'a') + "2"}, env).status, 0);
+  // Records of an older mycontainer (record.json alone, no line in the index): ps lists them.
+  const auto ps = mc({"ps", "-a", "--format", "{{.Names}} {{.State}}"}, env);
+  EXPECT_TRUE(contains(ps.out, "n1 exited\n") && contains(ps.out, "n2 exited\n")) << ps.out;
   EXPECT_EQ(mc({"rm", "aaaa"}, env).status, 1);
   EXPECT_TRUE(fs::exists(records / "containers" / (std::string(63, 'a') + "1")));
   fs::remove_all(records);
@@ -324,17 +330,27 @@ TEST_F(Step7Lifecycle, AKilledMonitorLeavesTheContainerToCleanup) {
   ASSERT_TRUE(wait_until([&] { return status_of(name).rfind("Up ", 0) == 0; }));
   const Traces t = traces(id);
   ASSERT_GT(t.monitor, 0);
+  // The monitor holds its lock while it lives (runtime/monitor_lock.hpp: how ps knows it
+  // lives), and ps's index has the record as record.json has it.
+  const auto record = mycontainer::read_record(mycontainer::record_dir(id));
+  ASSERT_TRUE(record);
+  EXPECT_NE(record->monitor_lock, 0u);
+  EXPECT_TRUE(mycontainer::monitor_lock_held(record->monitor_lock));
+  EXPECT_EQ(mycontainer::read_index().at(id).status, "running");
   ASSERT_EQ(::kill(t.monitor, SIGKILL), 0);
   ASSERT_TRUE(wait_until([&] { return contains(status_of(name), "(monitor gone)"); }))
       << status_of(name);
+  EXPECT_FALSE(mycontainer::monitor_lock_held(record->monitor_lock)) << "SIGKILL left the lock";
   EXPECT_FALSE(pids_matching("/bin/sleep " + seconds).empty()) << "the container died with it";
   const auto cleanup = mc({"cleanup"});
   EXPECT_EQ(cleanup.status, 0) << cleanup.err;
   EXPECT_TRUE(contains(cleanup.out, "finished " + name)) << cleanup.out;
   EXPECT_TRUE(status_of(name).rfind("Exited (137) ", 0) == 0) << status_of(name);
+  EXPECT_EQ(mycontainer::read_index().at(id).exit_code, 137);
   EXPECT_TRUE(wait_until([&] { return pids_matching("/bin/sleep " + seconds).empty(); }));
   expect_gone(t);
   EXPECT_EQ(mc({"rm", name}).status, 0);
+  EXPECT_EQ(mycontainer::read_index().count(id), 0u) << "rm left the index's line";
 }
 
 // ==========================================================================================

@@ -1,0 +1,53 @@
+#include "runtime/monitor_lock.hpp"
+
+#include <fcntl.h>       // fcntl(2) F_OFD_GETLK, open(2)
+#include <sys/random.h>  // getrandom(2)
+
+#include "ctr/error.hpp"  // ctr::check, ctr::SyscallError
+#include "ctr/fd.hpp"     // ctr::UniqueFd
+#include "runtime/record.hpp"
+
+namespace mycontainer {
+
+std::filesystem::path monitor_lock_file() {
+  return records_root() / "monitors.lock";
+}
+
+void create_monitor_lock_file() {
+  const auto path = monitor_lock_file();
+  // Readable by all: a lock needs only a descriptor open for reading (F_RDLCK, fcntl(2)).
+  const ctr::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644));
+  ctr::check(fd.get(), "open", path.string());
+}
+
+uint64_t new_monitor_lock() {
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) {
+    throw ctr::SyscallError(errno, "getrandom");
+  }
+  // 62 bits, never 0: offset + length must stay below off_t's largest value.
+  return (r >> 2) | 1;
+}
+
+bool monitor_lock_held(uint64_t offset) {
+  if (offset == 0) return false;
+  // Opened once per records root: `ps` asks this of every container, one fcntl(2) each.
+  static std::string opened;
+  static ctr::UniqueFd fd;
+  if (const auto path = monitor_lock_file().string(); path != opened) {
+    fd = ctr::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    opened = path;
+  }
+  if (!fd) return false;
+  // "Would a write lock on this byte conflict?" answers whether anybody holds any lock there;
+  // F_OFD_GETLK only asks, it takes nothing (fcntl(2), "Open file description locks").
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  probe.l_start = static_cast<off_t>(offset);
+  probe.l_len = 1;
+  if (::fcntl(fd.get(), F_OFD_GETLK, &probe) != 0) return false;
+  return probe.l_type != F_UNLCK;
+}
+
+}  // namespace mycontainer

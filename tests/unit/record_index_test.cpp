@@ -1,0 +1,237 @@
+// Unit tests of runtime/record_index.hpp (the records' index that `ps` reads, #14) and
+// runtime/monitor_lock.hpp (the monitor's liveness lock). No root needed: the records live in
+// a temporary directory (MC_RECORDS_ROOT).
+#include <fcntl.h>     // open(2), fcntl(2) F_OFD_SETLK
+#include <signal.h>    // kill(2)
+#include <sys/wait.h>  // waitpid(2)
+#include <unistd.h>    // fork(2), pipe(2)
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>  // setenv(3)
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "runtime/monitor_lock.hpp"
+#include "runtime/record.hpp"
+#include "runtime/record_index.hpp"
+#include "temp_dir.hpp"  // mc::test::TempDir
+
+namespace {
+
+namespace fs = std::filesystem;
+using mycontainer::Record;
+
+// A record with every field set, and the characters the format escapes in its words.
+Record sample(char last = '1') {
+  Record r;
+  r.id = std::string(63, 'a') + last;
+  r.name = std::string("web-") + last;
+  r.image = "/srv/rootfs with space";
+  r.command = {"/bin/sh", "-c", "printf 'a\\tb\\n' \t tab\nnewline \\ backslash", ""};
+  r.created_ns = 1765000000123456789;
+  r.auto_remove = true;
+  r.stop_timeout = 3;
+  r.ports = {"8080:80/tcp", "127.0.0.1:53:53/udp"};
+  r.status = "running";
+  r.pid = 4242;
+  r.monitor_pid = 4241;
+  r.monitor_start_time = 987654321;
+  r.monitor_lock = (uint64_t{1} << 61) + 5;
+  r.started_ns = 1765000000223456789;
+  r.finished_ns = 0;
+  r.exit_code = 137;
+  r.restart_count = 2;
+  return r;
+}
+
+void expect_same(const Record& a, const Record& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.image, b.image);
+  EXPECT_EQ(a.command, b.command);
+  EXPECT_EQ(a.created_ns, b.created_ns);
+  EXPECT_EQ(a.auto_remove, b.auto_remove);
+  EXPECT_EQ(a.stop_timeout, b.stop_timeout);
+  EXPECT_EQ(a.ports, b.ports);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.pid, b.pid);
+  EXPECT_EQ(a.monitor_pid, b.monitor_pid);
+  EXPECT_EQ(a.monitor_start_time, b.monitor_start_time);
+  EXPECT_EQ(a.monitor_lock, b.monitor_lock);
+  EXPECT_EQ(a.started_ns, b.started_ns);
+  EXPECT_EQ(a.finished_ns, b.finished_ns);
+  EXPECT_EQ(a.exit_code, b.exit_code);
+  EXPECT_EQ(a.restart_count, b.restart_count);
+}
+
+std::string index_of(const std::vector<Record>& records) {
+  std::string text(mycontainer::kIndexHeader);
+  text += '\n';
+  for (const auto& r : records) text += mycontainer::index_line(r);
+  return text;
+}
+
+TEST(RecordIndex, ALineIsOneRecordTabsNewlinesAndBackslashesIncluded) {
+  const Record r = sample();
+  const std::string line = mycontainer::index_line(r);
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "a newline inside the line";
+  const auto back =
+      mycontainer::parse_index_line(std::string_view(line).substr(0, line.size() - 1));
+  ASSERT_TRUE(back);
+  expect_same(*back, r);
+  Record empty = sample();
+  empty.command = {};
+  empty.ports = {};
+  empty.image = "";
+  const std::string line2 = mycontainer::index_line(empty);
+  const auto back2 =
+      mycontainer::parse_index_line(std::string_view(line2).substr(0, line2.size() - 1));
+  ASSERT_TRUE(back2);
+  expect_same(*back2, empty);
+}
+
+TEST(RecordIndex, ACutIndexGivesEachRecordWholeOrNotAtAll) {
+  // The index cut at every byte (a full disk, a crash mid-write): what parses is always one
+  // of the records as written, never a shorter or mixed one.
+  const std::vector<Record> records{sample('1'), sample('2'), sample('3')};
+  const std::string text = index_of(records);
+  for (size_t n = 0; n <= text.size(); ++n) {
+    const auto parsed = mycontainer::parse_index(std::string_view(text).substr(0, n));
+    for (const auto& [id, r] : parsed) {
+      const auto& original = records.at(static_cast<size_t>(id.back() - '1'));
+      expect_same(r, original);
+    }
+    if (n == text.size()) {
+      EXPECT_EQ(parsed.size(), 3u);
+    }
+  }
+}
+
+TEST(RecordIndex, GarbledLinesAreLeftOutAndTheOthersKept) {
+  const std::string good = mycontainer::index_line(sample('1'));
+  std::string line = mycontainer::index_line(sample('2'));
+  line.pop_back();
+  const std::vector<std::string> garbled = {
+      "",
+      "not a record",
+      line + "\textra",                              // one field too many
+      line.substr(0, line.rfind('\t')),              // one field too few
+      "zz" + line.substr(2),                         // not an id
+      line.substr(0, 65) + "\\q" + line.substr(65),  // a bad escape in the name
+      line + "\\",                                   // an escape cut short
+  };
+  for (const auto& bad : garbled) {
+    EXPECT_FALSE(mycontainer::parse_index_line(bad)) << bad;
+    const auto parsed =
+        mycontainer::parse_index(std::string(mycontainer::kIndexHeader) + "\n" + bad + "\n" + good);
+    EXPECT_EQ(parsed.size(), 1u) << bad;
+    EXPECT_EQ(parsed.count(sample('1').id), 1u) << bad;
+  }
+  // A number field that is not a number, or out of range.
+  std::string status = line;
+  status.replace(status.find("\trunning\t"), 9, "\tsleeping\t");
+  EXPECT_FALSE(mycontainer::parse_index_line(status));
+  std::string pid = line;
+  pid.replace(pid.find("\t4242\t"), 6, "\t42x2\t");
+  EXPECT_FALSE(mycontainer::parse_index_line(pid));
+  std::string big = line;
+  big.replace(big.find("\t4242\t"), 6, "\t99999999999999999999\t");
+  EXPECT_FALSE(mycontainer::parse_index_line(big));
+  // Another version's index is not ours to read.
+  EXPECT_TRUE(mycontainer::parse_index("mycontainer-index 2\n" + good).empty());
+}
+
+class RecordsRoot : public ::testing::Test {
+ protected:
+  void SetUp() override { ::setenv("MC_RECORDS_ROOT", dir_.path().c_str(), 1); }
+  void TearDown() override { ::unsetenv("MC_RECORDS_ROOT"); }
+  void write(const Record& r) {
+    fs::create_directories(mycontainer::record_dir(r.id));
+    mycontainer::write_record(mycontainer::record_dir(r.id), r);
+  }
+  mc::test::TempDir dir_{"mct-records"};
+};
+
+TEST_F(RecordsRoot, WriteRecordKeepsTheIndexAndRemovalsLeaveIt) {
+  write(sample('1'));
+  write(sample('2'));
+  auto index = mycontainer::read_index();
+  ASSERT_EQ(index.size(), 2u);
+  expect_same(index.at(sample('1').id), sample('1'));
+  Record changed = sample('1');
+  changed.status = "exited";
+  changed.name = "renamed";
+  write(changed);
+  expect_same(mycontainer::read_index().at(changed.id), changed);
+  fs::remove_all(mycontainer::record_dir(changed.id));
+  mycontainer::sync_index(changed.id);
+  index = mycontainer::read_index();
+  EXPECT_EQ(index.size(), 1u);
+  EXPECT_EQ(index.count(changed.id), 0u);
+}
+
+TEST_F(RecordsRoot, RebuildMakesTheIndexFromTheRecordsAnOldRecordIncluded) {
+  write(sample('1'));
+  // A record.json of the previous version: no monitor_lock, and no line in the index.
+  const std::string old_id(64, 'b');
+  fs::create_directories(mycontainer::record_dir(old_id));
+  std::ofstream(mycontainer::record_dir(old_id) / "record.json")
+      << R"({"id":")" << old_id
+      << R"(","name":"old","image":"/r","command":["/bin/sleep","9"],"created_ns":1,)"
+         R"("auto_remove":false,"stop_timeout":10,"ports":[],"status":"running","pid":7,)"
+         R"("monitor_pid":6,"monitor_start_time":5,"started_ns":2,"finished_ns":0,)"
+         R"("exit_code":0,"restart_count":0})";
+  const auto old = mycontainer::read_record(mycontainer::record_dir(old_id));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->monitor_lock, 0u);
+  EXPECT_EQ(old->monitor_start_time, 5u);
+  EXPECT_EQ(mycontainer::read_index().count(old_id), 0u);
+  std::ofstream(dir_ / "index", std::ios::app) << "garbage\n";
+  mycontainer::rebuild_index();
+  const auto index = mycontainer::read_index();
+  ASSERT_EQ(index.size(), 2u);
+  EXPECT_EQ(index.at(old_id).name, "old");
+  EXPECT_EQ(index.at(old_id).command, (std::vector<std::string>{"/bin/sleep", "9"}));
+}
+
+TEST_F(RecordsRoot, AMonitorsLockIsHeldWhileItLivesAndGoneWithSigkill) {
+  mycontainer::create_monitor_lock_file();
+  const uint64_t byte = mycontainer::new_monitor_lock();
+  ASSERT_NE(byte, 0u);
+  EXPECT_FALSE(mycontainer::monitor_lock_held(byte));
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // What mycontainer-monitor does (monitor.cpp hold_monitor_lock).
+    const int fd = ::open(mycontainer::monitor_lock_file().c_str(), O_RDONLY | O_CLOEXEC);
+    struct flock lock {};
+    lock.l_type = F_RDLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = static_cast<off_t>(byte);
+    lock.l_len = 1;
+    const char ok = fd >= 0 && ::fcntl(fd, F_OFD_SETLK, &lock) == 0 ? '1' : '0';
+    (void)!::write(ready[1], &ok, 1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  ::close(ready[0]);
+  ASSERT_EQ(ok, '1');
+  EXPECT_TRUE(mycontainer::monitor_lock_held(byte));
+  EXPECT_FALSE(mycontainer::monitor_lock_held(byte + 1)) << "another monitor's byte";
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  // Not reaped yet (a zombie): its files are closed already, the lock gone with them.
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_FALSE(mycontainer::monitor_lock_held(byte));
+  ::waitpid(child, nullptr, 0);
+}
+
+}  // namespace
