@@ -65,6 +65,7 @@
 #include "runtime/netns.hpp"         // ctr::make_netns, ctr::join_netns
 #include "runtime/overlay.hpp"       // ctr::ContainerOverlay, ctr::mount_overlay (image layers)
 #include "runtime/ports.hpp"         // ctr::PublishedPorts: -p
+#include "runtime/record.hpp"        // mycontainer::record_dir (a kept upper layer)
 #include "runtime/path.hpp"          // ctr::open_in_root: mount targets resolved inside the rootfs
 #include "runtime/pty.hpp"           // ctr::openpty, ctr::TerminalRelay (-t)
 #include "runtime/seccomp.hpp"       // ctr::load_bpf (libseccomp)
@@ -848,8 +849,9 @@ ctr::IdMapPlan plan_user_namespace(const Spec& spec, bool rootless) {
 
 // --- The image's root: the container's own upper directory (NEW: images) ---
 // Made in the state directory, so it goes with it: at the end of the run, or by `cleanup`
-// after a runtime was killed. Owned by whoever the container's root is on the host (us, or
-// with --userns the first id of the range): it writes there.
+// after a runtime was killed. But a detached container's (spec.root_upper, RECORD/overlay):
+// kept there over its runs, removed with its record (`rm`). Owned by whoever the container's
+// root is on the host (us, or with --userns the first id of the range): it writes there.
 ctr::ContainerOverlay prepare_overlay(Container& c, const ctr::StateDir& state_dir) {
   if (c.spec.root_layers.empty()) return {};
   uid_t uid = ::geteuid();
@@ -860,8 +862,8 @@ ctr::ContainerOverlay prepare_overlay(Container& c, const ctr::StateDir& state_d
   for (const auto& m : c.host.id_maps.gid) {
     if (m.inside == 0) gid = m.outside;
   }
-  ctr::ContainerOverlay overlay =
-      ctr::ContainerOverlay::create(state_dir.path(), c.spec.root_layers, uid, gid);
+  ctr::ContainerOverlay overlay = ctr::ContainerOverlay::create(
+      state_dir.path(), c.spec.root_layers, uid, gid, c.spec.root_upper);
   c.host.overlay = overlay.dirs();
   c.host.overlay_root = overlay.mount_point();
   return overlay;
@@ -1054,7 +1056,29 @@ bool monitored(const Spec& spec) {
   return it != spec.annotations.end() && it->second == "true";
 }
 
-void refuse_for_create(const Spec& spec, const CreateRequest& create) {
+// A kept upper layer (kAnnotationRootUpper) is written by the container and, at `rm`, removed
+// with everything in it: a bundle that could name one could have create write into, and rm
+// delete, any directory of the host. The annotation is only believed as `run -d IMAGE`
+// writes it: under our own monitor, the bundle being the container's own record directory,
+// and the upper layer that record's (the annotation io.mycontainer.monitor alone is a
+// bundle's word, so it is not enough). `run` in the foreground never keeps one.
+void refuse_foreign_upper(const Spec& spec, const std::string& id, const CreateRequest* create) {
+  if (spec.root_upper.empty()) return;
+  namespace fs = std::filesystem;
+  const fs::path record = record_dir(id);
+  std::error_code ec;
+  const bool ours = create != nullptr && monitored(spec) &&
+                    fs::equivalent(create->bundle, record, ec) &&
+                    fs::path(spec.root_upper) == record / "overlay";
+  if (!ours) {
+    throw ctr::UsageError(fmt::format(
+        "{}: only a container of `mycontainer run -d IMAGE` keeps its upper layer (in its "
+        "record, {}); remove the annotation",
+        kAnnotationRootUpper, (record_dir("ID") / "overlay").string()));
+  }
+}
+
+void refuse_for_create(const Spec& spec, const std::string& id, const CreateRequest& create) {
   // Under our own monitor (`run -d`) the bridge is ours as in `run`: the monitor holds the
   // address lease once create is done (hand_over).
   if (spec.network.mode == NetworkMode::kBridge && !monitored(spec)) {
@@ -1076,6 +1100,7 @@ void refuse_for_create(const Spec& spec, const CreateRequest& create) {
         fmt::format("{}: not with create (the engine mounts the image's root: root.path)",
                     kAnnotationRootLayers));
   }
+  refuse_foreign_upper(spec, id, &create);
   if (spec.process.terminal && create.console_socket.empty()) {
     throw ctr::UsageError(
         "process.terminal: a terminal needs --console-socket SOCK (its master is sent there)");
@@ -1244,7 +1269,8 @@ int run_container(const Spec& given, const RunRequest& request) {
   ctr::close_fds_from(3 + preserved);
   pass_on_fds(preserved);
   refuse_unsupported(spec, request.create.has_value());
-  if (request.create) refuse_for_create(spec, *request.create);
+  if (request.create) refuse_for_create(spec, request.name, *request.create);
+  if (!request.create) refuse_foreign_upper(spec, request.name, nullptr);
   Timings timings;
   const bool rootless = ctr::running_rootless();
   // From here until the forwarder is in place, a ^C or SIGTERM waits: it must not kill us

@@ -5,15 +5,16 @@
 #include <sys/wait.h>  // waitpid(2)
 #include <unistd.h>    // execv(2), readlink(2), environ
 
-#include <cstring>  // strerror(3)
-#include <ctime>    // timegm(3), strptime(3)
+#include <algorithm>  // std::max
+#include <cstring>    // strerror(3)
+#include <ctime>      // timegm(3), strptime(3)
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "ctr/error.hpp"
 #include "image/store.hpp"
-#include "runtime/state.hpp"  // ctr::state_root
+#include "lifecycle.hpp"  // image_users: the containers that hold images
 
 namespace mycontainer {
 namespace {
@@ -98,9 +99,14 @@ int rmi(const std::vector<std::string>& names, bool force) {
   // docker's rule: every name is tried; one that fails is reported and the rest still go.
   for (const auto& name : names) {
     try {
-      for (const auto& line : store.remove(name, force, ctr::state_root())) {
+      // The containers that hold images: running, and exited ones not yet removed.
+      for (const auto& line : store.remove(name, force, image_users())) {
         fmt::print("{}\n", line);
       }
+    } catch (const image::ImageConflict& e) {
+      // docker's daemon answers a conflict with 409, its client exits with 1.
+      fmt::print(stderr, "mycontainer: {}\n", ctr::error_line(e));
+      rc = std::max(rc, 1);
     } catch (const ctr::UsageError& e) {
       fmt::print(stderr, "mycontainer: {}\n", ctr::error_line(e));
       rc = ctr::kExitRuntimeFailed;

@@ -34,6 +34,7 @@
 #include "ctr/process.hpp"           // ctr::pidfd_open
 #include "oci.hpp"                   // oci_start, parse_signal
 #include "ctr/ipv4.hpp"              // ctr::format_ipv4
+#include "image/store.hpp"           // image::Store, image::ImageUser: rm after rmi -f
 #include "runtime/hardening.hpp"     // ctr::close_fds_from
 #include "runtime/monitor_lock.hpp"  // the monitor's lock: is it alive (cheaply)
 #include "runtime/ports.hpp"         // ctr::parse_port_mapping: ps's PORTS
@@ -242,8 +243,39 @@ std::string create_error(const fs::path& dir) {
   return last;
 }
 
+// The record directory and everything in it: its kept upper layer too (runtime/record.cpp).
 void remove_record(const Known& k) {
   mycontainer::remove_record(k.id, k.record.name);
+}
+
+// A detached container's image and layers, as its bundle (RECORD/config.json) names them.
+std::optional<image::ImageUser> user_of_record(const std::string& id) {
+  const fs::path dir = record_dir(id);
+  const auto record = read_record(dir);
+  if (!record) return std::nullopt;
+  try {
+    const Spec spec = read_spec(dir / "config.json");
+    const auto image = spec.annotations.find(kAnnotationImage);
+    if (image == spec.annotations.end()) return std::nullopt;  // a --rootfs container
+    const Live live = live_status(*record);
+    return image::ImageUser{.container = id,
+                            .image_id = image->second,
+                            .running = is_running(live) || live == Live::kCreated,
+                            .layers = spec.root_layers};
+  } catch (const std::exception&) {
+    return std::nullopt;  // no readable bundle: nothing to keep for it
+  }
+}
+
+// `rm` of the last container of an image that `rmi -f` deleted: the layers it kept in the
+// store (Store::remove_unused) go with it, as docker's layer store frees a removed
+// container's image layers.
+void release_image_layers(const std::optional<image::ImageUser>& gone) {
+  if (!gone || gone->layers.empty()) return;
+  // STORE/layers/HEX: the store the container's image came from (`--store` or the default).
+  image::Store store(fs::path(gone->layers.front()).parent_path().parent_path());
+  if (store.find(gone->image_id)) return;  // the image is still there: the layers are its
+  store.collect_garbage(image_users());
 }
 
 // Monitor, create, start: the container runs (or the code and message why not).
@@ -336,7 +368,14 @@ void stop_one(Known& k, std::chrono::steady_clock::time_point deadline) {
     finish_without_monitor(k,
                            state ? std::optional<int>(ctr::kExitSignalBase + sig) : std::nullopt);
   }
-  k = known(k.id);
+  // --rm: the monitor's exit took the record too; stopped all the same (docker's `stop` of
+  // such a container says its name and exits 0).
+  if (auto record = read_record(k.dir)) {
+    k.record = *record;
+    k.live = live_status(*record);
+  } else {
+    k.live = Live::kExited;
+  }
 }
 
 void stop_one(Known& k, int timeout) {
@@ -404,6 +443,10 @@ int run_detached(const CLI::App& run, RunOptions& o) {
                     .stop_timeout = o.stop_timeout,
                     .ports = {}};
   for (const auto& p : spec.network.ports) k.record.ports.push_back(ctr::to_string(p));
+  // Its upper layer lives with its record, not with one run's state: `start` finds what it
+  // wrote, `rm` removes it (docker's rule). Not with --rm: that one is never started again,
+  // and its upper goes with its state, as `run IMAGE`'s does.
+  if (!spec.root_layers.empty() && !o.auto_remove) spec.root_upper = (k.dir / "overlay").string();
   fs::create_directories(k.dir.parent_path());
   ctr::check(::mkdir(k.dir.c_str(), 0700), "mkdir", k.dir.string());
   try {
@@ -593,6 +636,40 @@ void print_log_line(const std::string& line, bool timestamps) {
   std::fwrite(text.data(), 1, text.size(), out);
   std::fflush(out);
 }
+
+// -f: what is appended to the log `in`, until the container has ended and the log is read to
+// the end.
+void follow_log(const Known& k, std::ifstream& in, bool timestamps) {
+  std::string line;
+  for (;;) {
+    const bool done = !is_running(live_status(*read_record(k.dir)));
+    while (std::getline(in, line)) {
+      if (in.eof()) {  // a record not yet complete: read it again next time
+        in.clear();
+        in.seekg(-static_cast<std::streamoff>(line.size()), std::ios::cur);
+        break;
+      }
+      print_log_line(line, timestamps);
+    }
+    in.clear();
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// start -a: the log from where it ended before this start (`from`, bytes), as it grows.
+void attach_log(const Known& k, std::uintmax_t from) {
+  std::ifstream in(k.dir / "container.log");
+  in.seekg(static_cast<std::streamoff>(from));
+  follow_log(k, in, false);
+}
+
+// The log's size now: what `start -a` does not show again.
+std::uintmax_t log_size(const Known& k) {
+  std::error_code ec;
+  const auto size = fs::file_size(k.dir / "container.log", ec);
+  return ec ? 0 : size;
+}
 }  // namespace
 
 int docker_logs(const std::string& word, bool follow, const std::string& tail, bool timestamps) {
@@ -614,22 +691,9 @@ int docker_logs(const std::string& word, bool follow, const std::string& tail, b
   }
   for (size_t i = first; i < lines.size(); ++i) print_log_line(lines[i], timestamps);
   if (!follow) return 0;
-  // -f: what is appended, until the container has ended and its log is read to the end.
   in.clear();
-  for (;;) {
-    const bool done = !is_running(live_status(*read_record(k.dir)));
-    while (std::getline(in, line)) {
-      if (in.eof()) {  // a record not yet complete: read it again next time
-        in.clear();
-        in.seekg(-static_cast<std::streamoff>(line.size()), std::ios::cur);
-        break;
-      }
-      print_log_line(line, timestamps);
-    }
-    in.clear();
-    if (done) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  follow_log(k, in, timestamps);
+  return 0;
 }
 
 // === stop, kill, start, restart, wait, rm ===
@@ -671,9 +735,11 @@ int docker_start(const std::vector<std::string>& words, bool attach) {
   int rc = 0;
   const int errors = each(words, [&](const std::string& word) {
     Known k = find(word);
+    std::uintmax_t seen = 0;  // start -a shows what this run writes, from its first line
     {
       const RecordLock lock(k.dir);
       k = known(k.id);
+      seen = log_size(k);
       // docker: starting a running container does nothing, and says its name.
       if (k.live == Live::kUnmanaged) {
         throw LifecycleError(fmt::format(
@@ -698,7 +764,7 @@ int docker_start(const std::vector<std::string>& words, bool attach) {
       fmt::print("{}\n", word);
       return;
     }
-    docker_logs(k.id, true, "0", false);
+    attach_log(k, seen);
     k = known(k.id);
     rc = k.record.exit_code;
   });
@@ -742,13 +808,16 @@ int docker_rm(const std::vector<std::string>& words, bool force) {
       }
       stop_one(k, 0);
     }
+    std::optional<image::ImageUser> user;
     {
       const RecordLock lock(k.dir);
       if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
         remove_container(*state, ctr::container_dir(k.id));
       }
-      remove_record(k);
+      user = user_of_record(k.id);
+      remove_record(k);  // its upper layer with it
     }
+    release_image_layers(user);
     fmt::print("{}\n", word);
   });
 }
@@ -838,6 +907,27 @@ void finish_orphaned_records() {
 
 std::string docker_container(const std::string& word) {
   return resolve_container(word, true).value_or("");
+}
+
+std::vector<image::ImageUser> image_users() {
+  std::vector<image::ImageUser> users;
+  std::set<std::string> records;
+  for (const auto& id : list_record_ids()) {
+    records.insert(id);
+    if (auto user = user_of_record(id)) users.push_back(std::move(*user));
+  }
+  // `run IMAGE` in the foreground: no record, its state has the image's id (engine.cpp). Its
+  // layers need not be known: a running one keeps the whole image, a stale one (its runtime
+  // killed) has nothing to keep (`cleanup` removes it).
+  for (const auto& state : ctr::list_containers()) {
+    const auto image = state.annotations.find(kAnnotationImage);
+    if (records.count(state.name) || image == state.annotations.end()) continue;
+    users.push_back({.container = state.name,
+                     .image_id = image->second,
+                     .running = !ctr::is_stale(state),
+                     .layers = {}});
+  }
+  return users;
 }
 
 void check_running_for_exec(const std::string& id) {

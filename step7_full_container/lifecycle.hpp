@@ -17,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "image/store.hpp"  // image::ImageUser
 #include "options.hpp"
 
 namespace mycontainer {
@@ -48,5 +49,8 @@ void finish_orphaned_records();
 std::string docker_container(const std::string& word);
 // exec: the OCI exec, after this checks the container runs (docker's message otherwise).
 void check_running_for_exec(const std::string& id);
+// Every container made from an image, for `rmi` (image/store.hpp ImageUser): detached ones by
+// their record (running, or exited and not removed), foreground `run IMAGE` ones by their state.
+std::vector<image::ImageUser> image_users();
 
 }  // namespace mycontainer

@@ -24,6 +24,7 @@
 #include "commands.hpp"    // remove_container
 #include "ctr/cgroup.hpp"  // ctr::Cgroup::adopt_dirs
 #include "ctr/error.hpp"   // ctr::UsageError
+#include "lifecycle.hpp"   // docker_container: delete --force of a `run -d` name
 #include "oci.hpp"
 #include "runtime/capabilities.hpp"  // ctr::all_capabilities, ctr::capability_name
 #include "ctr/process.hpp"           // ctr::pidfd_open
@@ -221,6 +222,22 @@ void warn_on_hook_failure(const std::vector<Hook>& hooks, const std::string& sta
   }
 }
 
+// `delete --force WORD` with no OCI container WORD succeeds, as runc's does (delete.go: an
+// engine tidies up after a create that failed, and must not fail there). But a word that
+// names a `run -d` container is a person's slip (`delete` is not docker's `rm`): the exit code
+// stays runc's, and one line says that nothing was deleted and what removes it.
+void warn_if_docker_container(const std::string& word) {
+  try {
+    if (docker_container(word).empty()) return;
+  } catch (const std::exception&) {
+    return;  // an id prefix of several: not one container either way
+  }
+  fmt::print(stderr,
+             "mycontainer: {} is a container of `mycontainer run -d`, not an OCI container: "
+             "nothing deleted; remove it with `mycontainer rm -f {}`\n",
+             word, word);
+}
+
 }  // namespace
 
 Spec container_config(const std::string& bundle, const std::string& dir) {
@@ -332,7 +349,10 @@ int oci_delete(const std::string& id, bool force) {
   // `delete --force` of a container that is not there has nothing to do, and succeeds as
   // runc's does: an engine calls it to tidy up after a create that failed.
   ctr::validate_container_id(id);
-  if (force && !fs::exists(ctr::container_dir(id))) return 0;
+  if (force && !fs::exists(ctr::container_dir(id))) {
+    warn_if_docker_container(id);
+    return 0;
+  }
   const Opened c = open_container(id, ctr::ContainerLock::Mode::kExclusive);
   if ((c.status == ctr::OciStatus::kRunning || c.status == ctr::OciStatus::kPaused) && !force) {
     throw ctr::UsageError(fmt::format(

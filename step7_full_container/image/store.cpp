@@ -9,9 +9,10 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "ctr/error.hpp"
 #include "image/files.hpp"
-#include "runtime/state.hpp"  // ctr::list_containers, ctr::is_stale
 
 namespace mycontainer::image {
 namespace fs = std::filesystem;
@@ -190,8 +191,55 @@ void Store::tag(const Image& image, const Reference& name) {
   write_names(root_, names);
 }
 
+namespace {
+
+// docker's short form of an id (stringid.TruncateID): 12 hex digits, without "sha256:". A
+// container without a record (`run IMAGE` in the foreground) is shown by its name.
+std::string truncated(std::string_view id) {
+  if (id.starts_with("sha256:")) id.remove_prefix(7);
+  return std::string(id.size() == 64 && is_hex(id) ? id.substr(0, 12) : id);
+}
+
+const ImageUser* first_user(const std::vector<ImageUser>& users, const Image& image,
+                            std::optional<bool> running = std::nullopt) {
+  for (const auto& u : users) {
+    if (u.image_id == image.id && (!running || u.running == *running)) return &u;
+  }
+  return nullptr;
+}
+
+// docker's checkImageDeleteConflict, in its order: several names and a stopped container are
+// soft conflicts (force overrides them), a running container a hard one (nothing does).
+struct Conflict {
+  bool hard = false;
+  bool used = false;  // a container has the image
+  std::string why;
+};
+std::optional<Conflict> delete_conflict(const Image& image, std::size_t names_left, bool force,
+                                        const std::vector<ImageUser>& users) {
+  if (!force && names_left > 1) {
+    return Conflict{false, false, "image is referenced in multiple repositories"};
+  }
+  if (const ImageUser* u = first_user(users, image, true)) {
+    return Conflict{true, true,
+                    "image is being used by running container " + truncated(u->container)};
+  }
+  if (const ImageUser* u = first_user(users, image, false); u && !force) {
+    return Conflict{false, true,
+                    "image is being used by stopped container " + truncated(u->container)};
+  }
+  return std::nullopt;
+}
+
+[[noreturn]] void refuse(const Image& image, const Conflict& c) {
+  throw ImageConflict(fmt::format("conflict: unable to delete {} ({}) - {}", image.short_id(),
+                                  c.hard ? "cannot be forced" : "must be forced", c.why));
+}
+
+}  // namespace
+
 std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
-                                       const fs::path& state_root) {
+                                       const std::vector<ImageUser>& users) {
   // No writer may run while we decide what is unused: an exclusive gc.lock.
   std::error_code ec;
   if (!fs::is_directory(root_ / "images", ec)) {
@@ -204,32 +252,33 @@ std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
 
   std::vector<std::string> lines;
   auto names = read_names(root_);
-  // By name, and the image keeps other names: only that name goes (docker's "Untagged").
   std::optional<Reference> ref;
   try {
     ref = parse_reference(name_or_id);
   } catch (const ctr::UsageError&) {
   }
   const bool by_name = ref && names.count(ref->str()) && names[ref->str()] == image->id;
-  if (by_name && image->names.size() > 1) {
+  if (by_name) {
+    // Its last name, while a container uses it: the image would be left without a name for
+    // the container to show; docker asks for -f.
+    const ImageUser* user = first_user(users, *image);
+    if (!force && image->names.size() == 1 && user) {
+      throw ImageConflict(fmt::format(
+          "conflict: unable to remove repository reference \"{}\" (must force) - container {} "
+          "is using its referenced image {}",
+          ctr::printable(name_or_id), truncated(user->container), image->short_id()));
+    }
     names.erase(ref->str());
     write_names(root_, names);
-    return {"Untagged: " + ref->str()};
-  }
-  if (!by_name && image->names.size() > 1 && !force) {
-    throw ctr::UsageError("image " + image->short_id() +
-                          " has several names: remove them one by one, or use rmi -f");
-  }
-  for (const auto& state : ctr::list_containers(state_root)) {
-    const auto it = state.annotations.find(std::string(kImageAnnotation));
-    if (it == state.annotations.end() || it->second != image->id) continue;
-    throw ctr::UsageError("image " + image->short_id() + " is used by container '" + state.name +
-                          "'" +
-                          (ctr::is_stale(state) ? " (stopped: run mycontainer cleanup)" : ""));
+    lines.push_back("Untagged: " + ref->str());
+    // Other names keep the image; a running container keeps it too, nameless (docker's
+    // "dangling" image: `images` shows <none>, `rmi ID` removes it once the container is gone).
+    if (image->names.size() > 1 || first_user(users, *image, true)) return lines;
+  } else if (auto c = delete_conflict(*image, image->names.size(), force, users)) {
+    refuse(*image, *c);
   }
   for (const auto& name : image->names) {
-    names.erase(name);
-    lines.push_back("Untagged: " + name);
+    if (names.erase(name) > 0) lines.push_back("Untagged: " + name);
   }
   write_names(root_, names);
   // The record goes first: from then on the image is gone even if we are killed below, and
@@ -237,9 +286,25 @@ std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
   fs::remove(root_ / "images" / (detail::digest_hex(image->id) + ".json"));
   detail::fsync_dir(root_ / "images");
   lines.push_back("Deleted: " + image->id);
+  remove_unused(users);
+  return lines;
+}
 
-  // Every blob and layer no remaining image record names.
+void Store::collect_garbage(const std::vector<ImageUser>& users) {
+  std::error_code ec;
+  if (!fs::is_directory(root_ / "images", ec)) return;
+  const auto gc = detail::lock_file(root_ / "gc.lock", true);
+  const auto lock = detail::lock_file(root_ / "lock", true);
+  remove_unused(users);
+}
+
+// Every blob and layer no image record names, and no container's root (`rmi -f` of an
+// image a stopped container has: it keeps its layers until it is removed). Under both locks.
+void Store::remove_unused(const std::vector<ImageUser>& users) {
   std::set<std::string> blobs, layers;
+  for (const auto& u : users) {
+    for (const auto& l : u.layers) layers.insert(fs::path(l).filename().string());
+  }
   for (const auto& entry : fs::directory_iterator(root_ / "images")) {
     try {
       const json r = json::parse(detail::read_file(entry.path()));
@@ -250,10 +315,10 @@ std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
         layers.insert(detail::digest_hex(l.at("diff_id").get<std::string>()));
       }
     } catch (const std::exception&) {
-      // An unreadable record: keep everything rather than guess.
-      return lines;
+      return;  // an unreadable record: keep everything rather than guess
     }
   }
+  std::error_code ec;
   for (const auto& [dir, keep] :
        {std::pair{root_ / "layers", &layers}, std::pair{root_ / "blobs/sha256", &blobs}}) {
     if (!fs::is_directory(dir, ec)) continue;
@@ -266,7 +331,6 @@ std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
       detail::remove_tree(doomed.parent_path());
     }
   }
-  return lines;
 }
 
 }  // namespace mycontainer::image

@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <stdexcept>  // std::runtime_error
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,8 +43,9 @@
 
 namespace mycontainer::image {
 
-// The annotation a container's state records its image id under (state.json "annotations"):
-// `rmi` refuses an image while a container under the state root has it.
+// The annotation a container's state records its image id under (state.json "annotations"),
+// and a detached container's config.json in its record: how `rmi` finds the containers of an
+// image (ImageUser).
 inline constexpr std::string_view kImageAnnotation = "io.mycontainer.image";
 
 // --- References (docker's rules, distribution/reference) -----------------------------------
@@ -87,6 +89,23 @@ struct Image {                        // NOLINT(bugprone-exception-escape)
   std::string created;                // the config's "created" (RFC 3339) or ""
   // The short id docker shows: the first 12 hex digits.
   std::string short_id() const { return id.substr(7, 12); }
+};
+
+// A container made from an image, as `rmi` weighs it (docker's image_delete.go): running ones
+// hold their image against everything, `rmi -f` included; a stopped one (exited, not removed:
+// `start` runs it again) only against `rmi` without -f, and after `rmi -f` its layers stay
+// in the store until it is removed.
+struct ImageUser {
+  std::string container;            // its id (a record's) or its name (a state's)
+  std::string image_id;             // "sha256:HEX"
+  bool running = false;             // else stopped
+  std::vector<std::string> layers;  // its root's layer directories (this store's or another's)
+};
+
+// rmi's refusals, docker's "conflict: unable to ..." (exit code 1, docker's for them).
+class ImageConflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // What load_layout reports, one event per step of a layer (the commands draw the lines).
@@ -160,14 +179,22 @@ class Store {
   // Points name at the image (moving it from the image that had it, as docker tag does).
   void tag(const Image& image, const Reference& name);
   // `rmi NAME`: removes the name; when the image has no name left (or NAME was its id, or
-  // force), the image record, then every layer and blob no image uses any more. Refused
-  // (ctr::UsageError) while a container under state_root uses the image (kImageAnnotation),
-  // and when an id names an image with several names unless force (docker's rules).
+  // force), the image record, then every layer and blob no image and no container in `users`
+  // uses any more. docker's rules (daemon/images/image_delete.go), refusals as ImageConflict:
+  //   NAME, the image's only name, while a container uses it: refused without force; with
+  //     force the name goes, and the image too unless a running container uses it
+  //   an id: refused while a container runs it (force or not), while a stopped one has it or
+  //     it has several names (without force)
   // Returns the lines docker prints: "Untagged: NAME", "Deleted: sha256:HEX".
   std::vector<std::string> remove(std::string_view name_or_id, bool force,
-                                  const std::filesystem::path& state_root);
+                                  const std::vector<ImageUser>& users);
+  // Removes every layer and blob that no image record and no container in `users` uses: what
+  // `rm` calls when it removed the last container of an image that `rmi -f` deleted.
+  void collect_garbage(const std::vector<ImageUser>& users);
 
  private:
+  void remove_unused(const std::vector<ImageUser>& users);
+
   std::filesystem::path root_;
 };
 

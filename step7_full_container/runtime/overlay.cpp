@@ -161,14 +161,38 @@ mode_t current_umask() {
   return mask;
 }
 
-// Makes `path` an empty directory owned by uid:gid, with `mode`. mkdir(2) creates it with
-// mode & ~umask: a chmod(2) only where the umask took bits away (not under the usual 022).
-void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode,
-                    mode_t umask) {
-  check(::mkdir(path.c_str(), mode), "mkdir", path.string());
+// Gives the directory `path`, just made by mkdir(2) with `mode`, that mode and owner uid:gid.
+// mkdir(2) creates it with mode & ~umask: a chmod(2) only where the umask took bits away (not
+// under the usual 022).
+void own_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode, mode_t umask) {
   if ((mode & umask) != 0) check(::chmod(path.c_str(), mode), "chmod", path.string());
   if (uid != ::geteuid() || gid != ::getegid()) {
     check(::chown(path.c_str(), uid, gid), "chown", path.string());
+  }
+}
+
+// Makes `path` an empty directory owned by uid:gid, with `mode`.
+void make_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode,
+                    mode_t umask) {
+  check(::mkdir(path.c_str(), mode), "mkdir", path.string());
+  own_dir(path, uid, gid, mode, umask);
+}
+
+// A kept directory (ContainerOverlay's `kept`): made as make_owned_dir does on the container's
+// first run, taken as it is on later ones (its mode too: the upper directory's root is the
+// container's "/", which it may have chmod'ed). It must be a directory of uid's, not a symbolic
+// link: overlayfs would follow one wherever it points (lstat(2), which does not follow).
+void keep_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mode_t mode,
+                    mode_t umask) {
+  if (::mkdir(path.c_str(), mode) == 0) return own_dir(path, uid, gid, mode, umask);
+  if (errno != EEXIST) throw SyscallError(errno, "mkdir", path.string());
+  struct stat st {};
+  check(::lstat(path.c_str(), &st), "lstat", path.string());
+  if (!S_ISDIR(st.st_mode) || st.st_uid != uid) {
+    throw UsageError(fmt::format(
+        "'{}' is not a directory of uid {}: the container's kept upper layer was changed from "
+        "outside; remove the container (rm) and run its image again",
+        path.string(), uid));
   }
 }
 
@@ -194,26 +218,35 @@ void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::s
 
 ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
                                           std::vector<std::string> layers, uid_t owner_uid,
-                                          gid_t owner_gid) {
+                                          gid_t owner_gid, const std::filesystem::path& kept) {
   ContainerOverlay o;
-  o.dir_ = dir;  // from here on the destructor removes what was made
+  o.dir_ = dir;  // from here on the destructor removes what was made (in `dir` only)
   o.dirs_.lower = std::move(layers);
-  // The container's root, remapped (--userns), must reach its upper directory through the
-  // state directory, which is ours and 0700: let it pass (0711: it still lists nothing).
-  if (owner_uid != ::geteuid()) check(::chmod(dir.c_str(), 0711), "chmod", dir.string());
+  const bool keep = !kept.empty();
+  const std::filesystem::path base = keep ? kept : dir / "overlay";
+  // The container's root, remapped (--userns), must reach its upper directory and the mount
+  // point through directories that are ours and 0700 (the state directory; a kept upper's
+  // record directory): let it pass (0711: it still lists nothing).
+  if (owner_uid != ::geteuid()) {
+    check(::chmod(dir.c_str(), 0711), "chmod", dir.string());
+    if (keep)
+      check(::chmod(kept.parent_path().c_str(), 0711), "chmod", kept.parent_path().string());
+  }
+  const auto make = keep ? keep_owned_dir : make_owned_dir;
   const mode_t umask = current_umask();
-  make_owned_dir(dir / "overlay", owner_uid, owner_gid, 0700, umask);
-  o.dirs_.upper = (dir / "overlay" / "upper").string();
-  o.dirs_.work = (dir / "overlay" / "work").string();
-  o.dirs_.volatile_upper = kernel_at_least(5, 10);  // thrown away at the end: no syncs
+  make(base, owner_uid, owner_gid, 0700, umask);
+  o.dirs_.upper = (base / "upper").string();
+  o.dirs_.work = (base / "work").string();
+  o.dirs_.volatile_upper = !keep && kernel_at_least(5, 10);  // thrown away at the end: no syncs
   // The merged root takes the owner and mode of upper's own root directory (overlayfs.rst:
   // a merged directory's attributes are the upper one's): 0755, or only root could enter "/".
-  make_owned_dir(o.dirs_.upper, owner_uid, owner_gid, 0755, umask);
-  make_owned_dir(o.dirs_.work, owner_uid, owner_gid, 0700, umask);
+  make(o.dirs_.upper, owner_uid, owner_gid, 0755, umask);
+  make(o.dirs_.work, owner_uid, owner_gid, 0700, umask);
   o.mount_point_ = mount_point_in(dir).string();
   check(::mkdir(o.mount_point_.c_str(), 0755), "mkdir", o.mount_point_);
-  narrate({.call = fmt::format("mkdir(\"{}\"), mkdir(\"{}\"), mkdir(\"{}\")", o.dirs_.upper,
-                               o.dirs_.work, o.mount_point_),
+  narrate({.call = fmt::format("mkdir(\"{}\"), mkdir(\"{}\"), mkdir(\"{}\"){}", o.dirs_.upper,
+                               o.dirs_.work, o.mount_point_,
+                               keep ? " (upper and work kept: made once, used by every run)" : ""),
            .result = "ok",
            .shell = fmt::format("mkdir -p {} {} {}", o.dirs_.upper, o.dirs_.work, o.mount_point_),
            .man = "mkdir(2); overlayfs.rst (upperdir, workdir)"});

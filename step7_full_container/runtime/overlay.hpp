@@ -17,7 +17,8 @@
 // whiteouts and opaque directories when the layer is unpacked).
 //
 // The layers are shared by every container of the image and never written; each container's
-// upper and work directories are its own, made before it starts and removed when it ends.
+// upper and work directories are its own, made before it starts and removed when it ends (a
+// detached container's: when it is removed, `rm`; they outlive its runs, see `kept` below).
 #pragma once
 
 #include <sys/types.h>  // uid_t, gid_t
@@ -88,11 +89,21 @@ std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& ta
 // descriptor of the merged root, sent by the child once it mounted it), and gives everything
 // back on a thread of its own (give_back_in_background()): the grace period and the removal of
 // the directories then run beside the rest of the runtime's teardown (the cgroup), not after it.
+//
+// `kept` (a detached container's RECORD/overlay, spec.hpp kAnnotationRootUpper): upper and work
+// are KEPT/upper and KEPT/work instead, made on the container's first run and used again as
+// they are by every later one (`start`, `restart`: what it wrote is still there). Never
+// volatile: overlayfs.rst ("Volatile mount") leaves a marker, work/work/incompat/volatile,
+// and refuses the next mount while it is there ("a strong indicator that user should throw
+// away upper and work directories"), and a crash could lose what a volatile mount wrote:
+// docker keeps a container's files over a reboot. Never removed here either: only with the
+// record (`rm`, lifecycle.cpp). Only the mount point is the state directory's.
 class ContainerOverlay {
  public:
   ContainerOverlay() = default;
   static ContainerOverlay create(const std::filesystem::path& dir, std::vector<std::string> layers,
-                                 uid_t owner_uid, gid_t owner_gid);
+                                 uid_t owner_uid, gid_t owner_gid,
+                                 const std::filesystem::path& kept = {});
   ContainerOverlay(ContainerOverlay&& other) noexcept;
   ContainerOverlay& operator=(ContainerOverlay&& other) noexcept;
   ContainerOverlay(const ContainerOverlay&) = delete;
@@ -126,7 +137,8 @@ class ContainerOverlay {
   std::thread giving_back_;
 };
 
-// Removes DIR/overlay and DIR/rootfs (a container's, see ContainerOverlay). overlayfs makes
+// Removes DIR/overlay and DIR/rootfs (a container's state directory, see ContainerOverlay; or
+// a detached container's record directory, whose overlay is its kept one). overlayfs makes
 // work/work with mode 000: an unprivileged owner could not list it to remove it, so it is
 // made searchable first. Never throws; false if something stayed.
 bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept;

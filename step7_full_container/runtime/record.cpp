@@ -15,6 +15,7 @@
 
 #include "ctr/error.hpp"             // ctr::check, ctr::SyscallError
 #include "runtime/record_index.hpp"  // sync_index: the index's copy of the record
+#include "runtime/overlay.hpp"       // ctr::remove_overlay_dirs: a kept upper layer
 #include "runtime/state.hpp"         // ctr::state_root
 
 namespace mycontainer {
@@ -188,7 +189,11 @@ void remove_record(const std::string& id, const std::string& name) {
   // A name that list_record_ids() and resolve_container() pass over: not 64 hex digits.
   const fs::path away = dir.parent_path() / (".removed-" + id);
   std::error_code ec;
-  fs::remove_all(::rename(dir.c_str(), away.c_str()) == 0 ? away : dir, ec);
+  const fs::path gone = ::rename(dir.c_str(), away.c_str()) == 0 ? away : dir;
+  // A kept upper layer (RECORD/overlay, run -d IMAGE): overlayfs leaves work/work with mode
+  // 000, which its rootless owner could not list to remove: made searchable first.
+  ctr::remove_overlay_dirs(gone);
+  fs::remove_all(gone, ec);
   release_name(name);
   sync_index(id);
 }

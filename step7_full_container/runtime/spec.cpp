@@ -838,6 +838,17 @@ void read_mycontainer_annotations(Spec& spec) {
   if (auto layers = take(spec.annotations, kAnnotationRootLayers)) {
     spec.root_layers = parse_root_layers(*layers);
   }
+  if (auto upper = take(spec.annotations, kAnnotationRootUpper)) {
+    if (upper->empty() || (*upper)[0] != '/') {
+      annotation_error(kAnnotationRootUpper,
+                       fmt::format("{} is not an absolute directory", quote(*upper)));
+    }
+    if (spec.root_layers.empty()) {
+      annotation_error(kAnnotationRootUpper, "an upper layer needs image layers below it (" +
+                                                 std::string(kAnnotationRootLayers) + ")");
+    }
+    spec.root_upper = *upper;
+  }
 }
 
 // --- the whole document -----------------------------------------------------------------------
@@ -1059,6 +1070,7 @@ std::map<std::string, std::string> write_annotations(const Spec& spec) {
   if (!spec.root_layers.empty()) {
     out[kAnnotationRootLayers] = nlohmann::json(spec.root_layers).dump();
   }
+  if (!spec.root_upper.empty()) out[kAnnotationRootUpper] = spec.root_upper;
   return out;
 }
 

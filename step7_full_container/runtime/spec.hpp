@@ -307,6 +307,13 @@ inline constexpr const char* kAnnotationStopTimeout = "io.mycontainer.stop-timeo
 // "[\"/var/lib/mycontainer/layers/sha256/1f...\", \"/var/lib/mycontainer/layers/sha256/9a...\"]".
 // With it, root.path is where the runtime mounts the merged root (STATE/containers/NAME/rootfs).
 inline constexpr const char* kAnnotationRootLayers = "io.mycontainer.root.layers";
+// Where the container's upper and work directories live when they outlive one run
+// (DIR/upper, DIR/work): a detached container's (`run -d IMAGE`) are in its record,
+// RECORDS/containers/ID/overlay, so that what it wrote is still there after `stop` and
+// `start`, as docker keeps a container's layer until `rm`. Absent: made fresh in the state
+// directory and removed with it. Only mycontainer's own monitor names one, and only its own
+// record's (engine.cpp refuse_for_create): a bundle cannot point create at a host directory.
+inline constexpr const char* kAnnotationRootUpper = "io.mycontainer.root.upper";
 // The image a container was made from, by id ("sha256:..."): kept as a plain annotation, and
 // recorded in the container's state (what `rmi` checks before removing an image).
 inline constexpr const char* kAnnotationImage = "io.mycontainer.image";
@@ -337,6 +344,8 @@ struct Spec {
   // The read-only layers of an image, bottom first (kAnnotationRootLayers): the root is an
   // overlay of them plus an upper directory of the container's own. Empty: root.path as is.
   std::vector<std::string> root_layers;
+  // kAnnotationRootUpper: the directory that keeps the upper layer over runs ("" fresh).
+  std::string root_upper;
 
   bool operator==(const Spec&) const = default;
 };

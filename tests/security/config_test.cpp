@@ -1,6 +1,6 @@
-// Attacks through a hostile config.json (`mycontainer run --config FILE`): the file may ask for
-// what would reach the host. Each is refused before anything is created, and the host is
-// checked to be unchanged.
+// Attacks through a hostile config.json (`mycontainer run --config FILE`, or an engine's bundle for
+// `create`): the file may ask for what would reach the host. Each is refused before anything is
+// created, and the host is checked to be unchanged.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mycontainer.hpp"
+#include "oci_container.hpp"  // OciContainer: an engine's create
 #include "support.hpp"
 
 namespace mc::test {
@@ -103,6 +104,47 @@ TEST(HostileConfig, AHostDeviceByItsOwnNameAndNumberIsBound) {
       });
   EXPECT_EQ(0, r.status) << r.err;
   EXPECT_EQ("/dev/loop-control\n/dev/null\n", r.out);
+}
+
+// A kept upper layer (io.mycontainer.root.upper) is where a container writes, and what `rm`
+// deletes: a bundle that could name one could have create write into any host directory.
+// Only `run -d IMAGE` names one, its record's (engine.cpp refuse_foreign_upper). An engine's
+// bundle naming a host directory is refused, even when it also claims to be from
+// mycontainer's monitor (io.mycontainer.monitor, a word anyone can write) and gives image
+// layers; so is `run --config`. Nothing is made, the directory is untouched.
+TEST(HostileConfig, ABundleNamingAnUpperLayerIsRefused) {
+  MC_REQUIRE_ROOT();
+  const HostDir victim;
+  std::ofstream(victim.path() + "/precious") << "keep\n";
+  const auto edit = [&](nlohmann::json& c) {
+    c["annotations"]["io.mycontainer.monitor"] = "true";
+    c["annotations"]["io.mycontainer.root.layers"] = nlohmann::json({rootfs()}).dump();
+    c["annotations"]["io.mycontainer.root.upper"] = victim.path();
+  };
+  const auto expect_untouched = [&] {
+    EXPECT_EQ(read_file(victim.path() + "/precious"), "keep\n");
+    EXPECT_FALSE(fs::exists(victim.path() + "/upper"));
+    EXPECT_FALSE(fs::exists(victim.path() + "/work"));
+  };
+  {
+    const HostSnapshot before = HostSnapshot::take();
+    OciContainer c("mc-upper", edit);
+    const RunResult r = c.create();
+    EXPECT_EQ(125, r.status) << r.err;
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_NE(std::string::npos,
+              r.err.find("io.mycontainer.root.upper: only a container of `mycontainer run -d "
+                         "IMAGE` keeps its upper layer"))
+        << r.err;
+    EXPECT_FALSE(fs::exists(fs::path(c.root()) / "containers" / c.id()));
+    EXPECT_EQ("", diff(before, HostSnapshot::take()));
+    expect_untouched();
+  }
+  const RunResult r = run_edited({"/bin/touch", "/written"}, edit);
+  EXPECT_EQ(125, r.status) << r.err;
+  EXPECT_NE(std::string::npos, r.err.find("io.mycontainer.root.upper")) << r.err;
+  expect_untouched();
+  EXPECT_FALSE(fs::exists(victim.path() + "/upper/written"));
 }
 
 }  // namespace

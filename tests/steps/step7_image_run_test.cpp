@@ -8,7 +8,8 @@
 //
 // Both sides: what the container sees, and that the host keeps nothing (no overlay mount in
 // the host's mount table, no upper directory) after the run, after two runs at once, and
-// after the runtime was killed with SIGKILL and `cleanup` ran.
+// after the runtime was killed with SIGKILL and `cleanup` ran. A detached container (`run -d`)
+// keeps its upper layer over stop and start, until `rm`; `rmi` weighs it (KeptUpper).
 #include <fcntl.h>  // O_PATH, O_CLOEXEC
 #include <gtest/gtest.h>
 #include <signal.h>         // kill(2)
@@ -16,6 +17,7 @@
 #include <sys/xattr.h>      // setxattr(2)
 #include <sys/sysmacros.h>  // makedev(3)
 
+#include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -494,6 +496,192 @@ TEST_F(RunImage, RunDetachedRunsTheImageAndRmLeavesNothing) {
   EXPECT_FALSE(fs::exists("/run/mycontainer/containers/" + id));
   EXPECT_EQ(host_mounts_of(id, store_), "");
   EXPECT_NE(run({bin("mycontainer"), "inspect", name}).status, 0);
+}
+
+// ==========================================================================================
+// A detached container's upper layer outlives its runs (#14: `start` runs an exited
+// container again, "same spec, same upper layer"); `rmi` weighs exited containers too.
+// ==========================================================================================
+
+// Where `run -d` keeps a container's record (runtime/record.hpp records_root, as root).
+fs::path record_of(const std::string& id) {
+  const char* root = std::getenv("MC_RECORDS_ROOT");
+  return fs::path(root != nullptr && *root != '\0' ? root : "/var/lib/mycontainer") / "containers" /
+         id;
+}
+
+std::size_t entries_in(const fs::path& dir) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) ++n;
+  return n;
+}
+
+class KeptUpper : public RunImage {
+ protected:
+  void TearDown() override {
+    for (const auto& name : names_) mc({"rm", "-f", name});
+  }
+  RunResult mc(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{bin("mycontainer"), "--store", store_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+  // `run -d [FLAGS] IMAGE SCRIPT` as root (the image's user cannot write /data): its id.
+  std::string detach(const std::string& name, const std::string& script,
+                     const std::vector<std::string>& flags = {}) {
+    names_.push_back(name);
+    std::vector<std::string> args{"run", "-d", "--net", "none", "-u", "0", "--name", name};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {kRef, script});
+    const RunResult r = mc(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return trimmed(r.out);
+  }
+  bool logs_become(const std::string& name, const std::string& want) {
+    return wait_until([&] { return mc({"logs", name}).out == want; });
+  }
+  std::string image_id() {
+    const RunResult r = mc({"image", "inspect", kRef});
+    return r.status == 0 ? nlohmann::json::parse(r.out)[0]["Id"].get<std::string>() : "";
+  }
+  std::vector<std::string> names_;
+};
+
+// Each run appends a line to /data/runs and says how many there are.
+std::string counting_script(const std::string& seconds) {
+  return "echo run >> /data/runs; echo $(wc -l < /data/runs) runs; exec sleep " + seconds;
+}
+
+TEST_F(KeptUpper, StopStartAndRestartKeepTheFilesRmRemovesThem) {
+  const std::string name = unique_name("img-keep"), seconds = unique_sleep_seconds();
+  const std::string id = detach(name, counting_script(seconds));
+  ASSERT_EQ(id.size(), 64u);
+  ASSERT_TRUE(logs_become(name, "1 runs\n")) << mc({"logs", name}).out;
+  // The upper layer is the record's, not the state's; and not volatile (overlayfs.rst: a
+  // volatile upper is not to be mounted again).
+  const fs::path upper = record_of(id) / "overlay/upper";
+  EXPECT_EQ(read_file((upper / "data/runs").string()), "run\n");
+  EXPECT_FALSE(fs::exists(state_dir_of(id) / "overlay"));
+  const RunResult root = mc({"exec", name, "grep", " / / ", "/proc/self/mountinfo"});
+  EXPECT_TRUE(contains(root.out, " overlay ")) << root.out << root.err;
+  EXPECT_FALSE(contains(root.out, "volatile")) << root.out;
+
+  ASSERT_EQ(mc({"stop", "-t", "1", name}).status, 0);
+  EXPECT_FALSE(fs::exists(state_dir_of(id)));
+  EXPECT_TRUE(fs::exists(upper / "data/runs"));
+  ASSERT_EQ(mc({"start", name}).status, 0);
+  EXPECT_TRUE(logs_become(name, "1 runs\n2 runs\n")) << mc({"logs", name}).out;
+  ASSERT_EQ(mc({"restart", "-t", "1", name}).status, 0);
+  EXPECT_TRUE(logs_become(name, "1 runs\n2 runs\n3 runs\n")) << mc({"logs", name}).out;
+
+  // Another container of the image has a fresh upper layer of its own.
+  const RunResult other = mc({"run", "--net", "none", "-u", "0", "--name", unique_name("img-other"),
+                              kRef, "cat /data/runs 2>/dev/null || echo clean"});
+  EXPECT_EQ(other.status, 0) << other.err;
+  EXPECT_EQ(other.out, "clean\n");
+
+  ASSERT_EQ(mc({"rm", "-f", name}).status, 0);
+  EXPECT_FALSE(fs::exists(record_of(id))) << "record or upper layer left";
+  EXPECT_FALSE(fs::exists(state_dir_of(id)));
+  EXPECT_EQ(host_mounts_of(id, store_), "");
+  EXPECT_TRUE(wait_until([&] { return pids_matching("sleep " + seconds).empty(); }));
+}
+
+// The monitor killed (SIGKILL), then `cleanup`: the state in /run is gone, as after a reboot.
+// The upper layer is the record's: `start` finds the container's files.
+TEST_F(KeptUpper, AKilledMonitorAndCleanupLeaveTheFilesForStart) {
+  const std::string name = unique_name("img-kmon"), seconds = unique_sleep_seconds();
+  const std::string id = detach(name, counting_script(seconds));
+  ASSERT_TRUE(logs_become(name, "1 runs\n")) << mc({"logs", name}).out;
+  const RunResult inspect = mc({"inspect", name});
+  const pid_t monitor = nlohmann::json::parse(inspect.out)[0]["State"]["MonitorPid"].get<pid_t>();
+  ASSERT_GT(monitor, 0) << inspect.out;
+  ASSERT_EQ(::kill(monitor, SIGKILL), 0);
+  ASSERT_TRUE(wait_until([&] { return ::kill(monitor, 0) != 0; }));
+  EXPECT_EQ(mc({"cleanup"}).status, 0);
+  EXPECT_FALSE(fs::exists(state_dir_of(id)));
+  EXPECT_TRUE(wait_until([&] { return pids_matching("sleep " + seconds).empty(); }));
+  EXPECT_TRUE(fs::exists(record_of(id) / "overlay/upper/data/runs"));
+
+  ASSERT_EQ(mc({"start", name}).status, 0);
+  EXPECT_TRUE(logs_become(name, "1 runs\n2 runs\n")) << mc({"logs", name}).out;
+  ASSERT_EQ(mc({"rm", "-f", name}).status, 0);
+  EXPECT_FALSE(fs::exists(record_of(id)));
+  EXPECT_EQ(host_mounts_of(id, store_), "");
+}
+
+// --rm: never started again, so nothing is kept: its upper layer is in its state, volatile,
+// and goes with it, record and all.
+TEST_F(KeptUpper, RunDetachedWithRmKeepsNoUpperLayer) {
+  const std::string name = unique_name("img-drm"), seconds = unique_sleep_seconds();
+  const std::string id = detach(name, "echo x > /data/f; exec sleep " + seconds, {"--rm"});
+  ASSERT_TRUE(wait_until([&] { return fs::exists(state_dir_of(id) / "overlay/upper/data/f"); }));
+  EXPECT_FALSE(fs::exists(record_of(id) / "overlay"));
+  ASSERT_EQ(mc({"stop", "-t", "1", name}).status, 0);
+  EXPECT_TRUE(wait_until([&] { return !fs::exists(record_of(id)); }));
+  EXPECT_FALSE(fs::exists(state_dir_of(id)));
+}
+
+// docker's rmi with an exited container of the image (not removed: `start` runs it again):
+// refused without -f, by name and by id, with docker's words and exit code (1). -f takes the
+// name and the image, but the layers stay for the container: `start` still runs it; its `rm`
+// takes them.
+TEST_F(KeptUpper, RmiWeighsAnExitedContainerAndForceKeepsItsLayers) {
+  const std::string name = unique_name("img-rmi");
+  const std::string id = detach(name, "echo hi");
+  ASSERT_EQ(mc({"wait", name}).out, "0\n");
+  const std::string image = image_id();
+  ASSERT_FALSE(image.empty());
+  const std::string short_image = image.substr(7, 12), short_id = id.substr(0, 12);
+  RunResult r = mc({"rmi", kRef});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, fmt::format("mycontainer: conflict: unable to remove repository reference "
+                               "\"{}\" (must force) - container {} is using its referenced image "
+                               "{}\n",
+                               kRef, short_id, short_image));
+  r = mc({"rmi", image});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, fmt::format("mycontainer: conflict: unable to delete {} (must be forced) - "
+                               "image is being used by stopped container {}\n",
+                               short_image, short_id));
+  EXPECT_EQ(image_id(), image) << "refused, yet changed";
+
+  r = mc({"rmi", "-f", kRef});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, fmt::format("Untagged: {}\nDeleted: {}\n", kRef, image));
+  EXPECT_EQ(entries_in(fs::path(store_) / "images"), 0u);
+  EXPECT_EQ(entries_in(fs::path(store_) / "layers"), 2u) << "the container's layers went";
+  r = mc({"start", "-a", name});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\n");
+  ASSERT_EQ(mc({"rm", name}).status, 0);
+  EXPECT_EQ(entries_in(fs::path(store_) / "layers"), 0u) << "rm left the deleted image's layers";
+  EXPECT_EQ(entries_in(fs::path(store_) / "blobs/sha256"), 0u);
+}
+
+// A running container holds its image against everything: rmi -f by id is refused ("cannot
+// be forced"); rmi -f by name takes the name only, and the image stays without one until it
+// is removed by id (docker's dangling image).
+TEST_F(KeptUpper, RmiOfAnImageARunningContainerUses) {
+  const std::string name = unique_name("img-rmir"), seconds = unique_sleep_seconds();
+  const std::string id = detach(name, "exec sleep " + seconds);
+  const std::string image = image_id();
+  ASSERT_FALSE(image.empty());
+  RunResult r = mc({"rmi", "-f", image});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, fmt::format("mycontainer: conflict: unable to delete {} (cannot be forced) - "
+                               "image is being used by running container {}\n",
+                               image.substr(7, 12), id.substr(0, 12)));
+  r = mc({"rmi", "-f", kRef});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, fmt::format("Untagged: {}\n", kRef));
+  EXPECT_EQ(entries_in(fs::path(store_) / "images"), 1u);
+  ASSERT_EQ(mc({"rm", "-f", name}).status, 0);
+  r = mc({"rmi", image});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, fmt::format("Deleted: {}\n", image));
+  EXPECT_EQ(entries_in(fs::path(store_) / "layers"), 0u);
 }
 
 TEST_F(RunImage, AMissingImageIsOneClearLine) {

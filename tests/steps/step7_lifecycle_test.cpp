@@ -281,6 +281,17 @@ TEST_F(Step7Lifecycle, UnknownNamesAndWrongStatesAreOneLineAndExitOne) {
   // A bad signal: a usage error (125), nothing sent.
   EXPECT_EQ(mc({"kill", "-s", "NOPE", name}).status, 125);
   EXPECT_TRUE(status_of(name).rfind("Up ", 0) == 0);
+  // OCI's delete --force of an id it does not know succeeds, silently (runc's rule: engines
+  // tidy up with it); of a `run -d` name too, but it says that nothing was deleted, and how.
+  const auto oci_unknown = mc({"delete", "--force", unknown});
+  EXPECT_EQ(oci_unknown.status, 0) << oci_unknown.err;
+  EXPECT_EQ(oci_unknown.err, "");
+  const auto by_name = mc({"delete", "--force", name});
+  EXPECT_EQ(by_name.status, 0) << by_name.err;
+  EXPECT_TRUE(contains(by_name.err, "nothing deleted; remove it with `mycontainer rm -f " + name))
+      << by_name.err;
+  EXPECT_EQ(count_lines(by_name.err), 1u) << by_name.err;
+  EXPECT_TRUE(status_of(name).rfind("Up ", 0) == 0);
   // Two stops at once: both succeed, it is stopped once.
   Background a({bin("mycontainer"), "stop", "-t", "1", name});
   Background b({bin("mycontainer"), "stop", "-t", "1", name});
