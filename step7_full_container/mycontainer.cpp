@@ -113,6 +113,41 @@ bool oci_run_requested(int argc, char** argv) {
   return false;
 }
 
+// Where the container's command starts: everything after the first "--" is split off before
+// CLI11 sees it, so that no level of subcommands can mistake it for its own arguments.
+int first_dashes(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") return i;
+  }
+  return argc;
+}
+
+std::vector<std::string> after_first_dashes(int argc, char** argv) {
+  const int dashes = first_dashes(argc, argv);
+  if (dashes + 1 >= argc) return {};
+  return {argv + dashes + 1, argv + argc};
+}
+
+// `mycontainer run ...`, docker's: the one command a script runs in a loop. CLI11 builds its
+// option table at run time, every option a few allocations, and the whole tree of
+// subcommands (two of them with run's fifty options: run and spec) was a fifth of what
+// `mycontainer --version` cost (perf record, tests/bench/RESULTS.md, issue 16). When the
+// first word is `run`, no other subcommand can match, so only run's table is built. Its
+// parse, help and errors are the same: CLI11 never looks at a sibling of the chosen
+// subcommand (require_subcommand(1) allows one).
+int run_alone(CLI::App& app, mycontainer::GlobalOptions& global, const std::string& store, int argc,
+              char** argv) {
+  mycontainer::RunOptions options;
+  CLI::App* run = app.add_subcommand("run", "run a command in a new container");
+  mycontainer::add_run_options(*run, options);
+  ctr::parse(app, first_dashes(argc, argv), argv);
+  options.common.command = after_first_dashes(argc, argv);
+  mycontainer::apply_global_options(global);
+  if (!store.empty()) mycontainer::image::Store::set_default_root(store);
+  if (options.detach) return mycontainer::run_detached(*run, options);
+  return mycontainer::run(*run, options);
+}
+
 // create's flags, which `run ID` has too.
 void add_create_options(CLI::App& cmd, mycontainer::CreateOptions& o) {
   cmd.add_option("-b,--bundle", o.bundle, "the bundle: the directory with config.json")
@@ -153,6 +188,9 @@ int main(int argc, char** argv) {
                      "$XDG_DATA_HOME/mycontainer)");
 
       const bool oci_run = oci_run_requested(argc, argv);
+      if (!oci_run && argc > 1 && std::string_view(argv[1]) == "run") {
+        return run_alone(app, global, store, argc, argv);
+      }
       mycontainer::RunOptions options;
       mycontainer::CreateOptions run_oci;
       CLI::App* run = app.add_subcommand("run", "run a command in a new container");
@@ -308,15 +346,8 @@ int main(int argc, char** argv) {
         tool_cmds.push_back(cmd);
       }
 
-      // Everything after the first "--" is the container's command: split it off before CLI11
-      // sees it, so that no level of subcommands can mistake it for its own arguments.
-      int ours = argc;
-      for (int i = 1; i < argc; ++i) {
-        if (std::string_view(argv[i]) == "--") {
-          ours = i;
-          break;
-        }
-      }
+      // Everything after the first "--" is the container's command (first_dashes).
+      const int ours = first_dashes(argc, argv);
       // `mycontainer` alone is `mycontainer run`: a shell in a container, as the guide's
       // `sudo ./container` promises for every step.
       std::vector<char*> args(argv, argv + ours);
@@ -324,8 +355,7 @@ int main(int argc, char** argv) {
       if (args.size() == 1) args.push_back(run_word);
       accept_the_steps_form(app, args, run_word);
       ctr::parse(app, static_cast<int>(args.size()), args.data());
-      std::vector<std::string> after_dashes;
-      if (ours + 1 < argc) after_dashes.assign(argv + ours + 1, argv + argc);
+      const std::vector<std::string> after_dashes = after_first_dashes(argc, argv);
       options.common.command = after_dashes;
       spec_options.common.command = after_dashes;
       // (No command and no image: /bin/sh, decided with the image in finish_run_options.)
