@@ -530,13 +530,20 @@ void mount_cgroup_view(const Container& c, const std::string& destination) {
   ctr::mount_on_fd("tmpfs", fd, target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                    "mode=755,size=64k");
   if (cgroup && !c.in_user_namespace()) {
+    // The tmpfs is new, ours, and seen by no other process yet (we are the container's first,
+    // before its exec): its directories are made and opened relative to it, with none of
+    // mount_point_in_rootfs's resolving, which guards against what an image may have planted.
+    const ctr::UniqueFd view = ctr::open_in_root(rootfs, destination, O_RDONLY | O_DIRECTORY);
     for (const auto& dir : cgroup->dirs()) {
       // Each tree by its controllers: "memory", "cpu,cpuacct", the name and the mount options
       // (mount -t cgroup -o cpu,cpuacct) of the same tree seen from the container.
       const std::string tree = fmt::format("{}", fmt::join(cgroup->controllers_of(dir), ","));
       if (tree.empty()) continue;
       const std::string inside = fmt::format("{}/{}", destination, tree);
-      const ctr::UniqueFd where = mount_point_in_rootfs(rootfs, inside, false);
+      ctr::check(::mkdirat(view.get(), tree.c_str(), 0755), "mkdirat", rootfs + inside);
+      const ctr::UniqueFd where(ctr::check(
+          ::openat(view.get(), tree.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+          "openat", rootfs + inside));
       if (own_root) {
         ctr::mount_on_fd("cgroup", where, rootfs + inside, "cgroup", ro, tree);
       } else {
@@ -1011,14 +1018,37 @@ void open_joined_namespaces(Container& c) {
 }
 
 // --- Cgroup ---
+struct CgroupPlan {
+  std::string name;
+  ctr::CgroupPlace place;
+  ctr::Limits limits;
+  std::set<std::string> trees;  // v1: cgroup_trees
+};
+
+// Which v1 trees (cgroup v1 has one per controller; v2 one for all). A foreground `run` makes
+// its cgroup in those that keeping track of the container needs: pids (pids.current counts
+// every process inside, the teardown's test for "anything left?", and the processes `ps`
+// and `kill --all` find), freezer (`pause`, and the kill of what is left that no fork can
+// outrun) and memory (the OOM report); cpu and cpuacct only for a CPU limit, the only thing
+// `run` uses them for. Each tree costs every container a mkdir, a move into it, a mount in
+// its /sys/fs/cgroup and an rmdir: about a tenth of a millisecond the two trees, on a start of
+// three here (tests/bench/RESULTS.md, issue 16). runc makes every tree for every container
+// (libcontainer/cgroups/fs), since its `update` may set any limit later and engines read CPU
+// use from cpuacct (`podman stats`): an engine's container (OCI create, and `run -d`) gets
+// them all here too (an empty set).
+std::set<std::string> cgroup_trees(const Container& c) {
+  if (c.oci()) return {};
+  return {"pids", "freezer", "memory"};
+}
+
 // As root, always: it is how `ps`, the OOM report and the final kill find every process.
 // Rootless, only for limits, in a cgroup delegated to the user (cgroup v2).
 // linux.cgroupsPath "PARENT/NAME" (as `--cgroup-parent` writes it), else mycontainer-NAME
 // beneath our own cgroup; on v2, when our cgroup holds other processes (a login shell's
 // session scope), beneath the top-level cgroup /sys/fs/cgroup/mycontainer instead
 // (ctr::Cgroup decides; --explain says where and why).
-void prepare_cgroup(Container& c, bool rootless) {
-  if (rootless && !wants_cgroup_limits(c.spec)) return;
+std::optional<CgroupPlan> plan_cgroup(const Container& c, bool rootless) {
+  if (rootless && !wants_cgroup_limits(c.spec)) return std::nullopt;
   const std::string& path = c.spec.linux.cgroups_path;
   std::string name = ctr::cgroup_name(c.request.name);
   std::optional<std::string> parent;
@@ -1027,7 +1057,27 @@ void prepare_cgroup(Container& c, bool rootless) {
     name = path.substr(slash == std::string::npos ? 0 : slash + 1);
     if (slash != std::string::npos && slash > 0) parent = path.substr(0, slash);
   }
-  c.host.cgroup = ctr::Cgroup::create(name, limits_of(c.spec), parent);
+  return CgroupPlan{.name = name,
+                    .place = ctr::CgroupPlace::here(parent),
+                    .limits = limits_of(c.spec),
+                    .trees = cgroup_trees(c)};
+}
+
+// The cgroup's directories in the state's first write, before they exist (as the bridge's
+// are in prepare_network): one write of state.json fewer, and after a SIGKILL from here on
+// `cleanup` finds them by path, skipping those never made. v2 decides its place while it
+// enables controllers: there the state is written again once the cgroup exists (run_container).
+void record_planned_cgroup(const std::optional<CgroupPlan>& plan, ctr::ContainerState& state) {
+  if (!plan) return;
+  if (auto dirs = ctr::Cgroup::planned_dirs(plan->place, plan->name, plan->limits, plan->trees)) {
+    state.cgroup = plan->name;
+    state.cgroup_dirs = std::move(*dirs);
+  }
+}
+
+void prepare_cgroup(Container& c, const std::optional<CgroupPlan>& plan) {
+  if (!plan) return;
+  c.host.cgroup = ctr::Cgroup::create_at(plan->place, plan->name, plan->limits, plan->trees);
 }
 
 // The clone flags of linux.namespaces: a new namespace for each one listed without a path.
@@ -1314,6 +1364,8 @@ int run_container(const Spec& given, const RunRequest& request) {
     if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
       state.annotations[kAnnotationImage] = image->second;
   }
+  const std::optional<CgroupPlan> cgroup_plan = plan_cgroup(c, rootless);
+  record_planned_cgroup(cgroup_plan, state);
   // OCI create holds the container's lock from before its name appears until it returns.
   ctr::StateDir state_dir = ctr::StateDir::create(state, ctr::state_root(), state.oci);
   if (request.create) {
@@ -1332,8 +1384,9 @@ int run_container(const Spec& given, const RunRequest& request) {
   open_joined_namespaces(c);
   timings.mark("network");
 
-  prepare_cgroup(c, rootless);
-  if (host.cgroup) {
+  prepare_cgroup(c, cgroup_plan);
+  if (host.cgroup && (state.cgroup != host.cgroup->name() ||
+                      state.cgroup_dirs != host.cgroup->dirs())) {  // v2: see record_planned_cgroup
     state.cgroup = host.cgroup->name();
     state.cgroup_dirs = host.cgroup->dirs();
     state_dir.write(state);

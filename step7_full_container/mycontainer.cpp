@@ -131,6 +131,21 @@ std::string_view command_word(int argc, char** argv) {
   return "";
 }
 
+// Where the container's command starts: everything after the first "--" is split off before
+// CLI11 sees it, so that no level of subcommands can mistake it for its own arguments.
+int first_dashes(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") return i;
+  }
+  return argc;
+}
+
+std::vector<std::string> after_first_dashes(int argc, char** argv) {
+  const int dashes = first_dashes(argc, argv);
+  if (dashes + 1 >= argc) return {};
+  return {argv + dashes + 1, argv + argc};
+}
+
 // create's flags, which `run ID` has too.
 void add_create_options(CLI::App& cmd, mycontainer::CreateOptions& o) {
   cmd.add_option("-b,--bundle", o.bundle, "the bundle: the directory with config.json")
@@ -333,15 +348,8 @@ int main(int argc, char** argv) {
         tool_cmds.push_back(cmd);
       }
 
-      // Everything after the first "--" is the container's command: split it off before CLI11
-      // sees it, so that no level of subcommands can mistake it for its own arguments.
-      int ours = argc;
-      for (int i = 1; i < argc; ++i) {
-        if (std::string_view(argv[i]) == "--") {
-          ours = i;
-          break;
-        }
-      }
+      // Everything after the first "--" is the container's command (first_dashes).
+      const int ours = first_dashes(argc, argv);
       // `mycontainer` alone is `mycontainer run`: a shell in a container, as the guide's
       // `sudo ./container` promises for every step.
       std::vector<char*> args(argv, argv + ours);
@@ -349,8 +357,7 @@ int main(int argc, char** argv) {
       if (args.size() == 1) args.push_back(run_word);
       accept_the_steps_form(app, args, run_word);
       ctr::parse(app, static_cast<int>(args.size()), args.data());
-      std::vector<std::string> after_dashes;
-      if (ours + 1 < argc) after_dashes.assign(argv + ours + 1, argv + argc);
+      const std::vector<std::string> after_dashes = after_first_dashes(argc, argv);
       options.common.command = after_dashes;
       spec_options.common.command = after_dashes;
       // (No command and no image: /bin/sh, decided with the image in finish_run_options.)

@@ -59,6 +59,18 @@ uint64_t cpu_quota_usec(double cpus) {
   return static_cast<uint64_t>(std::llround(cpus * static_cast<double>(kCpuPeriodUsec)));
 }
 
+// v1: whether the tree `h` is one to make the cgroup in. Each tree costs a mkdir, a move into
+// it and an rmdir per container, and a mount in its /sys/fs/cgroup view; a tree whose
+// controllers nobody asked for and no limit needs is left out (see Cgroup::create).
+bool tree_wanted(const CgroupHierarchy& h, const std::set<std::string>& trees,
+                 const std::map<std::string, std::string>& required) {
+  if (trees.empty()) return true;
+  for (const auto& c : h.controllers) {
+    if (trees.count(c) != 0 || required.count(c) != 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 namespace detail {
@@ -129,11 +141,27 @@ Cgroup::~Cgroup() {
   destroy();
 }
 
-Cgroup Cgroup::create(std::string name, const Limits& limits, std::optional<std::string> parent) {
-  return create_at(CgroupPlace::here(std::move(parent)), std::move(name), limits);
+Cgroup Cgroup::create(std::string name, const Limits& limits, std::optional<std::string> parent,
+                      const std::set<std::string>& trees) {
+  return create_at(CgroupPlace::here(std::move(parent)), std::move(name), limits, trees);
 }
 
-Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limits& limits) {
+std::optional<std::vector<std::string>> Cgroup::planned_dirs(const CgroupPlace& place,
+                                                             const std::string& name,
+                                                             const Limits& limits,
+                                                             const std::set<std::string>& trees) {
+  if (place.layout.version != CgroupVersion::kV1) return std::nullopt;
+  const auto required = required_controllers(limits);
+  std::vector<std::string> dirs;
+  for (const auto& h : place.layout.hierarchies) {
+    if (tree_wanted(h, trees, required))
+      dirs.push_back(base_dir(place.layout, h, place.parent) + "/" + name);
+  }
+  return dirs;
+}
+
+Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limits& limits,
+                         const std::set<std::string>& trees) {
   check_name(name);
   const CgroupLayout& layout = place.layout;
   const auto required = required_controllers(limits);
@@ -195,6 +223,7 @@ Cgroup Cgroup::create_at(const CgroupPlace& place, std::string name, const Limit
   }
   Cgroup cg(CgroupVersion::kV1, std::move(name), place.hooks);
   for (const auto& h : layout.hierarchies) {
+    if (!tree_wanted(h, trees, required)) continue;
     const std::string base = base_dir(layout, h, place.parent);
     if (place.parent) fs.make_dirs(h.mount_point, normalize_parent(*place.parent));
     const std::string dir = base + "/" + cg.name_;

@@ -110,6 +110,14 @@ void remove_tree(const CgroupFs& fs, const std::string& dir) noexcept {
 }  // namespace
 
 void Cgroup::destroy() noexcept {
+  const CgroupFs fs(version_, hooks_);
+  // rmdir(2) of a cgroup succeeds once nothing is left in it and fails with EBUSY otherwise
+  // (cgroups(7)), and a process is in our cgroup in every tree at once. Usually nothing is
+  // left: the container's pid namespace died with its first process, and took every other
+  // process with it (pid_namespaces(7)). So the rmdirs come first, the last made first, and
+  // the kill (which reads the cgroup to learn whether anything is left) only once one is
+  // refused: that read costs more than the rmdir that answers the same question.
+  while (!dirs_.empty() && fs.remove_dir(dirs_.back().path) != EBUSY) dirs_.pop_back();
   if (dirs_.empty()) return;
   try {
     kill_all();
@@ -117,7 +125,6 @@ void Cgroup::destroy() noexcept {
     // Removal below fails with EBUSY for a cgroup that still holds processes; nothing else
     // can be done in a destructor.
   }
-  const CgroupFs fs(version_, hooks_);
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) remove_tree(fs, it->path);
   dirs_.clear();
 }

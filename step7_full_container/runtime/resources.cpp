@@ -119,7 +119,10 @@ void plan_memory(Planner& p, const mycontainer::MemoryResources& m) {
 
 void plan_cpu(Planner& p, const mycontainer::CpuResources& c) {
   const std::string field = fmt::format("{}.cpu", kField);
-  const char* no_cpu = "is the cpu controller enabled for it?";
+  // On cgroup v1 a foreground `run` makes a cpu cgroup only for a CPU limit (engine.cpp,
+  // cgroup_trees): one started without has none to update.
+  const char* no_cpu =
+      "is the cpu controller enabled for it? On cgroup v1, start it with --cpus to get one";
   const char* no_cpuset = "is the cpuset controller enabled for it?";
   if (c.shares) {
     if (p.v2()) {

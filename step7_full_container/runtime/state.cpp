@@ -132,6 +132,14 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) {
   return st;
 }
 
+// A new file holding text, mode 0600 (the state may name what only root should see).
+void write_file_in(const fs::path& path, const std::string& text) {
+  UniqueFd fd(check(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), "open",
+                    path.string()));
+  const ssize_t n = check(::write(fd.get(), text.data(), text.size()), "write", path.string());
+  if (static_cast<size_t>(n) != text.size()) throw SyscallError(ENOSPC, "write", path.string());
+}
+
 }  // namespace
 
 unsigned long long process_start_time(pid_t pid) {
@@ -332,7 +340,12 @@ StateDir StateDir::create(const ContainerState& first, const fs::path& root, boo
         check(::open(draft.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open", draft.string()),
         ContainerLock::Mode::kExclusive);
   }
-  state.write(first);
+  // Written in place, not swapped in: nobody reads a draft's state.json while it is being
+  // written but remove_abandoned_drafts, which takes an unreadable one for "look at the pid
+  // in the name"; the rename below then publishes the whole directory at once. No fsync(2),
+  // here or in write(): the state lives under /run, which a reboot empties anyway, and a
+  // crash loses nothing that `cleanup` would need afterwards.
+  write_file_in(draft / "state.json", to_json(first));
   if (::renameat2(AT_FDCWD, draft.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno != EEXIST && errno != ENOTEMPTY) throw SyscallError(errno, "rename", dir.string());
     // Taken: by a live container, or left by a runtime that was SIGKILLed. (state's
@@ -410,13 +423,7 @@ void StateDir::remove() noexcept {
 void StateDir::write(const ContainerState& state) const {
   const fs::path tmp = dir_ / "state.json.tmp";
   const fs::path final_path = dir_ / "state.json";
-  const std::string text = to_json(state);
-  {
-    UniqueFd fd(check(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), "open",
-                      tmp.string()));
-    const ssize_t n = check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
-    if (static_cast<size_t>(n) != text.size()) throw SyscallError(ENOSPC, "write", tmp.string());
-  }
+  write_file_in(tmp, to_json(state));
   // Swap the new file in rather than rename it over the old one. Both are atomic for a
   // reader (`ps` sees the old state or the new, never half of one), but on ext4 a rename that
   // replaces a file starts writing the new one to disk at once (ext4(5), auto_da_alloc: made

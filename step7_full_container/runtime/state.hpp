@@ -4,7 +4,7 @@
 // The directory is made under a draft name (".new.PID.NAME") with its first state inside, then
 // renamed into place with renameat2(2) RENAME_NOREPLACE, which fails with EEXIST when the name
 // is taken: that makes "one container per name" atomic without a lock, and NAME never exists
-// without a state naming its owner. state.json is written to a
+// without a state naming its owner. Afterwards state.json is written to a
 // temporary file and rename(2)d over the old one, so a reader sees the old or the new
 // state, never half of one (rename(2): "atomically"). The runtime removes the directory
 // when the container ends; a runtime killed with SIGKILL leaves it, and `cleanup` removes it.

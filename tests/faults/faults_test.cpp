@@ -528,10 +528,10 @@ TEST_F(Faults, FullStateDirectoryFailsCleanly) {
   const std::vector<Case> cases = {
       // No inode left: mkdir of the container's directory fails.
       {"no inode", "size=64k,nr_inodes=1", "", "mkdir('/run/mycontainer/containers/"},
-      // No block left: the directory is made, writing state.json fails, after the cgroup
-      // and the network were made and the child was cloned.
+      // No block left: the directory is made, and writing its first state.json (in place, in
+      // the draft: runtime/state.cpp) fails before anything else is made.
       {"no space", "size=4k", "head -c 4096 /dev/zero > /run/mycontainer/containers/fill; ",
-       "/state.json.tmp'): No space left on device"},
+       "/state.json'): No space left on device"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.label);

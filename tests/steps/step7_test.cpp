@@ -109,6 +109,17 @@ std::string cgroup_dir(const std::string& name, const std::string& controller) {
   return h == nullptr ? "" : h->own_dir + "/mycontainer-" + name;
 }
 
+// How many trees a `run` without a CPU limit makes its cgroup in (engine.cpp, cgroup_trees):
+// v2 one; v1 those with pids, freezer or memory.
+size_t trees_run_uses(const ctr::CgroupLayout& layout) {
+  if (layout.version != ctr::CgroupVersion::kV1) return layout.hierarchies.size();
+  return static_cast<size_t>(std::count_if(
+      layout.hierarchies.begin(), layout.hierarchies.end(), [](const ctr::CgroupHierarchy& h) {
+        return h.controllers.count("pids") || h.controllers.count("freezer") ||
+               h.controllers.count("memory");
+      }));
+}
+
 // The state of a running container once the runtime has recorded its first process: when
 // the child borrows the runtime's memory, the command runs before the runtime wakes up and
 // writes its pid (a moment later).
@@ -859,10 +870,10 @@ TEST_F(Step7, CgroupParentPutsTheCgroupBeneathIt) {
   ASSERT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
       << bg.err();
   const auto under_parent = cgroup_dirs_of(name, parent);
-  EXPECT_EQ(under_parent.size(), cgroup_search_dirs(parent).size()) << "one per tree";
+  const auto layout = ctr::CgroupLayout::detect();
+  EXPECT_EQ(under_parent.size(), trees_run_uses(layout)) << "one per tree";
   EXPECT_TRUE(cgroup_dirs_of(name).empty() || cgroup_search_dirs() == cgroup_search_dirs(parent))
       << "not beneath our own cgroup";
-  const auto layout = ctr::CgroupLayout::detect();
   if (const auto* h = layout.find("pids")) {
     EXPECT_EQ(trimmed(read_file(h->mount_point + parent + "/mycontainer-" + name + "/pids.max")),
               "7");
@@ -870,10 +881,44 @@ TEST_F(Step7, CgroupParentPutsTheCgroupBeneathIt) {
   kill_sleepers(seconds);
   EXPECT_EQ(bg.wait().status, 128 + SIGKILL);
   EXPECT_TRUE(cgroup_dirs_of(name, parent).empty()) << "the container's cgroup goes";
-  for (const auto& dir : cgroup_search_dirs(parent)) {
-    EXPECT_TRUE(fs::exists(dir)) << "the parent stays: " << dir;
-    remove_cgroup_tree(dir);
+  for (const auto& dir : under_parent) {
+    EXPECT_TRUE(fs::exists(fs::path(dir).parent_path())) << "the parent stays: " << dir;
   }
+  for (const auto& dir : cgroup_search_dirs(parent)) {
+    if (fs::exists(dir)) remove_cgroup_tree(dir);
+  }
+}
+
+// The warm start (issue 16): on cgroup v1, a `run` without a CPU limit makes its cgroup in the
+// trees that keep track of it (pids, freezer, memory) and in no cpu or cpuacct tree: each tree
+// is a mkdir, a move, a mount and an rmdir per container (engine.cpp, cgroup_trees). Its state
+// names them from its first write. With --cpus, the cpu tree too (LimitsAreWritten... above).
+TEST_F(Step7, WithoutACpuLimitNoCpuTreeOnCgroupV1) {
+  const auto layout = ctr::CgroupLayout::detect();
+  if (layout.version != ctr::CgroupVersion::kV1) GTEST_SKIP() << "cgroup v1 only: v2 has one tree";
+  const std::string name = new_name(), seconds = unique_sleep_seconds();
+  Background bg(mc_argv({"--name", name, "--net", "none"}, {"/bin/sleep", seconds}));
+  ASSERT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
+      << bg.err();
+  const auto dirs = cgroup_dirs_of(name);
+  EXPECT_EQ(dirs.size(), trees_run_uses(layout));
+  for (const auto& d : dirs) {
+    EXPECT_EQ(d.find("/cpu/"), std::string::npos) << d;
+    EXPECT_EQ(d.find("/cpuacct/"), std::string::npos) << d;
+  }
+  const auto state = state_with_pid(name);
+  ASSERT_TRUE(state.has_value());
+  auto recorded = state->cgroup_dirs;
+  std::sort(recorded.begin(), recorded.end());
+  EXPECT_EQ(recorded, dirs);
+  // Inside, the view shows the same trees.
+  const auto r = mc({"--net", "none"}, {"/bin/ls", "/sys/fs/cgroup"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(contains(r.out, "cpu")) << r.out;
+  EXPECT_TRUE(contains(r.out, "pids")) << r.out;
+  kill_sleepers(seconds);
+  EXPECT_EQ(bg.wait().status, 128 + SIGKILL);
+  EXPECT_TRUE(cgroup_dirs_of(name).empty());
 }
 
 TEST_F(Step7, OomKillIsReported) {

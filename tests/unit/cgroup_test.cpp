@@ -10,6 +10,7 @@
 #include <sys/wait.h>  // waitpid(2)
 #include <unistd.h>    // fork(2), _exit(2)
 
+#include <algorithm>   // std::sort
 #include <cstdlib>     // mkdtemp(3)
 #include <cstring>     // memset
 #include <filesystem>  // temporary trees
@@ -387,6 +388,10 @@ TEST_F(FakeV2, AddSelfWritesZeroToCgroupProcsAndTheDirectoryOpensForClone3) {
 TEST_F(FakeV2, NoLimitsStillMakesACgroup) {
   Cgroup cg = Cgroup::create_at(place(), "mct-nolimits", {});
   EXPECT_EQ(slurp(own() + "/mct-nolimits/memory.max"), "max");  // untouched
+  // v2 decides its place while enabling controllers: nothing to plan ahead, and the v1 trees
+  // to choose from do not exist (one tree holds every controller).
+  EXPECT_FALSE(Cgroup::planned_dirs(place(), "mct-other", {}).has_value());
+  EXPECT_EQ(Cgroup::create_at(place(), "mct-few", {}, {"pids"}).dirs().size(), 1u);
 }
 
 TEST_F(FakeV2, ControllersAlreadyEnabledAreNotWrittenAgain) {
@@ -709,6 +714,46 @@ TEST_F(FakeV1, HybridWritesEachLimitInItsOwnTree) {
   }
   for (const auto& d : dirs) EXPECT_FALSE(fs::exists(d)) << d;
   EXPECT_TRUE(fs::exists(mem_own));
+}
+
+// The warm start (issue 16): `run` asks for the trees that keeping track of a container needs
+// (pids, freezer, memory) and gets cpu only with a CPU limit; cpuacct, a tree of its own here,
+// never. planned_dirs names the same directories before they exist (the state's first write);
+// the empty set is every tree, as before.
+TEST_F(FakeV1, OnlyTheTreesAskedForOrNeededByALimitAndPlannedAhead) {
+  const std::string mem_own = sys("/memory/process_api/c2db75d177462c0ac2ef33f0aeac2013");
+  make_memory(mem_own);
+  make_cpu(sys("/cpu"));
+  make_simple(sys("/cpuacct"), {"cpuacct.usage"});
+  make_simple(sys("/pids"), {"pids.max", "pids.current"});
+  make_simple(sys("/freezer"), {"freezer.state"});
+  const CgroupPlace where = place(kHybridCgroup, kHybridMountinfo);
+  const std::set<std::string> tracking = {"pids", "freezer", "memory"};
+  const auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  {
+    const auto planned = Cgroup::planned_dirs(where, "mct-few", {}, tracking);
+    Cgroup cg = Cgroup::create_at(where, "mct-few", {}, tracking);
+    EXPECT_EQ(sorted(cg.dirs()),
+              sorted({mem_own + "/mct-few", sys("/pids/mct-few"), sys("/freezer/mct-few")}));
+    ASSERT_TRUE(planned.has_value());
+    EXPECT_EQ(*planned, cg.dirs());
+    EXPECT_EQ(cg.dir_for("cpu"), "");
+    EXPECT_FALSE(fs::exists(sys("/cpuacct/mct-few")));
+  }
+  {
+    Cgroup cg = Cgroup::create_at(where, "mct-cpu", {.cpus = 0.5}, tracking);
+    EXPECT_EQ(cg.dirs().size(), 4u);  // the limit's tree too
+    EXPECT_EQ(slurp(sys("/cpu/mct-cpu/cpu.cfs_quota_us")), "50000");
+    EXPECT_EQ(Cgroup::planned_dirs(where, "mct-cpu", {.cpus = 0.5}, tracking), cg.dirs());
+  }
+  {
+    Cgroup cg = Cgroup::create_at(where, "mct-all", {});
+    EXPECT_EQ(cg.dirs().size(), 5u);
+    EXPECT_EQ(Cgroup::planned_dirs(where, "mct-all", {}), cg.dirs());
+  }
 }
 
 // The cold start (cgroup.cpp, Cgroup::add_self): a child moves itself as one thread, 0 into

@@ -80,9 +80,20 @@ class Cgroup {
   // On v2 it may enable controllers in the cgroup above (cgroup.subtree_control), and, when
   // this process is alone in its cgroup, move this process (only it) into the leaf
   // kRuntimeLeafCgroup first. It never moves any other process.
+  // On v1, `trees` chooses the trees: those holding one of these controllers, plus those the
+  // limits need; empty (the default) is every tree with a controller we use, as runc joins
+  // every tree. v2 has one tree, and ignores it.
   static Cgroup create(std::string name, const Limits& limits,
-                       std::optional<std::string> parent = {});
-  static Cgroup create_at(const CgroupPlace& place, std::string name, const Limits& limits);
+                       std::optional<std::string> parent = {},
+                       const std::set<std::string>& trees = {});
+  static Cgroup create_at(const CgroupPlace& place, std::string name, const Limits& limits,
+                          const std::set<std::string>& trees = {});
+  // The directories create_at would make, known before it runs, so that a container's state
+  // can name them in its first write (cleanup skips those that were never made). v1 only:
+  // on v2 the place is decided while enabling controllers (nullopt).
+  static std::optional<std::vector<std::string>> planned_dirs(
+      const CgroupPlace& place, const std::string& name, const Limits& limits,
+      const std::set<std::string>& trees = {});
 
   // Takes ownership of an existing cgroup `name` (a leftover of a crashed or detached run),
   // in every tree where it exists; destroying the result kills its processes and removes it.
