@@ -11,6 +11,9 @@
 // in the runtime. Nothing of ours resolves names: addresses and protocols are numbers here.
 #include <netdb.h>  // getaddrinfo(3), getprotobyname(3), EAI_NONAME
 
+// The names are ld's: --wrap=SYMBOL resolves SYMBOL to __wrap_SYMBOL (reserved identifiers,
+// on purpose).
+// NOLINTBEGIN(bugprone-reserved-identifier)
 extern "C" {
 
 // "The name does not resolve": what getaddrinfo says for a name it cannot find.
@@ -29,3 +32,4 @@ struct protoent* __wrap_getprotobynumber(int /*proto*/) {
 }
 
 }  // extern "C"
+// NOLINTEND(bugprone-reserved-identifier)
