@@ -275,11 +275,7 @@ class Step7NetDetached : public Step7Net {
   RunResult detach(const std::string& name, const std::vector<std::string>& options,
                    const std::vector<std::string>& command) {
     names_.push_back(name);
-    std::vector<std::string> args{"run", "-d", "--rootfs", rootfs(), "--name", name};
-    args.insert(args.end(), options.begin(), options.end());
-    args.emplace_back("--");
-    args.insert(args.end(), command.begin(), command.end());
-    return mc(args);
+    return mc(run_detached_args(name, options, command));
   }
   // A detached server answering "served\n" on port 80, published on the host's `port`.
   std::string serve_detached(const std::string& name, uint16_t port,

@@ -77,20 +77,13 @@ class RootlessLifecycle : public ::testing::Test {
   std::string detach(const std::string& name, const std::vector<std::string>& options,
                      const std::vector<std::string>& command) {
     names_.push_back(name);
-    std::vector<std::string> args{"run", "-d", "--rootfs", rootfs(), "--name", name};
-    args.insert(args.end(), options.begin(), options.end());
-    args.emplace_back("--");
-    args.insert(args.end(), command.begin(), command.end());
-    const auto r = mc(args);
+    const auto r = mc(run_detached_args(name, options, command));
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_TRUE(std::regex_match(r.out, std::regex("[0-9a-f]{64}\n"))) << r.out << r.err;
     return trimmed(r.out);
   }
   std::string status_of(const std::string& name) {
-    for (const auto& line : lines_of(mc({"ps", "-a", "--format", "{{.Names}}|{{.Status}}"}).out)) {
-      if (line.rfind(name + "|", 0) == 0) return line.substr(name.size() + 1);
-    }
-    return "";
+    return status_in_ps(mc({"ps", "-a", "--format", "{{.Names}}|{{.Status}}"}).out, name);
   }
   bool up(const std::string& name) { return status_of(name).rfind("Up ", 0) == 0; }
   nlohmann::json inspect(const std::string& name) {

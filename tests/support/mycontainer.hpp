@@ -61,6 +61,27 @@ inline bool has_option(const std::vector<std::string>& options, const std::strin
   return std::find(options.begin(), options.end(), name) != options.end();
 }
 
+// `run -d --rootfs ROOTFS --name NAME OPTIONS -- COMMAND`: the arguments after `mycontainer`,
+// for the suites that start detached containers (as root or as a user).
+inline std::vector<std::string> run_detached_args(const std::string& name,
+                                                  const std::vector<std::string>& options,
+                                                  const std::vector<std::string>& command) {
+  std::vector<std::string> args{"run", "-d", "--rootfs", rootfs(), "--name", name};
+  args.insert(args.end(), options.begin(), options.end());
+  args.emplace_back("--");
+  args.insert(args.end(), command.begin(), command.end());
+  return args;
+}
+
+// NAME's status in the output of `mycontainer ps -a --format '{{.Names}}|{{.Status}}'`
+// ("Up 3 seconds", "Exited (137) ..."), "" when it is not listed.
+inline std::string status_in_ps(const std::string& ps_out, const std::string& name) {
+  for (const auto& line : lines_of(ps_out)) {
+    if (line.rfind(name + "|", 0) == 0) return line.substr(name.size() + 1);
+  }
+  return "";
+}
+
 // `mycontainer run --rootfs ROOTFS [--name TAG-<pid>-<n>] OPTIONS [-- COMMAND]` as argv: a
 // name of the suite's own (unique_name(tag)) unless the options give one.
 inline std::vector<std::string> mycontainer_argv(const std::string& tag,
