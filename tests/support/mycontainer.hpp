@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -71,6 +72,13 @@ inline std::vector<std::string> run_detached_args(const std::string& name,
   args.emplace_back("--");
   args.insert(args.end(), command.begin(), command.end());
   return args;
+}
+
+// The id `run -d` printed, checked: it succeeded and printed 64 hex digits and a newline.
+inline std::string detached_id(const RunResult& r) {
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::regex_match(r.out, std::regex("[0-9a-f]{64}\n"))) << r.out << r.err;
+  return trimmed(r.out);
 }
 
 // NAME's status in the output of `mycontainer ps -a --format '{{.Names}}|{{.Status}}'`

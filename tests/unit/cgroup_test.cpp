@@ -658,6 +658,17 @@ class FakeV1 : public FakeTree {
     put(dir + "/cgroup.procs", "");
     for (const char* f : files) put(dir + "/" + f, "");
   }
+  // The five trees of this development machine (kHybridCgroup, kHybridMountinfo): memory
+  // beneath our own cgroup, the others at their roots. Returns our memory directory.
+  std::string make_hybrid_trees() {
+    const std::string mem_own = sys("/memory/process_api/c2db75d177462c0ac2ef33f0aeac2013");
+    make_memory(mem_own);
+    make_cpu(sys("/cpu"));
+    make_simple(sys("/cpuacct"), {"cpuacct.usage"});
+    make_simple(sys("/pids"), {"pids.max", "pids.current"});
+    make_simple(sys("/freezer"), {"freezer.state"});
+    return mem_own;
+  }
   CgroupPlace place(const char* proc_self_cgroup, const char* mountinfo,
                     std::optional<std::string> parent = {}) const {
     return {.layout = CgroupLayout::detect(proc_self_cgroup, rooted(mountinfo)),
@@ -667,12 +678,7 @@ class FakeV1 : public FakeTree {
 };
 
 TEST_F(FakeV1, HybridWritesEachLimitInItsOwnTree) {
-  const std::string mem_own = sys("/memory/process_api/c2db75d177462c0ac2ef33f0aeac2013");
-  make_memory(mem_own);
-  make_cpu(sys("/cpu"));
-  make_simple(sys("/cpuacct"), {"cpuacct.usage"});
-  make_simple(sys("/pids"), {"pids.max", "pids.current"});
-  make_simple(sys("/freezer"), {"freezer.state"});
+  const std::string mem_own = make_hybrid_trees();
   Recorder rec;
   std::vector<std::string> dirs;
   {
@@ -721,12 +727,7 @@ TEST_F(FakeV1, HybridWritesEachLimitInItsOwnTree) {
 // never. planned_dirs names the same directories before they exist (the state's first write);
 // the empty set is every tree, as before.
 TEST_F(FakeV1, OnlyTheTreesAskedForOrNeededByALimitAndPlannedAhead) {
-  const std::string mem_own = sys("/memory/process_api/c2db75d177462c0ac2ef33f0aeac2013");
-  make_memory(mem_own);
-  make_cpu(sys("/cpu"));
-  make_simple(sys("/cpuacct"), {"cpuacct.usage"});
-  make_simple(sys("/pids"), {"pids.max", "pids.current"});
-  make_simple(sys("/freezer"), {"freezer.state"});
+  const std::string mem_own = make_hybrid_trees();
   const CgroupPlace where = place(kHybridCgroup, kHybridMountinfo);
   const std::set<std::string> tracking = {"pids", "freezer", "memory"};
   const auto sorted = [](std::vector<std::string> v) {
@@ -760,12 +761,7 @@ TEST_F(FakeV1, OnlyTheTreesAskedForOrNeededByALimitAndPlannedAhead) {
 // each tree's `tasks` (the kernel then skips the lock whose writer waits for an RCU grace
 // period), never into cgroup.procs; v1 has no cgroup2 directory for clone3.
 TEST_F(FakeV1, AddSelfWritesZeroToTasksInEachTreeAndNothingToCgroupProcs) {
-  const std::string mem_own = sys("/memory/process_api/c2db75d177462c0ac2ef33f0aeac2013");
-  make_memory(mem_own);
-  make_cpu(sys("/cpu"));
-  make_simple(sys("/cpuacct"), {"cpuacct.usage"});
-  make_simple(sys("/pids"), {"pids.max", "pids.current"});
-  make_simple(sys("/freezer"), {"freezer.state"});
+  const std::string mem_own = make_hybrid_trees();
   for (const char* tree : {"/cpu", "/cpuacct", "/pids", "/freezer"}) put(sys(tree) + "/tasks", "");
   put(mem_own + "/tasks", "");
   Cgroup cg = Cgroup::create_at(place(kHybridCgroup, kHybridMountinfo), "mct-self", {.pids = 20});
