@@ -2,6 +2,7 @@
 
 #include <fcntl.h>       // fcntl(2) F_OFD_GETLK, open(2)
 #include <sys/random.h>  // getrandom(2)
+#include <sys/stat.h>    // fchmod(2)
 
 #include "ctr/error.hpp"  // ctr::check, ctr::SyscallError
 #include "ctr/fd.hpp"     // ctr::UniqueFd
@@ -15,9 +16,12 @@ std::filesystem::path monitor_lock_file() {
 
 void create_monitor_lock_file() {
   const auto path = monitor_lock_file();
-  // Readable by all: a lock needs only a descriptor open for reading (F_RDLCK, fcntl(2)).
-  const ctr::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644));
+  // A lock needs only a descriptor open for reading (F_RDLCK, fcntl(2)), so the file is the
+  // owner's alone (0600, also when an older version made it 0644): anyone who could open it
+  // could hold a dead monitor's byte and make `ps` call its container running.
+  const ctr::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600));
   ctr::check(fd.get(), "open", path.string());
+  ctr::check(::fchmod(fd.get(), 0600), "fchmod", path.string());
 }
 
 uint64_t new_monitor_lock() {

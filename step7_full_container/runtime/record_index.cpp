@@ -145,8 +145,10 @@ class IndexLock {
 void write_index(std::string_view text) {
   const fs::path tmp = records_root() / fmt::format(".index.{}.tmp", ::getpid());
   {
+    // 0600: the index holds every container's command line, which record.json keeps in a
+    // directory only its owner may enter (the records root itself is 0755).
     const ctr::UniqueFd fd(ctr::check(
-        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open", tmp.string()));
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), "open", tmp.string()));
     std::string_view left = text;
     while (!left.empty()) {
       const ssize_t n = ::write(fd.get(), left.data(), left.size());

@@ -5,6 +5,7 @@
 // its containers is left (state, cgroups, lease, monitor, record). Containers are named with
 // this suite's own prefix, so other containers on the host (ctest -j) never count.
 #include <signal.h>
+#include <sys/stat.h>  // stat(2): the modes of the index and the lock file
 #include <unistd.h>
 
 #include <chrono>
@@ -338,6 +339,14 @@ TEST_F(Step7Lifecycle, AKilledMonitorLeavesTheContainerToCleanup) {
   EXPECT_NE(record->monitor_lock, 0u);
   EXPECT_TRUE(mycontainer::monitor_lock_held(record->monitor_lock));
   EXPECT_EQ(mycontainer::read_index().at(id).status, "running");
+  // Both are the owner's alone: the index holds every container's command line, and whoever
+  // could open the lock file could hold a dead monitor's byte (ps would call it running).
+  for (const fs::path& file :
+       {mycontainer::monitor_lock_file(), mycontainer::records_root() / "index"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0077, 0u) << file << " is open to others";
+  }
   ASSERT_EQ(::kill(t.monitor, SIGKILL), 0);
   ASSERT_TRUE(wait_until([&] { return contains(status_of(name), "(monitor gone)"); }))
       << status_of(name);
