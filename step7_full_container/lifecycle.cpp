@@ -753,7 +753,8 @@ int docker_start(const std::vector<std::string>& words, bool attach) {
         if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
           remove_container(*state, ctr::container_dir(k.id), /*owner_gone=*/true);
         }
-        ++k.record.restart_count;
+        // RestartCount stays: docker counts only the restarts of a restart policy
+        // (--restart), not a `start` or `restart` typed by somebody; mycontainer has none.
         if (const int code = launch(k); code != 0) {
           rc = code;
           return;
