@@ -158,12 +158,11 @@ void refuse_dangling_link(const ctr::UniqueFd& dir, const std::string& leaf,
 
 // Makes `path` exist inside rootfs (a directory, or an empty file when `file`), resolving
 // every component inside the rootfs, and returns it opened O_PATH: the mount target.
+// A missing target is the usual case (/dev/pts, /dev/shm and /dev/mqueue in a fresh /dev), so
+// it is an answer, not an exception: the first throws of a process cost about 0.1 ms each here
+// (the unwinder reads its tables, faulting their pages in), 0.33 ms of every start (#16).
 ctr::UniqueFd mount_point_in_rootfs(const std::string& rootfs, const std::string& path, bool file) {
-  try {
-    return ctr::open_in_root(rootfs, path);
-  } catch (const ctr::SyscallError& e) {
-    if (e.err() != ENOENT) throw;
-  }
+  if (auto present = ctr::open_in_root_if_present(rootfs, path)) return std::move(*present);
   const auto slash = path.find_last_of('/');
   const std::string parent = slash == 0 ? "/" : path.substr(0, slash);
   const std::string leaf = path.substr(slash + 1);

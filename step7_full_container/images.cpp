@@ -164,7 +164,7 @@ void run_image_tool(const std::string& command, const std::vector<std::string>& 
   const int err = errno;
   throw ctr::UsageError(
       fmt::format("cannot run {}: {} (it is built and installed beside "
-                  "mycontainer: ninja -C build mycontainer-image)",
+                  "mycontainer: cmake --build build --target mycontainer-image)",
                   tool, std::strerror(err)));
 }
 

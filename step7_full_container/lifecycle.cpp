@@ -731,34 +731,42 @@ int docker_kill(const std::vector<std::string>& words, const std::string& signal
   });
 }
 
+namespace {
+
+// Starts the container `word` names unless it runs: 0, or the exit code of a launch that
+// failed. `seen` gets the size of its log before (start -a shows what this run writes).
+int start_one(Known& k, const std::string& word, std::uintmax_t& seen) {
+  const RecordLock lock(k.dir);
+  k = known(k.id);
+  seen = log_size(k);
+  // docker: starting a running container does nothing, and says its name.
+  if (k.live == Live::kUnmanaged) {
+    throw LifecycleError(fmt::format(
+        "container {} runs without its monitor (killed): stop it first, or `mycontainer "
+        "cleanup`",
+        word));
+  }
+  if (is_running(k.live) || k.live == Live::kCreated) return 0;
+  // What the last run left, if its monitor could not remove it: removed now.
+  // Its monitor is not running: what names it (ports, NAT, lease) is free too.
+  if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
+    remove_container(*state, ctr::container_dir(k.id), /*owner_gone=*/true);
+  }
+  // RestartCount stays: docker counts only the restarts of a restart policy (--restart), not
+  // a `start` or `restart` typed by somebody; mycontainer has none.
+  return launch(k);
+}
+
+}  // namespace
+
 int docker_start(const std::vector<std::string>& words, bool attach) {
   int rc = 0;
   const int errors = each(words, [&](const std::string& word) {
     Known k = find(word);
-    std::uintmax_t seen = 0;  // start -a shows what this run writes, from its first line
-    {
-      const RecordLock lock(k.dir);
-      k = known(k.id);
-      seen = log_size(k);
-      // docker: starting a running container does nothing, and says its name.
-      if (k.live == Live::kUnmanaged) {
-        throw LifecycleError(fmt::format(
-            "container {} runs without its monitor (killed): stop it first, or `mycontainer "
-            "cleanup`",
-            word));
-      }
-      if (!is_running(k.live) && k.live != Live::kCreated) {
-        // What the last run left, if its monitor could not remove it: removed now.
-        // Its monitor is not running: what names it (ports, NAT, lease) is free too.
-        if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
-          remove_container(*state, ctr::container_dir(k.id), /*owner_gone=*/true);
-        }
-        ++k.record.restart_count;
-        if (const int code = launch(k); code != 0) {
-          rc = code;
-          return;
-        }
-      }
+    std::uintmax_t seen = 0;
+    if (const int code = start_one(k, word, seen); code != 0) {
+      rc = code;
+      return;
     }
     if (!attach) {
       fmt::print("{}\n", word);
@@ -775,9 +783,11 @@ int docker_restart(const std::vector<std::string>& words, int timeout, bool time
   return each(words, [&](const std::string& word) {
     Known k = find(word);
     stop_one(k, timeout_given ? timeout : k.record.stop_timeout);
-    if (docker_start({k.id}, false) != 0) {
+    std::uintmax_t seen = 0;
+    if (start_one(k, word, seen) != 0) {
       throw LifecycleError(fmt::format("Cannot restart container {}", word));
     }
+    fmt::print("{}\n", word);  // docker says the name it was given, as start and stop do
   });
 }
 

@@ -80,12 +80,13 @@ void refuse_clashing_subnet(const std::string& bridge, Ipv4Cidr gateway) {
 
 // A bridge that exists already serves one subnet: a second one on it would leave its address
 // and route behind (the bridge is shared and stays). One that has no address yet is ours to give
-// one.
-void refuse_other_subnet(const NetlinkSocket& nl, const std::string& bridge, Ipv4Cidr gateway) {
+// one. True when it has the gateway's address already, false when it has no address; another
+// subnet's address is refused.
+bool serves_subnet(const NetlinkSocket& nl, const std::string& bridge, Ipv4Cidr gateway) {
   const std::vector<Ipv4Cidr> present = ipv4_addresses(nl, bridge);
-  if (present.empty()) return;
+  if (present.empty()) return false;
   for (const Ipv4Cidr& a : present) {
-    if (a.addr == gateway.addr && a.prefix == gateway.prefix) return;
+    if (a.addr == gateway.addr && a.prefix == gateway.prefix) return true;
   }
   throw UsageError(fmt::format(
       "bridge {} serves {} already, not the subnet {}: give that subnet a bridge of its own "
@@ -115,7 +116,16 @@ Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
              .shell = fmt::format("ip link show {}", name),
              .man = "rtnetlink(7)"});
     refuse_non_bridge(name, link.get());
-    refuse_other_subnet(nl, name, gateway);
+    // Every container after the first finds the bridge ready: its address (and so the route
+    // to the subnet, its own) and up. Nothing to check or change then: five netlink requests
+    // and a read of /proc/net/route less per start (#16).
+    if (serves_subnet(nl, name, gateway) && (rtnl_link_get_flags(link.get()) & IFF_UP) != 0) {
+      narrate({.call = fmt::format("rtnl_addr_alloc_cache('{}')", name),
+               .result = fmt::format("has {} and is up: ready", gateway.to_string()),
+               .shell = fmt::format("ip addr show {}", name),
+               .man = "ip-address(8), rtnetlink(7)"});
+      return Bridge(std::move(name), gateway, created);
+    }
     refuse_clashing_subnet(name, gateway);
   } else {
     refuse_clashing_subnet(name, gateway);

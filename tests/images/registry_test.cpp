@@ -11,6 +11,7 @@
 
 #include "image/registry.hpp"
 #include "local_registry.hpp"
+#include "rootless_user.hpp"  // RootlessUserEnvironment, user_argv, RootlessHome
 
 namespace mc::test::images {
 namespace {
@@ -340,6 +341,46 @@ TEST_F(RegistryTest, PullPrintsDockersLinesAndStoresTheImage) {
       << again.out;
   EXPECT_EQ(std::string::npos, proxy.requests().substr(asked).find("/blobs/"))
       << "downloaded again: " << proxy.requests().substr(asked);
+}
+
+// Rootless (#13 "The store ... $XDG_DATA_HOME/mycontainer rootless"): an ordinary user pulls
+// through the token flow into its own store, every file of which is the user's, lists the
+// image and runs it; root's default store is not touched.
+TEST_F(RegistryTest, RootlessPullGoesToTheUsersOwnStore) {
+  const RootlessUser& user = RootlessUserEnvironment::get();
+  if (const auto why = subordinate_ids_missing(user)) MC_SKIP_OR_FAIL(*why);
+  const RootlessHome home(user);
+  const std::string root_store = read_file("/var/lib/mycontainer/repositories.json");
+  Proxy proxy(*registry_, "token");
+  ASSERT_EQ("", proxy.error());
+  auto mc = [&](const std::vector<std::string>& words) {
+    std::vector<std::string> command{bin("mycontainer")};
+    command.insert(command.end(), words.begin(), words.end());
+    return run(user_argv(user, command, home.env()), slow_run());
+  };
+  const std::string name = proxy.host() + "/mc/busybox:amd64";
+  const auto pulled = mc({"pull", name});
+  ASSERT_EQ(0, pulled.status) << pulled.out << pulled.err;
+  EXPECT_NE(std::string::npos, pulled.out.find("Status: Downloaded newer image for " + name))
+      << pulled.out;
+  EXPECT_NE(std::string::npos, proxy.requests().find("registry GET /token?")) << proxy.requests();
+
+  const auto images = mc({"images"});
+  EXPECT_NE(std::string::npos, images.out.find(proxy.host() + "/mc/busybox")) << images.out;
+  std::string not_users;
+  for (const auto& f : files_under(home.data_root().string())) {
+    struct stat st {};
+    const std::string path = home.data_root().string() + "/" + f;
+    if (::lstat(path.c_str(), &st) == 0 && st.st_uid != user.uid) not_users += path + "\n";
+  }
+  EXPECT_EQ("", not_users);
+  EXPECT_EQ(std::vector<std::string>{}, files_under(home.data_root().string() + "/tmp"));
+
+  const auto ran = mc({"run", "--rm", name, "/bin/sh", "-c", "echo pulled; id -u"});
+  EXPECT_EQ(0, ran.status) << ran.out << ran.err;
+  EXPECT_EQ("pulled\n0\n", ran.out);
+  EXPECT_EQ(0, mc({"rmi", name}).status);
+  EXPECT_EQ(root_store, read_file("/var/lib/mycontainer/repositories.json"));
 }
 
 // Each error: exit 125, one line on stderr, nothing in the store.

@@ -38,7 +38,7 @@ TEST(SecondTerminal, StepSuitesPassWhileOtherContainersRun) {
   MC_REQUIRE_ROOT();
   for (const auto& s : suites()) {
     if (!std::filesystem::exists(bin(s.binary))) {
-      MC_SKIP_OR_FAIL(s.binary + " is not built: ninja -C build " + s.binary);
+      MC_SKIP_OR_FAIL(s.binary + " is not built: cmake --build build --target " + s.binary);
     }
   }
   Leftovers leftovers(kTag);

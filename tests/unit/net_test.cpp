@@ -261,6 +261,26 @@ TEST(NetPrivileged, BridgeEnsureCreatesConfiguresAndIsIdempotent) {
   EXPECT_FALSE(ctr::delete_link(name));
 }
 
+// A bridge with its address is taken as it is (no request sent), but only when it is up too:
+// one somebody set down is brought up again, its address kept.
+TEST(NetPrivileged, BridgeEnsureBringsUpABridgeThatWasSetDown) {
+  MC_REQUIRE_ROOT();
+  const Ipv4Cidr subnet{ipv4(10, 47, 209, 0), 24};
+  auto lock = lock_subnet(subnet);
+  LinkCleanup cleanup{ctr::unique_link_name("mct")};
+  const std::string& name = cleanup.name;
+  Bridge::ensure(name, ctr::gateway_of(subnet));
+  ASSERT_EQ(mc::test::sh("ip link set " + name + " down").status, 0);
+  ASSERT_EQ(ip("-d link show " + name).find(",UP"), std::string::npos);
+
+  const Bridge again = Bridge::ensure(name, ctr::gateway_of(subnet));
+  EXPECT_FALSE(again.created());
+  EXPECT_NE(ip("-d link show " + name).find(",UP"), std::string::npos);
+  const std::string addrs = ip("-4 -o addr show dev " + name);
+  EXPECT_NE(addrs.find("inet 10.47.209.1/24"), std::string::npos) << addrs;
+  EXPECT_EQ(std::count(addrs.begin(), addrs.end(), '\n'), 1) << addrs;
+}
+
 // Two containers starting at once both ensure the bridge: neither may fail.
 TEST(NetPrivileged, BridgeEnsureIsSafeWhenProcessesRace) {
   MC_REQUIRE_ROOT();
