@@ -48,7 +48,7 @@ struct OverlayDirs {
   bool volatile_upper = false;
   // The upper and work directories are made by the child, on a tmpfs it mounts on the mount
   // point itself, in its own mount namespace; the overlay is then mounted on top of that tmpfs
-  // (mount_overlay_in_memory). Nothing of the container's root is on the host's disk: the
+  // (mount_overlay). Nothing of the container's root is on the host's disk: the
   // host has one empty directory (the mount point), and the tmpfs, the directories and every
   // file the container wrote go with the container's mount namespace, whoever ends it (a
   // SIGKILL of the runtime too). `upper` and `work` name the directories as the child sees them
@@ -60,7 +60,8 @@ struct OverlayDirs {
 // MOUNT_ATTR_NODEV (see engine.cpp mount_root). `in_user_namespace`: the mount is made by the
 // root of a user namespace, which cannot use the trusted.* xattrs (they need CAP_SYS_ADMIN in
 // the initial user namespace, xattr(7)): overlayfs then keeps its markers in user.overlay.*
-// ("userxattr", Linux 5.11+).
+// ("userxattr", Linux 5.11+). With dirs.upper_in_memory, a tmpfs goes onto `target` first,
+// with upper and work in it, and the overlay onto that tmpfs.
 //
 // The mount data of mount(2) is at most one page (4096 bytes): "lowerdir=" with 100 layer
 // paths of 80 characters does not fit. So, in order:
