@@ -116,6 +116,9 @@ struct HostSide {
   // mounted by the child as an overlay on `overlay_root` (runtime/overlay.hpp).
   std::optional<ctr::OverlayDirs> overlay;
   std::string overlay_root;
+  // As root with --userns the runtime mounts that overlay and sends it to the child (NEW:
+  // images; runtime/overlay.hpp, make_overlay_for_user_namespace): the store is root's alone.
+  bool overlay_from_runtime = false;
 };
 
 // One container being run: the spec, and what this run made for it.
@@ -332,11 +335,19 @@ void become_root(const Container& c) {
 // namespace, so it exists only while the container does. A runtime killed with SIGKILL
 // leaves no mount behind: the namespace, and every mount in it, dies with the container's
 // last process (mount_namespaces(7)).
-void mount_root(const Container& c) {
+// With --userns as root, the runtime made the overlay (it can reach the store, we cannot):
+// it comes over the handshake as a detached mount, and we move it onto the mount point.
+void mount_root(const Container& c, ctr::Handshake& handshake) {
   const std::string& rootfs = c.rootfs();
   if (c.host.overlay) {
     const ctr::UniqueFd target(
         ctr::check(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", rootfs));
+    if (c.host.overlay_from_runtime) {
+      const ctr::UniqueFd mounted = ctr::recv_fd(handshake.child_fd());
+      if (!mounted) throw ctr::UsageError("the runtime sent no overlay for the image's root");
+      ctr::move_overlay_into_place(mounted, target, rootfs);
+      return;
+    }
     ctr::mount_overlay(*c.host.overlay, target, rootfs, c.in_user_namespace());
     return;
   }
@@ -743,7 +754,7 @@ int container_main(Container& c, ctr::Handshake& handshake) {
     const ctr::UniqueFd exec_fifo = open_exec_fifo(c);  // OCI create: before the root changes
     timings.mark("child: namespaces");
 
-    mount_root(c);
+    mount_root(c, handshake);
     send_overlay_to_parent(c, handshake);
     mount_spec_mounts(c);
     timings.mark("child: mounts");
@@ -868,10 +879,15 @@ ctr::ContainerOverlay prepare_overlay(Container& c, const ctr::StateDir& state_d
   for (const auto& m : c.host.id_maps.gid) {
     if (m.inside == 0) gid = m.outside;
   }
+  // Thrown away at the end (not kept): in memory, on a tmpfs the child mounts in its own mount
+  // namespace (runtime/overlay.hpp, OverlayDirs::upper_in_memory). Not in a user namespace:
+  // overlayfs there keeps its markers in user.* xattrs, which tmpfs has only since Linux 6.6.
+  const bool in_memory = !c.in_user_namespace();
   ctr::ContainerOverlay overlay = ctr::ContainerOverlay::create(
-      state_dir.path(), c.spec.root_layers, uid, gid, c.spec.root_upper);
+      state_dir.path(), c.spec.root_layers, uid, gid, c.spec.root_upper, in_memory);
   c.host.overlay = overlay.dirs();
   c.host.overlay_root = overlay.mount_point();
+  c.host.overlay_from_runtime = c.in_user_namespace() && !ctr::running_rootless();
   return overlay;
 }
 
@@ -1450,8 +1466,21 @@ int run_container(const Spec& given, const RunRequest& request) {
   // cgroup by then: born there (clone3), or it moved itself in; only in a user namespace and
   // for OCI create do we move it, meanwhile. (Back from CLONE_VFORK, the child has done all
   // that itself and runs the command.)
+  // As root with --userns: the overlay of the image's layers, idmapped into the child's user
+  // namespace now that its maps are written, made here and sent once the child goes on.
+  ctr::UniqueFd runtime_overlay;
+  if (host.overlay_from_runtime) {
+    const std::string userns = fmt::format("/proc/{}/ns/user", child.pid());
+    const ctr::UniqueFd ns(
+        ctr::check(::open(userns.c_str(), O_RDONLY | O_CLOEXEC), "open", userns));
+    runtime_overlay = ctr::make_overlay_for_user_namespace(*host.overlay, ns, c.rootfs());
+  }
   if (!host.parent_asleep) {
     handshake.release_child();
+    if (runtime_overlay) {
+      ctr::send_fd(handshake.parent_fd(), runtime_overlay.get());
+      runtime_overlay.reset();  // the child has it: the mount is the container's from now on
+    }
     if (host.cgroup && !host.born_in_cgroup && !c.child_joins_cgroup_itself()) {
       host.cgroup->add(child.pid());
     }

@@ -1,14 +1,15 @@
 #include "runtime/overlay.hpp"
 
-#include <fcntl.h>          // open(2), O_* flags
-#include <sys/mount.h>      // mount(2), FSCONFIG_*, FSMOUNT_*, MOVE_MOUNT_*, MOUNT_ATTR_NODEV
-#include <sys/stat.h>       // mkdir(2), chmod(2), fstat(2)
-#include <sys/syscall.h>    // SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_move_mount
+#include <fcntl.h>        // open(2), O_* flags
+#include <sys/mount.h>    // mount(2), FSCONFIG_*, FSMOUNT_*, MOVE_MOUNT_*, MOUNT_ATTR_*, mount_attr
+#include <sys/stat.h>     // mkdir(2), chmod(2), fstat(2)
+#include <sys/syscall.h>  // SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_move_mount
 #include <sys/sysmacros.h>  // major(3), minor(3)
 #include <sys/utsname.h>    // uname(2)
 #include <unistd.h>         // chown(2), fchdir(2), syscall(2)
 
 #include <algorithm>  // std::reverse
+#include <cstdint>    // std::uint64_t
 #include <cerrno>
 #include <cstdio>   // std::sscanf
 #include <cstdlib>  // std::getenv
@@ -196,6 +197,46 @@ void keep_owned_dir(const std::filesystem::path& path, uid_t uid, gid_t gid, mod
   }
 }
 
+// The tmpfs under an in-memory upper (OverlayDirs::upper_in_memory): a new tmpfs, nodev like
+// the overlay, made as a detached mount (fsopen(2), fsmount(2)) so that its two directories
+// are made through its descriptor before anyone can see it, then moved onto the mount point.
+// Returns the tmpfs's root, where the overlay goes on top (mounting on a mount's root stacks
+// the new mount over it: mount_namespaces(7)). What the container writes lives in this tmpfs,
+// in memory, charged to the container's memory cgroup like any tmpfs page it writes
+// (Documentation/admin-guide/cgroup-v1/memory.rst, "shmem"); it goes when the last mount
+// referring to it does: the overlay's, when the container's mount namespace ends.
+UniqueFd mount_upper_tmpfs(const OverlayDirs& dirs, const UniqueFd& target,
+                           const std::string& shown_as) {
+  const UniqueFd fs(
+      check(static_cast<int>(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)), "fsopen", "tmpfs"));
+  const std::string mode = "0700";  // its root: only the overlay ever looks at it
+  check(static_cast<int>(
+            ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "mode", mode.c_str(), 0)),
+        "fsconfig", "tmpfs mode");
+  check(
+      static_cast<int>(::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0)),
+      "fsconfig", "FSCONFIG_CMD_CREATE tmpfs");
+  UniqueFd mnt(
+      check(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)),
+            "fsmount", "tmpfs"));
+  // upper: the merged root's "/" (0755, see ContainerOverlay::create); work: overlayfs's.
+  for (const auto& [name, dir_mode] : {std::pair{"upper", 0755}, std::pair{"work", 0700}}) {
+    check(::mkdirat(mnt.get(), name, static_cast<mode_t>(dir_mode)), "mkdirat", name);
+    check(::fchmodat(mnt.get(), name, static_cast<mode_t>(dir_mode), 0), "fchmodat", name);
+  }
+  check(static_cast<int>(::syscall(SYS_move_mount, mnt.get(), "", target.get(), "",
+                                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)),
+        "move_mount", shown_as);
+  narrate({.call = fmt::format("fsopen(\"tmpfs\"); fsmount(MOUNT_ATTR_NODEV); mkdirat(\"upper\"), "
+                               "mkdirat(\"work\"); move_mount(-> {})",
+                               shown_as),
+           .result = "ok",
+           .shell = fmt::format("mount -t tmpfs -o nodev,mode=0700 tmpfs {0} && mkdir {1} {2}",
+                                shown_as, dirs.upper, dirs.work),
+           .man = "fsopen(2), fsmount(2), move_mount(2); tmpfs(5)"});
+  return mnt;
+}
+
 }  // namespace
 
 std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& target) {
@@ -208,20 +249,117 @@ void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::s
                    bool in_user_namespace) {
   if (dirs.lower.empty()) throw UsageError("an overlay root needs at least one layer");
   // MC_OVERLAY_MOUNT2=1: the pre-6.8 way on any kernel, so that the tests check it here too.
+  // An in-memory upper: the tmpfs first, on the mount point; the overlay then on the tmpfs.
+  UniqueFd tmpfs;
+  if (dirs.upper_in_memory) tmpfs = mount_upper_tmpfs(dirs, target, shown_as);
+  const UniqueFd& onto = dirs.upper_in_memory ? tmpfs : target;
   const char* force_mount2 = std::getenv("MC_OVERLAY_MOUNT2");
   if (kernel_at_least(6, 8) && (force_mount2 == nullptr || std::string(force_mount2) != "1")) {
-    mount_with_fsconfig(dirs, target, shown_as, in_user_namespace);
+    mount_with_fsconfig(dirs, onto, shown_as, in_user_namespace);
   } else {
-    mount_with_short_names(dirs, target, shown_as, in_user_namespace);
+    mount_with_short_names(dirs, onto, shown_as, in_user_namespace);
   }
+}
+
+namespace {
+
+// One layer, as the container's user namespace should see it: a copy of its mount
+// (open_tree(2) OPEN_TREE_CLONE: detached, in no mount namespace, gone with its last
+// descriptor), read-only, idmapped with the container's user namespace (mount_setattr(2)
+// MOUNT_ATTR_IDMAP): a file that host uid 0 owns on disk shows, through this mount, as the
+// host uid that the container's root is (1000000), which the container sees as 0.
+UniqueFd idmapped_layer(const std::string& layer, const UniqueFd& userns) {
+  UniqueFd tree(check(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, layer.c_str(),
+                                                 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)),
+                      "open_tree", layer));
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV;
+  attr.userns_fd = static_cast<std::uint64_t>(userns.get());
+  check(static_cast<int>(
+            ::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr)),
+        "mount_setattr", layer + " (MOUNT_ATTR_IDMAP)");
+  return tree;
+}
+
+}  // namespace
+
+UniqueFd make_overlay_for_user_namespace(const OverlayDirs& dirs, const UniqueFd& userns,
+                                         const std::string& shown_as) {
+  if (!kernel_at_least(6, 15)) {
+    throw UsageError(fmt::format(
+        "run IMAGE with --userns needs Linux 6.15 or later (overlayfs layers given as detached "
+        "idmapped mounts; this is {}): run without --userns, or run a directory with --rootfs",
+        kernel_release()));
+  }
+  std::vector<UniqueFd> layers;
+  const UniqueFd fs(check(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)),
+                          "fsopen", "overlay"));
+  const auto set = [&](const char* key, const std::string* value) {
+    const unsigned cmd = value != nullptr ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
+    if (::syscall(SYS_fsconfig, fs.get(), cmd, key, value ? value->c_str() : nullptr, 0) == 0)
+      return;
+    const int err = errno;
+    const std::string said = kernel_messages(fs.get());
+    throw SyscallError(
+        err, "fsconfig",
+        fmt::format("{} {}{}{}", key, value ? *value : "", said.empty() ? "" : ": ", said));
+  };
+  // Each layer by its descriptor's name (/proc/self/fd/N, a magic link to the detached
+  // mount): the path the kernel resolves here is ours, never one the container could reach.
+  for (const auto& layer : top_first(dirs.lower)) {
+    layers.push_back(idmapped_layer(layer, userns));
+    const std::string name = fd_path(layers.back().get());
+    set("lowerdir+", &name);
+  }
+  set("upperdir", &dirs.upper);
+  set("workdir", &dirs.work);
+  if (dirs.volatile_upper) set("volatile", nullptr);
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    const int err = errno;
+    throw SyscallError(err, "fsconfig",
+                       "FSCONFIG_CMD_CREATE overlay: " + kernel_messages(fs.get()));
+  }
+  UniqueFd mnt(
+      check(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)),
+            "fsmount", "overlay"));
+  narrate({.call = fmt::format("open_tree(LAYER, OPEN_TREE_CLONE); mount_setattr(MOUNT_ATTR_IDMAP"
+                               "|MOUNT_ATTR_RDONLY, the container's user namespace) x {}; "
+                               "fsopen(\"overlay\"); fsconfig(\"lowerdir+\", "
+                               "\"/proc/self/fd/N\") x {}; fsconfig(\"upperdir\", \"{}\"); "
+                               "fsconfig(\"workdir\", \"{}\"); fsmount(MOUNT_ATTR_NODEV) -> fd "
+                               "{}, for {}",
+                               layers.size(), layers.size(), dirs.upper, dirs.work, mnt.get(),
+                               shown_as),
+           .result = "ok",
+           .shell = "(no mount(8) equivalent: a detached mount, sent to the container's child)",
+           .man = "open_tree(2), mount_setattr(2) MOUNT_ATTR_IDMAP, fsopen(2), fsmount(2); "
+                  "overlayfs.rst"});
+  return mnt;
+}
+
+void move_overlay_into_place(const UniqueFd& mounted, const UniqueFd& target,
+                             const std::string& shown_as) {
+  check(static_cast<int>(::syscall(SYS_move_mount, mounted.get(), "", target.get(), "",
+                                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)),
+        "move_mount", shown_as);
+  narrate({.call = fmt::format("move_mount(fd {} -> {})", mounted.get(), shown_as),
+           .result = "ok",
+           .shell = "(the runtime's overlay, received over the handshake)",
+           .man = "move_mount(2)"});
 }
 
 ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
                                           std::vector<std::string> layers, uid_t owner_uid,
-                                          gid_t owner_gid, const std::filesystem::path& kept) {
+                                          gid_t owner_gid, const std::filesystem::path& kept,
+                                          bool in_memory) {
   ContainerOverlay o;
   o.dir_ = dir;  // from here on the destructor removes what was made (in `dir` only)
   o.dirs_.lower = std::move(layers);
+  o.mount_point_ = mount_point_in(dir).string();
+  if (in_memory && kept.empty()) {
+    o.make_in_memory();
+    return o;
+  }
   const bool keep = !kept.empty();
   const std::filesystem::path base = keep ? kept : dir / "overlay";
   // The container's root, remapped (--userns), must reach its upper directory and the mount
@@ -234,7 +372,16 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   }
   const auto make = keep ? keep_owned_dir : make_owned_dir;
   const mode_t umask = current_umask();
-  make(base, owner_uid, owner_gid, 0700, umask);
+  // BASE itself stays ours (0711 when the container's root is another uid): with --userns the
+  // runtime, as host root, resolves BASE/upper when it mounts the overlay
+  // (make_overlay_for_user_namespace); were BASE the container root's, a process of that uid
+  // could rename a symbolic link to any host directory into its place, and the container
+  // would write there.
+  if (owner_uid != ::geteuid()) {
+    make(base, ::geteuid(), ::getegid(), 0711, umask);
+  } else {
+    make(base, owner_uid, owner_gid, 0700, umask);
+  }
   o.dirs_.upper = (base / "upper").string();
   o.dirs_.work = (base / "work").string();
   o.dirs_.volatile_upper = !keep && kernel_at_least(5, 10);  // thrown away at the end: no syncs
@@ -242,7 +389,6 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   // a merged directory's attributes are the upper one's): 0755, or only root could enter "/".
   make(o.dirs_.upper, owner_uid, owner_gid, 0755, umask);
   make(o.dirs_.work, owner_uid, owner_gid, 0700, umask);
-  o.mount_point_ = mount_point_in(dir).string();
   check(::mkdir(o.mount_point_.c_str(), 0755), "mkdir", o.mount_point_);
   narrate({.call = fmt::format("mkdir(\"{}\"), mkdir(\"{}\"), mkdir(\"{}\"){}", o.dirs_.upper,
                                o.dirs_.work, o.mount_point_,
@@ -253,10 +399,26 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   return o;
 }
 
+// In memory (OverlayDirs::upper_in_memory): on the host only the mount point; the child makes
+// the rest on its tmpfs. Nothing to sync (a tmpfs has no disk): not volatile, and so no
+// marker directories either.
+void ContainerOverlay::make_in_memory() {
+  in_memory_ = true;
+  dirs_.upper_in_memory = true;
+  dirs_.upper = mount_point_ + "/upper";
+  dirs_.work = mount_point_ + "/work";
+  check(::mkdir(mount_point_.c_str(), 0755), "mkdir", mount_point_);
+  narrate({.call = fmt::format("mkdir(\"{}\")", mount_point_),
+           .result = "ok",
+           .shell = fmt::format("mkdir {}", mount_point_),
+           .man = "mkdir(2); the upper and work directories: on a tmpfs the child mounts there"});
+}
+
 ContainerOverlay::ContainerOverlay(ContainerOverlay&& other) noexcept
     : dir_(std::move(other.dir_)),
       dirs_(std::move(other.dirs_)),
       mount_point_(std::move(other.mount_point_)),
+      in_memory_(other.in_memory_),
       held_(std::move(other.held_)),
       giving_back_(std::move(other.giving_back_)) {
   other.dir_.clear();
@@ -268,6 +430,7 @@ ContainerOverlay& ContainerOverlay::operator=(ContainerOverlay&& other) noexcept
     dir_ = std::move(other.dir_);
     dirs_ = std::move(other.dirs_);
     mount_point_ = std::move(other.mount_point_);
+    in_memory_ = other.in_memory_;
     held_ = std::move(other.held_);
     giving_back_ = std::move(other.giving_back_);
     other.dir_.clear();
@@ -283,12 +446,13 @@ void ContainerOverlay::give_back_in_background() {
   if (dir_.empty() || giving_back_.joinable()) return;
   // The thread owns what it gives back; `dir_` stays set so that give_back() waits for it.
   try {
-    giving_back_ = std::thread([mounted = std::move(held_), dir = dir_]() mutable noexcept {
-      // close(2): our reference was the last, overlayfs's teardown runs now, in this thread
-      // (the grace period: see the class comment); then its upper and work directories go.
-      mounted.reset();
-      remove_overlay_dirs(dir);
-    });
+    giving_back_ = std::thread(
+        [mounted = std::move(held_), dir = dir_, in_memory = in_memory_]() mutable noexcept {
+          // close(2): our reference was the last, overlayfs's teardown runs now, in this
+          // thread (the grace period: see the class comment); then its directories go.
+          mounted.reset();
+          remove_dirs(dir, in_memory);
+        });
   } catch (const std::system_error&) {
     // No thread (EAGAIN): the mount went with the lambda; the destructor removes the rest.
   }
@@ -299,10 +463,19 @@ void ContainerOverlay::give_back() noexcept {
     giving_back_.join();
   } else if (!dir_.empty()) {
     held_.reset();  // the mount first: its upper directory is about to go
-    remove_overlay_dirs(dir_);
+    remove_dirs(dir_, in_memory_);
   }
   held_.reset();  // release()d: the container keeps its overlay, we keep no reference to it
   dir_.clear();
+}
+
+void ContainerOverlay::remove_dirs(const std::filesystem::path& dir, bool in_memory) noexcept {
+  // In memory: the upper and work directories were never on the host; only the mount point.
+  if (in_memory) {
+    ::rmdir(mount_point_in(dir).c_str());
+  } else {
+    remove_overlay_dirs(dir);
+  }
 }
 
 bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept {

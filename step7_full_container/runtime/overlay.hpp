@@ -46,13 +46,22 @@ struct OverlayDirs {
   // volatile"); podman mounts `run --rm` containers so (podman PR 10220), CRI-O all of its
   // containers. overlayfs.rst, "Volatile mount".
   bool volatile_upper = false;
+  // The upper and work directories are made by the child, on a tmpfs it mounts on the mount
+  // point itself, in its own mount namespace; the overlay is then mounted on top of that tmpfs
+  // (mount_overlay). Nothing of the container's root is on the host's disk: the
+  // host has one empty directory (the mount point), and the tmpfs, the directories and every
+  // file the container wrote go with the container's mount namespace, whoever ends it (a
+  // SIGKILL of the runtime too). `upper` and `work` name the directories as the child sees them
+  // under that tmpfs. A foreground container's (ContainerOverlay, `in_memory`).
+  bool upper_in_memory = false;
 };
 
 // Mounts the overlay of `dirs` onto the directory `target` (shown as `shown_as`), with
 // MOUNT_ATTR_NODEV (see engine.cpp mount_root). `in_user_namespace`: the mount is made by the
 // root of a user namespace, which cannot use the trusted.* xattrs (they need CAP_SYS_ADMIN in
 // the initial user namespace, xattr(7)): overlayfs then keeps its markers in user.overlay.*
-// ("userxattr", Linux 5.11+).
+// ("userxattr", Linux 5.11+). With dirs.upper_in_memory, a tmpfs goes onto `target` first,
+// with upper and work in it, and the overlay onto that tmpfs.
 //
 // The mount data of mount(2) is at most one page (4096 bytes): "lowerdir=" with 100 layer
 // paths of 80 characters does not fit. So, in order:
@@ -67,6 +76,24 @@ struct OverlayDirs {
 // kernel refuses overlayfs in a user namespace (before 5.11), a UsageError that says so.
 void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::string& shown_as,
                    bool in_user_namespace);
+
+// With --userns as root: the overlay made by the runtime, not by the container's child. The
+// image store is root's and 0700 (store.hpp): the container's root, an unprivileged host uid,
+// can reach neither the layers nor, in overlayfs, what they hold (overlayfs checks the
+// mounter's credentials for every access to a layer: overlayfs.rst "Permission model"). So
+// the runtime, still host root, mounts it: each layer an idmapped copy of its mount
+// (open_tree(2) OPEN_TREE_CLONE + mount_setattr(2) MOUNT_ATTR_IDMAP with `userns`, the
+// container's user namespace: what host root owns shows as the container's root, as the image
+// says), the upper and work directories those of ContainerOverlay (owned by the container's
+// root), all in a detached mount (fsmount(2)) that the child moves onto its root's mount
+// point (move_overlay_into_place). The store stays 0700; nothing of it is a path the
+// container could name. Needs Linux 6.15 (overlayfs takes detached layers: clone_private_mount
+// in fs/namespace.c); a UsageError that says so before. Narrated; throws SyscallError.
+UniqueFd make_overlay_for_user_namespace(const OverlayDirs& dirs, const UniqueFd& userns,
+                                         const std::string& shown_as);
+// In the child: move_mount(2) of that detached overlay onto `target` (shown as `shown_as`).
+void move_overlay_into_place(const UniqueFd& mounted, const UniqueFd& target,
+                             const std::string& shown_as);
 
 // The mount(8) command that mounts the same overlay: for --explain.
 std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& target);
@@ -90,6 +117,13 @@ std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& ta
 // back on a thread of its own (give_back_in_background()): the grace period and the removal of
 // the directories then run beside the rest of the runtime's teardown (the cgroup), not after it.
 //
+// `in_memory` (a container whose upper layer is thrown away at its end, not in a user
+// namespace): upper and work are on a tmpfs that the child mounts on DIR/rootfs
+// (OverlayDirs::upper_in_memory), and the host has only DIR/rootfs, empty. That took the
+// host's disk out of every start and end: on ext4 without a journal, mounted with `discard`,
+// each directory made and removed cost a block trim that the removal waited for
+// (tests/bench/RESULTS.md, "Fourth round").
+//
 // `kept` (a detached container's RECORD/overlay, spec.hpp kAnnotationRootUpper): upper and work
 // are KEPT/upper and KEPT/work instead, made on the container's first run and used again as
 // they are by every later one (`start`, `restart`: what it wrote is still there). Never
@@ -103,7 +137,7 @@ class ContainerOverlay {
   ContainerOverlay() = default;
   static ContainerOverlay create(const std::filesystem::path& dir, std::vector<std::string> layers,
                                  uid_t owner_uid, gid_t owner_gid,
-                                 const std::filesystem::path& kept = {});
+                                 const std::filesystem::path& kept = {}, bool in_memory = false);
   ContainerOverlay(ContainerOverlay&& other) noexcept;
   ContainerOverlay& operator=(ContainerOverlay&& other) noexcept;
   ContainerOverlay(const ContainerOverlay&) = delete;
@@ -129,10 +163,13 @@ class ContainerOverlay {
 
  private:
   void give_back() noexcept;  // waits for the thread, or drops the mount and removes the dirs
+  void make_in_memory();
+  static void remove_dirs(const std::filesystem::path& dir, bool in_memory) noexcept;
 
   std::filesystem::path dir_;  // "" when none
   OverlayDirs dirs_;
   std::string mount_point_;
+  bool in_memory_ = false;  // upper and work on the child's tmpfs: only mount_point_ is ours
   UniqueFd held_;
   std::thread giving_back_;
 };

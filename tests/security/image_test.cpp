@@ -10,6 +10,7 @@
 // 125, one line), or mounts *inside* the rootfs, where the symlink points when "/" is the
 // rootfs. Never onto the host directory it names, and the host is unchanged afterwards.
 #include <fcntl.h>
+#include <signal.h>  // kill(2)
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,9 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include "background.hpp"
 #include "host_check.hpp"
 #include "steps.hpp"
 
@@ -451,4 +455,37 @@ INSTANTIATE_TEST_SUITE_P(Mycontainer, RuntimeBinary,
                          });
 
 }  // namespace
+// --userns as root with an image's layers: the runtime, still host root, mounts the overlay
+// (runtime/overlay.hpp, make_overlay_for_user_namespace) and so resolves the state
+// directory's overlay/upper and overlay/work itself. Those two belong to the container's root
+// (host uid 1000000); the directory that holds them must not, or any process of that uid on the
+// host could put a symbolic link to a host directory in their place between their making and
+// the mount, and the container's writes would land there as host root's. As uid 1000000 on
+// the host, the swap is refused, and the container still writes into its own upper directory.
+TEST(UsernsImageRoot, TheContainersRootCannotSwapItsUpperDirectory) {
+  MC_REQUIRE_ROOT();
+  const HostDir dir;
+  const std::string name = unique_name("sec-userns-upper"), seconds = unique_sleep_seconds();
+  const RunResult spec = run({bin("mycontainer"), "spec", "--rootfs", rootfs(), "--userns", "--net",
+                              "none", "--", "/bin/sleep", seconds});
+  ASSERT_EQ(spec.status, 0) << spec.err;
+  nlohmann::json config = nlohmann::json::parse(spec.out);
+  config["annotations"]["io.mycontainer.root.layers"] =
+      nlohmann::json(std::vector<std::string>{rootfs()}).dump();
+  const std::string file = dir.path() + "/config.json";
+  std::ofstream(file) << config.dump(2);
+  Background runtime({bin("mycontainer"), "run", "--config", file, "--name", name});
+  ASSERT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
+      << runtime.wait().err;
+  const std::string overlay = "/run/mycontainer/containers/" + name + "/overlay";
+  const RunResult swap =
+      run({"/usr/bin/setpriv", "--reuid", "1000000", "--regid", "1000000", "--clear-groups",
+           "/bin/sh", "-c", fmt::format("mv {0}/upper {0}/gone && ln -s /etc {0}/upper", overlay)});
+  EXPECT_NE(swap.status, 0) << "uid 1000000 replaced the upper directory";
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(overlay + "/upper")));
+  for (const int pid : pids_matching("/bin/sleep " + seconds)) ::kill(pid, SIGKILL);
+  runtime.wait();
+  EXPECT_FALSE(fs::exists("/run/mycontainer/containers/" + name));
+}
+
 }  // namespace mc::test

@@ -16,7 +16,9 @@
 #include <sys/stat.h>       // mknod(2)
 #include <sys/xattr.h>      // setxattr(2)
 #include <sys/sysmacros.h>  // makedev(3)
+#include <sys/utsname.h>    // uname(2)
 
+#include <cstdio>   // std::sscanf
 #include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
@@ -33,6 +35,15 @@ namespace mc::test {
 namespace {
 
 namespace fs = std::filesystem;
+
+// This kernel is major.minor or later (uname(2)).
+bool kernel_at_least(int major, int minor) {
+  struct utsname u {};
+  int have_major = 0, have_minor = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &have_major, &have_minor) != 2)
+    return false;
+  return have_major > major || (have_major == major && have_minor >= minor);
+}
 
 fs::path state_dir_of(const std::string& name) {
   return "/run/mycontainer/containers/" + name;
@@ -143,10 +154,17 @@ TEST_F(Image, TwoContainersOfOneImageDoNotSeeEachOthersFiles) {
       run_argv(a, layers,
                {"/bin/sh", "-c",
                 "echo mine > /app/version; echo new > /etc/new-file; exec /bin/sleep " + seconds}));
-  const fs::path upper = state_dir_of(a) / "overlay/upper";
-  ASSERT_TRUE(wait_until([&] { return fs::exists(upper / "etc/new-file"); })) << first.wait().err;
-  // Its changes are in its upper directory: the changed file copied up, the new one made there.
-  EXPECT_EQ(read_file((upper / "app/version").string()), "mine\n");
+  std::vector<int> sleeping;
+  ASSERT_TRUE(wait_until([&] {
+    return !(sleeping = pids_matching("/bin/sleep " + seconds)).empty();
+  })) << first.wait().err;
+  const fs::path root = fmt::format("/proc/{}/root", sleeping.front());
+  EXPECT_TRUE(fs::exists(root / "etc/new-file"));
+  EXPECT_EQ(read_file((root / "app/version").string()), "mine\n");
+  // Its upper directory is on a tmpfs in its own mount namespace (runtime/overlay.hpp,
+  // upper_in_memory): on the host, only the mount point.
+  EXPECT_FALSE(fs::exists(state_dir_of(a) / "overlay"));
+  EXPECT_TRUE(fs::is_empty(state_dir_of(a) / "rootfs"));
 
   const std::string b = unique_name("img-b");
   const RunResult second = run(run_argv(
@@ -171,15 +189,17 @@ TEST_F(Image, CleanupRemovesWhatAKilledRuntimeLeft) {
   const std::string seconds = unique_sleep_seconds();
   Background runtime(run_argv(name, {rootfs(), app},
                               {"/bin/sh", "-c", "echo x > /written; exec /bin/sleep " + seconds}));
-  const fs::path upper = state_dir_of(name) / "overlay/upper";
-  ASSERT_TRUE(wait_until([&] { return fs::exists(upper / "written"); })) << runtime.wait().err;
+  ASSERT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
+      << runtime.wait().err;
   ::kill(runtime.pid(), SIGKILL);
   runtime.wait();
   // The container dies with its runtime (PR_SET_PDEATHSIG), and its mount namespace with it:
-  // the overlay was never in the host's mount table. Its upper directory is still there.
+  // the overlay was never in the host's mount table, and what it wrote was in a tmpfs of that
+  // namespace. The mount point is still there.
   ASSERT_TRUE(wait_until([&] { return pids_matching("/bin/sleep " + seconds).empty(); }));
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
-  EXPECT_TRUE(fs::exists(upper / "written"));
+  EXPECT_TRUE(fs::exists(state_dir_of(name) / "rootfs"));
+  EXPECT_FALSE(fs::exists(state_dir_of(name) / "overlay"));
 
   const RunResult cleanup = run({bin("mycontainer"), "cleanup"});
   EXPECT_EQ(cleanup.status, 0) << cleanup.err;
@@ -243,21 +263,24 @@ TEST_F(Image, TheRuntimeHoldsTheOverlayWhileTheContainerRuns) {
   EXPECT_EQ("", diff(before, HostSnapshot::take()));
 }
 
-// The upper directory is thrown away with the container, so the overlay is mounted
-// "volatile" (runtime/overlay.hpp): no syncfs(2) of the host's disk when the container ends,
-// and fsync inside it reaches no disk. The container sees the option on its root (Linux 6.x
-// shows it as "fsync=volatile", 5.10 to 5.x as "volatile").
-TEST_F(Image, TheOverlayIsVolatileAndGoesWithTheContainer) {
+// The upper directory is thrown away with the container, so it is kept in memory
+// (runtime/overlay.hpp, upper_in_memory): a tmpfs that the container's child mounts on its
+// root's mount point, in its own mount namespace, with the overlay on top. The container sees
+// both in its mount table; the host has only the (empty) mount point while it runs, and nothing
+// after.
+TEST_F(Image, TheUpperLayerIsInMemoryAndGoesWithTheContainer) {
   const std::string app = layer("app");
-  const std::string name = unique_name("img-volatile");
+  const std::string name = unique_name("img-memory");
   const HostSnapshot before = HostSnapshot::take();
-  const RunResult r = run(
-      run_argv(name, {rootfs(), app},
-               {"/bin/sh", "-c", "echo x > /written; sync; grep ' / / ' /proc/self/mountinfo"}));
+  const RunResult r =
+      run(run_argv(name, {rootfs(), app},
+                   {"/bin/sh", "-c",
+                    "echo x > /written; sync; cat /written; grep ' / / ' /proc/self/mountinfo"}));
   EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "x\n")) << r.out;
   EXPECT_TRUE(contains(r.out, " overlay ")) << r.out;
-  EXPECT_TRUE(contains(r.out, "volatile")) << r.out;
-  // Its marker (work/work/incompat/volatile, mode 000) went with the rest.
+  EXPECT_TRUE(contains(r.out, "upperdir=" + (state_dir_of(name) / "rootfs/upper").string()))
+      << r.out;
   EXPECT_FALSE(fs::exists(state_dir_of(name))) << "upper or work directory left behind";
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
   EXPECT_EQ("", diff(before, HostSnapshot::take()));
@@ -285,9 +308,8 @@ TEST_F(Image, AnInterruptedRunLeavesNothing) {
                                              "while :; do /bin/sleep 0.05; done",
                                              c.trap)},
                                 {"--net", "none", "--stop-timeout", "1"}));
-    const fs::path upper = state_dir_of(name) / "overlay/upper";
     ASSERT_TRUE(wait_until([&] { return contains(runtime.out(), "ready"); })) << runtime.err();
-    EXPECT_TRUE(fs::exists(upper / "written"));
+    EXPECT_FALSE(fs::exists(state_dir_of(name) / "overlay"));  // in memory
     runtime.signal(c.signal);
     const RunResult ended = runtime.wait();
     EXPECT_EQ(ended.status, c.status) << ended.err;
@@ -611,12 +633,16 @@ TEST_F(KeptUpper, AKilledMonitorAndCleanupLeaveTheFilesForStart) {
   EXPECT_EQ(host_mounts_of(id, store_), "");
 }
 
-// --rm: never started again, so nothing is kept: its upper layer is in its state, volatile,
-// and goes with it, record and all.
+// --rm: never started again, so nothing is kept: its upper layer is in memory, in its own
+// mount namespace, and goes with it, record and all.
 TEST_F(KeptUpper, RunDetachedWithRmKeepsNoUpperLayer) {
   const std::string name = unique_name("img-drm"), seconds = unique_sleep_seconds();
   const std::string id = detach(name, "echo x > /data/f; exec sleep " + seconds, {"--rm"});
-  ASSERT_TRUE(wait_until([&] { return fs::exists(state_dir_of(id) / "overlay/upper/data/f"); }));
+  std::vector<int> sleeping;
+  ASSERT_TRUE(wait_until([&] { return !(sleeping = pids_matching("sleep " + seconds)).empty(); }));
+  EXPECT_TRUE(wait_until(
+      [&] { return fs::exists(fmt::format("/proc/{}/root/data/f", sleeping.front())); }));
+  EXPECT_FALSE(fs::exists(state_dir_of(id) / "overlay"));
   EXPECT_FALSE(fs::exists(record_of(id) / "overlay"));
   ASSERT_EQ(mc({"stop", "-t", "1", name}).status, 0);
   EXPECT_TRUE(wait_until([&] { return !fs::exists(record_of(id)); }));
@@ -682,6 +708,49 @@ TEST_F(KeptUpper, RmiOfAnImageARunningContainerUses) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, fmt::format("Deleted: {}\n", image));
   EXPECT_EQ(entries_in(fs::path(store_) / "layers"), 0u);
+}
+
+// --userns as root: the store is root's and 0700, which the container's root (host uid
+// 1000000) cannot enter: the child's own mount of the overlay failed with
+// "fsconfig('lowerdir+ STORE/layers/HEX'): Permission denied". The runtime mounts it instead,
+// the layers idmapped into the container's user namespace (runtime/overlay.hpp,
+// make_overlay_for_user_namespace): the image's files show with the image's owners (root's
+// as 0, app's as 1234), what the container writes belongs to its root (0 inside, the mapped
+// uid on the host), the layers stay as they were, the store stays 0700, and nothing is left.
+TEST_F(RunImage, WithUsernsTheImagesOwnersShowAndWritesAreTheMappedRoots) {
+  if (!kernel_at_least(6, 15)) GTEST_SKIP() << "needs Linux 6.15 (detached idmapped layers)";
+  const std::string name = unique_name("img-userns"), seconds = unique_sleep_seconds();
+  const HostSnapshot before = HostSnapshot::take();
+  Background runtime({bin("mycontainer"), "--store", store_, "run", "--net", "none", "--userns",
+                      "-u", "0", "--name", name, kRef,
+                      "cat /data/keep; stat -c '%u:%g' /etc/passwd /data; echo w > /data/new; "
+                      "stat -c '%u:%g' /data/new; touch /etc/passwd && echo root-writes; "
+                      "cat /proc/self/uid_map; exec /bin/sleep " +
+                          seconds});
+  ASSERT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
+      << runtime.wait().err;
+  // On the host: the upper layer's files belong to the mapped root; the directory above it is
+  // the runtime's (host root resolves it when it mounts: no one else may swap it), and the
+  // store is still root's alone.
+  const fs::path overlay = state_dir_of(name) / "overlay";
+  struct stat st {};
+  ASSERT_TRUE(wait_until([&] { return ::stat((overlay / "upper/data/new").c_str(), &st) == 0; }));
+  EXPECT_EQ(st.st_uid, 1000000U);
+  ASSERT_EQ(::stat(overlay.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0U);
+  EXPECT_EQ(st.st_mode & 07777, 0711U);
+  ASSERT_EQ(::stat(store_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700U);
+  kill_sleepers(seconds);
+  const RunResult ended = runtime.wait();
+  EXPECT_EQ(ended.status, 128 + SIGKILL) << ended.err;
+  EXPECT_EQ(ended.out, "kept\n0:0\n0:0\n0:0\nroot-writes\n         0    1000000      65536\n")
+      << ended.err;
+  // The layer that has /data/keep got nothing: the write went to the upper layer.
+  EXPECT_EQ(run({"/bin/sh", "-c", "ls " + store_ + "/layers/*/data/new 2>/dev/null"}).out, "");
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+  EXPECT_EQ(host_mounts_of(name, store_), "");
+  EXPECT_EQ("", diff(before, HostSnapshot::take()));
 }
 
 TEST_F(RunImage, AMissingImageIsOneClearLine) {
