@@ -564,6 +564,7 @@ class RowMaker {
     Row row{.created_ns = r.created_ns, .cells = {}};
     auto& c = row.cells;
     c[0] = o_.no_trunc ? id : id.substr(0, 12);
+    if (o_.quiet) return row;  // -q prints the ids alone: the other cells are not made
     c[1] = text(r.image);
     scratch_.assign(1, '"');
     size_t words = 0;
