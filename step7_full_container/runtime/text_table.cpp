@@ -9,6 +9,7 @@
 namespace mycontainer {
 
 std::string_view TextArena::keep(std::string_view text) {
+  if (text.empty()) return {};
   if (text.size() > left_) {
     // A new block; a text longer than a block gets one of its own size. `new char[]` leaves
     // the bytes as they are: only the pages written to are ever touched.
@@ -17,7 +18,6 @@ std::string_view TextArena::keep(std::string_view text) {
     free_ = blocks_.back().get();
     left_ = size;
   }
-  if (text.empty()) return {free_, 0};
   std::memcpy(free_, text.data(), text.size());
   const std::string_view kept(free_, text.size());
   free_ += text.size();

@@ -21,7 +21,7 @@ namespace mycontainer {
 // (a std::vector<std::string> would move its strings as it grows) nor zero-filled first.
 class TextArena {
  public:
-  explicit TextArena(size_t block_size = 16 * 1024) : block_size_(block_size) {}
+  explicit TextArena(size_t block_size = size_t{16} * 1024) : block_size_(block_size) {}
   // A copy of text, valid as long as the arena lives.
   std::string_view keep(std::string_view text);
 
@@ -36,7 +36,7 @@ class TextArena {
 // and by flush() and the destructor. Text longer than the buffer goes out in pieces.
 class OutputBuffer {
  public:
-  explicit OutputBuffer(int fd, size_t capacity = 16 * 1024);
+  explicit OutputBuffer(int fd, size_t capacity = size_t{16} * 1024);
   ~OutputBuffer();
   OutputBuffer(const OutputBuffer&) = delete;
   OutputBuffer& operator=(const OutputBuffer&) = delete;

@@ -72,7 +72,7 @@ TEST(TextTable, ColumnsAreAsWideAsTheirWidestCellThreeSpacesApart) {
   EXPECT_EQ(layout.width(0), 12u);
   EXPECT_EQ(layout.width(1), 20u);
   EXPECT_EQ(layout.width(2), 18u);
-  const std::string text = table(32 * 1024, rows);
+  const std::string text = table(size_t{32} * 1024, rows);
   EXPECT_EQ(text, reference_table(rows));
   EXPECT_EQ(text.substr(0, text.find('\n')),
             "CONTAINER ID   IMAGE                  NAMES");  // the last column is not padded
@@ -88,7 +88,7 @@ TEST(TextTable, WidthsCountBytesAsPsAlwaysDid) {
   EXPECT_EQ(layout.width(0), std::string_view("\"/bin/sleep 900000000…").size());
   EXPECT_EQ(layout.width(0), 24u);
   EXPECT_EQ(layout.width(1), 5u);  // "NAMES"; "ß" is 2 bytes
-  EXPECT_EQ(table(32 * 1024, rows), reference_table(rows));
+  EXPECT_EQ(table(size_t{32} * 1024, rows), reference_table(rows));
 }
 
 TEST(TextTable, ARowLongerThanTheBufferComesOutWhole) {
