@@ -18,9 +18,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstring>  // std::strlen
+#include <cstdio>  // std::fflush
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -41,6 +42,7 @@
 #include "runtime/record.hpp"
 #include "runtime/record_index.hpp"  // ps reads one index, not N record.json
 #include "runtime/spec.hpp"          // spec_to_json, kAnnotationMonitor
+#include "runtime/text_table.hpp"    // ps's table: widths, one output buffer
 #include "runtime/state.hpp"
 
 namespace mycontainer {
@@ -106,41 +108,65 @@ bool is_running(Live l) {
   return l == Live::kRunning || l == Live::kUnmanaged;
 }
 
-// --- docker's way of saying how long ago (go-units HumanDuration) ---
-std::string human_duration(int64_t ns) {
+// --- docker's way of saying how long ago (go-units HumanDuration), appended to out ---
+void append_duration(std::string& out, int64_t ns) {
+  const auto put = [&](int64_t n, const char* unit) {
+    fmt::format_to(std::back_inserter(out), "{} {}", n, unit);
+  };
   const int64_t s = ns / 1000000000;
-  if (s < 1) return "Less than a second";
-  if (s == 1) return "1 second";
-  if (s < 60) return fmt::format("{} seconds", s);
   const int64_t m = s / 60;
-  if (m == 1) return "About a minute";
-  if (m < 60) return fmt::format("{} minutes", m);
   const int64_t h = m / 60;
-  if (h == 1) return "About an hour";
-  if (h < 48) return fmt::format("{} hours", h);
-  if (h < int64_t{24} * 14) return fmt::format("{} days", h / 24);
-  if (h < int64_t{24} * 7 * 8) return fmt::format("{} weeks", h / 24 / 7);
-  if (h < int64_t{24} * 365 * 2) return fmt::format("{} months", h / 24 / 30);
-  return fmt::format("{} years", h / 24 / 365);
+  if (s < 1) {
+    out += "Less than a second";
+  } else if (s == 1) {
+    out += "1 second";
+  } else if (s < 60) {
+    put(s, "seconds");
+  } else if (m == 1) {
+    out += "About a minute";
+  } else if (m < 60) {
+    put(m, "minutes");
+  } else if (h == 1) {
+    out += "About an hour";
+  } else if (h < 48) {
+    put(h, "hours");
+  } else if (h < int64_t{24} * 14) {
+    put(h / 24, "days");
+  } else if (h < int64_t{24} * 7 * 8) {
+    put(h / 24 / 7, "weeks");
+  } else if (h < int64_t{24} * 365 * 2) {
+    put(h / 24 / 30, "months");
+  } else {
+    put(h / 24 / 365, "years");
+  }
 }
 
-std::string status_text(const Known& k, int64_t now) {
-  const Record& r = k.record;
-  switch (k.live) {
+// ps's STATUS: "Up 5 minutes", "Exited (137) 2 seconds ago", appended to out.
+void append_status(std::string& out, Live live, const RecordView& r, int64_t now) {
+  switch (live) {
     case Live::kCreated:
-      return "Created";
+      out += "Created";
+      return;
     case Live::kRunning:
-      return "Up " + human_duration(now - r.started_ns);
     case Live::kUnmanaged:
-      return "Up " + human_duration(now - r.started_ns) + " (monitor gone)";
+      out += "Up ";
+      append_duration(out, now - r.started_ns);
+      if (live == Live::kUnmanaged) out += " (monitor gone)";
+      return;
     case Live::kExited:
       break;
   }
-  if (r.status != "exited") return "Exited (255) " + human_duration(now - r.started_ns) + " ago";
-  return fmt::format("Exited ({}) {} ago", r.exit_code, human_duration(now - r.finished_ns));
+  if (r.status != "exited") {
+    out += "Exited (255) ";
+    append_duration(out, now - r.started_ns);
+  } else {
+    fmt::format_to(std::back_inserter(out), "Exited ({}) ", r.exit_code);
+    append_duration(out, now - r.finished_ns);
+  }
+  out += " ago";
 }
 
-std::string state_word(Live l) {
+const char* state_word(Live l) {
   switch (l) {
     case Live::kCreated:
       return "created";
@@ -397,21 +423,28 @@ int each(const std::vector<std::string>& words, F f) {
   return rc;
 }
 
-// ps's PORTS: docker's "0.0.0.0:8080->80/tcp", from the record's "8080:80/tcp".
-std::string ports_text(const std::vector<std::string>& ports) {
-  std::string text;
-  for (const auto& canonical : ports) {
+// ps's PORTS: docker's "0.0.0.0:8080->80/tcp", from the record's "8080:80/tcp" (a list of the
+// index, RecordView::ports), appended to out.
+void append_ports(std::string& out, std::string_view ports, size_t count) {
+  const size_t start = out.size();
+  for_each_word(ports, count, [&](std::string_view canonical) {
+    std::string unescaped_word;  // (a port never has an escape: kept for the rule's sake)
+    if (canonical.find('\\') != std::string_view::npos) {
+      unescape(canonical, unescaped_word);
+      canonical = unescaped_word;
+    }
     const ctr::PortMapping p = ctr::parse_port_mapping(canonical);
-    const auto slash = canonical.find('/');
-    text += fmt::format("{}{}:{}->{}{}", text.empty() ? "" : ", ",
-                        p.host_ip ? ctr::format_ipv4(*p.host_ip) : "0.0.0.0", p.host_port,
-                        p.container_port, canonical.substr(slash));
-  }
-  return text;
+    fmt::format_to(std::back_inserter(out), "{}{}:{}->{}{}", out.size() == start ? "" : ", ",
+                   p.host_ip ? ctr::format_ipv4(*p.host_ip) : "0.0.0.0", p.host_port,
+                   p.container_port, canonical.substr(canonical.find('/')));
+  });
 }
 
-std::string shorten(const std::string& text, size_t n) {
-  return text.size() <= n ? text : text.substr(0, n - 1) + "…";
+// A cell of at most n bytes: its first n - 1, and "…" (3 bytes: the cell is n + 2 long).
+void shorten(std::string& text, size_t n) {
+  if (text.size() <= n) return;
+  text.resize(n - 1);
+  text += "…";
 }
 
 }  // namespace
@@ -480,94 +513,194 @@ int run_detached(const CLI::App& run, RunOptions& o) {
 // === ps ===
 namespace {
 
-// One line of ps: docker's columns, and State for --format.
+// One line of ps: docker's columns, then State (for --format only). The cells are views: of
+// the index's text where it has them as they are, else of the text kept in a TextArena.
 struct Row {
-  std::string id, image, command, created, status, ports, names, state;
+  int64_t created_ns = 0;
+  std::array<std::string_view, 8> cells;  // ID IMAGE COMMAND CREATED STATUS PORTS NAMES, State
 };
+constexpr size_t kTableColumns = 7;  // all but State
+constexpr std::array<std::string_view, kTableColumns> kTableHeader{
+    "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"};
+// --format's fields, in the cells' order.
+constexpr std::array<std::string_view, 8> kFormatFields{
+    "{{.ID}}",     "{{.Image}}", "{{.Command}}", "{{.CreatedAt}}",
+    "{{.Status}}", "{{.Ports}}", "{{.Names}}",   "{{.State}}"};
 
-// What ps knows of the record `id`. Its index line, when it says the container ended, or while
-// the monitor holds its lock (one fcntl(2)): then the monitor has not begun its end, which
-// execs `monitor-exit` (dropping the lock) before it writes anything. Otherwise what its
-// record.json says: a record the index does not have (an older version's), or a monitor whose
-// lock is gone (killed, an older monitor, or in monitor-exit, which may have written
-// record.json and not yet the index: `wait` has returned by then, and ps must agree with it).
+// What ps knows of the record `id`, and whether it lives. Its index line, when it says the
+// container ended, or while the monitor holds its lock (one fcntl(2)): then the monitor has not
+// begun its end, which execs `monitor-exit` (dropping the lock) before it writes anything.
+// Otherwise what its record.json says: a record the index does not have (an older version's),
+// or a monitor whose lock is gone (killed, an older monitor, or in monitor-exit, which may have
+// written record.json and not yet the index: `wait` has returned by then, and ps must agree
+// with it). That record is made an index line, kept in arena, so that both are read alike.
 // nullopt when the record is gone or unreadable.
-std::optional<Known> ps_known(const std::string& id, std::optional<Record> line) {
-  if (line && line->status != "exited" && monitor_lock_held(line->monitor_lock)) {
-    const Live live = live_status(*line, true);
-    return Known{.id = id, .dir = {}, .record = std::move(*line), .live = live};
+std::optional<std::pair<RecordView, Live>> ps_known(std::string_view id,
+                                                    const std::optional<RecordView>& line,
+                                                    TextArena& arena) {
+  if (line && line->status == "exited") return std::pair{*line, Live::kExited};
+  if (line && monitor_lock_held(line->monitor_lock)) {
+    return std::pair{*line, line->status == "running" ? Live::kRunning : Live::kCreated};
   }
-  std::optional<Record> r =
-      line && line->status == "exited" ? std::move(line) : read_record(record_dir(id));
+  const auto r = read_record(record_dir(std::string(id)));
   if (!r) return std::nullopt;
   const Live live = live_status(*r);
-  return Known{.id = id, .dir = {}, .record = std::move(*r), .live = live};
+  const std::string text = index_line(*r);
+  const auto view = split_index_line(arena.keep(std::string_view(text).substr(0, text.size() - 1)));
+  if (!view) return std::nullopt;  // (never: every line index_line() writes splits)
+  return std::pair{*view, live};
 }
 
-Row ps_row(const Known& k, const PsOptions& o, int64_t now) {
-  const Record& r = k.record;
-  const std::string command = fmt::format("\"{}\"", fmt::join(r.command, " "));
-  return {o.no_trunc ? k.id : k.id.substr(0, 12),
-          r.image,
-          o.no_trunc ? command : shorten(command, 22),
-          human_duration(now - r.created_ns) + " ago",
-          status_text(k, now),
-          is_running(k.live) ? ports_text(r.ports) : "",
-          r.name,
-          state_word(k.live)};
-}
+// Makes ps's rows: the cells made here (the command in quotes, the times, the ports) are built
+// in one reused string and kept in the arena, the others are views of the index.
+class RowMaker {
+ public:
+  RowMaker(const PsOptions& o, int64_t now) : o_(o), now_(now) {}
 
-// Columns as wide as their widest cell, three spaces apart (docker's tabwriter); the whole
-// table in one string, written at once.
-void print_table(const std::vector<std::pair<int64_t, Row>>& rows) {
-  const Row header{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", ""};
-  const auto cells = [](const Row& row) {
-    return std::array<const std::string*, 7>{&row.id,     &row.image, &row.command, &row.created,
-                                             &row.status, &row.ports, &row.names};
-  };
-  std::array<size_t, 7> width{};
-  const auto widen = [&](const Row& row) {
-    const auto c = cells(row);
-    for (size_t i = 0; i < 7; ++i) width[i] = std::max(width[i], c[i]->size());
-  };
-  widen(header);
-  for (const auto& [t, row] : rows) widen(row);
-  std::string out;
-  const auto line = [&](const Row& row) {
-    const auto c = cells(row);
-    for (size_t i = 0; i < 6; ++i) {
-      out += *c[i];
-      out.append(width[i] - c[i]->size() + 3, ' ');
+  TextArena& arena() { return arena_; }
+
+  // A record's row; id is the caller's, and lives as long as the row.
+  Row record_row(std::string_view id, const RecordView& r, Live live) {
+    Row row{.created_ns = r.created_ns, .cells = {}};
+    auto& c = row.cells;
+    c[0] = o_.no_trunc ? id : id.substr(0, 12);
+    if (o_.quiet) return row;  // -q prints the ids alone: the other cells are not made
+    c[1] = text(r.image);
+    scratch_.assign(1, '"');
+    size_t words = 0;
+    for_each_word(r.command, r.word_count, [&](std::string_view word) {
+      if (words++ > 0) scratch_ += ' ';
+      unescape(word, scratch_);
+    });
+    c[2] = quoted_command();
+    start();
+    append_duration(scratch_, now_ - r.created_ns);
+    scratch_ += " ago";
+    c[3] = keep();
+    start();
+    append_status(scratch_, live, r, now_);
+    c[4] = keep();
+    start();
+    if (is_running(live)) append_ports(scratch_, r.ports, r.port_count);
+    c[5] = keep();
+    c[6] = text(r.name);
+    c[7] = state_word(live);
+    return row;
+  }
+
+  // A foreground container's (`run` without -d) or an engine's OCI container's: a state
+  // directory (dir, named `name`) and no record.
+  Row state_row(std::string_view name, const ctr::ContainerState& c, const fs::path& dir) {
+    const std::string status = c.oci                ? ctr::to_string(ctr::container_status(c, dir))
+                               : c.runtime_pid == 0 ? "unknown"
+                               : ctr::is_stale(c)   ? "stale"
+                               : c.pid == 0         ? "starting"
+                                                    : "running";
+    scratch_.assign(1, '"');
+    fmt::format_to(std::back_inserter(scratch_), "{}", fmt::join(c.command, " "));
+    const std::string_view kept_status = arena_.keep(status);
+    return {.created_ns = 0,
+            .cells = {"-", arena_.keep(c.rootfs), quoted_command(), arena_.keep(c.started),
+                      kept_status, "", arena_.keep(name), kept_status}};
+  }
+
+ private:
+  // An index field as its text: the field itself when it has no escape (nearly always).
+  std::string_view text(std::string_view field) {
+    if (field.find('\\') == std::string_view::npos) return field;
+    scratch_.clear();
+    unescape(field, scratch_);
+    return keep();
+  }
+  void start() { scratch_.clear(); }
+  std::string_view keep() { return arena_.keep(scratch_); }
+  // The command cell: scratch_ holds '"' and the words; quoted, shortened to docker's 22
+  // unless --no-trunc.
+  std::string_view quoted_command() {
+    scratch_ += '"';
+    if (!o_.no_trunc) shorten(scratch_, 22);
+    return keep();
+  }
+
+  const PsOptions& o_;
+  int64_t now_;
+  TextArena arena_;
+  std::string scratch_;
+};
+
+// --format's template, split once: text to copy, then the cell to put, in turn.
+struct FormatPiece {
+  std::string_view text;
+  std::optional<size_t> cell;
+};
+
+std::vector<FormatPiece> parse_format(std::string_view format) {
+  std::vector<FormatPiece> pieces;
+  size_t text_start = 0;
+  for (size_t i = 0; i < format.size(); ++i) {
+    for (size_t f = 0; f < kFormatFields.size(); ++f) {
+      if (format.substr(i, kFormatFields[f].size()) != kFormatFields[f]) continue;
+      pieces.push_back({format.substr(text_start, i - text_start), f});
+      i += kFormatFields[f].size() - 1;
+      text_start = i + 1;
+      break;
     }
-    out += *c[6];
-    out += '\n';
-  };
-  line(header);
-  for (const auto& [t, row] : rows) line(row);
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+  pieces.push_back({format.substr(text_start), std::nullopt});
+  return pieces;
+}
+
+// The rows, written the way the options ask: -q the ids, --format its template, else the table.
+void print_rows(const std::vector<Row>& rows, const PsOptions& o) {
+  std::fflush(stdout);  // (nothing was printed before: stdio's buffer and ours in order anyway)
+  OutputBuffer out(STDOUT_FILENO);
+  if (o.quiet) {
+    for (const auto& row : rows) {
+      out.put(row.cells[0]);
+      out.put('\n');
+    }
+    return;
+  }
+  if (!o.format.empty()) {
+    const auto pieces = parse_format(o.format);
+    for (const auto& row : rows) {
+      for (const auto& piece : pieces) {
+        out.put(piece.text);
+        if (piece.cell) out.put(row.cells[*piece.cell]);
+      }
+      out.put('\n');
+    }
+    return;
+  }
+  // Columns as wide as their widest cell (a first pass over the rows), three spaces apart.
+  TableLayout table(kTableHeader);
+  for (const auto& row : rows) table.widen(std::span(row.cells).first(kTableColumns));
+  table.write(out, kTableHeader);
+  for (const auto& row : rows) table.write(out, std::span(row.cells).first(kTableColumns));
 }
 
 }  // namespace
 
 int docker_ps(const PsOptions& o) {
-  const int64_t now = now_ns();
-  std::vector<std::pair<int64_t, Row>> rows;
+  const MappedIndex index;  // the rows' cells are views of it: it outlives them
+  RowMaker make(o, now_ns());
+  std::vector<Row> rows;
   // The directory says which records exist; the index (one file: record_index.hpp) has them,
   // line by line; a record it does not have is read from its record.json.
-  auto ids = list_record_ids();
-  std::sort(ids.begin(), ids.end());
+  const RecordIds ids;
   rows.reserve(ids.size());
-  const auto add = [&](const std::string& id, std::optional<Record> line) {
-    const auto k = ps_known(id, std::move(line));
-    if (k && (o.all || is_running(k->live)))
-      rows.emplace_back(k->record.created_ns, ps_row(*k, o, now));
+  const auto add = [&](std::string_view id, const std::optional<RecordView>& line) {
+    const auto k = ps_known(id, line, make.arena());
+    if (k && (o.all || is_running(k->second))) {
+      rows.push_back(make.record_row(id, k->first, k->second));
+    }
   };
   std::vector<bool> listed(ids.size());
-  for_each_indexed(read_index_text(), [&](Record&& r) {
-    const auto it = std::lower_bound(ids.begin(), ids.end(), r.id);
-    if (it == ids.end() || *it != r.id || listed[static_cast<size_t>(it - ids.begin())]) return;
-    listed[static_cast<size_t>(it - ids.begin())] = true;  // (removed since: not listed)
-    add(*it, std::move(r));
+  for_each_indexed(index.text(), [&](const RecordView& r) {
+    const size_t i = ids.find(r.id);
+    if (i == ids.size() || listed[i]) return;  // removed since (not listed), or listed already
+    listed[i] = true;
+    add(ids[i], r);
   });
   for (size_t i = 0; i < ids.size(); ++i) {
     if (!listed[i]) add(ids[i], std::nullopt);
@@ -578,44 +711,16 @@ int docker_ps(const PsOptions& o) {
   for (fs::directory_iterator it(ctr::state_root() / "containers", ec), end; !ec && it != end;
        it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (std::binary_search(ids.begin(), ids.end(), name) || name.rfind(ctr::kDraftPrefix, 0) == 0) {
+    if (ids.find(name) != ids.size() || name.rfind(ctr::kDraftPrefix, 0) == 0) {
       continue;
     }
-    const auto c = ctr::read_state(it->path());
-    if (!c) continue;
-    const std::string status = c->oci ? ctr::to_string(ctr::container_status(*c, it->path()))
-                               : c->runtime_pid == 0 ? "unknown"
-                               : ctr::is_stale(*c)   ? "stale"
-                               : c->pid == 0         ? "starting"
-                                                     : "running";
-    const std::string command = fmt::format("\"{}\"", fmt::join(c->command, " "));
-    rows.push_back({0,
-                    {"-", c->rootfs, o.no_trunc ? command : shorten(command, 22), c->started,
-                     status, "", name, status}});
+    if (const auto c = ctr::read_state(it->path())) {
+      rows.push_back(make.state_row(name, *c, it->path()));
+    }
   }
   std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
-  if (o.quiet) {
-    for (const auto& [t, row] : rows) fmt::print("{}\n", row.id);
-    return 0;
-  }
-  if (!o.format.empty()) {
-    for (const auto& [t, row] : rows) {
-      std::string line = o.format;
-      const std::pair<const char*, const std::string*> fields[] = {
-          {"{{.ID}}", &row.id},           {"{{.Image}}", &row.image},
-          {"{{.Command}}", &row.command}, {"{{.CreatedAt}}", &row.created},
-          {"{{.Status}}", &row.status},   {"{{.Ports}}", &row.ports},
-          {"{{.Names}}", &row.names},     {"{{.State}}", &row.state}};
-      for (const auto& [key, value] : fields) {
-        for (size_t at; (at = line.find(key)) != std::string::npos;)
-          line.replace(at, std::strlen(key), *value);
-      }
-      fmt::print("{}\n", line);
-    }
-    return 0;
-  }
-  print_table(rows);
+            [](const Row& a, const Row& b) { return a.created_ns > b.created_ns; });
+  print_rows(rows, o);
   return 0;
 }
 

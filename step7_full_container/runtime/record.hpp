@@ -20,10 +20,12 @@
 
 #include <sys/types.h>  // pid_t
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctr/fd.hpp"  // ctr::UniqueFd
@@ -82,8 +84,23 @@ void release_name(const std::string& name) noexcept;
 // renamed away (rename(2) is atomic): no command ever finds half a record, only all or none.
 void remove_record(const std::string& id, const std::string& name);
 
-// Every record (the ids under RECORDS).
+// Every record (the ids under RECORDS), sorted.
 std::vector<std::string> list_record_ids();
+
+// The same ids in one block of memory, for `ps`: 500 std::strings, and the std::filesystem
+// paths a directory_iterator makes for each entry, touched about 30 fresh pages, and a fresh
+// page costs a page fault of 15-25 µs here (tests/bench/RESULTS.md).
+class RecordIds {
+ public:
+  RecordIds();  // reads RECORDS/containers (none when it is missing)
+  size_t size() const { return ids_.size(); }
+  std::string_view operator[](size_t i) const { return {ids_[i].data(), ids_[i].size()}; }
+  // The position of id, or size() when there is no such record.
+  size_t find(std::string_view id) const;
+
+ private:
+  std::vector<std::array<char, 64>> ids_;
+};
 
 // flock(2) on a record's directory, held until destruction: `start`, `rm`, `rename` and the
 // monitor's exit take it, so that two of them on one container never interleave.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>     // open(2)
 #include <sys/file.h>  // flock(2)
+#include <sys/mman.h>  // mmap(2)
 #include <sys/stat.h>  // fstat(2)
 #include <unistd.h>    // write(2), getpid(2)
 
@@ -42,14 +43,25 @@ void put_number(std::string& out, Number n) {
   out += fmt::format("{}", n);
 }
 
-// --- Reading a line: the fields one by one, left to right ---
+// --- Reading a line: the fields one by one, left to right, as views into it ---
+
+// Whether each backslash of a field starts one of the three escapes.
+bool escapes_valid(std::string_view raw) {
+  for (size_t i = raw.find('\\'); i != std::string_view::npos; i = raw.find('\\', i + 2)) {
+    if (i + 1 == raw.size() || (raw[i + 1] != '\\' && raw[i + 1] != 't' && raw[i + 1] != 'n')) {
+      return false;
+    }
+  }
+  return true;
+}
 
 class Fields {
  public:
   explicit Fields(std::string_view line) : rest_(line) {}
 
-  // The next field, unescaped; nullopt when there is none or its escapes are bad.
-  std::optional<std::string> text() {
+  // The next field as written (its escapes checked, not undone); nullopt when there is none
+  // or an escape is bad.
+  std::optional<std::string_view> text() {
     if (done_) return std::nullopt;
     const auto tab = rest_.find('\t');
     const std::string_view raw = rest_.substr(0, tab);
@@ -58,29 +70,8 @@ class Fields {
     } else {
       rest_.remove_prefix(tab + 1);
     }
-    std::string out;
-    out.reserve(raw.size());
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] != '\\') {
-        out += raw[i];
-        continue;
-      }
-      if (++i == raw.size()) return std::nullopt;
-      switch (raw[i]) {
-        case '\\':
-          out += '\\';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        default:
-          return std::nullopt;
-      }
-    }
-    return out;
+    if (!escapes_valid(raw)) return std::nullopt;
+    return raw;
   }
 
   // The next field as a whole number of type Number (all of it digits, in range).
@@ -95,18 +86,18 @@ class Fields {
     return n;
   }
 
-  // count fields more, as a list (a count first: "2\ta\tb").
-  std::optional<std::vector<std::string>> list() {
+  // A count, then that many fields ("2\ta\tb"): those fields as one view ("a\tb"), and the count.
+  std::optional<std::pair<std::string_view, size_t>> list() {
     const auto count = number<size_t>();
-    if (!count || *count > 4096) return std::nullopt;
-    std::vector<std::string> words;
-    words.reserve(*count);
+    if (!count) return std::nullopt;
+    const char* begin = rest_.data();
+    const char* end = begin;
     for (size_t i = 0; i < *count; ++i) {
-      auto word = text();
+      const auto word = text();
       if (!word) return std::nullopt;
-      words.push_back(std::move(*word));
+      end = word->data() + word->size();
     }
-    return words;
+    return std::pair{std::string_view(begin, static_cast<size_t>(end - begin)), *count};
   }
 
   bool at_end() const { return done_; }
@@ -116,8 +107,32 @@ class Fields {
   bool done_ = false;
 };
 
-bool is_record_id(const std::string& id) {
-  return id.size() == 64 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+std::string unescaped(std::string_view field) {
+  std::string out;
+  unescape(field, out);
+  return out;
+}
+
+std::vector<std::string> unescaped_words(std::string_view list, size_t count) {
+  std::vector<std::string> words;
+  words.reserve(count);
+  for_each_word(list, count, [&](std::string_view word) { words.push_back(unescaped(word)); });
+  return words;
+}
+
+// Calls f with each whole line of an index file after its header (none when the header is
+// another version's). A last line without its '\n' was cut short: left out.
+void for_each_line(std::string_view text, const std::function<void(std::string_view)>& f) {
+  const auto first = text.find('\n');
+  if (first == std::string_view::npos || text.substr(0, first) != kIndexHeader) return;
+  text.remove_prefix(first + 1);
+  for (size_t nl; (nl = text.find('\n')) != std::string_view::npos; text.remove_prefix(nl + 1)) {
+    f(text.substr(0, nl));
+  }
+}
+
+bool is_record_id(std::string_view id) {
+  return id.size() == 64 && id.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 fs::path index_file() {
@@ -189,18 +204,13 @@ std::string index_line(const Record& r) {
   return out;
 }
 
-std::optional<Record> parse_index_line(std::string_view line) {
+std::optional<RecordView> split_index_line(std::string_view line) {
   Fields f(line);
-  Record r;
-  auto id = f.text(), name = f.text(), image = f.text();
-  if (!id || !is_record_id(*id) || !name || name->empty() || !image) return std::nullopt;
-  r.id = std::move(*id);
-  r.name = std::move(*name);
-  r.image = std::move(*image);
+  const auto id = f.text(), name = f.text(), image = f.text();
   const auto created = f.number<int64_t>();
   const auto auto_remove = f.number<int>();
   const auto stop_timeout = f.number<int>();
-  auto status = f.text();
+  const auto status = f.text();
   const auto pid = f.number<pid_t>();
   const auto monitor_pid = f.number<pid_t>();
   const auto monitor_start = f.number<unsigned long long>();
@@ -209,44 +219,98 @@ std::optional<Record> parse_index_line(std::string_view line) {
   const auto finished = f.number<int64_t>();
   const auto exit_code = f.number<int>();
   const auto restarts = f.number<int>();
-  auto ports = f.list();
-  auto command = f.list();
-  if (!created || !auto_remove || *auto_remove > 1 || !stop_timeout || !status ||
-      (*status != "created" && *status != "running" && *status != "exited") || !pid ||
-      !monitor_pid || !monitor_start || !monitor_lock || !started || !finished || !exit_code ||
-      !restarts || !ports || !command || !f.at_end()) {
+  const auto ports = f.list();
+  const auto command = f.list();
+  if (!id || !name || !image || !created || !auto_remove || *auto_remove > 1 || !stop_timeout ||
+      !status || !pid || !monitor_pid || !monitor_start || !monitor_lock || !started || !finished ||
+      !exit_code || !restarts || !ports || !command || !f.at_end()) {
     return std::nullopt;
   }
-  r.created_ns = *created;
-  r.auto_remove = *auto_remove == 1;
-  r.stop_timeout = *stop_timeout;
-  r.status = std::move(*status);
-  r.pid = *pid;
-  r.monitor_pid = *monitor_pid;
-  r.monitor_start_time = *monitor_start;
-  r.monitor_lock = *monitor_lock;
-  r.started_ns = *started;
-  r.finished_ns = *finished;
-  r.exit_code = *exit_code;
-  r.restart_count = *restarts;
-  r.ports = std::move(*ports);
-  r.command = std::move(*command);
+  return RecordView{.id = *id,
+                    .name = *name,
+                    .image = *image,
+                    .status = *status,
+                    .ports = ports->first,
+                    .command = command->first,
+                    .port_count = ports->second,
+                    .word_count = command->second,
+                    .created_ns = *created,
+                    .auto_remove = *auto_remove == 1,
+                    .stop_timeout = *stop_timeout,
+                    .pid = *pid,
+                    .monitor_pid = *monitor_pid,
+                    .monitor_start_time = *monitor_start,
+                    .monitor_lock = *monitor_lock,
+                    .started_ns = *started,
+                    .finished_ns = *finished,
+                    .exit_code = *exit_code,
+                    .restart_count = *restarts};
+}
+
+std::optional<RecordView> view_index_line(std::string_view line) {
+  const auto r = split_index_line(line);
+  // The id, name and status have no escapes when right: compared as written.
+  if (!r || !is_record_id(r->id) || r->name.empty() ||
+      (r->status != "created" && r->status != "running" && r->status != "exited") ||
+      r->port_count > 4096 || r->word_count > 4096) {
+    return std::nullopt;
+  }
   return r;
 }
 
-void for_each_indexed(std::string_view text, const std::function<void(Record&&)>& f) {
-  const auto first = text.find('\n');
-  if (first == std::string_view::npos || text.substr(0, first) != kIndexHeader) return;
-  text.remove_prefix(first + 1);
-  // Only whole lines: a line without its '\n' was cut short.
-  for (size_t nl; (nl = text.find('\n')) != std::string_view::npos; text.remove_prefix(nl + 1)) {
-    if (auto r = parse_index_line(text.substr(0, nl))) f(std::move(*r));
+std::optional<Record> parse_index_line(std::string_view line) {
+  const auto v = view_index_line(line);
+  if (!v) return std::nullopt;
+  return Record{.id = unescaped(v->id),
+                .name = unescaped(v->name),
+                .image = unescaped(v->image),
+                .command = unescaped_words(v->command, v->word_count),
+                .created_ns = v->created_ns,
+                .auto_remove = v->auto_remove,
+                .stop_timeout = v->stop_timeout,
+                .ports = unescaped_words(v->ports, v->port_count),
+                .status = unescaped(v->status),
+                .pid = v->pid,
+                .monitor_pid = v->monitor_pid,
+                .monitor_start_time = v->monitor_start_time,
+                .monitor_lock = v->monitor_lock,
+                .started_ns = v->started_ns,
+                .finished_ns = v->finished_ns,
+                .exit_code = v->exit_code,
+                .restart_count = v->restart_count};
+}
+
+void for_each_word(std::string_view list, size_t count,
+                   const std::function<void(std::string_view)>& f) {
+  for (size_t i = 0; i < count; ++i) {
+    const auto tab = list.find('\t');
+    f(list.substr(0, tab));
+    list.remove_prefix(tab == std::string_view::npos ? list.size() : tab + 1);
   }
+}
+
+void unescape(std::string_view field, std::string& out) {
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] != '\\' || i + 1 == field.size()) {
+      out += field[i];
+      continue;
+    }
+    const char c = field[++i];
+    out += c == 't' ? '\t' : c == 'n' ? '\n' : c;  // c is '\\' (split_index_line checked)
+  }
+}
+
+void for_each_indexed(std::string_view text, const std::function<void(const RecordView&)>& f) {
+  for_each_line(text, [&](std::string_view line) {
+    if (const auto r = view_index_line(line)) f(*r);
+  });
 }
 
 std::map<std::string, Record> parse_index(std::string_view text) {
   std::map<std::string, Record> records;
-  for_each_indexed(text, [&](Record&& r) { records[r.id] = std::move(r); });
+  for_each_line(text, [&](std::string_view line) {
+    if (auto r = parse_index_line(line)) records[r->id] = std::move(*r);
+  });
   return records;
 }
 
@@ -254,22 +318,26 @@ std::map<std::string, Record> read_index() {
   return parse_index(read_index_text());
 }
 
-std::string read_index_text() {
-  // One read(2) of the file's size (fstat(2)), into a buffer made that size at once: a
-  // growing string would copy the text again with each doubling.
+MappedIndex::MappedIndex() {
   const ctr::UniqueFd fd(::open(index_file().c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
-  if (!fd || ::fstat(fd.get(), &st) != 0) return {};
-  std::string text(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  text.resize(got);  // a shorter file (never, it is replaced whole) ends at its last '\n'
-  return text;
+  if (!fd || ::fstat(fd.get(), &st) != 0 || st.st_size == 0) return;
+  // MAP_POPULATE: the file's pages (in the page cache) are mapped at once, in this one system
+  // call, instead of one page fault each as the text is read; nothing is copied or zeroed
+  // (mmap(2)). The mapping outlives the descriptor.
+  void* addr = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ,
+                      MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
+  if (addr == MAP_FAILED) return;  // then every record is read from its record.json
+  addr_ = addr;
+  size_ = static_cast<size_t>(st.st_size);
+}
+
+MappedIndex::~MappedIndex() {
+  if (addr_ != nullptr) ::munmap(addr_, size_);
+}
+
+std::string read_index_text() {
+  return std::string(MappedIndex().text());
 }
 
 void sync_index(const std::string& id) {

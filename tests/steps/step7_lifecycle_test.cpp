@@ -4,10 +4,12 @@
 // containers at once. Each test checks both sides: what the commands say, and that nothing of
 // its containers is left (state, cgroups, lease, monitor, record). Containers are named with
 // this suite's own prefix, so other containers on the host (ctest -j) never count.
+#include <fcntl.h>  // fcntl(2) F_OFD_SETLK: a monitor's lock, held by the test
 #include <signal.h>
 #include <sys/stat.h>  // stat(2): the modes of the index and the lock file
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +30,7 @@
 #include "runtime/record_index.hpp"  // mycontainer::read_index
 #include "runtime/state.hpp"
 #include "support.hpp"
+#include "temp_dir.hpp"  // TempDir
 
 namespace mc::test {
 namespace {
@@ -319,6 +322,123 @@ TEST_F(Step7Lifecycle, AnAmbiguousIdPrefixIsRefused) {
   EXPECT_EQ(mc({"rm", "aaaa"}, env).status, 1);
   EXPECT_TRUE(fs::exists(records / "containers" / (std::string(63, 'a') + "1")));
   fs::remove_all(records);
+}
+
+// The table ps prints, from its cells: each column as wide as its widest cell in bytes, three
+// spaces after each but the last (what ps printed before it wrote through a fixed buffer).
+std::string table_of(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(rows.at(0).size());
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i + 1 < row.size(); ++i)
+      out += row[i] + std::string(width[i] - row[i].size() + 3, ' ');
+    out += row.back() + "\n";
+  }
+  return out;
+}
+
+// No root needed: three records of this test's own (MC_RECORDS_ROOT), one "running" (this
+// test holds its monitor's lock byte), one exited whose words need the index's escapes, one of
+// an older mycontainer (record.json and no line in the index). ps's every form, byte for byte.
+TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
+  const TempDir records("mctl-ps-records"), state("mctl-ps-state");
+  ::setenv("MC_RECORDS_ROOT", records.path().c_str(), 1);
+  const int64_t now = mycontainer::now_ns(), hour = int64_t{3600} * 1000000000, day = 24 * hour;
+  mycontainer::create_monitor_lock_file();
+  mycontainer::Record web{.id = std::string(63, 'a') + "1",
+                          .name = "web",
+                          .image = "/srv/rootfs",
+                          .command = {"/bin/sleep", "900000"},
+                          .created_ns = now - 30 * day,
+                          .auto_remove = false,
+                          .stop_timeout = 10,
+                          .ports = {"8080:80/tcp", "127.0.0.1:5353:53/udp"},
+                          .status = "running",
+                          .pid = ::getpid(),
+                          .monitor_pid = ::getpid(),
+                          .monitor_start_time = 1,
+                          .monitor_lock = mycontainer::new_monitor_lock(),
+                          .started_ns = now - 2 * hour - hour / 12};
+  mycontainer::Record db = web;
+  db.id = std::string(63, 'b') + "2";
+  db.name = "données";  // 8 bytes, 7 characters: widths count bytes
+  db.image = "/srv/a\\b";
+  db.command = {"/bin/sh", "-c", "echo\tdone && sleep 1000"};
+  db.created_ns = now - 31 * day;
+  db.status = "exited";
+  db.exit_code = 137;
+  db.finished_ns = now - 3 * day;
+  db.monitor_lock = 0;
+  for (const auto* r : {&web, &db}) {
+    fs::create_directories(mycontainer::record_dir(r->id));
+    mycontainer::write_record(mycontainer::record_dir(r->id), *r);
+  }
+  const std::string old_id = std::string(63, 'c') + "3";
+  fs::create_directories(mycontainer::record_dir(old_id));
+  std::ofstream(mycontainer::record_dir(old_id) / "record.json")
+      << nlohmann::json{{"id", old_id},
+                        {"name", "old"},
+                        {"image", "/r"},
+                        {"command", {"echo", "{{.Command}}", "{{.Names}}"}},
+                        {"created_ns", now - 40 * day},
+                        {"status", "exited"},
+                        {"finished_ns", now - 35 * day}};
+  // The monitor of `web`: this process holds its byte, as mycontainer-monitor does.
+  const int lock_fd = ::open(mycontainer::monitor_lock_file().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lock_fd, 0);
+  struct flock hold {};
+  hold.l_type = F_RDLCK;
+  hold.l_whence = SEEK_SET;
+  hold.l_start = static_cast<off_t>(web.monitor_lock);
+  hold.l_len = 1;
+  ASSERT_EQ(::fcntl(lock_fd, F_OFD_SETLK, &hold), 0);
+  const auto ps = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {bin("mycontainer"), "--root", state.path().string(), "ps"});
+    const auto r = run(args, {.timeout = std::chrono::seconds(20), .input = {}, .env = {}});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  };
+  const std::vector<std::string> header{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
+                                        "STATUS",       "PORTS", "NAMES"};
+  const std::vector<std::string> web_row{
+      "aaaaaaaaaaaa", "/srv/rootfs", "\"/bin/sleep 900000\"",
+      "4 weeks ago",  "Up 2 hours",  "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp",
+      "web"};
+  const std::vector<std::string> db_row{"bbbbbbbbbbbb",
+                                        "/srv/a\\b",
+                                        "\"/bin/sh -c echo\tdone…",
+                                        "4 weeks ago",
+                                        "Exited (137) 3 days ago",
+                                        "",
+                                        "données"};
+  const std::vector<std::string> old_row{
+      "cccccccccccc", "/r", "\"echo {{.Command}} {{…", "5 weeks ago", "Exited (0) 5 weeks ago", "",
+      "old"};
+  EXPECT_EQ(ps({}), table_of({header, web_row}));
+  EXPECT_EQ(ps({"-a"}), table_of({header, web_row, db_row, old_row}));
+  EXPECT_EQ(ps({"-a", "-q"}), "aaaaaaaaaaaa\nbbbbbbbbbbbb\ncccccccccccc\n");
+  auto long_rows = std::vector<std::vector<std::string>>{header, web_row, db_row, old_row};
+  long_rows[1][0] = web.id;
+  long_rows[2][0] = db.id;
+  long_rows[3][0] = old_id;
+  long_rows[2][2] = "\"/bin/sh -c echo\tdone && sleep 1000\"";
+  long_rows[3][2] = "\"echo {{.Command}} {{.Names}}\"";
+  EXPECT_EQ(ps({"-a", "--no-trunc"}), table_of(long_rows));
+  // --format: each field once, and a value that holds a field's name is printed as it is
+  // (ps replaced such names again, and a command holding "{{.Command}}" never ended).
+  EXPECT_EQ(ps({"-a", "--no-trunc", "--format", "{{.Names}}: {{.Command}} {{.State}} {{.Nope}}"}),
+            "web: \"/bin/sleep 900000\" running {{.Nope}}\n"
+            "données: \"/bin/sh -c echo\tdone && sleep 1000\" exited {{.Nope}}\n"
+            "old: \"echo {{.Command}} {{.Names}}\" exited {{.Nope}}\n");
+  EXPECT_EQ(ps({"--format", "{{.ID}}|{{.Image}}|{{.Ports}}|{{.Status}}|{{.CreatedAt}}"}),
+            "aaaaaaaaaaaa|/srv/rootfs|0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp|Up 2 hours|4 "
+            "weeks ago\n");
+  ::close(lock_fd);  // the monitor gone: its record.json decides (no process of it runs)
+  EXPECT_EQ(ps({"--format", "{{.Names}}"}), "");
+  ::unsetenv("MC_RECORDS_ROOT");
 }
 
 // ==========================================================================================

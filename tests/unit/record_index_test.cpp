@@ -147,6 +147,88 @@ TEST(RecordIndex, GarbledLinesAreLeftOutAndTheOthersKept) {
   EXPECT_TRUE(mycontainer::parse_index("mycontainer-index 2\n" + good).empty());
 }
 
+// The words of a list field, unescaped.
+std::vector<std::string> words_of(std::string_view list, size_t count) {
+  std::vector<std::string> words;
+  mycontainer::for_each_word(list, count, [&](std::string_view word) {
+    mycontainer::unescape(word, words.emplace_back());
+  });
+  return words;
+}
+
+std::string unescaped(std::string_view field) {
+  std::string out;
+  mycontainer::unescape(field, out);
+  return out;
+}
+
+TEST(RecordIndex, AViewOfALineIsItsFieldsInPlace) {
+  const Record r = sample();
+  std::string line = mycontainer::index_line(r);
+  line.pop_back();
+  const auto v = mycontainer::view_index_line(line);
+  ASSERT_TRUE(v);
+  // Views into the line itself, not copies; the text fields as written (escaped).
+  for (const std::string_view field : {v->id, v->name, v->image, v->status, v->ports, v->command}) {
+    EXPECT_GE(field.data(), line.data());
+    EXPECT_LE(field.data() + field.size(), line.data() + line.size());
+  }
+  EXPECT_EQ(v->id, r.id);
+  EXPECT_EQ(v->name, r.name);
+  EXPECT_EQ(unescaped(v->image), r.image);
+  EXPECT_EQ(v->status, "running");
+  EXPECT_EQ(v->ports, "8080:80/tcp\t127.0.0.1:53:53/udp");
+  EXPECT_EQ(v->port_count, 2u);
+  EXPECT_EQ(v->word_count, 4u);
+  EXPECT_EQ(words_of(v->command, v->word_count), r.command);  // tab, newline, "" included
+  EXPECT_EQ(words_of(v->ports, v->port_count), r.ports);
+  EXPECT_EQ(v->created_ns, r.created_ns);
+  EXPECT_EQ(v->monitor_lock, r.monitor_lock);
+  EXPECT_EQ(v->monitor_start_time, r.monitor_start_time);
+  EXPECT_EQ(v->exit_code, r.exit_code);
+  EXPECT_TRUE(v->auto_remove);
+  // Lists of no words, and of one empty word, differ by their count alone.
+  Record empty = sample();
+  empty.command = {""};
+  empty.ports = {};
+  std::string line2 = mycontainer::index_line(empty);
+  line2.pop_back();
+  const auto v2 = mycontainer::view_index_line(line2);
+  ASSERT_TRUE(v2);
+  EXPECT_EQ(v2->port_count, 0u);
+  EXPECT_EQ(v2->word_count, 1u);
+  EXPECT_EQ(words_of(v2->command, v2->word_count), std::vector<std::string>{""});
+  EXPECT_TRUE(words_of(v2->ports, v2->port_count).empty());
+}
+
+TEST(RecordIndex, UnescapeUndoesWhatALineEscapes) {
+  EXPECT_EQ(unescaped(R"(a\tb\nc\\d)"), "a\tb\nc\\d");
+  EXPECT_EQ(unescaped(""), "");
+  EXPECT_EQ(unescaped(R"(\\t)"), "\\t");
+  EXPECT_EQ(unescaped("plain"), "plain");
+}
+
+TEST(RecordIndex, SplitTakesAnyWrittenRecordViewOnlyAnIndexOne) {
+  // record.json may hold what no index line does (ps reads such a record through
+  // index_line() and split_index_line()): split takes it, view does not.
+  Record odd = sample();
+  odd.name = "";
+  odd.status = "paused";
+  odd.id = "not-hex";
+  odd.command.assign(5000, "w");
+  std::string line = mycontainer::index_line(odd);
+  line.pop_back();
+  EXPECT_FALSE(mycontainer::view_index_line(line));
+  const auto v = mycontainer::split_index_line(line);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->id, "not-hex");
+  EXPECT_EQ(v->status, "paused");
+  EXPECT_EQ(v->word_count, 5000u);
+  // A line of another shape is no record to either.
+  EXPECT_FALSE(mycontainer::split_index_line(line + "\textra"));
+  EXPECT_FALSE(mycontainer::split_index_line("a\\qb" + line.substr(line.find('\t'))));
+}
+
 class RecordsRoot : public ::testing::Test {
  protected:
   void SetUp() override { ::setenv("MC_RECORDS_ROOT", dir_.path().c_str(), 1); }
@@ -174,6 +256,21 @@ TEST_F(RecordsRoot, WriteRecordKeepsTheIndexAndRemovalsLeaveIt) {
   index = mycontainer::read_index();
   EXPECT_EQ(index.size(), 1u);
   EXPECT_EQ(index.count(changed.id), 0u);
+}
+
+TEST_F(RecordsRoot, TheMappedIndexIsTheFileAsItWasWhenMapped) {
+  EXPECT_EQ(mycontainer::MappedIndex().text(), "");  // no index yet
+  write(sample('1'));
+  const std::string text = mycontainer::read_index_text();
+  EXPECT_EQ(text, index_of({sample('1')}));
+  const mycontainer::MappedIndex mapped;
+  EXPECT_EQ(mapped.text(), text);
+  // A writer replaces the file (rename(2)): the mapping keeps the file it mapped.
+  write(sample('2'));
+  EXPECT_EQ(mapped.text(), text);
+  EXPECT_EQ(mycontainer::MappedIndex().text(), index_of({sample('1'), sample('2')}));
+  std::ofstream(dir_ / "index", std::ios::trunc).flush();  // an empty file: no mapping
+  EXPECT_EQ(mycontainer::MappedIndex().text(), "");
 }
 
 TEST_F(RecordsRoot, RebuildMakesTheIndexFromTheRecordsAnOldRecordIncluded) {
