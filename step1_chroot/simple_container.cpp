@@ -8,6 +8,7 @@
 //
 //   sudo ./container                       # a shell whose / is rootfs/
 //   sudo ./container --explain -- ls /     # print every kernel operation as it happens
+#include <CLI/CLI.hpp>   // CLI::App: the command line
 #include <fmt/format.h>  // fmt::print
 
 #include "ctr/cli.hpp"        // command line shared by every step

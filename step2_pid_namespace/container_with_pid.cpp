@@ -12,6 +12,7 @@
 //   sudo ./container -- ps aux        # PID 1 is ps's shell; no host process is listed
 #include <sched.h>  // CLONE_NEWPID
 
+#include <CLI/CLI.hpp>   // CLI::App: the command line
 #include <fmt/format.h>  // fmt::print
 
 #include "ctr/cli.hpp"        // command line shared by every step

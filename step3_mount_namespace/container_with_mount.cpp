@@ -13,6 +13,7 @@
 //   sudo ./container --explain        # watch the mounts and pivot_root happen
 #include <sched.h>  // CLONE_NEWPID, CLONE_NEWNS
 
+#include <CLI/CLI.hpp>   // CLI::App: the command line
 #include <fmt/format.h>  // fmt::print
 
 #include "ctr/cli.hpp"        // command line shared by every step

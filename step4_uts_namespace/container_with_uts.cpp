@@ -10,6 +10,7 @@
 //   sudo ./container --hostname demo -- hostname     # prints demo; the host keeps its name
 #include <sched.h>  // CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWUTS
 
+#include <CLI/CLI.hpp>   // CLI::App: the command line
 #include <fmt/format.h>  // fmt::print
 
 #include "ctr/cli.hpp"        // command line shared by every step

@@ -18,6 +18,7 @@
 
 #include <optional>  // std::optional
 
+#include <CLI/CLI.hpp>   // CLI::App: the command line
 #include <fmt/format.h>  // fmt::print
 
 #include "ctr/bridge.hpp"     // ctr::Bridge, ctr::VethPair: the container's link to the host

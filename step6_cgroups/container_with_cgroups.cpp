@@ -24,6 +24,7 @@
 
 #include <optional>  // std::optional
 
+#include <CLI/CLI.hpp>   // CLI::App: the command line
 #include <fmt/format.h>  // fmt::print
 
 #include "ctr/cgroup.hpp"     // ctr::Cgroup: v1 and v2 behind one interface

@@ -6,8 +6,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "options.hpp"
 #include "runtime/state.hpp"  // ctr::ContainerState
 

@@ -13,6 +13,7 @@
 #include <optional>    // std::optional (the lock)
 #include <vector>      // std::erase_if
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "ctr/cli.hpp"      // ctr::run_main, ctr::parse

@@ -15,8 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "image/store.hpp"  // image::ImageUser
 #include "options.hpp"
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
+#include "ctr/cli.hpp"  // CLI::App, declared (ctr/cli.hpp says why)
 
 namespace mycontainer {
 

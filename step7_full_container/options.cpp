@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "runtime/path.hpp"  // ctr::open_in_root_if_present

@@ -10,10 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "ctr/limits.hpp"         // ctr::Limits
-#include "ctr/cli.hpp"            // ctr::CommonOptions
+#include "ctr/cli.hpp"            // ctr::CommonOptions, CLI::App (declared)
 #include "runtime/hardening.hpp"  // ctr::Ulimit
 #include "runtime/spec.hpp"       // mycontainer::Spec
 #include "ctr/ipv4.hpp"           // ctr::Ipv4Cidr

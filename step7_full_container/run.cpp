@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <string>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "commands.hpp"

@@ -6,6 +6,7 @@
 #include <fstream>   // std::ifstream
 #include <iostream>  // std::cin
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>  // std::filesystem::is_empty
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"

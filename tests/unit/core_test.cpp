@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <CLI/CLI.hpp>
+
 #include "ctr/cli.hpp"
 #include "ctr/error.hpp"
 #include "ctr/exec.hpp"

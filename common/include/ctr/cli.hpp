@@ -7,7 +7,13 @@
 #include <string>      // std::string
 #include <vector>      // std::vector
 
-#include <CLI/CLI.hpp>  // CLI11
+// CLI11 is declared here, not included: <CLI/CLI.hpp> costs about 9 s of compiler time in
+// every file that includes it (its validators are objects defined in the header, compiled
+// anew in each file), and most files that include this one only pass a CLI::App along. The
+// files that build or read a command line include <CLI/CLI.hpp> themselves.
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace ctr {
 
