@@ -38,8 +38,9 @@ using detail::subdirs;
 namespace {
 
 void check_name(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name == kRuntimeLeafCgroup || name.size() > 200) {
+  const std::string_view n = name;  // (std::string's own compares: GCC 12 false positives)
+  if (n.empty() || n == "." || n == ".." || n.find('/') != std::string_view::npos ||
+      n == kRuntimeLeafCgroup || n.size() > 200) {
     throw UsageError(fmt::format(
         "invalid cgroup name '{}': use a single path component like 'mycontainer-42'", name));
   }

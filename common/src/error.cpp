@@ -27,17 +27,16 @@ std::string hint_for(const SyscallError& e) {
   if (e.call() == "execve") return {};  // the command's own problem, not ours
   if (e.err() == EPERM || e.err() == EACCES) {
     if (e.call() == "pivot_root")
-      return std::string("is the rootfs on a shared mount? the mounts must be private") +
-             kSeeTroubleshooting;
+      return fmt::format("is the rootfs on a shared mount? the mounts must be private{}",
+                         kSeeTroubleshooting);
     if (::geteuid() != 0)
-      return std::string("this needs root rights: run it with sudo") + kSeeTroubleshooting;
+      return fmt::format("this needs root rights: run it with sudo{}", kSeeTroubleshooting);
     return {};
   }
   if (e.call() == "pivot_root" && e.err() == EINVAL)
-    return std::string(
-               "pivot_root needs a mount point and private mounts: is / shared? (pivot_root(2) "
-               "NOTES)") +
-           kSeeTroubleshooting;
+    return fmt::format(
+        "pivot_root needs a mount point and private mounts: is / shared? (pivot_root(2) NOTES){}",
+        kSeeTroubleshooting);
   if (e.call() == "mount" && e.err() == ENOENT) {
     // /proc, /sys or /dev missing in the rootfs: the steps mount onto them, never create them.
     for (const char* dir : {"/proc", "/sys", "/dev"}) {
