@@ -71,6 +71,19 @@ std::string kernel_messages(int fs_fd) {
       std::strerror(err), kernel_release()));
 }
 
+// fsconfig(2) of one key of the overlay being made: a string (a layer, upperdir...) or, with
+// no value, a flag. The kernel's own words about a refusal (read from the context) go into
+// the error.
+void fsconfig_set(const UniqueFd& fs, const char* key, const std::string* value) {
+  const unsigned cmd = value != nullptr ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
+  if (::syscall(SYS_fsconfig, fs.get(), cmd, key, value ? value->c_str() : nullptr, 0) == 0) return;
+  const int err = errno;
+  const std::string said = kernel_messages(fs.get());
+  throw SyscallError(
+      err, "fsconfig",
+      fmt::format("{} {}{}{}", key, value ? *value : "", said.empty() ? "" : ": ", said));
+}
+
 // Linux 6.8+: the new mount API, one "lowerdir+" per layer (overlayfs.rst, "Multiple lower
 // layers": "lowerdir+" appends a layer below those given so far, so the top one comes first).
 void mount_with_fsconfig(const OverlayDirs& dirs, const UniqueFd& target,
@@ -78,16 +91,7 @@ void mount_with_fsconfig(const OverlayDirs& dirs, const UniqueFd& target,
   const int raw = static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC));
   if (raw < 0 && errno == EPERM && in_user_namespace) refuse_in_user_namespace(errno);
   const UniqueFd fs(check(raw, "fsopen", "overlay"));
-  const auto set = [&](const char* key, const std::string* value) {
-    const unsigned cmd = value != nullptr ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
-    if (::syscall(SYS_fsconfig, fs.get(), cmd, key, value ? value->c_str() : nullptr, 0) == 0)
-      return;
-    const int err = errno;
-    const std::string said = kernel_messages(fs.get());
-    throw SyscallError(
-        err, "fsconfig",
-        fmt::format("{} {}{}{}", key, value ? *value : "", said.empty() ? "" : ": ", said));
-  };
+  const auto set = [&](const char* key, const std::string* value) { fsconfig_set(fs, key, value); };
   for (const auto& layer : top_first(dirs.lower)) set("lowerdir+", &layer);
   set("upperdir", &dirs.upper);
   set("workdir", &dirs.work);
@@ -294,16 +298,7 @@ UniqueFd make_overlay_for_user_namespace(const OverlayDirs& dirs, const UniqueFd
   std::vector<UniqueFd> layers;
   const UniqueFd fs(check(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)),
                           "fsopen", "overlay"));
-  const auto set = [&](const char* key, const std::string* value) {
-    const unsigned cmd = value != nullptr ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
-    if (::syscall(SYS_fsconfig, fs.get(), cmd, key, value ? value->c_str() : nullptr, 0) == 0)
-      return;
-    const int err = errno;
-    const std::string said = kernel_messages(fs.get());
-    throw SyscallError(
-        err, "fsconfig",
-        fmt::format("{} {}{}{}", key, value ? *value : "", said.empty() ? "" : ": ", said));
-  };
+  const auto set = [&](const char* key, const std::string* value) { fsconfig_set(fs, key, value); };
   // Each layer by its descriptor's name (/proc/self/fd/N, a magic link to the detached
   // mount): the path the kernel resolves here is ours, never one the container could reach.
   for (const auto& layer : top_first(dirs.lower)) {
