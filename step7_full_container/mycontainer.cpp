@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   // The heap every command uses (the option tables, the spec, the state), made present in one
   // call: about 60 page faults fewer, 0.7 to 1 ms of a container's start on a virtual machine
   // (runtime/memory.hpp, tests/bench/RESULTS.md "Page faults and exceptions").
-  ctr::populate_heap(256 * 1024);
+  ctr::populate_heap(std::size_t{256} * 1024);
   mycontainer::GlobalOptions global;
   return ctr::run_main("mycontainer", [&]() -> int {
     try {
