@@ -24,11 +24,12 @@ void populate_heap(std::size_t bytes) noexcept {
   // The main heap is one range that ends at the program break (sbrk(0)) and is `arena` bytes
   // long (mallinfo2(3)); madvise wants its start on a page boundary. (Under AddressSanitizer
   // malloc is not glibc's: arena is 0, and nothing happens.)
-  const auto end = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  char* const end = static_cast<char*>(::sbrk(0));
+  char* start = end - mallinfo2().arena;
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const std::uintptr_t start = (end - mallinfo2().arena) & ~(page - 1);
+  start -= reinterpret_cast<std::uintptr_t>(start) & (page - 1);
   // EINVAL before Linux 5.14: the pages then fault in one by one, as without this call.
-  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
+  (void)::madvise(start, static_cast<std::size_t>(end - start), MADV_POPULATE_WRITE);
 }
 
 }  // namespace ctr
