@@ -57,6 +57,7 @@ bool OutputBuffer::flush() {
 }
 
 void OutputBuffer::put(std::string_view text) {
+  if (text.empty()) return;  // an empty cell's view may have no data at all: memcpy wants one
   if (text.size() > capacity_ - used_) {
     flush();
     if (text.size() >= capacity_) {  // never fits: straight out, not copied in pieces
