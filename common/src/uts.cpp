@@ -1,9 +1,11 @@
 #include "ctr/uts.hpp"
 
-#include <limits.h>  // HOST_NAME_MAX
-#include <unistd.h>  // sethostname(2), gethostname(2)
+#include <limits.h>       // HOST_NAME_MAX
+#include <sys/utsname.h>  // uname(2)
+#include <unistd.h>       // sethostname(2), gethostname(2)
 
 #include <cctype>
+#include <cstdio>  // std::sscanf
 
 #include <fmt/format.h>
 
@@ -46,6 +48,18 @@ std::string gethostname() {
   char buf[HOST_NAME_MAX + 1] = {};
   check(::gethostname(buf, sizeof buf - 1), "gethostname");
   return buf;
+}
+
+std::string kernel_release() {
+  struct utsname u {};
+  return ::uname(&u) == 0 ? u.release : "?";
+}
+
+bool kernel_at_least(int major, int minor) {
+  int have_major = 0;
+  int have_minor = 0;
+  if (std::sscanf(kernel_release().c_str(), "%d.%d", &have_major, &have_minor) != 2) return false;
+  return have_major > major || (have_major == major && have_minor >= minor);
 }
 
 }  // namespace ctr

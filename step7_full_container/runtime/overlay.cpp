@@ -5,13 +5,11 @@
 #include <sys/stat.h>     // mkdir(2), chmod(2), fstat(2)
 #include <sys/syscall.h>  // SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_move_mount
 #include <sys/sysmacros.h>  // major(3), minor(3)
-#include <sys/utsname.h>    // uname(2)
 #include <unistd.h>         // chown(2), fchdir(2), syscall(2)
 
 #include <algorithm>  // std::reverse
 #include <cstdint>    // std::uint64_t
 #include <cerrno>
-#include <cstdio>   // std::sscanf
 #include <cstdlib>  // std::getenv
 #include <system_error>
 
@@ -20,6 +18,7 @@
 
 #include "ctr/error.hpp"     // ctr::check, ctr::SyscallError, ctr::UsageError
 #include "ctr/narrate.hpp"   // ctr::narrate
+#include "ctr/uts.hpp"       // ctr::kernel_at_least, ctr::kernel_release
 #include "runtime/path.hpp"  // ctr::fd_path, ctr::open_in_root_if_present
 
 namespace ctr {
@@ -29,21 +28,6 @@ namespace {
 // mount(2)'s data is copied into one page (mount(2): "data ... interpreted by the different
 // filesystems"; fs/namespace.c copy_mount_options copies at most PAGE_SIZE).
 constexpr std::size_t kMountDataMax = 4096;
-
-// "6.8.0-31-generic" -> true when at least major.minor.
-bool kernel_at_least(int want_major, int want_minor) {
-  struct utsname u {};
-  if (::uname(&u) != 0) return false;
-  int major = 0;
-  int minor = 0;
-  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > want_major || (major == want_major && minor >= want_minor);
-}
-
-std::string kernel_release() {
-  struct utsname u {};
-  return ::uname(&u) == 0 ? u.release : "?";
-}
 
 // The layers top first: the order overlayfs takes them in.
 std::vector<std::string> top_first(const std::vector<std::string>& bottom_first) {

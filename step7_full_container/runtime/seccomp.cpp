@@ -11,14 +11,12 @@
 #include <sys/socket.h>     // AF_VSOCK
 #include <sys/stat.h>       // fstat(2), S_ISUID, S_ISGID
 #include <sys/syscall.h>    // SYS_seccomp
-#include <sys/utsname.h>    // uname(2)
 #include <unistd.h>         // syscall(2)
 
 #include <seccomp.h>  // libseccomp
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -28,6 +26,7 @@
 #include "ctr/error.hpp"
 #include "ctr/fd.hpp"
 #include "ctr/narrate.hpp"
+#include "ctr/uts.hpp"  // ctr::kernel_at_least
 
 namespace ctr {
 
@@ -92,14 +91,6 @@ std::vector<uint32_t> profile_arches(const Seccomp& profile) {
     for (const auto& name : profile.architectures) arches.push_back(arch_from_oci_name(name));
   }
   return arches;
-}
-
-bool kernel_at_least(int major, int minor) {
-  struct utsname u {};
-  if (::uname(&u) != 0) return true;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return true;
-  return ma > major || (ma == major && mi >= minor);
 }
 
 // ============================== the default profile ==============================

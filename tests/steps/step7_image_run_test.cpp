@@ -16,9 +16,7 @@
 #include <sys/stat.h>       // mknod(2)
 #include <sys/xattr.h>      // setxattr(2)
 #include <sys/sysmacros.h>  // makedev(3)
-#include <sys/utsname.h>    // uname(2)
 
-#include <cstdio>   // std::sscanf
 #include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
@@ -28,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "background.hpp"
+#include "ctr/uts.hpp"  // ctr::kernel_at_least
 #include "mycontainer.hpp"
 #include "support.hpp"
 
@@ -35,15 +34,6 @@ namespace mc::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// This kernel is major.minor or later (uname(2)).
-bool kernel_at_least(int major, int minor) {
-  struct utsname u {};
-  int have_major = 0, have_minor = 0;
-  if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &have_major, &have_minor) != 2)
-    return false;
-  return have_major > major || (have_major == major && have_minor >= minor);
-}
 
 fs::path state_dir_of(const std::string& name) {
   return "/run/mycontainer/containers/" + name;
@@ -718,7 +708,7 @@ TEST_F(KeptUpper, RmiOfAnImageARunningContainerUses) {
 // as 0, app's as 1234), what the container writes belongs to its root (0 inside, the mapped
 // uid on the host), the layers stay as they were, the store stays 0700, and nothing is left.
 TEST_F(RunImage, WithUsernsTheImagesOwnersShowAndWritesAreTheMappedRoots) {
-  if (!kernel_at_least(6, 15)) {
+  if (!ctr::kernel_at_least(6, 15)) {
     // Before Linux 6.15 overlayfs takes no detached layers (the VM's kernel): one line that
     // says so, exit 125, and nothing made.
     const HostSnapshot before = HostSnapshot::take();

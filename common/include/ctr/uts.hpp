@@ -16,4 +16,10 @@ std::string gethostname();
 // 1..64 characters).
 void validate_hostname(const std::string& name);
 
+// The running kernel's release as uname(2) gives it ("6.1.0-18-amd64"), "?" if unreadable.
+std::string kernel_release();
+// True when that release is major.minor or later; false when it cannot be read. For what a
+// feature needs where the kernel's own error would not say why (overlayfs, seccomp).
+bool kernel_at_least(int major, int minor);
+
 }  // namespace ctr
