@@ -10,6 +10,7 @@
 #include <fcntl.h>        // open(2)
 #include <poll.h>         // poll(2)
 #include <signal.h>       // kill(2)
+#include <sys/inotify.h>  // inotify(7): logs -f wakes when the log is written
 #include <sys/stat.h>     // mkdir(2)
 #include <sys/syscall.h>  // SYS_pidfd_open
 #include <sys/wait.h>     // waitpid(2)
@@ -742,23 +743,47 @@ void print_log_line(const std::string& line, bool timestamps) {
   std::fflush(out);
 }
 
-// -f: what is appended to the log `in`, until the container has ended and the log is read to
-// the end.
-void follow_log(const Known& k, std::ifstream& in, bool timestamps) {
+// Prints the complete records that `in` holds from where it stands; a record not yet complete
+// (no newline yet) is left for the next call.
+void print_new_lines(std::ifstream& in, bool timestamps) {
   std::string line;
-  for (;;) {
-    const bool done = !is_running(live_status(*read_record(k.dir)));
-    while (std::getline(in, line)) {
-      if (in.eof()) {  // a record not yet complete: read it again next time
-        in.clear();
-        in.seekg(-static_cast<std::streamoff>(line.size()), std::ios::cur);
-        break;
-      }
-      print_log_line(line, timestamps);
+  while (std::getline(in, line)) {
+    if (in.eof()) {  // a record not yet complete: read it again next time
+      in.clear();
+      in.seekg(-static_cast<std::streamoff>(line.size()), std::ios::cur);
+      break;
     }
-    in.clear();
+    print_log_line(line, timestamps);
+  }
+  in.clear();
+}
+
+// -f: what is appended to the log `in`, until the container has ended and the log is read to
+// the end. Only the monitor writes the log, and it writes the container's last output before
+// it exits: so we sleep in poll(2) until inotify(7) says the log was written to (IN_MODIFY)
+// or the monitor's pidfd says it has exited (pidfd_open(2)), and read then; no polling.
+void follow_log(const Known& k, std::ifstream& in, bool timestamps) {
+  const auto record = read_record(k.dir);  // `start -a`: the monitor of this start
+  if (!record || !is_running(live_status(*record))) return print_new_lines(in, timestamps);
+  const ctr::UniqueFd monitor = ctr::pidfd_open(record->monitor_pid);
+  const ctr::UniqueFd changes(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (changes.get() >= 0) {
+    ::inotify_add_watch(changes.get(), (k.dir / "container.log").c_str(), IN_MODIFY);
+  }
+  for (;;) {
+    // Whether the monitor has ended, asked before the read: what it wrote before is read now.
+    // (A monitor killed while its container runs ends the follow too: nobody writes the log.)
+    const bool done = !ctr::process_running(record->monitor_pid, record->monitor_start_time);
+    print_new_lines(in, timestamps);
     if (done) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::array<pollfd, 2> fds{pollfd{monitor.get(), POLLIN, 0}, pollfd{changes.get(), POLLIN, 0}};
+    // Without a pidfd (Linux before 5.3) or inotify, a look every 100 ms instead.
+    const bool blind = monitor.get() < 0 || changes.get() < 0;
+    if (::poll(fds.data(), fds.size(), blind ? 100 : -1) > 0 && changes.get() >= 0) {
+      std::array<char, 4096> events{};  // drained: only "something was written" matters
+      while (::read(changes.get(), events.data(), events.size()) > 0) {
+      }
+    }
   }
 }
 

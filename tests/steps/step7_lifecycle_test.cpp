@@ -442,6 +442,30 @@ TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
 }
 
 // ==========================================================================================
+// logs -f: it sleeps until the log is written, and ends with the container
+// ==========================================================================================
+
+TEST_F(Step7Lifecycle, LogsFollowSleepsUntilTheLogIsWritten) {
+  const std::string name = unique_name(kTag);
+  detach(name, {"--net", "none"}, {"/bin/sh", "-c", "echo one; sleep 4; echo two; exit 5"});
+  Background follow({bin("mycontainer"), "logs", "-f", name});
+  ASSERT_TRUE(wait_until([&] { return follow.out() == "one\n"; })) << follow.out();
+  // While the container sleeps, the follower sleeps too: a look every 100 ms (as before
+  // inotify and the monitor's pidfd) would be ten wake-ups a second, each a context switch.
+  const auto switches = [&] {
+    return std::stol(status_field(read_file(fmt::format("/proc/{}/status", follow.pid())),
+                                  "voluntary_ctxt_switches"));
+  };
+  const long before = switches();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_LE(switches() - before, 3) << "logs -f woke up while nothing was written";
+  const auto r = follow.wait();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "one\ntwo\n");
+  EXPECT_TRUE(status_of(name).rfind("Exited (5) ", 0) == 0) << status_of(name);
+}
+
+// ==========================================================================================
 // Faults: the monitor killed
 // ==========================================================================================
 
