@@ -48,7 +48,7 @@ VM_ALL_TESTS=${VM_ALL_TESTS:-"*_test"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
 # loop: block devices (/dev/loop0...) for the attacks that make a node of one and open it.
-VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat loop"}
+VM_MODULES=${VM_MODULES:-"veth bridge br_netfilter overlay tun nf_tables nft_chain_nat nft_masq nft_compat iptable_filter iptable_nat xt_MASQUERADE xt_conntrack xt_nat xt_addrtype xt_tcpudp xt_comment loop"}
 # Host programs the tests call that busybox lacks or does too little of (iproute2's ip,
 # iptables for NAT), copied with their libraries; a missing one is skipped with a warning.
 # The others are what the suites run on the host side by absolute path: setpriv (rootless

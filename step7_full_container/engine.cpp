@@ -932,8 +932,8 @@ void prepare_network(Container& c, ctr::ContainerState& state, ctr::StateDir& st
   // Published ports need forwarding (packets from other machines are forwarded to the
   // bridge): the same reference-counted switch as --nat, restored by the last user.
   if (net.nat || !net.ports.empty()) nat = ctr::Nat::enable(net.subnet, net.bridge);
-  host.ports = ctr::PublishedPorts::publish(c.request.name, net.bridge, host.lease->address().addr,
-                                            net.ports);
+  host.ports = ctr::PublishedPorts::publish(c.request.name, net.bridge, net.subnet,
+                                            host.lease->address().addr, net.ports);
   host.hosts_entry =
       ctr::HostsEntry::add(net.bridge, host.lease->address().addr, c.request.name, c.spec.hostname);
   if (c.in_user_namespace()) return;  // the pair is made after clone, see finish_host_side
@@ -946,6 +946,7 @@ void prepare_network(Container& c, ctr::ContainerState& state, ctr::StateDir& st
   host.veth = ctr::VethPair::create_in_netns(ctr::unique_veth_names().host,
                                              std::string(ctr::kContainerInterface), host.netns);
   host.veth.attach_to(*bridge);
+  if (!net.ports.empty()) ctr::enable_hairpin(host.veth.host_name());  // runtime/ports.hpp
   host.veth.up();
   state.veth = host.veth.host_name();
 }
@@ -1456,6 +1457,7 @@ int run_container(const Spec& given, const RunRequest& request) {
     host.veth = ctr::VethPair::create_in_netns(ctr::unique_veth_names().host,
                                                std::string(ctr::kContainerInterface), child.pid());
     host.veth.attach_to(*bridge);
+    if (!spec.network.ports.empty()) ctr::enable_hairpin(host.veth.host_name());
     host.veth.up();
   }
   timings.mark("maps, veth");

@@ -64,9 +64,10 @@ void iptables(std::vector<std::string> args) {
            .man = "iptables(8), iptables-extensions(8) DNAT, comment"});
 }
 
-// The four rules of one port (see ports.hpp), as "-t TABLE -A CHAIN MATCH... -j TARGET".
+// The five rules of one port (see ports.hpp), as "-t TABLE -A CHAIN MATCH... -j TARGET".
 std::vector<std::vector<std::string>> rules_of(const std::string& tag, const std::string& bridge,
-                                               uint32_t container_ip, const PortMapping& p) {
+                                               Ipv4Cidr subnet, uint32_t container_ip,
+                                               const PortMapping& p) {
   const std::string proto = name_of(p.protocol);
   const std::string ip = format_ipv4(container_ip);
   const std::string port = std::to_string(p.container_port);
@@ -88,6 +89,14 @@ std::vector<std::vector<std::string>> rules_of(const std::string& tag, const std
   rules.push_back({"-t",          "nat",     "-A",        "POSTROUTING", "-p", proto,       "-s",
                    "127.0.0.0/8", "-d",      ip,          "--dport",     port, "-o",        bridge,
                    "-m",          "comment", "--comment", tag,           "-j", "MASQUERADE"});
+  // Hairpin: a container of the bridge that came through a host address (DNAT'd, hence
+  // --ctstate DNAT: a direct connection on the bridge keeps its source).
+  const std::string from_bridge =
+      format_ipv4(subnet.network()) + "/" + std::to_string(subnet.prefix);
+  rules.push_back(
+      {"-t",        "nat",  "-A",      "POSTROUTING", "-p",        proto,  "-s", from_bridge,
+       "-d",        ip,     "--dport", port,          "-o",        bridge, "-m", "conntrack",
+       "--ctstate", "DNAT", "-m",      "comment",     "--comment", tag,    "-j", "MASQUERADE"});
   rules.push_back({"-t", "filter", "-I", "FORWARD", "-p", proto, "-d", ip, "--dport", port, "-o",
                    bridge, "-m", "comment", "--comment", tag, "-j", "ACCEPT"});
   return rules;
@@ -275,8 +284,18 @@ std::string port_rule_tag(std::string_view container) {
   return fmt::format("mycontainer:{}", container);
 }
 
+void enable_hairpin(const std::string& host_veth) {
+  const std::string file = fmt::format("/sys/class/net/{}/brport/hairpin_mode", host_veth);
+  write_text(file, "1\n", O_TRUNC);
+  narrate({.call = fmt::format("write('{}', \"1\")", file),
+           .result = "ok",
+           .shell = fmt::format("bridge link set dev {} hairpin on", host_veth),
+           .man = "bridge(8) hairpin"});
+}
+
 PublishedPorts PublishedPorts::publish(const std::string& container, const std::string& bridge,
-                                       uint32_t container_ip, const std::vector<PortMapping>& ports,
+                                       Ipv4Cidr subnet, uint32_t container_ip,
+                                       const std::vector<PortMapping>& ports,
                                        const fs::path& state_dir) {
   PublishedPorts published;  // before the lock: on error the lock goes first, then this undoes
   if (ports.empty()) return published;
@@ -324,7 +343,7 @@ PublishedPorts PublishedPorts::publish(const std::string& container, const std::
   }
   enable_route_localnet(state_dir, bridge);
   for (const PortMapping& p : ports) {
-    for (auto& rule : rules_of(tag, bridge, container_ip, p)) iptables(std::move(rule));
+    for (auto& rule : rules_of(tag, bridge, subnet, container_ip, p)) iptables(std::move(rule));
   }
   return published;
 }

@@ -3,7 +3,7 @@
 //
 // Nothing listens on the host's port: the kernel rewrites the destination of each packet to
 // it (DNAT, "destination NAT", iptables-extensions(8) DNAT), and connection tracking rewrites
-// the replies back (conntrack(8)). Four rules per port, each tagged with a comment naming the
+// the replies back (conntrack(8)). Five rules per port, each tagged with a comment naming the
 // container, so that they are found and removed with it (also by `cleanup` after the runtime
 // was killed):
 //
@@ -20,6 +20,14 @@
 //       Such a packet may only be routed out of ctr0 at all with route_localnet=1 on it
 //       (ip-sysctl.rst, route_localnet: "Do not consider loopback addresses as martian
 //       source or destination while routing"), set while a port is published on the bridge.
+//   -t nat -A POSTROUTING -p tcp -s 10.47.0.0/24 -d 10.47.0.2 --dport 80 -o ctr0
+//          -m conntrack --ctstate DNAT -m comment ... -j MASQUERADE
+//       hairpin: another container of the bridge that connects to 10.47.0.1:8080 is DNAT'd
+//       to 10.47.0.2:80 and routed back out of ctr0; 10.47.0.2 would answer it directly over
+//       the bridge, from an address it never asked, and its connection would be reset. With
+//       the bridge's address as source, the answer comes back through the host, where
+//       conntrack undoes both rewrites. `--ctstate DNAT`: only connections that came through
+//       a host address; one made straight to 10.47.0.2:80 keeps its source.
 //   -t filter -I FORWARD  -p tcp -d 10.47.0.2 --dport 80 -o ctr0 -m comment ... -j ACCEPT
 //       when the host's firewall drops forwarded packets by default (docker sets that)
 //
@@ -46,6 +54,8 @@
 #include <string_view>  // std::string_view
 #include <vector>       // std::vector
 
+#include "ctr/ipv4.hpp"  // Ipv4Cidr
+
 namespace ctr {
 
 enum class Protocol { kTcp, kUdp };
@@ -71,6 +81,13 @@ inline constexpr std::string_view kPortsStateDir = "/run/mycontainer/net/ports";
 // The comment that tags a container's rules: "mycontainer:NAME".
 std::string port_rule_tag(std::string_view container);
 
+// `bridge link set dev VETH hairpin on` (bridge(8)): the bridge may send a frame back out of
+// the port it came in on. A container that publishes a port and connects to it through a
+// host address (10.47.0.1:8080 from 10.47.0.2) needs it: after the DNAT its own packets go
+// back to it through the same port. Set on the container's veth when it publishes a port;
+// it goes with the veth.
+void enable_hairpin(const std::string& host_veth);
+
 // A container's published ports: rules installed and ports claimed while this object lives.
 // Move-only; the destructor removes them and never throws.
 class PublishedPorts {
@@ -80,7 +97,8 @@ class PublishedPorts {
   // route_localnet on the bridge, and installs the rules above. Throws UsageError, or
   // std::runtime_error if iptables fails (what was installed is removed again).
   static PublishedPorts publish(const std::string& container, const std::string& bridge,
-                                uint32_t container_ip, const std::vector<PortMapping>& ports,
+                                Ipv4Cidr subnet, uint32_t container_ip,
+                                const std::vector<PortMapping>& ports,
                                 const std::filesystem::path& state_dir = kPortsStateDir);
   // For `cleanup` (and the detached containers' teardown): removes every rule tagged with
   // the container's name and its claims whose runtime is gone, is us, or is `gone_owner` (a

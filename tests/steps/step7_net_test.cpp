@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -145,6 +146,59 @@ TEST_F(Step7Net, APublishedTcpPortAnswersOnTheHostsOwnAddressesAndGoesWithTheCon
   EXPECT_FALSE(ctr::PublishedPorts::rules_present(name));
   EXPECT_FALSE(fs::exists(claim_file(port)));
   EXPECT_EQ(tcp_read("127.0.0.1", port), "") << "the port still leads somewhere";
+}
+
+// The peer of the container's connection to its port 80, in `netstat -tn` as the container
+// printed it (a server `nc -e /bin/netstat -tn`): "10.47.0.1" from
+// "... 10.47.0.2:80 10.47.0.1:4242".
+std::string peer_of_port_80(const std::string& netstat) {
+  std::istringstream lines(netstat);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string proto, recv_q, send_q, local, foreign, state;
+    words >> proto >> recv_q >> send_q >> local >> foreign >> state;
+    // TIME_WAIT: an earlier connection (the host's, asking whether the server is up yet).
+    if (proto != "tcp" || !local.ends_with(":80") || state == "TIME_WAIT") continue;
+    foreign = foreign.substr(0, foreign.rfind(':'));
+    if (foreign.starts_with("::ffff:")) foreign = foreign.substr(7);  // IPv4 in an IPv6 socket
+    return foreign;
+  }
+  return "";
+}
+
+// Hairpin: containers of the bridge reach a published port through the host's address, as
+// they would reach a server on the host (docker allows it too). Another container: its
+// connection is DNAT'd back into the bridge and must come back through the host, so the
+// server sees the bridge's address as its peer (the MASQUERADE rule with --ctstate DNAT;
+// without it the answer went straight over the bridge and the client reset the connection, or,
+// where br_netfilter lets conntrack see bridged packets, the server saw the client itself).
+// The container itself: its packets go back out of the bridge port they came in on (hairpin
+// mode on its veth; without it nothing answers).
+TEST_F(Step7Net, APublishedPortAnswersContainersOfTheBridgeThroughTheHostsAddress) {
+  const std::string server = unique_name(kTag), client = unique_name(kTag);
+  const uint16_t port = host_port(0);
+  Background bg(mc_argv({"--name", server, "-p", fmt::format("{}:80", port), "--stop-timeout", "1"},
+                        {"/bin/nc", "-ll", "-p", "80", "-e", "/bin/netstat", "-tn"}));
+  ASSERT_TRUE(wait_until([&] { return !tcp_read(kBridgeAddress, port).empty(); })) << bg.err();
+  const std::string ask = fmt::format("nc -w 3 {} {} </dev/null", kBridgeAddress, port);
+  const auto other = run(mc_argv({"--name", client}, {"/bin/sh", "-c", ask}));
+  EXPECT_EQ(other.status, 0) << other.err;
+  EXPECT_EQ(peer_of_port_80(other.out), kBridgeAddress) << other.out;
+
+  const std::string self = unique_name(kTag);
+  const uint16_t own = host_port(1);
+  const std::string serve_and_ask = fmt::format(
+      "nc -ll -p 80 -e /bin/netstat -tn & for i in 1 2 3 4 5 6 7 8 9 10; do "
+      "nc -w 3 {} {} </dev/null | grep . && exit 0; sleep 0.2; done; exit 1",
+      kBridgeAddress, own);
+  const auto itself = run(
+      mc_argv({"--name", self, "-p", fmt::format("{}:80", own)}, {"/bin/sh", "-c", serve_and_ask}));
+  EXPECT_EQ(itself.status, 0) << itself.err;
+  EXPECT_EQ(peer_of_port_80(itself.out), kBridgeAddress) << itself.out;
+  EXPECT_FALSE(ctr::PublishedPorts::rules_present(self));
+  bg.signal(SIGTERM);
+  bg.wait();
+  EXPECT_FALSE(ctr::PublishedPorts::rules_present(server));
 }
 
 TEST_F(Step7Net, APublishedUdpPortAnswers) {
