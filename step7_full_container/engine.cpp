@@ -38,6 +38,7 @@
 #include <filesystem>
 #include <set>
 #include <optional>
+#include <thread>  // std::jthread: an image root's teardown
 #include <utility>
 
 #include <fmt/format.h>
@@ -864,7 +865,36 @@ ctr::IdMapPlan plan_user_namespace(const Spec& spec, bool rootless) {
                                 ::geteuid(), ::getegid());
 }
 
+ctr::Limits limits_of(const Spec& spec);
+
 // --- The image's root: the container's own upper directory (NEW: images) ---
+// Thrown away at the end (not kept): in memory, on a tmpfs the child mounts in its own mount
+// namespace (runtime/overlay.hpp, OverlayDirs::upper_in_memory). Not in a user namespace:
+// overlayfs there keeps its markers in user.* xattrs, which tmpfs has only since Linux 6.6.
+bool overlay_in_memory(const Container& c) {
+  return c.spec.root_upper.empty() && !c.in_user_namespace();
+}
+
+// The bound of a writable layer in memory (tmpfs(5) size=): --storage-opt size=, else half
+// of the memory limit, else half of the RAM ("50%", tmpfs's own default, written out). Half:
+// the tmpfs's pages are charged to the container's memory cgroup, so a layer as large as -m
+// would leave its processes nothing, and the OOM killer would come before ENOSPC; half is
+// tmpfs's own rule, with -m as the container's RAM (docs/images.md, "How much it can write").
+std::string upper_size(const Spec& spec) {
+  if (spec.root_size) return std::to_string(*spec.root_size);
+  if (const auto memory = limits_of(spec).memory_bytes) return std::to_string(*memory / 2);
+  return "50%";
+}
+
+// Where the image's root is mounted, in the container's mount namespace: the one mount point
+// of every root in memory, or the container's own in its state directory.
+std::string overlay_mount_point(const Container& c) {
+  return (overlay_in_memory(c)
+              ? ctr::ContainerOverlay::in_memory_mount_point(ctr::state_root())
+              : ctr::ContainerOverlay::mount_point_in(ctr::container_dir(c.request.name)))
+      .string();
+}
+
 // Made in the state directory, so it goes with it: at the end of the run, or by `cleanup`
 // after a runtime was killed. But a detached container's (spec.root_upper, RECORD/overlay):
 // kept there over its runs, removed with its record (`rm`). Owned by whoever the container's
@@ -879,13 +909,12 @@ ctr::ContainerOverlay prepare_overlay(Container& c, const ctr::StateDir& state_d
   for (const auto& m : c.host.id_maps.gid) {
     if (m.inside == 0) gid = m.outside;
   }
-  // Thrown away at the end (not kept): in memory, on a tmpfs the child mounts in its own mount
-  // namespace (runtime/overlay.hpp, OverlayDirs::upper_in_memory). Not in a user namespace:
-  // overlayfs there keeps its markers in user.* xattrs, which tmpfs has only since Linux 6.6.
-  const bool in_memory = !c.in_user_namespace();
   ctr::ContainerOverlay overlay = ctr::ContainerOverlay::create(
-      state_dir.path(), c.spec.root_layers, uid, gid, c.spec.root_upper, in_memory);
+      state_dir.path(), c.spec.root_layers, uid, gid, c.spec.root_upper,
+      overlay_in_memory(c) ? ctr::ContainerOverlay::in_memory_mount_point(ctr::state_root())
+                           : std::filesystem::path());
   c.host.overlay = overlay.dirs();
+  if (c.host.overlay->upper_in_memory) c.host.overlay->upper_size = upper_size(c.spec);
   c.host.overlay_root = overlay.mount_point();
   c.host.overlay_from_runtime = c.in_user_namespace() && !ctr::running_rootless();
   return overlay;
@@ -1345,6 +1374,17 @@ int run_container(const Spec& given, const RunRequest& request) {
   Container c{spec, request, {}};
   HostSide& host = c.host;
   host.id_maps = plan_user_namespace(spec, rootless);  // NEW in step 7
+  // An image's root with --userns as root: made by us, idmapped (Linux 6.15+); refused now,
+  // before anything exists, rather than after the clone.
+  if (!spec.root_layers.empty() && c.in_user_namespace() && !rootless) {
+    ctr::require_overlay_for_user_namespace();
+  }
+  if (spec.root_size && !overlay_in_memory(c)) {  // run --storage-opt refuses it first
+    throw ctr::UsageError(fmt::format(
+        "{}: the writable layer of this container is on disk (kept over its runs, or in a user "
+        "namespace), which mycontainer cannot bound; remove the annotation",
+        kAnnotationRootSize));
+  }
   if (rootless && wants_cgroup_limits(spec) &&
       ctr::CgroupLayout::detect().version != ctr::CgroupVersion::kV2) {
     // An ordinary user may only write to a cgroup that was delegated to it (cgroup-v2.rst,
@@ -1376,12 +1416,15 @@ int run_container(const Spec& given, const RunRequest& request) {
   // An image's root: where its overlay will be mounted, and the image that `rmi` must keep,
   // in the first state.json already (not a second write once the overlay's directories exist).
   if (!spec.root_layers.empty()) {
-    state.rootfs = ctr::ContainerOverlay::mount_point_in(ctr::container_dir(request.name)).string();
+    state.rootfs = overlay_mount_point(c);
     if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
       state.annotations[kAnnotationImage] = image->second;
   }
   const std::optional<CgroupPlan> cgroup_plan = plan_cgroup(c, rootless);
   record_planned_cgroup(cgroup_plan, state);
+  // An image's root in memory is given back on a thread (ContainerOverlay): joined by this
+  // one's destructor, the last to run, after the state directory is gone.
+  std::jthread overlay_teardown;
   // OCI create holds the container's lock from before its name appears until it returns.
   ctr::StateDir state_dir = ctr::StateDir::create(state, ctr::state_root(), state.oci);
   if (request.create) {
@@ -1554,7 +1597,7 @@ int run_container(const Spec& given, const RunRequest& request) {
   timings.mark("command ran");
   // An image's root goes on a thread of its own from now on: the overlay's teardown waits for
   // a grace period, its directories for the disk (runtime/overlay.hpp, ContainerOverlay).
-  overlay.give_back_in_background();
+  overlay_teardown = overlay.give_back_in_background();
   // The container's network namespace dies with its last process, and the kernel deletes the
   // veth pair with it; deleting it ourselves would wait for RCU grace periods instead.
   host.veth.leave_to_kernel();

@@ -37,6 +37,8 @@
 #include "oci.hpp"                   // oci_start, parse_signal
 #include "ctr/ipv4.hpp"              // ctr::format_ipv4
 #include "image/store.hpp"           // image::Store, image::ImageUser: rm after rmi -f
+#include "runtime/overlay.hpp"       // ctr::require_overlay_for_user_namespace
+#include "runtime/userns.hpp"        // ctr::running_rootless
 #include "runtime/hardening.hpp"     // ctr::close_fds_from
 #include "runtime/monitor_lock.hpp"  // the monitor's lock: is it alive (cheaply)
 #include "runtime/ports.hpp"         // ctr::parse_port_mapping: ps's PORTS
@@ -464,6 +466,11 @@ int run_detached(const CLI::App& run, RunOptions& o) {
   // From an image (run -d IMAGE), its config under the flags and its layers as the root, as
   // `run IMAGE` does (run.cpp); else the flags and --rootfs.
   Spec spec = o.image.empty() ? spec_from_flags(o) : spec_from_image(o, image_for_run(o.image));
+  // --userns as root: the create would refuse it on an older kernel; say so before the record.
+  if (!spec.root_layers.empty() && spec.linux.has_namespace(NamespaceType::kUser) &&
+      !ctr::running_rootless()) {
+    ctr::require_overlay_for_user_namespace();
+  }
   spec.annotations[kAnnotationMonitor] = "true";
   Known k;
   k.id = new_container_id();

@@ -80,12 +80,13 @@ void accept_the_steps_form(const CLI::App& app, std::vector<char*>& args, char* 
     args.insert(args.begin() + 1, run_word);
     return;
   }
+  if (option) return;  // one of ours (--store DIR run ...): CLI11 parses it
   bool command = false;
   try {
     command = app.get_subcommand(std::string(first)) != nullptr;
   } catch (const CLI::OptionNotFound&) {
   }
-  if (!option && !command) {
+  if (!command) {
     throw ctr::UsageError(fmt::format(
         "'{}' is not a mycontainer command; to run it in a container: mycontainer run -- {} "
         "(mycontainer --help lists the commands)",

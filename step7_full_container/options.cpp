@@ -100,6 +100,11 @@ void add_run_options(CLI::App& run, RunOptions& o) {
   run.add_option_function<std::string>(
       "--entrypoint", [&](const std::string& v) { o.entrypoint = v; },
       "with an image: run this instead of its Entrypoint (and without its Cmd)");
+  run.add_option("--storage-opt", o.storage_opts,
+                 "size=SIZE: the most an image's container can write (default: half of -m, or "
+                 "of the RAM)")
+      ->take_all()
+      ->allow_extra_args(false);  // one value each time: the image and command follow
 }
 
 Volume parse_volume(const std::string& spec) {
@@ -310,6 +315,46 @@ void split_image_and_command(const CLI::App& run, RunOptions& o) {
   if (o.common.explain) ctr::set_narrator(ctr::stderr_narrator("mycontainer"));
 }
 
+// --storage-opt size=SIZE (docker's): the bound of the container's writable layer. It is in
+// memory for `run IMAGE` and `run -d --rm IMAGE` (a tmpfs: runtime/overlay.hpp), and a tmpfs
+// has a size; anywhere else it is refused before anything is made, as docker refuses it on a
+// storage driver that cannot apply it.
+namespace {
+void check_storage_opts(RunOptions& o, bool rootless) {
+  for (const auto& opt : o.storage_opts) {
+    if (!opt.starts_with("size=")) {
+      throw ctr::UsageError(fmt::format(
+          "--storage-opt '{}': only size=SIZE is supported (the most the container can write), "
+          "e.g. --storage-opt size=512m",
+          opt));
+    }
+    o.storage_size = ctr::parse_size(std::string_view(opt).substr(5), "--storage-opt size");
+  }
+  if (!o.storage_size) return;
+  // Where it cannot apply: why, and what to do instead.
+  const auto refuse = [](std::string_view why, std::string_view instead) {
+    return ctr::UsageError(fmt::format(
+        "--storage-opt size= cannot apply: {}; it bounds the writable layer in memory of `run "
+        "IMAGE` and `run -d --rm IMAGE`: {}",
+        why, instead));
+  };
+  if (o.image.empty()) {
+    throw refuse("a --rootfs DIR is written in place, it has no layer", "drop --storage-opt");
+  }
+  if (o.detach && !o.auto_remove) {
+    throw refuse(
+        "a detached container keeps its layer on disk (for start and restart), which "
+        "mycontainer cannot bound",
+        "add --rm, or drop --storage-opt");
+  }
+  if (o.userns || rootless) {
+    throw refuse(
+        "in a user namespace the layer is on disk, which mycontainer cannot bound",
+        rootless ? "run as root, or drop --storage-opt" : "drop --userns or --storage-opt");
+  }
+}
+}  // namespace
+
 void finish_run_options(const CLI::App& run, RunOptions& o) {
   split_image_and_command(run, o);
   o.workdir_given = run.get_option("--workdir")->count() > 0;
@@ -334,6 +379,7 @@ void finish_run_options(const CLI::App& run, RunOptions& o) {
           fmt::format("invalid --tmpfs '{}': use an absolute path other than /", t));
     }
   }
+  check_storage_opts(o, rootless);
   // --privileged turns no_new_privs off too, as docker's does, unless asked for explicitly.
   if (o.privileged) o.no_new_privileges = false;
   for (const auto& opt : o.security_opts) {

@@ -53,6 +53,8 @@ struct RunOptions {
   // --- run IMAGE [CMD...] (NEW: images) ---
   std::string image;                      // the first word, without --rootfs: an image reference
   std::optional<std::string> entrypoint;  // --entrypoint (with an image)
+  std::vector<std::string> storage_opts;  // --storage-opt size=SIZE (docker's)
+  std::optional<std::uint64_t> storage_size;  //   parsed: the writable layer's bound
   // --- switches, together (no padding between them) ---
   bool read_only = false;  // --read-only
   bool nat = false;

@@ -219,6 +219,7 @@ Spec spec_from_image(const RunOptions& flags, const ImageForRun& image) {
   s.process.env = p.env;
   s.root.path = ctr::container_dir(o.name) / "rootfs";
   s.root_layers = image.layers;
+  s.root_size = o.storage_size;  // --storage-opt size=: the writable layer's bound
   s.annotations[kAnnotationImage] = image.id;
   return s;
 }

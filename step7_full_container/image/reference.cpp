@@ -1,7 +1,7 @@
 // Image references, parsed by docker's rules (github.com/distribution/reference:
 // normalize.go, regexp.go). A learner can compare: `docker pull Alpine` fails the same way.
 #include <algorithm>
-#include <regex>
+#include <string_view>
 
 #include "ctr/error.hpp"  // ctr::UsageError
 #include "image/store.hpp"
@@ -17,30 +17,96 @@ constexpr std::size_t kMaxNameLength = 255;  // reference.NameTotalLengthMax
   throw ctr::UsageError("invalid reference '" + ctr::printable(text) + "': " + std::string(why));
 }
 
-// regexp.go: a path component is lowercase alphanumerics separated by '.', '_', "__" or
-// any number of '-'.
-bool valid_component(const std::string& c) {
-  static const std::regex re("[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*");
-  return std::regex_match(c, re);
+// docker's grammar (regexp.go) is regular expressions; they are matched here by hand, one
+// character at a time, each pattern above its function. std::regex compiled them at every
+// `run IMAGE` (a few hundred microseconds, #13) for names of a few characters.
+// tests/steps/step7_image_test.cpp checks each against the regular expression itself.
+
+bool lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool alnum(char c) {
+  return lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+bool word_char(char c) {  // \w
+  return alnum(c) || c == '_';
+}
+bool lower_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-bool valid_registry(const std::string& r) {
-  // A host name or IPv4 address, optionally ":port" (IPv6 in brackets too).
-  static const std::regex re(
-      R"((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?)");
-  return std::regex_match(r, re);
+// A path component is lowercase alphanumerics separated by '.', '_', "__" or any number of
+// '-':  [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*
+bool valid_component(std::string_view c) {
+  std::size_t i = 0;
+  while (i < c.size()) {
+    if (!lower_alnum(c[i])) return false;  // [a-z0-9]+ starts here
+    while (i < c.size() && lower_alnum(c[i])) ++i;
+    if (i == c.size()) return true;
+    if (c[i] == '.') {
+      ++i;
+    } else if (c[i] == '_') {
+      i += (i + 1 < c.size() && c[i + 1] == '_') ? 2 : 1;
+    } else if (c[i] == '-') {
+      while (i < c.size() && c[i] == '-') ++i;
+    } else {
+      return false;
+    }
+  }
+  return false;  // empty, or a separator at the end
 }
 
-bool valid_tag(const std::string& t) {
-  static const std::regex re(R"([\w][\w.-]{0,127})");
-  return std::regex_match(t, re);
+// One label of a host name:  [a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?
+bool valid_label(std::string_view l) {
+  return !l.empty() && alnum(l.front()) && alnum(l.back()) &&
+         std::all_of(l.begin(), l.end(), [](char c) { return alnum(c) || c == '-'; });
+}
+
+// A host name or IPv4 address, or an IPv6 address in brackets, optionally ":port":
+//   (?:LABEL(?:\.LABEL)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?
+bool valid_registry(std::string_view r) {
+  std::string_view host = r;
+  std::string_view port;
+  if (r.starts_with('[')) {
+    const auto close = r.find(']');
+    if (close == std::string_view::npos) return false;
+    host = r.substr(1, close - 1);
+    const std::string_view after = r.substr(close + 1);
+    if (!after.empty() && (after.front() != ':' || !all_digits(after.substr(1)))) return false;
+    return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+      return lower_hex(c) || (c >= 'A' && c <= 'F') || c == ':';
+    });
+  }
+  if (const auto colon = r.find(':'); colon != std::string_view::npos) {
+    host = r.substr(0, colon);
+    port = r.substr(colon + 1);
+    if (!all_digits(port)) return false;
+  }
+  for (std::size_t begin = 0;;) {
+    const auto dot = host.find('.', begin);
+    if (!valid_label(host.substr(begin, dot - begin))) return false;
+    if (dot == std::string_view::npos) return true;
+    begin = dot + 1;
+  }
+}
+
+// [\w][\w.-]{0,127}
+bool valid_tag(std::string_view t) {
+  return !t.empty() && t.size() <= 128 && word_char(t.front()) &&
+         std::all_of(t.begin(), t.end(),
+                     [](char c) { return word_char(c) || c == '.' || c == '-'; });
 }
 
 }  // namespace
 
+// sha256:[0-9a-f]{64}
 bool is_digest(std::string_view text) {
-  static const std::regex re("sha256:[0-9a-f]{64}");
-  return std::regex_match(text.begin(), text.end(), re);
+  constexpr std::string_view kPrefix = "sha256:";
+  return text.size() == kPrefix.size() + 64 && text.starts_with(kPrefix) &&
+         std::all_of(text.begin() + kPrefix.size(), text.end(), lower_hex);
 }
 
 std::string Reference::str() const {

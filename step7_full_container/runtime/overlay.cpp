@@ -10,7 +10,8 @@
 #include <algorithm>  // std::reverse
 #include <cstdint>    // std::uint64_t
 #include <cerrno>
-#include <cstdlib>  // std::getenv
+#include <cstdlib>   // std::getenv
+#include <malloc.h>  // mallopt(3)
 #include <system_error>
 
 #include <fmt/format.h>
@@ -201,6 +202,13 @@ UniqueFd mount_upper_tmpfs(const OverlayDirs& dirs, const UniqueFd& target,
   check(static_cast<int>(
             ::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "mode", mode.c_str(), 0)),
         "fsconfig", "tmpfs mode");
+  // The bound of what the container can write (engine.cpp upper_size): tmpfs refuses a page
+  // past it with ENOSPC, as a full disk would.
+  if (!dirs.upper_size.empty()) {
+    check(static_cast<int>(::syscall(SYS_fsconfig, fs.get(), FSCONFIG_SET_STRING, "size",
+                                     dirs.upper_size.c_str(), 0)),
+          "fsconfig", "tmpfs size=" + dirs.upper_size);
+  }
   check(
       static_cast<int>(::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0)),
       "fsconfig", "FSCONFIG_CMD_CREATE tmpfs");
@@ -215,12 +223,17 @@ UniqueFd mount_upper_tmpfs(const OverlayDirs& dirs, const UniqueFd& target,
   check(static_cast<int>(::syscall(SYS_move_mount, mnt.get(), "", target.get(), "",
                                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)),
         "move_mount", shown_as);
-  narrate({.call = fmt::format("fsopen(\"tmpfs\"); fsmount(MOUNT_ATTR_NODEV); mkdirat(\"upper\"), "
-                               "mkdirat(\"work\"); move_mount(-> {})",
+  const std::string size = dirs.upper_size.empty() ? "" : ",size=" + dirs.upper_size;
+  narrate({.call = fmt::format("fsopen(\"tmpfs\"); fsconfig(\"mode\", \"0700\"){}; "
+                               "fsmount(MOUNT_ATTR_NODEV); mkdirat(\"upper\"), mkdirat(\"work\"); "
+                               "move_mount(-> {})",
+                               dirs.upper_size.empty()
+                                   ? ""
+                                   : fmt::format("; fsconfig(\"size\", \"{}\")", dirs.upper_size),
                                shown_as),
            .result = "ok",
-           .shell = fmt::format("mount -t tmpfs -o nodev,mode=0700 tmpfs {0} && mkdir {1} {2}",
-                                shown_as, dirs.upper, dirs.work),
+           .shell = fmt::format("mount -t tmpfs -o nodev,mode=0700{3} tmpfs {0} && mkdir {1} {2}",
+                                shown_as, dirs.upper, dirs.work, size),
            .man = "fsopen(2), fsmount(2), move_mount(2); tmpfs(5)"});
   return mnt;
 }
@@ -271,14 +284,18 @@ UniqueFd idmapped_layer(const std::string& layer, const UniqueFd& userns) {
 
 }  // namespace
 
-UniqueFd make_overlay_for_user_namespace(const OverlayDirs& dirs, const UniqueFd& userns,
-                                         const std::string& shown_as) {
+void require_overlay_for_user_namespace() {
   if (!kernel_at_least(6, 15)) {
     throw UsageError(fmt::format(
         "run IMAGE with --userns needs Linux 6.15 or later (overlayfs layers given as detached "
         "idmapped mounts; this is {}): run without --userns, or run a directory with --rootfs",
         kernel_release()));
   }
+}
+
+UniqueFd make_overlay_for_user_namespace(const OverlayDirs& dirs, const UniqueFd& userns,
+                                         const std::string& shown_as) {
+  require_overlay_for_user_namespace();
   std::vector<UniqueFd> layers;
   const UniqueFd fs(check(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)),
                           "fsopen", "overlay"));
@@ -330,15 +347,15 @@ void move_overlay_into_place(const UniqueFd& mounted, const UniqueFd& target,
 ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
                                           std::vector<std::string> layers, uid_t owner_uid,
                                           gid_t owner_gid, const std::filesystem::path& kept,
-                                          bool in_memory) {
+                                          const std::filesystem::path& in_memory_at) {
   ContainerOverlay o;
   o.dir_ = dir;  // from here on the destructor removes what was made (in `dir` only)
   o.dirs_.lower = std::move(layers);
-  o.mount_point_ = mount_point_in(dir).string();
-  if (in_memory && kept.empty()) {
-    o.make_in_memory();
+  if (!in_memory_at.empty() && kept.empty()) {
+    o.make_in_memory(in_memory_at);
     return o;
   }
+  o.mount_point_ = mount_point_in(dir).string();
   const bool keep = !kept.empty();
   const std::filesystem::path base = keep ? kept : dir / "overlay";
   // The container's root, remapped (--userns), must reach its upper directory and the mount
@@ -378,19 +395,34 @@ ContainerOverlay ContainerOverlay::create(const std::filesystem::path& dir,
   return o;
 }
 
-// In memory (OverlayDirs::upper_in_memory): on the host only the mount point; the child makes
-// the rest on its tmpfs. Nothing to sync (a tmpfs has no disk): not volatile, and so no
-// marker directories either.
-void ContainerOverlay::make_in_memory() {
+// In memory (OverlayDirs::upper_in_memory): on the host nothing but the shared mount point,
+// made by the first such container (mkdir(2) EEXIST afterwards: one failed call, no disk);
+// the child makes the rest on its tmpfs. Nothing to sync (a tmpfs has no disk): not volatile,
+// and so no marker directories either.
+void ContainerOverlay::make_in_memory(const std::filesystem::path& at) {
   in_memory_ = true;
+  mount_point_ = at.string();
   dirs_.upper_in_memory = true;
   dirs_.upper = mount_point_ + "/upper";
   dirs_.work = mount_point_ + "/work";
-  check(::mkdir(mount_point_.c_str(), 0755), "mkdir", mount_point_);
-  narrate({.call = fmt::format("mkdir(\"{}\")", mount_point_),
+  if (::mkdir(mount_point_.c_str(), 0755) != 0) {
+    if (errno != EEXIST) throw SyscallError(errno, "mkdir", mount_point_);
+    // Ours and a directory (lstat(2): a symbolic link put there would be followed by every
+    // child's mount): the state root is root's 0700, so only root could have changed it.
+    struct stat st {};
+    check(::lstat(mount_point_.c_str(), &st), "lstat", mount_point_);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+      throw UsageError(
+          fmt::format("'{}' is not a directory of uid {}: remove it (it is the mount "
+                      "point of every image's root, made again when missing)",
+                      mount_point_, ::geteuid()));
+    }
+  }
+  narrate({.call = fmt::format("mkdir(\"{}\") (or there already: shared)", mount_point_),
            .result = "ok",
-           .shell = fmt::format("mkdir {}", mount_point_),
-           .man = "mkdir(2); the upper and work directories: on a tmpfs the child mounts there"});
+           .shell = fmt::format("mkdir -p {}", mount_point_),
+           .man = "mkdir(2); the upper and work directories: on a tmpfs the child mounts there, "
+                  "in its own mount namespace"});
 }
 
 ContainerOverlay::ContainerOverlay(ContainerOverlay&& other) noexcept
@@ -421,20 +453,32 @@ ContainerOverlay::~ContainerOverlay() {
   give_back();
 }
 
-void ContainerOverlay::give_back_in_background() {
-  if (dir_.empty() || giving_back_.joinable()) return;
+std::jthread ContainerOverlay::give_back_in_background() {
+  if (dir_.empty() || giving_back_.joinable()) return {};
+  // The thread's one free(3) (of its own start-up state) would give it a malloc arena of its
+  // own, a 64 MiB mapping made and unmapped for one small block: it shares ours instead
+  // (mallopt(3) M_ARENA_MAX; this is the runtime's only other thread).
+  ::mallopt(M_ARENA_MAX, 1);
   // The thread owns what it gives back; `dir_` stays set so that give_back() waits for it.
   try {
-    giving_back_ = std::thread(
-        [mounted = std::move(held_), dir = dir_, in_memory = in_memory_]() mutable noexcept {
-          // close(2): our reference was the last, overlayfs's teardown runs now, in this
-          // thread (the grace period: see the class comment); then its directories go.
-          mounted.reset();
-          remove_dirs(dir, in_memory);
-        });
+    if (in_memory_) {
+      // Nothing of it on the host: the thread only drops the mount, and the caller joins it
+      // when it likes (after removing the state directory: nothing of ours is in it).
+      std::jthread dropping([mounted = std::move(held_)]() mutable noexcept { mounted.reset(); });
+      dir_.clear();
+      return dropping;
+    }
+    giving_back_ = std::thread([mounted = std::move(held_), dir = dir_]() mutable noexcept {
+      // close(2): our reference was the last, overlayfs's teardown runs now, in this
+      // thread (the grace period: see the class comment); then its directories go.
+      mounted.reset();
+      remove_dirs(dir, false);
+    });
+    return {};
   } catch (const std::system_error&) {
     // No thread (EAGAIN): the mount went with the lambda; the destructor removes the rest.
   }
+  return {};
 }
 
 void ContainerOverlay::give_back() noexcept {
@@ -449,12 +493,8 @@ void ContainerOverlay::give_back() noexcept {
 }
 
 void ContainerOverlay::remove_dirs(const std::filesystem::path& dir, bool in_memory) noexcept {
-  // In memory: the upper and work directories were never on the host; only the mount point.
-  if (in_memory) {
-    ::rmdir(mount_point_in(dir).c_str());
-  } else {
-    remove_overlay_dirs(dir);
-  }
+  // In memory: nothing was on the host but the shared mount point, which stays.
+  if (!in_memory) remove_overlay_dirs(dir);
 }
 
 bool remove_overlay_dirs(const std::filesystem::path& dir) noexcept {

@@ -26,7 +26,7 @@
 #include <filesystem>  // std::filesystem::path
 #include <optional>    // std::optional
 #include <string>      // std::string
-#include <thread>      // std::thread: give_back_in_background
+#include <thread>      // std::thread, std::jthread: give_back_in_background
 #include <vector>      // std::vector
 
 #include "ctr/fd.hpp"  // ctr::UniqueFd
@@ -54,6 +54,9 @@ struct OverlayDirs {
   // SIGKILL of the runtime too). `upper` and `work` name the directories as the child sees them
   // under that tmpfs. A foreground container's (ContainerOverlay, `in_memory`).
   bool upper_in_memory = false;
+  // That tmpfs's size (tmpfs(5) "size="): bytes, or "N%" of the RAM; "" for tmpfs's default.
+  // What the container writes past it fails with ENOSPC, in the container alone.
+  std::string upper_size;
 };
 
 // Mounts the overlay of `dirs` onto the directory `target` (shown as `shown_as`), with
@@ -89,6 +92,9 @@ void mount_overlay(const OverlayDirs& dirs, const UniqueFd& target, const std::s
 // point (move_overlay_into_place). The store stays 0700; nothing of it is a path the
 // container could name. Needs Linux 6.15 (overlayfs takes detached layers: clone_private_mount
 // in fs/namespace.c); a UsageError that says so before. Narrated; throws SyscallError.
+// require_overlay_for_user_namespace() is that check alone: the runtime makes it before it
+// makes anything (the state directory, the child), so that a refusal leaves nothing to undo.
+void require_overlay_for_user_namespace();
 UniqueFd make_overlay_for_user_namespace(const OverlayDirs& dirs, const UniqueFd& userns,
                                          const std::string& shown_as);
 // In the child: move_mount(2) of that detached overlay onto `target` (shown as `shown_as`).
@@ -117,12 +123,17 @@ std::string overlay_shell_command(const OverlayDirs& dirs, const std::string& ta
 // back on a thread of its own (give_back_in_background()): the grace period and the removal of
 // the directories then run beside the rest of the runtime's teardown (the cgroup), not after it.
 //
-// `in_memory` (a container whose upper layer is thrown away at its end, not in a user
-// namespace): upper and work are on a tmpfs that the child mounts on DIR/rootfs
-// (OverlayDirs::upper_in_memory), and the host has only DIR/rootfs, empty. That took the
-// host's disk out of every start and end: on ext4 without a journal, mounted with `discard`,
-// each directory made and removed cost a block trim that the removal waited for
-// (tests/bench/RESULTS.md, "Fourth round").
+// `in_memory_at` (a container whose upper layer is thrown away at its end, not in a user
+// namespace): upper and work are on a tmpfs that the child mounts on that directory
+// (OverlayDirs::upper_in_memory), and the host has nothing of the container's root at all.
+// That took the host's disk out of every start and end: on ext4 without a journal, mounted
+// with `discard`, each directory made and removed cost a block trim that the removal waited
+// for (tests/bench/RESULTS.md, "Fourth round"). The directory is one for every such
+// container, STATE_ROOT/rootfs (in_memory_mount_point), made once and never removed: each
+// child mounts on it in its own mount namespace (mounts in one namespace are not seen from
+// another, mount_namespaces(7)), so on the host it stays empty, whoever runs. A directory per
+// container cost one more mkdir and rmdir, half a millisecond on that disk (RESULTS.md,
+// "session 9").
 //
 // `kept` (a detached container's RECORD/overlay, spec.hpp kAnnotationRootUpper): upper and work
 // are KEPT/upper and KEPT/work instead, made on the container's first run and used again as
@@ -137,7 +148,8 @@ class ContainerOverlay {
   ContainerOverlay() = default;
   static ContainerOverlay create(const std::filesystem::path& dir, std::vector<std::string> layers,
                                  uid_t owner_uid, gid_t owner_gid,
-                                 const std::filesystem::path& kept = {}, bool in_memory = false);
+                                 const std::filesystem::path& kept = {},
+                                 const std::filesystem::path& in_memory_at = {});
   ContainerOverlay(ContainerOverlay&& other) noexcept;
   ContainerOverlay& operator=(ContainerOverlay&& other) noexcept;
   ContainerOverlay(const ContainerOverlay&) = delete;
@@ -147,12 +159,19 @@ class ContainerOverlay {
   // The mounted overlay (an O_PATH descriptor of its root): held until the directories go.
   void hold(UniqueFd mounted) noexcept { held_ = std::move(mounted); }
   // Drops the held mount and removes the directories on a thread of its own (see above); the
-  // destructor waits for it. Without it, the destructor does the same itself.
-  void give_back_in_background();
+  // destructor waits for it. Without it, the destructor does the same itself. In memory
+  // there are no directories: the thread, which only drops the mount, is returned, and its
+  // owner joins it last (after the state directory went: its removal and the grace period
+  // overlap); otherwise an empty one.
+  [[nodiscard]] std::jthread give_back_in_background();
 
-  // DIR/rootfs: where create(DIR, ...) has the overlay mounted.
+  // DIR/rootfs: where create(DIR, ...) has the overlay mounted (on disk: kept, or --userns).
   static std::filesystem::path mount_point_in(const std::filesystem::path& dir) {
     return dir / "rootfs";
+  }
+  // STATE_ROOT/rootfs: the mount point of every root in memory (`in_memory_at`, see above).
+  static std::filesystem::path in_memory_mount_point(const std::filesystem::path& state_root) {
+    return state_root / "rootfs";
   }
   const OverlayDirs& dirs() const { return dirs_; }
   const std::string& mount_point() const { return mount_point_; }
@@ -163,13 +182,13 @@ class ContainerOverlay {
 
  private:
   void give_back() noexcept;  // waits for the thread, or drops the mount and removes the dirs
-  void make_in_memory();
+  void make_in_memory(const std::filesystem::path& at);
   static void remove_dirs(const std::filesystem::path& dir, bool in_memory) noexcept;
 
   std::filesystem::path dir_;  // "" when none
   OverlayDirs dirs_;
   std::string mount_point_;
-  bool in_memory_ = false;  // upper and work on the child's tmpfs: only mount_point_ is ours
+  bool in_memory_ = false;  // upper and work on the child's tmpfs: nothing on the host is ours
   UniqueFd held_;
   std::thread giving_back_;
 };

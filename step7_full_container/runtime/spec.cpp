@@ -849,6 +849,19 @@ void read_mycontainer_annotations(Spec& spec) {
     }
     spec.root_upper = *upper;
   }
+  if (auto size = take(spec.annotations, kAnnotationRootSize)) {
+    std::uint64_t bytes = 0;
+    const auto [end, error] = std::from_chars(size->data(), size->data() + size->size(), bytes);
+    if (error != std::errc() || end != size->data() + size->size() || bytes == 0) {
+      annotation_error(kAnnotationRootSize,
+                       fmt::format("{} is not a number of bytes (1 or more)", quote(*size)));
+    }
+    if (spec.root_layers.empty()) {
+      annotation_error(kAnnotationRootSize, "a writable layer's size needs image layers (" +
+                                                std::string(kAnnotationRootLayers) + ")");
+    }
+    spec.root_size = bytes;
+  }
 }
 
 // --- the whole document -----------------------------------------------------------------------
@@ -1071,6 +1084,7 @@ std::map<std::string, std::string> write_annotations(const Spec& spec) {
     out[kAnnotationRootLayers] = nlohmann::json(spec.root_layers).dump();
   }
   if (!spec.root_upper.empty()) out[kAnnotationRootUpper] = spec.root_upper;
+  if (spec.root_size) out[kAnnotationRootSize] = std::to_string(*spec.root_size);
   return out;
 }
 

@@ -314,6 +314,11 @@ inline constexpr const char* kAnnotationRootLayers = "io.mycontainer.root.layers
 // directory and removed with it. Only mycontainer's own monitor names one, and only its own
 // record's (engine.cpp refuse_for_create): a bundle cannot point create at a host directory.
 inline constexpr const char* kAnnotationRootUpper = "io.mycontainer.root.upper";
+// The size of a container's writable layer when it is in memory (a tmpfs: runtime/overlay.hpp,
+// upper_in_memory), in bytes: `run --storage-opt size=SIZE IMAGE`. Absent: half of the memory
+// limit, or without one half of the RAM (engine.cpp upper_size). Refused where the writable
+// layer is on disk (a kept upper layer, --userns): nothing there could bound it.
+inline constexpr const char* kAnnotationRootSize = "io.mycontainer.root.size";
 // The image a container was made from, by id ("sha256:..."): kept as a plain annotation, and
 // recorded in the container's state (what `rmi` checks before removing an image).
 inline constexpr const char* kAnnotationImage = "io.mycontainer.image";
@@ -346,6 +351,8 @@ struct Spec {
   std::vector<std::string> root_layers;
   // kAnnotationRootUpper: the directory that keeps the upper layer over runs ("" fresh).
   std::string root_upper;
+  // kAnnotationRootSize: the bound of a writable layer in memory (--storage-opt size=).
+  std::optional<std::uint64_t> root_size;
 
   bool operator==(const Spec&) const = default;
 };

@@ -20,9 +20,11 @@
 #include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
+#include <sstream>  // std::istringstream: df and /proc/meminfo
 #include <string>
 #include <vector>
 
+#include <fmt/ranges.h>  // fmt::join
 #include <nlohmann/json.hpp>
 
 #include "background.hpp"
@@ -38,6 +40,10 @@ namespace fs = std::filesystem;
 fs::path state_dir_of(const std::string& name) {
   return "/run/mycontainer/containers/" + name;
 }
+
+// The mount point of every root whose upper layer is in memory, each in its container's own
+// mount namespace (runtime/overlay.hpp, in_memory_mount_point): empty on the host.
+const fs::path kSharedMountPoint = "/run/mycontainer/rootfs";
 
 // Mount points of the host that have anything to do with container `name`, or any overlay
 // whose options name a directory of `layers_dir` ("" when none).
@@ -152,9 +158,10 @@ TEST_F(Image, TwoContainersOfOneImageDoNotSeeEachOthersFiles) {
   EXPECT_TRUE(fs::exists(root / "etc/new-file"));
   EXPECT_EQ(read_file((root / "app/version").string()), "mine\n");
   // Its upper directory is on a tmpfs in its own mount namespace (runtime/overlay.hpp,
-  // upper_in_memory): on the host, only the mount point.
+  // upper_in_memory): on the host, nothing of it; the mount point is one for all, and empty.
   EXPECT_FALSE(fs::exists(state_dir_of(a) / "overlay"));
-  EXPECT_TRUE(fs::is_empty(state_dir_of(a) / "rootfs"));
+  EXPECT_FALSE(fs::exists(state_dir_of(a) / "rootfs"));
+  EXPECT_TRUE(fs::is_empty(kSharedMountPoint));
 
   const std::string b = unique_name("img-b");
   const RunResult second = run(run_argv(
@@ -185,11 +192,13 @@ TEST_F(Image, CleanupRemovesWhatAKilledRuntimeLeft) {
   runtime.wait();
   // The container dies with its runtime (PR_SET_PDEATHSIG), and its mount namespace with it:
   // the overlay was never in the host's mount table, and what it wrote was in a tmpfs of that
-  // namespace. The mount point is still there.
+  // namespace. Only its state directory is left, with nothing of the overlay in it.
   ASSERT_TRUE(wait_until([&] { return pids_matching("/bin/sleep " + seconds).empty(); }));
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
-  EXPECT_TRUE(fs::exists(state_dir_of(name) / "rootfs"));
+  EXPECT_TRUE(fs::exists(state_dir_of(name)));
+  EXPECT_FALSE(fs::exists(state_dir_of(name) / "rootfs"));
   EXPECT_FALSE(fs::exists(state_dir_of(name) / "overlay"));
+  EXPECT_TRUE(fs::is_empty(kSharedMountPoint));
 
   const RunResult cleanup = run({bin("mycontainer"), "cleanup"});
   EXPECT_EQ(cleanup.status, 0) << cleanup.err;
@@ -269,8 +278,8 @@ TEST_F(Image, TheUpperLayerIsInMemoryAndGoesWithTheContainer) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "x\n")) << r.out;
   EXPECT_TRUE(contains(r.out, " overlay ")) << r.out;
-  EXPECT_TRUE(contains(r.out, "upperdir=" + (state_dir_of(name) / "rootfs/upper").string()))
-      << r.out;
+  EXPECT_TRUE(contains(r.out, "upperdir=" + (kSharedMountPoint / "upper").string())) << r.out;
+  EXPECT_TRUE(fs::is_empty(kSharedMountPoint));
   EXPECT_FALSE(fs::exists(state_dir_of(name))) << "upper or work directory left behind";
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
   EXPECT_EQ("", diff(before, HostSnapshot::take()));
@@ -455,6 +464,64 @@ TEST_F(RunImage, TheImagesConfigMakesTheProcess) {
   EXPECT_EQ(r.out, "image\n/etc\n1234\n");  // Env, WorkingDir, User (a name in its passwd)
   EXPECT_FALSE(fs::exists(state_dir_of(name)));
   EXPECT_EQ(host_mounts_of(name, store_), "");
+}
+
+// The writable layer in memory has a bound (engine.cpp upper_size): --storage-opt size=, else
+// half of -m, else half of the RAM. A write past it fails with ENOSPC inside the container (not
+// the OOM killer, not the host's memory), and the host keeps nothing of it.
+TEST_F(RunImage, TheWritableLayerInMemoryHasABound) {
+  const HostSnapshot before = HostSnapshot::take();
+  const std::string fill = "dd if=/dev/zero of=/big bs=64k count=64 2>&1; df -k / | tail -1";
+  const std::string name = unique_name("img-size");
+  const RunResult small = run_image(name, {"-u", "0", "--storage-opt", "size=1m"}, {fill});
+  EXPECT_EQ(small.status, 0) << small.err;
+  EXPECT_TRUE(contains(small.out, "No space left on device")) << small.out;
+  EXPECT_TRUE(contains(small.out, " 1024 ")) << small.out;  // df: 1024 KiB in all
+  // -m 32m: 16 MiB; 4 MiB fit.
+  const RunResult half = run_image(unique_name("img-size"), {"-u", "0", "-m", "32m"}, {fill});
+  EXPECT_EQ(half.status, 0) << half.err;
+  EXPECT_FALSE(contains(half.out, "No space left")) << half.out;
+  EXPECT_TRUE(contains(half.out, " 16384 ")) << half.out;
+  // Without either: half of the RAM (tmpfs(5) size=50%), in KiB as df counts.
+  const RunResult ram = run_image(unique_name("img-size"), {}, {"df -k / | tail -1"});
+  std::istringstream meminfo(read_file("/proc/meminfo"));
+  std::string key;
+  std::uint64_t total_kib = 0;
+  meminfo >> key >> total_kib;  // "MemTotal:       24576000 kB"
+  std::istringstream df(ram.out);
+  std::string fs_name;
+  std::uint64_t size_kib = 0;
+  df >> fs_name >> size_kib;
+  EXPECT_NEAR(static_cast<double>(size_kib), total_kib / 2.0, total_kib / 100.0) << ram.out;
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+  EXPECT_EQ(host_mounts_of(name, store_), "");
+  EXPECT_EQ("", diff(before, HostSnapshot::take()));
+}
+
+// Where the writable layer is on disk, --storage-opt size= cannot apply: one line that says
+// what to do, docker's exit code 125, and nothing made. (docker refuses it the same way on a
+// storage driver that cannot bound a layer.)
+TEST_F(RunImage, StorageOptWhereItCannotApplyIsOneLine) {
+  const HostSnapshot before = HostSnapshot::take();
+  const std::string mc = bin("mycontainer");
+  struct Case {
+    std::vector<std::string> argv;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{mc, "--store", store_, "run", "-d", "--storage-opt", "size=1m", kRef}, "add --rm"},
+           {{mc, "--store", store_, "run", "--userns", "--storage-opt", "size=1m", kRef},
+            "drop --userns"},
+           {{mc, "run", "--storage-opt", "size=1m", "--", "/bin/true"}, "--rootfs DIR"},
+           {{mc, "--store", store_, "run", "--storage-opt", "inodes=10", kRef}, "only size=SIZE"},
+           {{mc, "--store", store_, "run", "--storage-opt", "size=lots", kRef}, "size"}}) {
+    SCOPED_TRACE(fmt::format("{}", fmt::join(c.argv, " ")));
+    const RunResult r = run(c.argv);
+    EXPECT_EQ(r.status, 125) << r.err;
+    EXPECT_TRUE(contains(r.err, c.says)) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ("", diff(before, HostSnapshot::take()));
 }
 
 TEST_F(RunImage, FlagsOverrideItAsDockersDo) {
@@ -752,6 +819,32 @@ TEST_F(RunImage, WithUsernsTheImagesOwnersShowAndWritesAreTheMappedRoots) {
   EXPECT_FALSE(fs::exists(state_dir_of(name)));
   EXPECT_EQ(host_mounts_of(name, store_), "");
   EXPECT_EQ("", diff(before, HostSnapshot::take()));
+}
+
+// The refusal before Linux 6.15 comes before the runtime makes anything (engine.cpp): no state
+// directory, no child. Checked on any kernel: `setarch --uname-2.6` has uname(2) report a 2.6
+// release to the runtime (personality(2) UNAME26). --explain narrates each step: none may
+// come before the refusal. `run -d` too, before its record.
+TEST_F(RunImage, WithUsernsOnAnOldKernelIsRefusedBeforeAnythingIsMade) {
+  for (const bool detached : {false, true}) {
+    SCOPED_TRACE(detached ? "run -d" : "run");
+    const HostSnapshot before = HostSnapshot::take();
+    std::vector<std::string> argv{"/usr/bin/setarch", "--uname-2.6", bin("mycontainer"),
+                                  "--store",          store_,        "run",
+                                  "--explain",        "--net",       "none",
+                                  "--userns"};
+    if (detached) argv.emplace_back("-d");
+    argv.insert(argv.end(), {kRef, "/bin/true"});
+    const RunResult r = run(argv);
+    EXPECT_EQ(r.status, 125) << r.err;
+    EXPECT_TRUE(contains(r.err, "needs Linux 6.15 or later (")) << r.err;
+    // What it narrates first only reads (the image's /etc/passwd); nothing is made.
+    for (const char* made : {"mkdir", "clone", "state.json", "cgroup"}) {
+      EXPECT_FALSE(contains(r.err, made)) << made << " before the refusal:\n" << r.err;
+    }
+    EXPECT_TRUE(contains(lines_of(r.err).back(), "needs Linux 6.15")) << r.err;
+    EXPECT_EQ("", diff(before, HostSnapshot::take()));
+  }
 }
 
 TEST_F(RunImage, AMissingImageIsOneClearLine) {

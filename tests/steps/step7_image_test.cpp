@@ -9,6 +9,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <functional>  // std::function: each_string
+#include <regex>       // the oracle of the hand-written grammar
 #include <thread>
 
 #include "image/store.hpp"
@@ -58,6 +60,54 @@ TEST(ImageReference, InvalidOnesSayWhy) {
   expect_usage_error([] { parse_reference("a//b"); }, "name component");
   expect_usage_error([] { parse_reference("-a"); }, "name component");
   expect_usage_error([] { parse_reference(std::string(300, 'a')); }, "255");
+}
+
+// Every string of 0 to `max` characters of `alphabet`, to `f`.
+void each_string(const std::string& alphabet, std::size_t max,
+                 const std::function<void(const std::string&)>& f, std::string s = "") {
+  f(s);
+  if (s.size() == max) return;
+  for (const char c : alphabet) each_string(alphabet, max, f, s + c);
+}
+
+bool parses(const std::string& text) {
+  try {
+    parse_reference(text);
+    return true;
+  } catch (const ctr::UsageError&) {
+    return false;
+  }
+}
+
+// image/reference.cpp matches docker's grammar by hand; docker's own regular expressions
+// (distribution/reference regexp.go) are the oracle: every short string of the characters
+// that matter is accepted by both, or by neither.
+TEST(ImageReference, TheHandWrittenGrammarIsDockersRegularExpressions) {
+  const std::regex component("[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*");
+  const std::regex tag(R"([\w][\w.-]{0,127})");
+  const std::regex registry(
+      R"((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?)");
+  each_string("a0._-", 6, [&](const std::string& s) {
+    EXPECT_EQ(parses("u/" + s), std::regex_match(s, component)) << "component '" << s << "'";
+  });
+  each_string("aZ_.-:", 5, [&](const std::string& s) {
+    if (s.find(':') != std::string::npos) return;  // the tag is after the last ':'
+    EXPECT_EQ(parses("u:" + s), std::regex_match(s, tag)) << "tag '" << s << "'";
+  });
+  EXPECT_TRUE(parses("u:" + std::string(128, 'a')));
+  EXPECT_FALSE(parses("u:" + std::string(129, 'a')));
+  // A first component with a '.' or a ':' is a registry (normalize.go splitDockerDomain).
+  each_string("aF-.:1[]", 5, [&](const std::string& s) {
+    if (s.find_first_of(".:") == std::string::npos) return;
+    EXPECT_EQ(parses(s + "/x"), std::regex_match(s, registry)) << "registry '" << s << "'";
+  });
+  const std::string hex(64, 'e');
+  EXPECT_TRUE(mycontainer::image::is_digest("sha256:" + hex));
+  for (const std::string& bad :
+       {"sha256:" + hex.substr(1), "sha256:" + hex + "0", "sha256:" + std::string(64, 'E'),
+        "sha512:" + hex, "sha256:" + hex.substr(1) + "g", std::string("sha256:")}) {
+    EXPECT_FALSE(mycontainer::image::is_digest(bad)) << bad;
+  }
 }
 
 // --- The store, through the commands ---
