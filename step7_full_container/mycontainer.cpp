@@ -80,12 +80,13 @@ void accept_the_steps_form(const CLI::App& app, std::vector<char*>& args, char* 
     args.insert(args.begin() + 1, run_word);
     return;
   }
-  bool command = false;
-  try {
-    command = app.get_subcommand(std::string(first)) != nullptr;
-  } catch (const CLI::OptionNotFound&) {
-  }
-  if (!option && !command) {
+  if (option) return;  // one of ours (--root DIR ...): CLI11 reads it, and the command after it
+  // get_subcommand(NAME) throws when there is none: the filter asks without an exception, which
+  // costs about 0.1 ms in a static binary (its unwind tables are searched).
+  const std::string name(first);
+  const bool command =
+      !app.get_subcommands([&](const CLI::App* s) { return s->check_name(name); }).empty();
+  if (!command) {
     throw ctr::UsageError(fmt::format(
         "'{}' is not a mycontainer command; to run it in a container: mycontainer run -- {} "
         "(mycontainer --help lists the commands)",
