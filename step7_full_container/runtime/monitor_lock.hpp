@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <filesystem>
 
+#include "ctr/fd.hpp"  // ctr::UniqueFd
+
 namespace mycontainer {
 
 // RECORDS/monitors.lock (records_root()): an empty file; only its locks matter.
@@ -31,8 +33,19 @@ std::filesystem::path monitor_lock_file();
 void create_monitor_lock_file();
 // A fresh byte offset for one monitor: random, 1 to 2^62 (far below off_t's limit).
 uint64_t new_monitor_lock();
-// True if some process holds a lock at byte `offset` of the file. False when nobody does, and
-// when the file is missing or cannot be opened (then the caller takes the long way).
+// The file opened once, to ask about many bytes: `ps` asks of every container, one fcntl(2)
+// each and nothing else (no path is made again per container).
+class MonitorLocks {
+ public:
+  MonitorLocks();  // opens monitor_lock_file(); missing or unreadable: no byte is held
+  // True if some process holds a lock at byte `offset` of the file. False when nobody does, and
+  // when the file could not be opened (then the caller takes the long way).
+  bool held(uint64_t offset) const;
+
+ private:
+  ctr::UniqueFd fd_;
+};
+// The same question once: MonitorLocks().held(offset).
 bool monitor_lock_held(uint64_t offset);
 
 }  // namespace mycontainer
