@@ -99,7 +99,7 @@ std::optional<Record> read_record(const fs::path& dir) {
   }
 }
 
-void write_record(const fs::path& dir, const Record& r) {
+void write_record_file(const fs::path& dir, const Record& r) {
   const nlohmann::json j = {{"id", r.id},
                             {"name", r.name},
                             {"image", r.image},
@@ -126,6 +126,10 @@ void write_record(const fs::path& dir, const Record& r) {
     ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
   }
   ctr::check(::rename(tmp.c_str(), final_path.c_str()), "rename", final_path.string());
+}
+
+void write_record(const fs::path& dir, const Record& r) {
+  write_record_file(dir, r);
   sync_index(r.id);
 }
 

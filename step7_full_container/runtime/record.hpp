@@ -70,6 +70,9 @@ std::string iso8601_ns(int64_t ns);
 std::optional<Record> read_record(const std::filesystem::path& dir);
 // Atomic (rename(2)); then the index's line of the record is updated (record_index.hpp).
 void write_record(const std::filesystem::path& dir, const Record& r);
+// record.json alone, the index left as it was: for many records at once, then one sync_index()
+// of all their ids (ps writes what it found of the records whose monitor is gone).
+void write_record_file(const std::filesystem::path& dir, const Record& r);
 
 // The container a word names, docker's way: a full id, a name, or an id prefix that only one
 // container has. Throws LifecycleError "No such container: WORD" or

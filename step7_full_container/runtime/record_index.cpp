@@ -6,7 +6,7 @@
 #include <sys/stat.h>  // fstat(2)
 #include <unistd.h>    // write(2), getpid(2)
 
-#include <algorithm>  // std::all_of
+#include <algorithm>  // std::all_of, std::sort, std::binary_search
 #include <charconv>   // std::from_chars
 #include <vector>
 
@@ -349,23 +349,36 @@ std::string read_index_text() {
 }
 
 void sync_index(const std::string& id) {
+  sync_index(std::vector<std::string>{id});
+}
+
+void sync_index(const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
   const IndexLock lock;
   const std::string old = read_index_text();
   std::string text(kIndexHeader);
   text += '\n';
   // The other records' lines are copied as they are, not parsed: this runs at every write of
   // every record, and parsing 500 lines cost 3 ms of CPU. Only whole lines of this format.
+  std::vector<std::string_view> synced(ids.begin(), ids.end());
+  std::sort(synced.begin(), synced.end());
+  const auto is_synced = [&](std::string_view line) {
+    const auto tab = line.find('\t');
+    return tab != std::string_view::npos &&
+           std::binary_search(synced.begin(), synced.end(), line.substr(0, tab));
+  };
   std::string_view rest = old;
   if (rest.substr(0, kIndexHeader.size() + 1) == text) {
     rest.remove_prefix(text.size());
-    const std::string own = id + '\t';
     for (size_t nl; (nl = rest.find('\n')) != std::string_view::npos; rest.remove_prefix(nl + 1)) {
-      if (rest.substr(0, own.size()) != own) text.append(rest.substr(0, nl + 1));
+      if (!is_synced(rest.substr(0, nl))) text.append(rest.substr(0, nl + 1));
     }
   }
   // The record.json of now, not the caller's copy: of two writers of one record, the one
   // that syncs last copies what the other wrote last.
-  if (const auto r = read_record(record_dir(id))) text += index_line(*r);
+  for (const auto& id : ids) {
+    if (const auto r = read_record(record_dir(id))) text += index_line(*r);
+  }
   write_index(text);
 }
 
