@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>    // gmtime_r(3)
+#include <numeric>  // std::iota
 #include <cstdlib>  // std::getenv
 
 #include <fmt/format.h>
@@ -224,18 +225,16 @@ RecordIds::RecordIds() {
     }
   }
   // Sorted as strings sort (bytes as unsigned), for find().
-  const auto less = [](const auto& a, const auto& b) {
-    return std::string_view(a.data(), a.size()) < std::string_view(b.data(), b.size());
-  };
-  std::sort(ids_.begin(), ids_.end(), less);
+  order_.resize(ids_.size());
+  std::iota(order_.begin(), order_.end(), uint32_t{0});
+  std::sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) { return id(a) < id(b); });
 }
 
-size_t RecordIds::find(std::string_view id) const {
-  const auto it = std::lower_bound(
-      ids_.begin(), ids_.end(), id,
-      [](const auto& a, std::string_view b) { return std::string_view(a.data(), a.size()) < b; });
-  if (it == ids_.end() || std::string_view(it->data(), it->size()) != id) return ids_.size();
-  return static_cast<size_t>(it - ids_.begin());
+size_t RecordIds::find(std::string_view wanted) const {
+  const auto it = std::lower_bound(order_.begin(), order_.end(), wanted,
+                                   [&](uint32_t k, std::string_view b) { return id(k) < b; });
+  if (it == order_.end() || id(*it) != wanted) return ids_.size();
+  return static_cast<size_t>(it - order_.begin());
 }
 
 std::vector<std::string> list_record_ids() {

@@ -97,12 +97,18 @@ class RecordIds {
  public:
   RecordIds();  // reads RECORDS/containers (none when it is missing)
   size_t size() const { return ids_.size(); }
-  std::string_view operator[](size_t i) const { return {ids_[i].data(), ids_[i].size()}; }
-  // The position of id, or size() when there is no such record.
+  // The i-th id in sorted order.
+  std::string_view operator[](size_t i) const { return id(order_[i]); }
+  // The position of id in sorted order, or size() when there is no such record.
   size_t find(std::string_view id) const;
 
  private:
-  std::vector<std::array<char, 64>> ids_;
+  std::string_view id(uint32_t k) const { return {ids_[k].data(), ids_[k].size()}; }
+
+  std::vector<std::array<char, 64>> ids_;  // as the directory lists them
+  // Their positions in ids_, sorted by id: sorting moves 4 bytes an id, not 64 (sorting the
+  // ids themselves took 2.4 times the instructions at 500 records, callgrind).
+  std::vector<uint32_t> order_;
 };
 
 // flock(2) on a record's directory, held until destruction: `start`, `rm`, `rename` and the
