@@ -6,9 +6,13 @@
 #   scripts/bench-ps.sh [N] [BINARY...]     # default N=500, BINARY build/bin/mycontainer
 #
 # Every record's monitor is one live process (a python3 that sleeps): so each record costs
-# what a live monitor costs. It holds a lock on each record's byte of monitors.lock, as
-# mycontainer-monitor does (runtime/monitor_lock.hpp), and its pid and start time are in
-# each record.json, so a mycontainer that checks /proc/PID/stat finds it alive too. The
+# what a live monitor costs. It holds a lock on each record's byte of monitors.lock as
+# mycontainer-monitor does (runtime/monitor_lock.hpp): an open file description lock (OFD),
+# through a descriptor of its own for each byte, so that the kernel keeps N locks on the file,
+# as it does for N monitors (one process's POSIX locks on adjacent bytes would be merged into
+# one, and each question about a byte would cost less than with real monitors). Its pid and
+# start time are in each record.json, so a mycontainer that checks /proc/PID/stat finds it
+# alive too. The
 # records are written as record.json and as lines of the index (runtime/record_index.hpp):
 # each version of mycontainer reads what it knows.
 #
@@ -45,12 +49,19 @@ mkdir -p "$tmp/state" "$tmp/empty" "$tmp/records/containers"
 
 # The lock bytes, one per record (any distinct numbers: these are fake monitors).
 seq 1000001 $((1000000 + N)) >"$tmp/bytes"
-# The monitor: locks each byte (a read lock, as the monitor takes), says so, sleeps.
+# The monitor: locks each byte (a read lock, F_OFD_SETLK, as the monitor takes: fcntl(2)) on
+# a descriptor of its own, says so, sleeps.
 python3 -c '
-import fcntl, sys, time
-f = open(sys.argv[1], "rb")
+import fcntl, os, resource, struct, sys, time
+_, most = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))
+fds = []
 for line in open(sys.argv[2]):
-    fcntl.lockf(f, fcntl.LOCK_SH, 1, int(line))
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    # struct flock: l_type, l_whence (short), l_start, l_len (off_t), l_pid (int)
+    lock = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, int(line), 1, 0)
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
+    fds.append(fd)
 print("ready", flush=True)
 time.sleep(100000)
 ' "$tmp/records/monitors.lock" "$tmp/bytes" >"$tmp/holder.out" &

@@ -33,16 +33,10 @@ uint64_t new_monitor_lock() {
   return (r >> 2) | 1;
 }
 
-bool monitor_lock_held(uint64_t offset) {
-  if (offset == 0) return false;
-  // Opened once per records root: `ps` asks this of every container, one fcntl(2) each.
-  static std::string opened;
-  static ctr::UniqueFd fd;
-  if (const auto path = monitor_lock_file().string(); path != opened) {
-    fd = ctr::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    opened = path;
-  }
-  if (!fd) return false;
+MonitorLocks::MonitorLocks() : fd_(::open(monitor_lock_file().c_str(), O_RDONLY | O_CLOEXEC)) {}
+
+bool MonitorLocks::held(uint64_t offset) const {
+  if (offset == 0 || !fd_) return false;
   // "Would a write lock on this byte conflict?" answers whether anybody holds any lock there;
   // F_OFD_GETLK only asks, it takes nothing (fcntl(2), "Open file description locks").
   struct flock probe {};
@@ -50,8 +44,12 @@ bool monitor_lock_held(uint64_t offset) {
   probe.l_whence = SEEK_SET;
   probe.l_start = static_cast<off_t>(offset);
   probe.l_len = 1;
-  if (::fcntl(fd.get(), F_OFD_GETLK, &probe) != 0) return false;
+  if (::fcntl(fd_.get(), F_OFD_GETLK, &probe) != 0) return false;
   return probe.l_type != F_UNLCK;
+}
+
+bool monitor_lock_held(uint64_t offset) {
+  return offset != 0 && MonitorLocks().held(offset);
 }
 
 }  // namespace mycontainer

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>    // gmtime_r(3)
+#include <numeric>  // std::iota
 #include <cstdlib>  // std::getenv
 
 #include <fmt/format.h>
@@ -99,7 +100,7 @@ std::optional<Record> read_record(const fs::path& dir) {
   }
 }
 
-void write_record(const fs::path& dir, const Record& r) {
+void write_record_file(const fs::path& dir, const Record& r) {
   const nlohmann::json j = {{"id", r.id},
                             {"name", r.name},
                             {"image", r.image},
@@ -126,6 +127,10 @@ void write_record(const fs::path& dir, const Record& r) {
     ctr::check(::write(fd.get(), text.data(), text.size()), "write", tmp.string());
   }
   ctr::check(::rename(tmp.c_str(), final_path.c_str()), "rename", final_path.string());
+}
+
+void write_record(const fs::path& dir, const Record& r) {
+  write_record_file(dir, r);
   sync_index(r.id);
 }
 
@@ -220,18 +225,16 @@ RecordIds::RecordIds() {
     }
   }
   // Sorted as strings sort (bytes as unsigned), for find().
-  const auto less = [](const auto& a, const auto& b) {
-    return std::string_view(a.data(), a.size()) < std::string_view(b.data(), b.size());
-  };
-  std::sort(ids_.begin(), ids_.end(), less);
+  order_.resize(ids_.size());
+  std::iota(order_.begin(), order_.end(), uint32_t{0});
+  std::sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) { return id(a) < id(b); });
 }
 
-size_t RecordIds::find(std::string_view id) const {
-  const auto it = std::lower_bound(
-      ids_.begin(), ids_.end(), id,
-      [](const auto& a, std::string_view b) { return std::string_view(a.data(), a.size()) < b; });
-  if (it == ids_.end() || std::string_view(it->data(), it->size()) != id) return ids_.size();
-  return static_cast<size_t>(it - ids_.begin());
+size_t RecordIds::find(std::string_view wanted) const {
+  const auto it = std::lower_bound(order_.begin(), order_.end(), wanted,
+                                   [&](uint32_t k, std::string_view b) { return id(k) < b; });
+  if (it == order_.end() || id(*it) != wanted) return ids_.size();
+  return static_cast<size_t>(it - order_.begin());
 }
 
 std::vector<std::string> list_record_ids() {

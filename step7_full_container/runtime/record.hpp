@@ -70,6 +70,9 @@ std::string iso8601_ns(int64_t ns);
 std::optional<Record> read_record(const std::filesystem::path& dir);
 // Atomic (rename(2)); then the index's line of the record is updated (record_index.hpp).
 void write_record(const std::filesystem::path& dir, const Record& r);
+// record.json alone, the index left as it was: for many records at once, then one sync_index()
+// of all their ids (ps writes what it found of the records whose monitor is gone).
+void write_record_file(const std::filesystem::path& dir, const Record& r);
 
 // The container a word names, docker's way: a full id, a name, or an id prefix that only one
 // container has. Throws LifecycleError "No such container: WORD" or
@@ -94,12 +97,18 @@ class RecordIds {
  public:
   RecordIds();  // reads RECORDS/containers (none when it is missing)
   size_t size() const { return ids_.size(); }
-  std::string_view operator[](size_t i) const { return {ids_[i].data(), ids_[i].size()}; }
-  // The position of id, or size() when there is no such record.
+  // The i-th id in sorted order.
+  std::string_view operator[](size_t i) const { return id(order_[i]); }
+  // The position of id in sorted order, or size() when there is no such record.
   size_t find(std::string_view id) const;
 
  private:
-  std::vector<std::array<char, 64>> ids_;
+  std::string_view id(uint32_t k) const { return {ids_[k].data(), ids_[k].size()}; }
+
+  std::vector<std::array<char, 64>> ids_;  // as the directory lists them
+  // Their positions in ids_, sorted by id: sorting moves 4 bytes an id, not 64 (sorting the
+  // ids themselves took 2.4 times the instructions at 500 records, callgrind).
+  std::vector<uint32_t> order_;
 };
 
 // flock(2) on a record's directory, held until destruction: `start`, `rm`, `rename` and the

@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runtime/record.hpp"  // mycontainer::Record
 
@@ -104,6 +105,8 @@ std::string read_index_text();
 std::map<std::string, Record> read_index();
 // Makes id's line the copy of its record.json, or removes it when the record is gone.
 void sync_index(const std::string& id);
+// The same for several records, in one writing of the index.
+void sync_index(const std::vector<std::string>& ids);
 // Writes the whole index from the record.json files (cleanup).
 void rebuild_index();
 

@@ -441,6 +441,69 @@ TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
   ::unsetenv("MC_RECORDS_ROOT");
 }
 
+// No root needed: records whose monitor is gone (its lock free, no process with its pid and
+// start time) and whose container left no state: as after a reboot, or monitor and container
+// both killed. The first ps writes down what it found, as `cleanup` would (Exited (255), a --rm
+// one removed), so that the next ps reads "exited" in the index instead of asking again, which
+// cost 25 ms at 500 such records on every ps. One whose container left state is cleanup's.
+TEST(Step7Ps, AMonitorFoundGoneIsWrittenDownByTheFirstPs) {
+  const TempDir records("mctl-ps-lost"), state("mctl-ps-lost-state");
+  ::setenv("MC_RECORDS_ROOT", records.path().c_str(), 1);
+  mycontainer::create_monitor_lock_file();
+  const int64_t now = mycontainer::now_ns(), hour = int64_t{3600} * 1000000000;
+  const auto lost_record = [&](char c, const std::string& name, int hours_ago) {
+    mycontainer::Record r{.id = std::string(64, c),
+                          .name = name,
+                          .image = "/srv/rootfs",
+                          .command = {"/bin/sleep", "900000"},
+                          .created_ns = now - hours_ago * hour,
+                          .auto_remove = false,
+                          .stop_timeout = 10,
+                          .ports = {},
+                          .status = "running",
+                          .pid = 1,
+                          .monitor_pid = ::getpid(),
+                          .monitor_start_time = 1,  // not ours: the monitor is another, gone
+                          .monitor_lock = mycontainer::new_monitor_lock(),  // held by nobody
+                          .started_ns = now - hours_ago * hour};
+    fs::create_directories(mycontainer::record_dir(r.id));
+    mycontainer::write_record(mycontainer::record_dir(r.id), r);
+    return r;
+  };
+  const auto lost = lost_record('a', "lost", 1);
+  auto removed = lost_record('b', "lost-rm", 2);
+  removed.auto_remove = true;
+  mycontainer::write_record(mycontainer::record_dir(removed.id), removed);
+  const auto kept = lost_record('c', "kept", 3);
+  fs::create_directories(ctr::container_dir(kept.id, state.path()));  // its state, left
+  const auto ps = [&] {
+    const auto r = run({bin("mycontainer"), "--root", state.path().string(), "ps", "-a", "--format",
+                        "{{.Names}} {{.Status}}"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  };
+  EXPECT_EQ(ps(),
+            "lost Exited (255) Less than a second ago\n"
+            "kept Exited (255) 3 hours ago\n");
+  const auto written = mycontainer::read_record(mycontainer::record_dir(lost.id));
+  ASSERT_TRUE(written);
+  EXPECT_EQ(written->status, "exited");
+  EXPECT_EQ(written->exit_code, 255);
+  EXPECT_GE(written->finished_ns, now);
+  const auto index = mycontainer::read_index();
+  ASSERT_EQ(index.count(lost.id), 1u);
+  EXPECT_EQ(index.at(lost.id).status, "exited") << "the next ps would ask again";
+  EXPECT_FALSE(fs::exists(mycontainer::record_dir(removed.id))) << "--rm: removed";
+  EXPECT_EQ(index.count(removed.id), 0u);
+  EXPECT_EQ(mycontainer::read_record(mycontainer::record_dir(kept.id))->status, "running")
+      << "its state is cleanup's to remove";
+  // The same listing again, now from the index's line (its end time, now seconds ago).
+  EXPECT_TRUE(std::regex_match(ps(), std::regex("lost Exited \\(255\\) (Less than a second|"
+                                                "1 second|[0-9]+ seconds) ago\n"
+                                                "kept Exited \\(255\\) 3 hours ago\n")));
+  ::unsetenv("MC_RECORDS_ROOT");
+}
+
 // ==========================================================================================
 // logs -f: it sleeps until the log is written, and ends with the container
 // ==========================================================================================

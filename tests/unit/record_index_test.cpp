@@ -258,6 +258,25 @@ TEST_F(RecordsRoot, WriteRecordKeepsTheIndexAndRemovalsLeaveIt) {
   EXPECT_EQ(index.count(changed.id), 0u);
 }
 
+// ps writes the record.json of many records, then their lines in one writing of the index.
+TEST_F(RecordsRoot, RecordFilesFirstThenOneSyncOfAllTheirLines) {
+  for (const char c : {'1', '2', '3'}) write(sample(c));
+  Record one = sample('1'), three = sample('3');
+  one.status = three.status = "exited";
+  for (const auto* r : {&one, &three}) {
+    mycontainer::write_record_file(mycontainer::record_dir(r->id), *r);
+  }
+  EXPECT_EQ(mycontainer::read_index().at(one.id).status, sample('1').status) << "not yet";
+  fs::remove_all(mycontainer::record_dir(sample('2').id));
+  mycontainer::sync_index(std::vector<std::string>{three.id, sample('2').id, one.id});
+  const auto index = mycontainer::read_index();
+  ASSERT_EQ(index.size(), 2u);
+  expect_same(index.at(one.id), one);
+  expect_same(index.at(three.id), three);
+  mycontainer::sync_index(std::vector<std::string>{});  // nothing: the file stays as it is
+  EXPECT_EQ(mycontainer::read_index().size(), 2u);
+}
+
 TEST_F(RecordsRoot, TheMappedIndexIsTheFileAsItWasWhenMapped) {
   EXPECT_EQ(mycontainer::MappedIndex().text(), "");  // no index yet
   write(sample('1'));
