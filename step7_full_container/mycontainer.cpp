@@ -80,7 +80,9 @@ void accept_the_steps_form(const CLI::App& app, std::vector<char*>& args, char* 
     args.insert(args.begin() + 1, run_word);
     return;
   }
-  if (option) return;  // one of ours (--root DIR ..., --store DIR run ...): CLI11 reads it, and the command after it
+  if (option)
+    return;  // one of ours (--root DIR ..., --store DIR run ...): CLI11 reads it, and the command
+             // after it
   // get_subcommand(NAME) throws when there is none: the filter asks without an exception, which
   // costs about 0.1 ms in a static binary (its unwind tables are searched).
   const std::string name(first);

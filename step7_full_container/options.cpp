@@ -32,15 +32,22 @@ const std::map<std::string, NetworkMode> kNetworkModes = {
 }  // namespace
 
 void add_run_options(CLI::App& run, RunOptions& o) {
+  // The repeatable options (-e, -v, -p, --tmpfs, --cap-add, ...) take one value each time
+  // (allow_extra_args(false)): a vector option of CLI11 would otherwise go on taking words,
+  // the image and the command included (`run -e X=1 alpine sh` as docker reads it).
   ctr::add_common_options(run, o.common);
   run.add_option("--name", o.name, "container name (default: mc-XXXXXXXX)");
   run.add_option("--hostname", o.hostname, "host name inside (default: the name)");
-  run.add_option("-e,--env", o.env, "set an environment variable, KEY=VALUE")->take_all();
+  run.add_option("-e,--env", o.env, "set an environment variable, KEY=VALUE")
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_option("-w,--workdir", o.workdir, "working directory inside")->capture_default_str();
   run.add_option("-u,--user", o.user_spec, "run the command as UID[:GID] (or names)");
-  run.add_option("-v,--volume", o.volume_specs, "bind mount HOST:CONTAINER[:ro]")->take_all();
+  run.add_option("-v,--volume", o.volume_specs, "bind mount HOST:CONTAINER[:ro]")
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_flag("--read-only", o.read_only, "mount the root filesystem read-only");
-  run.add_option("--tmpfs", o.tmpfs, "mount a tmpfs at PATH")->take_all();
+  run.add_option("--tmpfs", o.tmpfs, "mount a tmpfs at PATH")->take_all()->allow_extra_args(false);
   run.add_option_function<std::string>(
       "-m,--memory",
       [&](const std::string& v) { o.limits.memory_bytes = ctr::parse_memory_limit(v); },
@@ -68,26 +75,33 @@ void add_run_options(CLI::App& run, RunOptions& o) {
   run.add_flag("--nat", o.nat, "masquerade the subnet so containers reach the outside");
   run.add_option("-p,--publish", o.publish,
                  "publish a port: [IP:]HOSTPORT:PORT[/tcp|udp] (repeatable; needs --net bridge)")
-      ->take_all();
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_flag("-t,--tty", o.tty, "give the command a terminal (a pty)");
   run.add_flag("-i,--interactive", o.interactive, "keep stdin attached");
   run.add_flag("--init", o.init,
                "run a small init as PID 1 that reaps orphans and forwards signals");
   run.add_flag("--userns", o.userns, "as root: map the container's root to an unprivileged range");
-  run.add_option("--cap-add", o.cap_add, "add a capability (or ALL)")->take_all();
-  run.add_option("--cap-drop", o.cap_drop, "drop a capability (or ALL)")->take_all();
+  run.add_option("--cap-add", o.cap_add, "add a capability (or ALL)")
+      ->take_all()
+      ->allow_extra_args(false);
+  run.add_option("--cap-drop", o.cap_drop, "drop a capability (or ALL)")
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_flag(
       "--privileged", o.privileged,
       "UNSAFE: every capability, no seccomp, no masked paths: the container can take the host");
   run.add_option("--security-opt", o.security_opts, "no-new-privileges=false, seccomp=unconfined")
-      ->take_all();
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_option_function<std::string>(
          "--seccomp", [&](const std::string& v) { o.seccomp = v == "default"; },
          "default or unconfined")
       ->check(CLI::IsMember({"default", "unconfined"}));
   run.add_option("--ulimit", o.ulimit_specs,
                  "resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096")
-      ->take_all();
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_option("--stop-timeout", o.stop_timeout, "seconds from a forwarded SIGTERM to SIGKILL")
       ->capture_default_str();
   run.add_flag("--timings", o.timings, "print how long each phase of the start took");
@@ -104,7 +118,7 @@ void add_run_options(CLI::App& run, RunOptions& o) {
                  "size=SIZE: the most an image's container can write (default: half of -m, or "
                  "of the RAM)")
       ->take_all()
-      ->allow_extra_args(false);  // one value each time: the image and command follow
+      ->allow_extra_args(false);
 }
 
 Volume parse_volume(const std::string& spec) {

@@ -677,6 +677,41 @@ TEST_F(Step7, EnvOptionSetsCopiesAndOverrides) {
   EXPECT_FALSE(contains(r.out, "PATH=/usr/local")) << "a default overridden stays once";
 }
 
+// docker's command line has no `--` before the image or the command: each repeatable option
+// takes one value, and the words after it are the command's, options of the command included.
+TEST_F(Step7, RepeatableOptionsTakeOneValueAndLeaveTheCommand) {
+  const auto r = run({bin("mycontainer"),
+                      "run",
+                      "--rootfs",
+                      rootfs(),
+                      "--name",
+                      new_name(),
+                      "--net",
+                      "none",
+                      "-e",
+                      "MCT7_ONE=1",
+                      "-e",
+                      "MCT7_TWO=2",
+                      "--tmpfs",
+                      "/mnt",
+                      "--cap-add",
+                      "NET_RAW",
+                      "--cap-drop",
+                      "MKNOD",
+                      "--security-opt",
+                      "no-new-privileges=true",
+                      "--ulimit",
+                      "nofile=512",
+                      "-v",
+                      rootfs() + "/etc:/srv:ro",
+                      "/bin/sh",
+                      "-c",
+                      "echo $MCT7_ONE $MCT7_TWO; ulimit -n; grep -c ' /mnt tmpfs' /proc/mounts; "
+                      "test -e /srv/passwd && echo volume"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "1 2\n512\n1\nvolume\n");
+}
+
 TEST_F(Step7, TtyAddsTerm) {
   const auto r = mc({"-t"}, {"/bin/sh", "-c", "echo TERM=$TERM"});
   ASSERT_EQ(r.status, 0) << r.err;
