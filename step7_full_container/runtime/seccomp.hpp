@@ -27,7 +27,7 @@
 //    --privileged or --seccomp unconfined lifts them.
 //  - io_uring is refused (docker 25+ does the same).
 //  - No x32 ABI on x86_64 (docker allows it): an x32 call kills the process, and the filter
-//    is a third shorter, which each container start pays for (seccomp.cpp, sibling_arches).
+//    is 29% shorter, which each container start pays for (seccomp.cpp, sibling_arches).
 //  - No setuid/setgid bits (chmod, open/creat/mknod modes; openat2, whose mode seccomp cannot
 //    read, answers ENOSYS): a file the container makes in the shared rootfs or a volume is a
 //    file on the host's file system, and a setuid-root one there is a root shell for any host
