@@ -82,8 +82,9 @@ void refuse_clashing_subnet(const std::string& bridge, Ipv4Cidr gateway) {
 // and route behind (the bridge is shared and stays). One that has no address yet is ours to give
 // one. True when it has the gateway's address already, false when it has no address; another
 // subnet's address is refused.
-bool serves_subnet(const NetlinkSocket& nl, const std::string& bridge, Ipv4Cidr gateway) {
-  const std::vector<Ipv4Cidr> present = ipv4_addresses(nl, bridge);
+bool serves_subnet(const NetlinkSocket& nl, rtnl_link* link, Ipv4Cidr gateway) {
+  const std::string bridge = rtnl_link_get_name(link);
+  const std::vector<Ipv4Cidr> present = ipv4_addresses(nl, link);
   if (present.empty()) return false;
   for (const Ipv4Cidr& a : present) {
     if (a.addr == gateway.addr && a.prefix == gateway.prefix) return true;
@@ -119,12 +120,12 @@ Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
     // Every container after the first finds the bridge ready: its address (and so the route
     // to the subnet, its own) and up. Nothing to check or change then: five netlink requests
     // and a read of /proc/net/route less per start (#16).
-    if (serves_subnet(nl, name, gateway) && (rtnl_link_get_flags(link.get()) & IFF_UP) != 0) {
+    if (serves_subnet(nl, link.get(), gateway) && (rtnl_link_get_flags(link.get()) & IFF_UP) != 0) {
       narrate({.call = fmt::format("rtnl_addr_alloc_cache('{}')", name),
                .result = fmt::format("has {} and is up: ready", gateway.to_string()),
                .shell = fmt::format("ip addr show {}", name),
                .man = "ip-address(8), rtnetlink(7)"});
-      return Bridge(std::move(name), gateway, created);
+      return Bridge(std::move(name), gateway, created, rtnl_link_get_ifindex(link.get()));
     }
     refuse_clashing_subnet(name, gateway);
   } else {
@@ -146,7 +147,7 @@ Bridge Bridge::ensure(std::string name, Ipv4Cidr gateway) {
   }
   add_address(nl, name, gateway, /*exist_ok=*/true);
   set_link_up(nl, name);
-  return Bridge(std::move(name), gateway, created);
+  return Bridge(std::move(name), gateway, created, rtnl_link_get_ifindex(link.get()));
 }
 
 // --- VethPair ---------------------------------------------------------------------------
@@ -227,11 +228,12 @@ VethPair& VethPair::operator=(VethPair&& other) noexcept {
   return *this;
 }
 
+// Both name the host end by its name alone (change_link_named), and the bridge by the index
+// ensure() found: one RTM_NEWLINK each, no RTM_GETLINK before it (three fewer per start).
 void VethPair::attach_to(const Bridge& bridge) {
-  LinkPtr master = require_link(nl_, bridge.name());
   LinkPtr changes = new_link();
-  rtnl_link_set_master(changes.get(), rtnl_link_get_ifindex(master.get()));  // IFLA_MASTER
-  change_link(nl_, host_, changes.get());
+  rtnl_link_set_master(changes.get(), bridge.index());  // IFLA_MASTER
+  change_link_named(nl_, host_, changes.get());
   narrate({.call = fmt::format("rtnl_link_change('{}', IFLA_MASTER={})", host_, bridge.name()),
            .result = "attached",
            .shell = fmt::format("ip link set {} master {}", host_, bridge.name()),
@@ -239,7 +241,13 @@ void VethPair::attach_to(const Bridge& bridge) {
 }
 
 void VethPair::up() {
-  set_link_up(nl_, host_);
+  LinkPtr changes = new_link();
+  rtnl_link_set_flags(changes.get(), IFF_UP);  // administratively up (netdevice(7))
+  change_link_named(nl_, host_, changes.get());
+  narrate({.call = fmt::format("rtnl_link_change('{}', flags |= IFF_UP)", host_),
+           .result = "up",
+           .shell = fmt::format("ip link set {} up", host_),
+           .man = "ip-link(8), netdevice(7)"});
 }
 
 void VethPair::move_peer_to_netns(pid_t pid) {

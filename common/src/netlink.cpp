@@ -61,6 +61,8 @@ constexpr struct {
     {NLE_BAD_SOCK, EBADF},       {NLE_MSGSIZE, EMSGSIZE},
 };
 
+constexpr size_t kReceiveBuffer = 32768;  // bytes: see NetlinkSocket::NetlinkSocket
+
 int errno_from_nle(int rc) {
   for (const auto& [nle, err] : kNleToErrno)
     if (nle == std::abs(rc)) return err;
@@ -75,10 +77,21 @@ NetlinkSocket::NetlinkSocket() : state_(std::make_unique<State>()) {
   nl_cb* cb = nl_socket_get_cb(state_->sock);
   nl_cb_err(cb, NL_CB_CUSTOM, remember_kernel_errno, &state_->kernel_errno);
   nl_cb_put(cb);
+  // One recvmsg(2) per message: by default libnl first peeks at each message (MSG_PEEK |
+  // MSG_TRUNC) to learn its size, then reads it again, two calls where one does. With a
+  // buffer of its own size libnl reads at once; 32 KiB holds every message rtnetlink sends
+  // us: a dump's part is at most 32 KiB (netlink_recvmsg caps max_recvmsg_len there), and
+  // one link's reply without RTEXT_FILTER_VF a few KiB. A bigger one would fail loudly
+  // (NLE_MSG_TRUNC), never be cut silently.
+  check_rc(nl_socket_set_msg_buf_size(state_->sock, kReceiveBuffer), "nl_socket_set_msg_buf_size",
+           "32768");
+  nl_socket_disable_msg_peek(state_->sock);
   // socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE) + bind(2): from here on, this
   // socket speaks to the network namespace we are in now, whatever setns(2) happens later.
   check_rc(nl_connect(state_->sock, NETLINK_ROUTE), "nl_connect", "NETLINK_ROUTE");
 }
+
+NetlinkSocket::NetlinkSocket(std::nullptr_t) noexcept {}
 
 NetlinkSocket::NetlinkSocket(NetlinkSocket&&) noexcept = default;
 NetlinkSocket& NetlinkSocket::operator=(NetlinkSocket&&) noexcept = default;
@@ -170,6 +183,12 @@ void change_link(const NetlinkSocket& nl, std::string_view name, rtnl_link* chan
               std::string(name));
 }
 
+void change_link_named(const NetlinkSocket& nl, std::string_view name, rtnl_link* changes) {
+  const std::string n(name);
+  rtnl_link_set_name(changes, n.c_str());  // the key: libnl sends it when orig has no index
+  nl.check_rc(rtnl_link_change(nl.get(), new_link().get(), changes, 0), "rtnl_link_change", n);
+}
+
 bool delete_link(const NetlinkSocket& nl, std::string_view name) {
   LinkPtr link = new_link();
   rtnl_link_set_name(link.get(), std::string(name).c_str());
@@ -183,14 +202,72 @@ bool delete_link(const NetlinkSocket& nl, std::string_view name) {
   return true;
 }
 
-void set_link_up(const NetlinkSocket& nl, std::string_view name) {
+namespace {
+
+// A link named by its index alone: rtnl_link_change and the address and route requests need
+// nothing else, so a caller that knows the index skips the RTM_GETLINK that finds it.
+LinkPtr link_at(int ifindex) {
+  LinkPtr link = new_link();
+  rtnl_link_set_ifindex(link.get(), ifindex);
+  return link;
+}
+
+void set_link_up_at(const NetlinkSocket& nl, int ifindex, std::string_view name) {
   LinkPtr changes = new_link();
   rtnl_link_set_flags(changes.get(), IFF_UP);  // administratively up (netdevice(7))
-  change_link(nl, name, changes.get());
+  nl.check_rc(rtnl_link_change(nl.get(), link_at(ifindex).get(), changes.get(), 0),
+              "rtnl_link_change", std::string(name));
   narrate({.call = fmt::format("rtnl_link_change('{}', flags |= IFF_UP)", name),
            .result = "up",
            .shell = fmt::format("ip link set {} up", name),
            .man = "ip-link(8), netdevice(7)"});
+}
+
+bool add_address_at(const NetlinkSocket& nl, int ifindex, std::string_view name, Ipv4Cidr address,
+                    bool exist_ok) {
+  AddrPtr addr(not_null(rtnl_addr_alloc()));
+  NlAddrPtr local = make_nl_addr(address.addr, address.prefix);
+  rtnl_addr_set_ifindex(addr.get(), ifindex);
+  nl.check_rc(rtnl_addr_set_local(addr.get(), local.get()), "rtnl_addr_set_local",
+              address.to_string());
+  rtnl_addr_set_prefixlen(addr.get(), address.prefix);
+  const int err = nl.errno_of(rtnl_addr_add(nl.get(), addr.get(), NLM_F_EXCL));
+  if (err != 0 && !(err == EEXIST && exist_ok))
+    throw SyscallError(err, "rtnl_addr_add", fmt::format("{} dev {}", address.to_string(), name));
+  narrate({.call = fmt::format("rtnl_addr_add('{}', {})", name, address.to_string()),
+           .result = err == 0 ? "added" : "present already",
+           .shell = fmt::format("ip addr add {} dev {}", address.to_string(), name),
+           .man = "ip-address(8), rtnetlink(7)"});
+  return err == 0;
+}
+
+void add_default_route_at(const NetlinkSocket& nl, int ifindex, std::string_view name,
+                          uint32_t gateway) {
+  RoutePtr route(not_null(rtnl_route_alloc()));
+  rtnl_route_set_family(route.get(), AF_INET);
+  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);      // `ip route` shows table main
+  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);     // what `ip route add` records
+  rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);  // via a gateway: beyond the link
+  rtnl_route_set_type(route.get(), RTN_UNICAST);
+  NlAddrPtr any = make_nl_addr(0, 0);  // 0.0.0.0/0, "default": matches every destination
+  nl.check_rc(rtnl_route_set_dst(route.get(), any.get()), "rtnl_route_set_dst", "default");
+  rtnl_nexthop* hop = not_null(rtnl_route_nh_alloc());
+  NlAddrPtr via = make_nl_addr(gateway, 32);
+  rtnl_route_nh_set_gateway(hop, via.get());
+  rtnl_route_nh_set_ifindex(hop, ifindex);
+  rtnl_route_add_nexthop(route.get(), hop);  // the route owns the next hop from here on
+  const std::string what = fmt::format("default via {} dev {}", format_ipv4(gateway), name);
+  nl.check_rc(rtnl_route_add(nl.get(), route.get(), NLM_F_EXCL), "rtnl_route_add", what);
+  narrate({.call = fmt::format("rtnl_route_add({})", what),
+           .result = "added",
+           .shell = fmt::format("ip route add {}", what),
+           .man = "ip-route(8), rtnetlink(7)"});
+}
+
+}  // namespace
+
+void set_link_up(const NetlinkSocket& nl, std::string_view name) {
+  set_link_up_at(nl, rtnl_link_get_ifindex(require_link(nl, name).get()), name);
 }
 
 void rename_link(const NetlinkSocket& nl, std::string_view old_name, std::string_view new_name) {
@@ -205,35 +282,22 @@ void rename_link(const NetlinkSocket& nl, std::string_view old_name, std::string
 }
 
 bool add_address(const NetlinkSocket& nl, std::string_view name, Ipv4Cidr address, bool exist_ok) {
-  LinkPtr link = require_link(nl, name);
-  AddrPtr addr(not_null(rtnl_addr_alloc()));
-  NlAddrPtr local = make_nl_addr(address.addr, address.prefix);
-  rtnl_addr_set_ifindex(addr.get(), rtnl_link_get_ifindex(link.get()));
-  nl.check_rc(rtnl_addr_set_local(addr.get(), local.get()), "rtnl_addr_set_local",
-              address.to_string());
-  rtnl_addr_set_prefixlen(addr.get(), address.prefix);
-  const int err = nl.errno_of(rtnl_addr_add(nl.get(), addr.get(), NLM_F_EXCL));
-  if (err != 0 && !(err == EEXIST && exist_ok))
-    throw SyscallError(err, "rtnl_addr_add", fmt::format("{} dev {}", address.to_string(), name));
-  narrate({.call = fmt::format("rtnl_addr_add('{}', {})", name, address.to_string()),
-           .result = err == 0 ? "added" : "present already",
-           .shell = fmt::format("ip addr add {} dev {}", address.to_string(), name),
-           .man = "ip-address(8), rtnetlink(7)"});
-  return err == 0;
+  return add_address_at(nl, rtnl_link_get_ifindex(require_link(nl, name).get()), name, address,
+                        exist_ok);
 }
 
-std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, std::string_view name) {
-  LinkPtr link = require_link(nl, name);
+std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, rtnl_link* link) {
+  const int index = rtnl_link_get_ifindex(link);
   nl_cache* raw = nullptr;
-  nl.check_rc(rtnl_addr_alloc_cache(nl.get(), &raw), "rtnl_addr_alloc_cache", name);
+  nl.check_rc(rtnl_addr_alloc_cache(nl.get(), &raw), "rtnl_addr_alloc_cache",
+              rtnl_link_get_name(link));
   const CachePtr cache(raw);
   std::vector<Ipv4Cidr> out;
   for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
     auto* addr = reinterpret_cast<rtnl_addr*>(o);  // libnl's objects share a header: its cast
     const nl_addr* local = rtnl_addr_get_local(addr);
-    if (rtnl_addr_get_ifindex(addr) != rtnl_link_get_ifindex(link.get()) ||
-        rtnl_addr_get_family(addr) != AF_INET || local == nullptr ||
-        nl_addr_get_len(local) != sizeof(uint32_t))
+    if (rtnl_addr_get_ifindex(addr) != index || rtnl_addr_get_family(addr) != AF_INET ||
+        local == nullptr || nl_addr_get_len(local) != sizeof(uint32_t))
       continue;
     uint32_t wire = 0;
     std::memcpy(&wire, nl_addr_get_binary_addr(local), sizeof wire);
@@ -243,26 +307,7 @@ std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, std::string_view n
 }
 
 void add_default_route(const NetlinkSocket& nl, std::string_view name, uint32_t gateway) {
-  LinkPtr link = require_link(nl, name);
-  RoutePtr route(not_null(rtnl_route_alloc()));
-  rtnl_route_set_family(route.get(), AF_INET);
-  rtnl_route_set_table(route.get(), RT_TABLE_MAIN);      // `ip route` shows table main
-  rtnl_route_set_protocol(route.get(), RTPROT_BOOT);     // what `ip route add` records
-  rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);  // via a gateway: beyond the link
-  rtnl_route_set_type(route.get(), RTN_UNICAST);
-  NlAddrPtr any = make_nl_addr(0, 0);  // 0.0.0.0/0, "default": matches every destination
-  nl.check_rc(rtnl_route_set_dst(route.get(), any.get()), "rtnl_route_set_dst", "default");
-  rtnl_nexthop* hop = not_null(rtnl_route_nh_alloc());
-  NlAddrPtr via = make_nl_addr(gateway, 32);
-  rtnl_route_nh_set_gateway(hop, via.get());
-  rtnl_route_nh_set_ifindex(hop, rtnl_link_get_ifindex(link.get()));
-  rtnl_route_add_nexthop(route.get(), hop);  // the route owns the next hop from here on
-  const std::string what = fmt::format("default via {} dev {}", format_ipv4(gateway), name);
-  nl.check_rc(rtnl_route_add(nl.get(), route.get(), NLM_F_EXCL), "rtnl_route_add", what);
-  narrate({.call = fmt::format("rtnl_route_add({})", what),
-           .result = "added",
-           .shell = fmt::format("ip route add {}", what),
-           .man = "ip-route(8), rtnetlink(7)"});
+  add_default_route_at(nl, rtnl_link_get_ifindex(require_link(nl, name).get()), name, gateway);
 }
 
 // --- Names ------------------------------------------------------------------------------
@@ -326,15 +371,18 @@ void add_default_route(std::string_view name, uint32_t gateway) {
   add_default_route(nl, name, gateway);
 }
 
+namespace {
+// lo is always interface 1 of a network namespace (LOOPBACK_IFINDEX in the kernel), so the
+// change can name it by index, without asking for its description first.
+constexpr int kLoopbackIndex = 1;
+}  // namespace
+
 void bring_up_loopback() {
   NetlinkSocket nl;
-  // lo is always interface 1 of a network namespace (LOOPBACK_IFINDEX in the kernel), so
-  // the change can name it by index, without asking for its description first.
-  LinkPtr lo = new_link();
-  rtnl_link_set_ifindex(lo.get(), 1);
   LinkPtr changes = new_link();
   rtnl_link_set_flags(changes.get(), IFF_UP);
-  nl.check_rc(rtnl_link_change(nl.get(), lo.get(), changes.get(), 0), "rtnl_link_change", "lo");
+  nl.check_rc(rtnl_link_change(nl.get(), link_at(kLoopbackIndex).get(), changes.get(), 0),
+              "rtnl_link_change", "lo");
   narrate({.call = "rtnl_link_change(ifindex 1 'lo', flags |= IFF_UP)",
            .result = "up",
            .shell = "ip link set lo up",
@@ -344,12 +392,14 @@ void bring_up_loopback() {
 void configure_container_interface(std::string_view peer, std::string_view name, Ipv4Cidr address,
                                    uint32_t gateway) {
   NetlinkSocket nl;  // opened here, so in the container's network namespace
-  set_link_up(nl, "lo");
+  set_link_up_at(nl, kLoopbackIndex, "lo");
   if (peer != name) rename_link(nl, peer, name);  // while down (see rename_link)
-  add_address(nl, name, address, /*exist_ok=*/false);
-  set_link_up(nl, name);
+  // Looked up once: the three requests below name it by its index.
+  const int index = rtnl_link_get_ifindex(require_link(nl, name).get());
+  add_address_at(nl, index, name, address, /*exist_ok=*/false);
+  set_link_up_at(nl, index, name);
   // Only now: the kernel refuses a route via a gateway it cannot reach on an up link.
-  add_default_route(nl, name, gateway);
+  add_default_route_at(nl, index, name, gateway);
 }
 
 }  // namespace ctr

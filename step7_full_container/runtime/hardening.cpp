@@ -64,8 +64,9 @@ const std::vector<std::string>& default_read_only_paths() {
 }
 
 void mask_paths(const std::vector<std::string>& paths, const std::string& root) {
+  const UniqueFd root_fd = open_root_dir(root);  // once for the whole list (path.hpp)
   for (const auto& path : paths) {
-    std::optional<UniqueFd> target = open_in_root_if_present(root, path);
+    std::optional<UniqueFd> target = open_in_root_if_present(root_fd, root, path);
     if (!target) continue;
     struct stat st {};
     check(::fstat(target->get(), &st), "fstat", shown(root, path));
@@ -81,15 +82,16 @@ void mask_paths(const std::vector<std::string>& paths, const std::string& root) 
 }
 
 void make_paths_read_only(const std::vector<std::string>& paths, const std::string& root) {
+  const UniqueFd root_fd = open_root_dir(root);
   for (const auto& path : paths) {
-    std::optional<UniqueFd> target = open_in_root_if_present(root, path);
+    std::optional<UniqueFd> target = open_in_root_if_present(root_fd, root, path);
     if (!target) continue;
     // A bind mount of the path onto itself makes it a mount of its own, whose flags we can
     // change without touching the rest of /proc (MS_RDONLY is ignored on this first call).
     mount_on_fd(fd_path(target->get()), *target, shown(root, path), "", MS_BIND | MS_REC);
     // Our descriptor still names the object *under* the new mount: remounting through it
     // would make the whole of /proc read-only. Resolve the path again to reach the new mount.
-    UniqueFd top = open_in_root(root, path, O_PATH);
+    UniqueFd top = open_in_root(root_fd, root, path, O_PATH);
     remount_bind_read_only(top, shown(root, path), MS_NOSUID | MS_NODEV | MS_NOEXEC);
   }
 }

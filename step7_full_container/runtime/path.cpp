@@ -33,11 +33,6 @@ std::string shown(const std::string& root, const std::string& path) {
   return path[0] == '/' ? out + path : out + "/" + path;
 }
 
-UniqueFd open_root_dir(const std::string& root) {
-  const std::string r = root.empty() ? "/" : root;
-  return UniqueFd(check(::open(r.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", r));
-}
-
 // The components of path, with "." dropped and ".." applied by name, clamped at the root:
 // exactly what the kernel does under RESOLVE_IN_ROOT when no symlink is involved.
 std::vector<std::string> lexical_components(const std::string& path) {
@@ -68,8 +63,7 @@ namespace {
 // open_in_root without the exception: the descriptor, or -errno. ENOENT is an everyday
 // answer for some callers (docker's masked paths name files only some machines have), and a
 // C++ exception costs tens of microseconds on a container's start path.
-long openat2_in_root(const std::string& root, const std::string& path, int flags) {
-  UniqueFd root_fd = open_root_dir(root);
+long openat2_in_root(int root_fd, const std::string& root, const std::string& path, int flags) {
   open_how how{};
   how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
   // RESOLVE_IN_ROOT: "/" and ".." stop at root_fd, as if we had chroot'ed there.
@@ -78,7 +72,7 @@ long openat2_in_root(const std::string& root, const std::string& path, int flags
   const std::string rel = path.empty() ? "." : path;
   long fd = -1;
   for (int attempt = 0; attempt < 8; ++attempt) {
-    fd = ::syscall(SYS_openat2, root_fd.get(), rel.c_str(), &how, sizeof how);
+    fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
     // EAGAIN: a concurrent rename made ".." resolution ambiguous; openat2(2) says retry.
     if (fd >= 0 || errno != EAGAIN) break;
   }
@@ -101,8 +95,18 @@ bool openat2_missing(long rc) {
 
 }  // namespace
 
+UniqueFd open_root_dir(const std::string& root) {
+  const std::string r = root.empty() ? "/" : root;
+  return UniqueFd(check(::open(r.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open", r));
+}
+
 UniqueFd open_in_root(const std::string& root, const std::string& path, int flags) {
-  const long fd = openat2_in_root(root, path, flags);
+  return open_in_root(open_root_dir(root), root, path, flags);
+}
+
+UniqueFd open_in_root(const UniqueFd& root_fd, const std::string& root, const std::string& path,
+                      int flags) {
+  const long fd = openat2_in_root(root_fd.get(), root, path, flags);
   if (openat2_missing(fd)) return open_in_root_no_symlinks(root, path, flags);
   if (fd < 0) throw_errno(static_cast<int>(-fd), "openat2", shown(root, path));
   return UniqueFd(static_cast<int>(fd));
@@ -110,7 +114,12 @@ UniqueFd open_in_root(const std::string& root, const std::string& path, int flag
 
 std::optional<UniqueFd> open_in_root_if_present(const std::string& root, const std::string& path,
                                                 int flags) {
-  const long fd = openat2_in_root(root, path, flags);
+  return open_in_root_if_present(open_root_dir(root), root, path, flags);
+}
+
+std::optional<UniqueFd> open_in_root_if_present(const UniqueFd& root_fd, const std::string& root,
+                                                const std::string& path, int flags) {
+  const long fd = openat2_in_root(root_fd.get(), root, path, flags);
   if (fd == -ENOENT) {
     narrate({.call = fmt::format("openat2(\"{}\", \"{}\")", root, path),
              .result = "not present",

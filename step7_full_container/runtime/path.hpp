@@ -32,6 +32,20 @@ UniqueFd open_in_root(const std::string& root, const std::string& path, int flag
 std::optional<UniqueFd> open_in_root_if_present(const std::string& root, const std::string& path,
                                                 int flags = O_PATH);
 
+// The root for a run of lookups: open(root, O_PATH|O_DIRECTORY). Each call above opens its
+// root anew (and closes it), two system calls per path; a loop over many paths below one
+// root (the masked paths: twenty) holds it open instead and passes it to the overloads below.
+// Open it after anything is mounted on the root itself: a descriptor keeps naming what was
+// there when it was opened (the note at mount_on_fd).
+UniqueFd open_root_dir(const std::string& root);
+
+// open_in_root and open_in_root_if_present below an open root (`root_fd`, from
+// open_root_dir(root); `root` names it in messages and for the fallback).
+UniqueFd open_in_root(const UniqueFd& root_fd, const std::string& root, const std::string& path,
+                      int flags = O_PATH);
+std::optional<UniqueFd> open_in_root_if_present(const UniqueFd& root_fd, const std::string& root,
+                                                const std::string& path, int flags = O_PATH);
+
 // The fallback: walks `path` one component at a time below root with O_NOFOLLOW, ".." is
 // resolved by name (it cannot leave root), and any symlink on the way is refused with ELOOP.
 // Stricter than open_in_root (a rootfs with /dev -> /something fails), but never wrong.

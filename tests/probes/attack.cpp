@@ -662,6 +662,34 @@ void open_tree_attr_proc(int, char**) {
   BLOCKED("open_tree_attr: %s", err_name(errno));
 }
 
+// An x32 system call (x86_64's numbers with bit 30 set, __X32_SYSCALL_BIT) from a 64-bit
+// process: the kernel reports it under x86_64's audit architecture, so a filter that checks
+// only the architecture and the plain number lets it through (seccomp(2) "Caveats"). The call
+// is keyctl, which the filter refuses by name, in a child: a filter without the x32 ABI kills
+// the child with SIGSYS (its bad-architecture action). Kernels built without x32, or booted
+// with it off, answer ENOSYS themselves; that answer is the kernel's, not the filter's.
+void x32_syscall(int, char**) {
+#if defined(__x86_64__)
+  constexpr long kX32SyscallBit = 0x40000000;
+  const pid_t pid = ::fork();
+  if (pid < 0) BLOCKED("fork: %s", err_name(errno));
+  if (pid == 0) {
+    const long rc =
+        ::syscall(kX32SyscallBit | SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
+    _exit(rc >= 0 ? 0 : (errno & 0x7f) + 1);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) BLOCKED("waitpid: %s", err_name(errno));
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) BLOCKED("x32 keyctl: killed by SIGSYS");
+  if (WIFSIGNALED(status)) BLOCKED("x32 keyctl: killed by signal %d", WTERMSIG(status));
+  const int code = WEXITSTATUS(status);
+  if (code == 0) SUCCEEDED("x32 keyctl returned a keyring");
+  BLOCKED("x32 keyctl: %s", err_name(code - 1));
+#else
+  SKIPPED("x32 is an x86_64 ABI");
+#endif
+}
+
 // A setuid-root file where the host can reach it: the container's /tmp is the shared rootfs's
 // /tmp on the host. Made 0700 after the try either way, then removed: nothing stays.
 void setuid_file(int argc, char** argv) {
@@ -767,6 +795,7 @@ constexpr Attack kAttacks[] = {
     {"net_ifaces", net_ifaces},
     {"abstract_socket", abstract_socket},
     {"open_tree_attr", open_tree_attr_proc},
+    {"x32_syscall", x32_syscall},
     {"setuid_file", setuid_file},
     {"raw_sockets", raw_sockets},
     {"icmp_ping", icmp_ping},

@@ -631,6 +631,17 @@ TEST_F(MycontainerOptions, OpenTreeAttrIsRefusedEvenWithSysAdmin) {
       << v.detail;
 }
 
+// The default filter lists x86_64 and x86, not x32 (seccomp.hpp): a call with x32's number bit
+// must meet libseccomp's bad-architecture action (the process dies of SIGSYS), not the
+// x86_64 rules, and not an ENOSYS that only says this kernel has x32 off.
+TEST_F(MycontainerOptions, AnX32SystemCallIsKilledByTheFilter) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "x32 is an x86_64 ABI";
+#endif
+  const Verdict v = attack({"--net", "none"}, {"x32_syscall"});
+  EXPECT_EQ(v.word + " " + v.detail, "BLOCKED x32 keyctl: killed by SIGSYS") << v.raw;
+}
+
 // Item 3: `#!/proc/self/exe` in a script run by a relative path from the working directory
 // (the check resolved it from "/"), and the same script execute-only for another user.
 TEST_F(MycontainerOptions, RelativeScriptNamingProcSelfExeIsRefused) {

@@ -78,13 +78,16 @@ class Bridge {
   Ipv4Cidr gateway() const noexcept { return gateway_; }
   // True when this call created the bridge (false: it was there already).
   bool created() const noexcept { return created_; }
+  // Its interface index, as ensure() found it: what IFLA_MASTER names (attach_to).
+  int index() const noexcept { return index_; }
 
  private:
-  Bridge(std::string name, Ipv4Cidr gateway, bool created)
-      : name_(std::move(name)), gateway_(gateway), created_(created) {}
+  Bridge(std::string name, Ipv4Cidr gateway, bool created, int index)
+      : name_(std::move(name)), gateway_(gateway), created_(created), index_(index) {}
   std::string name_;
   Ipv4Cidr gateway_;
   bool created_ = false;
+  int index_ = 0;
 };
 
 // --- The veth pair ----------------------------------------------------------------------
@@ -110,7 +113,7 @@ class VethPair {
   static VethPair create_in_netns(std::string host_name, std::string peer_name,
                                   const UniqueFd& netns);
 
-  VethPair() = default;
+  VethPair() : nl_(nullptr) {}  // no pair, and no socket until there is one
   VethPair(VethPair&& other) noexcept;
   VethPair& operator=(VethPair&& other) noexcept;
   VethPair(const VethPair&) = delete;

@@ -14,6 +14,7 @@
 // Watch it:  ip -br link; ip -br addr; ip monitor link address route
 #pragma once
 
+#include <cstddef>      // std::nullptr_t
 #include <cstdint>      // uint32_t
 #include <memory>       // std::unique_ptr
 #include <string>       // std::string
@@ -45,6 +46,9 @@ void validate_link_name(std::string_view name, std::string_view what = "link");
 class NetlinkSocket {
  public:
   NetlinkSocket();  // throws SyscallError
+  // No socket, as a moved-from one: for an owner that may never need one (an empty
+  // VethPair: every container has one, and socket + bind are six system calls).
+  explicit NetlinkSocket(std::nullptr_t) noexcept;
   NetlinkSocket(NetlinkSocket&&) noexcept;
   NetlinkSocket& operator=(NetlinkSocket&&) noexcept;
   NetlinkSocket(const NetlinkSocket&) = delete;
@@ -80,15 +84,19 @@ LinkPtr get_link(const NetlinkSocket& nl, std::string_view name);
 LinkPtr require_link(const NetlinkSocket& nl, std::string_view name);
 // RTM_NEWLINK on an existing link: libnl sends the attributes set on `changes` only.
 void change_link(const NetlinkSocket& nl, std::string_view name, rtnl_link* changes);
+// The same without looking the link up first (change_link asks for its index): the request
+// carries the name (IFLA_IFNAME, interface index 0) and the kernel finds the link by it
+// (rtnetlink(7)). Sets the name on `changes`. One request instead of two.
+void change_link_named(const NetlinkSocket& nl, std::string_view name, rtnl_link* changes);
 bool delete_link(const NetlinkSocket& nl, std::string_view name);
 void set_link_up(const NetlinkSocket& nl, std::string_view name);
 void rename_link(const NetlinkSocket& nl, std::string_view old_name, std::string_view new_name);
 // `ip addr add ADDRESS dev NAME` (RTM_NEWADDR with NLM_F_CREATE|NLM_F_EXCL, as ip sends it).
 // Returns false when the link has that address already and exist_ok is set.
 bool add_address(const NetlinkSocket& nl, std::string_view name, Ipv4Cidr address, bool exist_ok);
-// The IPv4 addresses of link `name` (RTM_GETADDR, a dump of every address, filtered by the
-// link's index): what `ip -4 addr show dev NAME` lists.
-std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, std::string_view name);
+// The IPv4 addresses of `link` (from get_link: RTM_GETADDR, a dump of every address, filtered
+// by the link's index): what `ip -4 addr show dev NAME` lists.
+std::vector<Ipv4Cidr> ipv4_addresses(const NetlinkSocket& nl, rtnl_link* link);
 void add_default_route(const NetlinkSocket& nl, std::string_view name, uint32_t gateway);
 
 // --- Links, in the calling thread's network namespace (a fresh socket per call) -----------
