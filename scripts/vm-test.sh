@@ -326,6 +326,8 @@ chmod 600 "$root/etc/shadow" "$root/etc/gshadow"
 # useradd gives a new user a range of subordinate ids only where these files exist: the
 # rootless image and lifecycle suites' users need one (newuidmap), the default list does not.
 ((more == 0)) || touch "$root/etc/subuid" "$root/etc/subgid"
+# umoci unpack --rootless bind-mounts /etc/resolv.conf into the bundle's config: it must exist.
+((more == 0)) || echo "# the VM has no network beyond its own bridges" >"$root/etc/resolv.conf"
 echo mc-vm >"$root/etc/hostname"
 printf '%s\n' "${tests[@]}" >"$root/etc/vm-tests"
 
