@@ -44,7 +44,8 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 # that matches nothing (a suite not built) is skipped.
 VM_TESTS=${VM_TESTS:-"unit_cgroup_test steps_step6* steps_step7_test:-Step7.FiftyContainersInParallel* steps_step7_spec_test steps_step7_lifecycle_test steps_login_session_test security_attacks_test faults_faults_test"}
 # --all: every test executable of the build (every suite: unit, steps 1-7, security, faults,
-# and whatever suite is added later), in name order. 11 to 18 minutes under TCG here.
+# and whatever suite is added later), in name order, but for the engines and the README
+# suites (below). About 25 minutes under TCG here.
 VM_ALL_TESTS=${VM_ALL_TESTS:-"*_test"}
 # Kernel modules loaded at boot (with what they depend on): the containers' network and
 # overlay root. Everything cgroup-related is built into Debian's kernel.
