@@ -166,13 +166,12 @@ TEST_F(ImageStoreTest, UmociLayersWhiteoutsAndAnOpaqueDirectory) {
   const fs::path oci = work_ / "oci";
   const fs::path b = work_ / "bundle";
   const std::string u = "umoci --log error ";
-  ASSERT_EQ(
-      sh(u + "init --layout " + oci.string() + " && " + u + "new --image " + oci.string() + ":t")
-          .status,
-      0);
-  ASSERT_EQ(sh(u + "unpack --rootless --image " + oci.string() + ":t " + b.string() + " >/dev/null")
-                .status,
-            0);
+  const auto made =
+      sh(u + "init --layout " + oci.string() + " && " + u + "new --image " + oci.string() + ":t");
+  ASSERT_EQ(made.status, 0) << made.err;
+  const auto unpacked =
+      sh(u + "unpack --rootless --image " + oci.string() + ":t " + b.string() + " >/dev/null");
+  ASSERT_EQ(unpacked.status, 0) << unpacked.err;
   ASSERT_EQ(sh("cp -a " + rootfs() + "/. " + b.string() + "/rootfs/ && mkdir " + b.string() +
                "/rootfs/d && echo a > " + b.string() + "/rootfs/d/a && echo 1 > " + b.string() +
                "/rootfs/f1")

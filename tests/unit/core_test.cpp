@@ -214,13 +214,14 @@ TEST(Exec, AMissingInterpreterOrLoaderIsNamedWithWhatToDo) {
   const std::string script = std::string(dir) + "/script";
   std::ofstream(script) << "#!/no/such/interpreter -x\necho hi\n";
   ::chmod(script.c_str(), 0755);
-  // An ELF binary whose PT_INTERP names a loader that is not there: /bin/true with its
-  // loader's name changed in place (same length: the file stays a valid ELF).
+  // An ELF binary whose PT_INTERP names a loader that is not there: this test's own
+  // executable (dynamically linked, where /bin/true may be busybox's static one, as in the
+  // VM) with its loader's name changed in place (same length: the file stays a valid ELF).
   const std::string elf = std::string(dir) + "/elf";
-  std::string bytes = mc::test::read_file("/bin/true");
+  std::string bytes = mc::test::read_file("/proc/self/exe");
   const std::string loader = "/lib64/ld-linux-x86-64.so.2";
   const auto at = bytes.find(loader);
-  ASSERT_NE(at, std::string::npos) << "/bin/true has no x86-64 glibc loader name";
+  ASSERT_NE(at, std::string::npos) << "this test's executable has no x86-64 glibc loader name";
   bytes.replace(at, loader.size(), "/lib64/xx-linux-x86-64.so.2");
   std::ofstream(elf, std::ios::binary) << bytes;
   ::chmod(elf.c_str(), 0755);
