@@ -614,7 +614,10 @@ TEST_F(Faults, ForkBombIsHeldByThePidsLimit) {
   const auto r = bg.wait();
   EXPECT_EQ(r.status, 3) << "PID 1 keeps control and exits with its own code";
   EXPECT_TRUE(contains(r.err, "can't fork")) << "the bomb hit the limit: " << r.err.substr(0, 500);
-  EXPECT_LE(most, 30u);
+  // A fork over the limit is charged first and given back when the count is over
+  // (kernel/cgroup/pids.c, pids_try_charge: atomic64_add_return, then revert): while one is
+  // refused, pids.current reads 31. One such fork at a time per CPU, at most.
+  EXPECT_LE(most, 30u + std::thread::hardware_concurrency());
   EXPECT_GT(most, 1u) << "the bomb never ran";
   EXPECT_EQ(joined(traces_of(name, bg.pid())), "");
 }
