@@ -680,6 +680,9 @@ TEST_F(Step7, EnvOptionSetsCopiesAndOverrides) {
 // docker's command line has no `--` before the image or the command: each repeatable option
 // takes one value, and the words after it are the command's, options of the command included.
 TEST_F(Step7, RepeatableOptionsTakeOneValueAndLeaveTheCommand) {
+  const std::string script =
+      "echo $MCT7_ONE $MCT7_TWO; ulimit -n; grep -c ' /mnt tmpfs' /proc/mounts; "
+      "test -e /srv/passwd && echo volume";
   const auto r = run({bin("mycontainer"),
                       "run",
                       "--rootfs",
@@ -706,8 +709,7 @@ TEST_F(Step7, RepeatableOptionsTakeOneValueAndLeaveTheCommand) {
                       rootfs() + "/etc:/srv:ro",
                       "/bin/sh",
                       "-c",
-                      "echo $MCT7_ONE $MCT7_TWO; ulimit -n; grep -c ' /mnt tmpfs' /proc/mounts; "
-                      "test -e /srv/passwd && echo volume"});
+                      script});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "1 2\n512\n1\nvolume\n");
 }
