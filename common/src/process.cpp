@@ -1,6 +1,6 @@
 #include "ctr/process.hpp"
 
-#include <poll.h>         // poll(2)
+#include <poll.h>         // ppoll(2)
 #include <sys/syscall.h>  // SYS_pidfd_open: no glibc wrapper before 2.36
 #include <sched.h>        // clone(2), CLONE_*
 #include <signal.h>       // kill(2), sigaction(2)
@@ -395,12 +395,38 @@ ExitStatus ChildProcess::wait() {
   return ExitStatus::from_wait_status(status);
 }
 
+namespace {
+sigset_t terminating_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, sig);
+  return set;
+}
+
+// Blocks the terminating signals while it lives; `before` is the mask to sleep with.
+class BlockTerminatingSignals {
+ public:
+  BlockTerminatingSignals() {
+    const sigset_t set = terminating_set();
+    ::sigprocmask(SIG_BLOCK, &set, &before);
+  }
+  ~BlockTerminatingSignals() { ::sigprocmask(SIG_SETMASK, &before, nullptr); }
+  BlockTerminatingSignals(const BlockTerminatingSignals&) = delete;
+  BlockTerminatingSignals& operator=(const BlockTerminatingSignals&) = delete;
+  sigset_t before{};
+};
+}  // namespace
+
 ExitStatus ChildProcess::wait_with_grace(std::chrono::milliseconds grace, bool* escalated) {
   if (escalated != nullptr) *escalated = false;
   // A pidfd becomes readable when the process ends (pidfd_open(2)); poll(2) on it sleeps
   // until then, or until a signal handler runs (EINTR), or until the grace period is over.
   const UniqueFd pidfd = pidfd_open(pid_);
   if (!pidfd) return wait();  // kernels before 5.3: no escalation, plain wait
+  // A ^C that came after the look at the deadline but before the sleep would run its handler
+  // then, and poll(2) would sleep on without a timeout: the signals stay blocked while we
+  // look, and ppoll(2) unblocks them for the sleep alone, atomically (the pselect(2) race).
+  const BlockTerminatingSignals blocked;
   StopDeadline deadline(grace);
   while (true) {
     if (auto status = try_wait()) return *status;
@@ -414,7 +440,10 @@ ExitStatus ChildProcess::wait_with_grace(std::chrono::milliseconds grace, bool* 
       return wait();
     }
     pollfd p{pidfd.get(), POLLIN, 0};
-    ::poll(&p, 1, deadline.timeout_ms());  // EINTR: a signal came; the loop looks again
+    const int ms = deadline.timeout_ms();
+    const timespec timeout{.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    // EINTR: a signal came; the loop looks again.
+    ::ppoll(&p, 1, ms < 0 ? nullptr : &timeout, &blocked.before);
   }
 }
 
@@ -456,15 +485,6 @@ int StopDeadline::timeout_ms() {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - now);
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
-
-namespace {
-sigset_t terminating_set() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, sig);
-  return set;
-}
-}  // namespace
 
 DeferTerminatingSignals::DeferTerminatingSignals() {
   const sigset_t set = terminating_set();
