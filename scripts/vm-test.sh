@@ -63,7 +63,7 @@ VM_HOST_TOOLS=${VM_HOST_TOOLS:-"ip iptables setpriv unshare strace useradd userd
 # openssl (the HTTPS test's certificate), script (a pull on a terminal); newuidmap and
 # newgidmap (setuid: the rootless image and lifecycle suites' users); util-linux's setsid
 # (--ctty, which busybox's lacks). A path is taken as it is (python3: not a pyenv shim).
-VM_MORE_TOOLS=${VM_MORE_TOOLS:-"umoci skopeo docker-registry /usr/bin/python3 openssl script setsid newuidmap newgidmap realpath"}
+VM_MORE_TOOLS=${VM_MORE_TOOLS:-"umoci skopeo docker-registry /usr/bin/python3 openssl script setsid newuidmap newgidmap realpath setarch"}
 # And with them a disk for /tmp (VM_DISK_MB, sparse; an ext4 file system): the root is a tmpfs,
 # which takes user.* extended attributes only since Linux 6.6, and the image suites store
 # the image's xattrs in layers below /tmp (security_image_extract_test).

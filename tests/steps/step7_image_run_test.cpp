@@ -20,6 +20,7 @@
 #include <cstdlib>  // std::getenv
 #include <filesystem>
 #include <fstream>
+#include <regex>    // std::regex: a ps row
 #include <sstream>  // std::istringstream: df and /proc/meminfo
 #include <string>
 #include <vector>
@@ -466,6 +467,29 @@ TEST_F(RunImage, TheImagesConfigMakesTheProcess) {
   EXPECT_EQ(host_mounts_of(name, store_), "");
 }
 
+// A foreground container of an image is listed as a detached one is: the image as it was
+// named (it showed the shared mount point, /run/mycontainer/rootfs), how long ago it was made
+// and how long it has been up (it showed an ISO date and "running").
+TEST_F(RunImage, PsShowsAForegroundContainersImageAndItsTimesAsDockerDoes) {
+  const std::string name = unique_name("img-ps");
+  const std::string seconds = unique_sleep_seconds();
+  Background bg({bin("mycontainer"), "--store", store_, "run", "--net", "none", "--name", name,
+                 kRef, "exec /bin/sleep " + seconds});
+  ASSERT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
+      << bg.err();
+  const RunResult ps = run(
+      {bin("mycontainer"), "ps", "--format", "{{.Names}}|{{.Image}}|{{.Status}}|{{.CreatedAt}}"});
+  EXPECT_EQ(ps.status, 0) << ps.err;
+  const std::regex row(name + "\\|" + kRef +
+                       "\\|Up (Less than a second|[0-9]+ seconds?)\\|"
+                       "(Less than a second|[0-9]+ seconds?) ago");
+  bool found = false;
+  for (const auto& line : lines_of(ps.out)) found = found || std::regex_match(line, row);
+  EXPECT_TRUE(found) << ps.out;
+  kill_sleepers(seconds);
+  EXPECT_EQ(bg.wait().status, 128 + SIGKILL);
+}
+
 // The writable layer in memory has a bound (engine.cpp upper_size): --storage-opt size=, else
 // half of -m, else half of the RAM. A write past it fails with ENOSPC inside the container (not
 // the OOM killer, not the host's memory), and the host keeps nothing of it.
@@ -836,8 +860,10 @@ TEST_F(RunImage, WithUsernsOnAnOldKernelIsRefusedBeforeAnythingIsMade) {
     if (detached) argv.emplace_back("-d");
     argv.insert(argv.end(), {kRef, "/bin/true"});
     const RunResult r = run(argv);
+    ASSERT_NE(r.status, 127) << "setarch (util-linux) is missing: " << r.err;
     EXPECT_EQ(r.status, 125) << r.err;
     EXPECT_TRUE(contains(r.err, "needs Linux 6.15 or later (")) << r.err;
+    ASSERT_FALSE(r.err.empty());
     // What it narrates first only reads (the image's /etc/passwd); nothing is made.
     for (const char* made : {"mkdir", "clone", "state.json", "cgroup"}) {
       EXPECT_FALSE(contains(r.err, made)) << made << " before the refusal:\n" << r.err;
