@@ -13,7 +13,6 @@ namespace mycontainer {
 
 int run(const CLI::App& run, RunOptions& options);                               // run.cpp
 int spec(const CLI::App& spec, RunOptions& options, const std::string& output);  // spec_command.cpp
-int ps();                                                                        // ps.cpp
 int cleanup();                                                                   // cleanup.cpp
 
 // What one container left on the host, removed: its first process (OCI), its cgroup (and what

@@ -1417,8 +1417,11 @@ int run_container(const Spec& given, const RunRequest& request) {
   // in the first state.json already (not a second write once the overlay's directories exist).
   if (!spec.root_layers.empty()) {
     state.rootfs = overlay_mount_point(c);
-    if (auto image = spec.annotations.find(kAnnotationImage); image != spec.annotations.end())
-      state.annotations[kAnnotationImage] = image->second;
+    for (const char* key : {kAnnotationImage, kAnnotationImageName}) {
+      if (auto a = spec.annotations.find(key); a != spec.annotations.end()) {
+        state.annotations[key] = a->second;
+      }
+    }
   }
   const std::optional<CgroupPlan> cgroup_plan = plan_cgroup(c, rootless);
   record_planned_cgroup(cgroup_plan, state);

@@ -660,19 +660,44 @@ class RowMaker {
   }
 
   // A foreground container's (`run` without -d) or an engine's OCI container's: a state
-  // directory (dir, named `name`) and no record.
+  // directory (dir, named `name`) and no record, so no id ("-"). Its times and status are
+  // written as a record's are ("5 seconds ago", "Up 5 seconds"); an image's container shows
+  // the image as it was named, not the mount point its root is on.
   Row state_row(std::string_view name, const ctr::ContainerState& c, const fs::path& dir) {
     const std::string status = c.oci                ? ctr::to_string(ctr::container_status(c, dir))
                                : c.runtime_pid == 0 ? "unknown"
                                : ctr::is_stale(c)   ? "stale"
                                : c.pid == 0         ? "starting"
                                                     : "running";
+    const std::string_view kept_status = arena_.keep(status);
+    const int64_t started = ns_of_iso8601(c.started);
+    Row row{.created_ns = started, .cells = {}};
+    auto& cells = row.cells;
+    cells[0] = "-";
+    const auto image = c.annotations.find(kAnnotationImageName);
+    cells[1] = arena_.keep(image != c.annotations.end() ? image->second : c.rootfs);
     scratch_.assign(1, '"');
     fmt::format_to(std::back_inserter(scratch_), "{}", fmt::join(c.command, " "));
-    const std::string_view kept_status = arena_.keep(status);
-    return {.created_ns = 0,
-            .cells = {"-", arena_.keep(c.rootfs), quoted_command(), arena_.keep(c.started),
-                      kept_status, "", arena_.keep(name), kept_status}};
+    cells[2] = quoted_command();
+    start();
+    if (started != 0) {
+      append_duration(scratch_, now_ - started);
+      scratch_ += " ago";
+    } else {
+      scratch_ = c.started;
+    }
+    cells[3] = keep();
+    if (status == "running" && started != 0) {
+      start();
+      scratch_ += "Up ";
+      append_duration(scratch_, now_ - started);
+      cells[4] = keep();
+    } else {
+      cells[4] = kept_status;
+    }
+    cells[6] = arena_.keep(name);
+    cells[7] = kept_status;
+    return row;
   }
 
  private:

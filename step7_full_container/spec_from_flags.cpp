@@ -221,6 +221,7 @@ Spec spec_from_image(const RunOptions& flags, const ImageForRun& image) {
   s.root_layers = image.layers;
   s.root_size = o.storage_size;  // --storage-opt size=: the writable layer's bound
   s.annotations[kAnnotationImage] = image.id;
+  s.annotations[kAnnotationImageName] = flags.image;
   return s;
 }
 

@@ -66,6 +66,9 @@ std::string new_container_id();
 int64_t now_ns();
 // "2026-12-07T04:05:06.123456789Z"
 std::string iso8601_ns(int64_t ns);
+// The other way, for whole seconds as state.json's "started" has them (ctr::now_iso8601:
+// "2026-12-07T04:05:06Z"): nanoseconds since the epoch; 0 for any other text.
+int64_t ns_of_iso8601(std::string_view text);
 
 std::optional<Record> read_record(const std::filesystem::path& dir);
 // Atomic (rename(2)); then the index's line of the record is updated (record_index.hpp).

@@ -322,6 +322,9 @@ inline constexpr const char* kAnnotationRootSize = "io.mycontainer.root.size";
 // The image a container was made from, by id ("sha256:..."): kept as a plain annotation, and
 // recorded in the container's state (what `rmi` checks before removing an image).
 inline constexpr const char* kAnnotationImage = "io.mycontainer.image";
+// ... and the image as it was named on the command line ("busybox", "localhost:5000/app:1"):
+// what `ps` shows in its IMAGE column for a container run in the foreground.
+inline constexpr const char* kAnnotationImageName = "io.mycontainer.image.name";
 // Set by `run -d` (detached.cpp) in the config.json it writes: the caller of `create` is
 // mycontainer's own monitor, which owns the container from then on (engine.cpp "hand over").
 inline constexpr const char* kAnnotationMonitor = "io.mycontainer.monitor";  // true
