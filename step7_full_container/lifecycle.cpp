@@ -365,11 +365,14 @@ bool wait_gone(pid_t pid, unsigned long long start_time, std::chrono::millisecon
 // The end of a container whose monitor is gone: what the monitor's exit would have done.
 // Its exit code is unknown (only the monitor, its parent, could reap it): `code` when the
 // caller knows what ended it, else 137 when it still ran and is killed now (SIGKILL), or 255
-// when it was already gone (docker's code for "ended, we do not know how").
-void finish_without_monitor(Known& k, std::optional<int> code) {
+// when it was already gone (docker's code for "ended, we do not know how"). False when there
+// was nothing to finish (ended already, or a new monitor has it).
+bool finish_without_monitor(Known& k, std::optional<int> code) {
   const RecordLock lock(k.dir);
   auto record = read_record(k.dir);
-  if (!record || record->status == "exited") return;
+  // Looked at again under the lock: a `start` (which holds it while it launches) may have
+  // given the container a new monitor since the caller found the old one gone.
+  if (!record || record->status == "exited" || monitor_alive(*record)) return false;
   k.record = *record;
   const bool ran = running_state(k.id).has_value();
   if (auto state = ctr::read_state(ctr::container_dir(k.id))) {
@@ -381,6 +384,7 @@ void finish_without_monitor(Known& k, std::optional<int> code) {
   k.record.exit_code = code ? *code : ran ? ctr::kExitSignalBase + SIGKILL : 255;
   k.record.finished_ns = now_ns();
   write_record(k.dir, k.record);
+  return true;
 }
 
 // SIGTERM (the image's stop signal, once images land), `timeout` seconds, SIGKILL; then until
@@ -1140,7 +1144,7 @@ void finish_orphaned_records() {
     if (!r || r->status == "exited" || monitor_alive(*r)) continue;
     if (r->status == "created" && r->monitor_pid == 0) continue;  // run -d is making it
     Known k{.id = id, .dir = record_dir(id), .record = *r, .live = Live::kExited};
-    finish_without_monitor(k, std::nullopt);  // kills it if it still runs
+    if (!finish_without_monitor(k, std::nullopt)) continue;  // kills it if it still runs
     if (r->auto_remove) remove_record(k);
     fmt::print("finished {} ({}): its monitor was gone\n", r->name, id.substr(0, 12));
   }
