@@ -753,7 +753,8 @@ void print_rows(const std::vector<Row>& rows, const PsOptions& o) {
 }  // namespace
 
 int docker_ps(const PsOptions& o) {
-  const MappedIndex index;           // the rows' cells are views of it: it outlives them
+  MappedIndex index;                 // the rows' cells are views of it: it outlives them
+  index.keep_until_exit();           // ps is its process's last act: no munmap(2) at the end
   MonitorLocks locks;                // monitors.lock.*, each opened once for all
   std::vector<std::string> written;  // records whose end ps wrote down (write_lost_end)
   RowMaker make(o, now_ns());
