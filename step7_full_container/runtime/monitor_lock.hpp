@@ -16,12 +16,12 @@
 //
 // What one question costs: a system call, in which the kernel walks the file's list of locks
 // until it meets the byte (fs/locks.c posix_test_lock). With every monitor's lock in one file,
-// N questions walk N²/2 locks: about 0.6 ms of the 1.4 ms that 500 questions took here. So the
-// locks are spread over kMonitorLockFiles files, RECORDS/monitors.lock.0 to .15, the byte
-// choosing its file (monitor_lock_file_index): a walk is then N/16 locks long, and `ps` opens a
-// file the first time a record needs it, so a file costs one open(2) more (about 1 µs). 500
-// questions, 16 files: 0.8 ms; 32 or 64 files: 0.05 ms less, at twice the opens with a few
-// containers (tests/bench/RESULTS.md, session 10).
+// N questions walk N²/2 locks: 0.6 to 0.9 ms of what 500 questions took here. So the locks are
+// spread over kMonitorLockFiles files, RECORDS/monitors.lock.0 to .15, the byte choosing its
+// file (monitor_lock_file_index): a walk is then N/16 locks long, and `ps` opens a file the
+// first time a record needs it. 500 questions took 1.4-1.8 ms with one file, 0.75-0.93 with 16;
+// 32 files were no faster, and each file opened costs an open(2) (with 100 containers, 16 files
+// cost 0.02 ms more than one): tests/bench/RESULTS.md, session 10.
 //
 // /proc/locks would give every lock of the host in one read, but each read(2) of it takes the
 // kernel's file-lock semaphore for writing (locks_start: percpu_down_write): all locking on the
