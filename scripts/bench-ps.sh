@@ -6,15 +6,17 @@
 #   scripts/bench-ps.sh [N] [BINARY...]     # default N=500, BINARY build/bin/mycontainer
 #
 # Every record's monitor is one live process (a python3 that sleeps): so each record costs
-# what a live monitor costs. It holds a lock on each record's byte of monitors.lock as
-# mycontainer-monitor does (runtime/monitor_lock.hpp): an open file description lock (OFD),
-# through a descriptor of its own for each byte, so that the kernel keeps N locks on the file,
-# as it does for N monitors (one process's POSIX locks on adjacent bytes would be merged into
-# one, and each question about a byte would cost less than with real monitors). Its pid and
-# start time are in each record.json, so a mycontainer that checks /proc/PID/stat finds it
-# alive too. The
-# records are written as record.json and as lines of the index (runtime/record_index.hpp):
-# each version of mycontainer reads what it knows.
+# what a live monitor costs. It holds a lock on each record's byte as mycontainer-monitor does
+# (runtime/monitor_lock.hpp): an open file description lock (OFD), through a descriptor of its
+# own for each byte, so that the kernel keeps N locks, as it does for N monitors (one process's
+# POSIX locks on adjacent bytes would be merged into one, and each question about a byte would
+# cost less than with real monitors). Each byte is locked twice: in the file of 16 that the
+# byte chooses (monitors.lock.I, I = (byte >> 1) % 16), as monitors do now, and in the one
+# monitors.lock of earlier versions, so that an older binary finds its locks too (each binary
+# walks only the locks of the file it asks). Its pid and start time are in each record.json, so
+# a mycontainer that checks /proc/PID/stat finds it alive too. The records are written as
+# record.json and as lines of the index (runtime/record_index.hpp): each version of mycontainer
+# reads what it knows.
 #
 # Each BINARY runs `ps` with 0 and with N records, under `perf stat -r REPEAT` (CPU time of
 # the process, task-clock; wall time), ROUNDS rounds, the binaries alternating in each round
@@ -46,22 +48,25 @@ finish() {
 trap finish EXIT
 mkdir -p "$tmp/state" "$tmp/empty" "$tmp/records/containers"
 : >"$tmp/records/monitors.lock"
+for ((i = 0; i < 16; i++)); do : >"$tmp/records/monitors.lock.$i"; done
 
 # The lock bytes, one per record (any distinct numbers: these are fake monitors).
 seq 1000001 $((1000000 + N)) >"$tmp/bytes"
 # The monitor: locks each byte (a read lock, F_OFD_SETLK, as the monitor takes: fcntl(2)) on
-# a descriptor of its own, says so, sleeps.
+# a descriptor of its own, in the byte's file and in the old single file, says so, sleeps.
 python3 -c '
 import fcntl, os, resource, struct, sys, time
 _, most = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (most, most))
 fds = []
 for line in open(sys.argv[2]):
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-    # struct flock: l_type, l_whence (short), l_start, l_len (off_t), l_pid (int)
-    lock = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, int(line), 1, 0)
-    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
-    fds.append(fd)
+    byte = int(line)
+    for path in (f"{sys.argv[1]}.{(byte >> 1) % 16}", sys.argv[1]):
+        fd = os.open(path, os.O_RDONLY)
+        # struct flock: l_type, l_whence (short), l_start, l_len (off_t), l_pid (int)
+        lock = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, byte, 1, 0)
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
+        fds.append(fd)
 print("ready", flush=True)
 time.sleep(100000)
 ' "$tmp/records/monitors.lock" "$tmp/bytes" >"$tmp/holder.out" &

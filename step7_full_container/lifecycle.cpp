@@ -211,8 +211,8 @@ std::pair<int, pid_t> spawn_monitor(const std::string& id, const fs::path& dir, 
   const std::string program = monitor_program();
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string root = ctr::state_root().string();
-  create_monitor_lock_file();
-  const std::string lock_file = monitor_lock_file().string();
+  create_monitor_lock_file(lock);
+  const std::string lock_file = monitor_lock_file(lock).string();
   const std::string lock_byte = std::to_string(lock);
   // --explain: create narrates with --debug into its --log, which we show once it is done.
   const bool explain = ctr::narrating();
@@ -603,7 +603,7 @@ std::optional<Record> write_lost_end(const std::string& id, Record r, bool& writ
 // unreadable.
 std::optional<std::pair<RecordView, Live>> ps_known(std::string_view id,
                                                     const std::optional<RecordView>& line,
-                                                    const MonitorLocks& locks, TextArena& arena,
+                                                    MonitorLocks& locks, TextArena& arena,
                                                     std::vector<std::string>& written) {
   if (line && line->status == "exited") return std::pair{*line, Live::kExited};
   if (line && locks.held(line->monitor_lock)) {
@@ -782,8 +782,9 @@ void print_rows(const std::vector<Row>& rows, const PsOptions& o) {
 }  // namespace
 
 int docker_ps(const PsOptions& o) {
-  const MappedIndex index;           // the rows' cells are views of it: it outlives them
-  const MonitorLocks locks;          // monitors.lock, opened once for all
+  MappedIndex index;                 // the rows' cells are views of it: it outlives them
+  index.keep_until_exit();           // ps is its process's last act: no munmap(2) at the end
+  MonitorLocks locks;                // monitors.lock.*, each opened once for all
   std::vector<std::string> written;  // records whose end ps wrote down (write_lost_end)
   RowMaker make(o, now_ns());
   std::vector<Row> rows;

@@ -43,6 +43,7 @@
 // them into the container's spec (the OCI config), and engine.cpp, which reads like the
 // guide's chapter 7, runs it.
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -118,24 +119,6 @@ bool oci_run_requested(int argc, char** argv) {
   return false;
 }
 
-// The command the words name: the first word that is not a global option (nor the value of
-// one), "" when there is none. An option (--help, run's --rootfs in the steps' form) is returned
-// as it is: then every command's options are built, as CLI11 may need any of them.
-std::string_view command_word(int argc, char** argv) {
-  static const std::set<std::string_view> kWithValue = {"--root", "--log", "--log-format",
-                                                        "--store"};
-  static const std::set<std::string_view> kFlags = {"--debug", "--systemd-cgroup"};
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view word(argv[i]);
-    if (kWithValue.count(word)) {
-      ++i;
-    } else if (!kFlags.count(word) && !kWithValue.count(word.substr(0, word.find('=')))) {
-      return word;
-    }
-  }
-  return "";
-}
-
 // Where the container's command starts: everything after the first "--" is split off before
 // CLI11 sees it, so that no level of subcommands can mistake it for its own arguments.
 int first_dashes(int argc, char** argv) {
@@ -167,6 +150,28 @@ void add_create_options(CLI::App& cmd, mycontainer::CreateOptions& o) {
   cmd.add_option("id", o.id, "the container's id")->required();
 }
 
+// A command's --help flag: what CLI::App's own is (names, description).
+struct HelpFlag {
+  std::string names;
+  std::string description;
+};
+
+// Makes the command `name` of `parent`. Its options, and its --help, are made by `options` only
+// if the command line names it: CLI11 calls a command's preparse_callback once, when it meets
+// its name, before it parses the command's own words. Every command must exist for parsing and
+// for `mycontainer --help` (which lists names and descriptions only), but only the one run needs
+// its options: making every command's options (with their help flags) was half of the
+// instructions of an empty `mycontainer ps` (#14, tests/bench/RESULTS.md, session 10).
+CLI::App* command(CLI::App& parent, const HelpFlag& help, std::string name, std::string description,
+                  std::function<void(CLI::App&)> options = {}) {
+  CLI::App* cmd = parent.add_subcommand(std::move(name), std::move(description));
+  cmd->preparse_callback([cmd, &help, options = std::move(options)](std::size_t) {
+    cmd->set_help_flag(help.names, help.description);
+    if (options) options(*cmd);
+  });
+  return cmd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,8 +184,203 @@ int main(int argc, char** argv) {
     try {
       CLI::App app{"mycontainer: a small container runtime, built in seven steps", "mycontainer"};
       app.require_subcommand(1);
+      // Each command's options are made only if the command is run (command(), above): its
+      // --help too, so the help flag is taken away while the commands are made (each would copy
+      // it at once) and given back after them, first of mycontainer's own options as before.
+      const HelpFlag help{app.get_help_ptr()->get_name(false, true),
+                          app.get_help_ptr()->get_description()};
+      app.set_help_flag();
+
+      const bool oci_run = oci_run_requested(argc, argv);
+      mycontainer::RunOptions options;
+      mycontainer::CreateOptions run_oci;
+      bool no_subreaper = false;
+      CLI::App* run =
+          command(app, help, "run", "run a command in a new container", [&](CLI::App& c) {
+            if (oci_run) {
+              add_create_options(c, run_oci);
+              c.add_flag("-d,--detach", run_oci.detach, "return once the command runs");
+              c.add_flag("--keep", run_oci.keep, "keep the container's state after it ends");
+              c.add_flag("--no-subreaper", no_subreaper, "accepted (mycontainer waits itself)");
+            } else {
+              mycontainer::add_run_options(c, options);
+            }
+          });
+      mycontainer::RunOptions spec_options;
+      std::string spec_output;
+      std::string spec_bundle;
+      bool spec_rootless = false;
+      CLI::App* spec_cmd = command(
+          app, help, "spec", "print the config.json that `run` with these options would use",
+          [&](CLI::App& c) {
+            mycontainer::add_run_options(c, spec_options);
+            c.add_option("-o,--output", spec_output, "write it to FILE instead (never overwrites)");
+            c.add_option("-b,--bundle", spec_bundle,
+                         "runc's form: write a default config.json into DIR");
+            c.add_flag("--rootless", spec_rootless,
+                       "runc's form: a default config.json for a rootless container");
+          });
+
+      std::string ps_id;
+      std::string ps_format;
+      mycontainer::PsOptions ps_list;
+      CLI::App* ps_cmd = command(
+          app, help, "ps", "list containers, or the processes of one (ID)", [&](CLI::App& c) {
+            c.add_option("id", ps_id, "an OCI container's id: its processes");
+            c.add_option("-f,--format", ps_format,
+                         "with ID: table or json; without: '{{.Names}} {{.Status}}' (docker's "
+                         "fields: ID Image Command CreatedAt Status Ports Names State)");
+            c.add_flag("-a,--all", ps_list.all, "exited containers too");
+            c.add_flag("-q,--quiet", ps_list.quiet, "ids only");
+            c.add_flag("--no-trunc", ps_list.no_trunc, "full ids and commands");
+          });
+
+      // --- docker's lifecycle commands (lifecycle.hpp) ---
+      std::vector<std::string> names;
+      const auto add_names = [&](CLI::App& c) {
+        c.add_option("names", names, "names or ids")->required();
+      };
+      std::string logs_name;
+      bool logs_follow = false, logs_timestamps = false;
+      std::string logs_tail = "all";
+      CLI::App* logs_cmd =
+          command(app, help, "logs", "what a detached container wrote", [&](CLI::App& c) {
+            c.add_flag("-f,--follow", logs_follow, "go on until the container ends");
+            c.add_option("-n,--tail", logs_tail, "the last N lines only (or all)");
+            c.add_flag("-t,--timestamps", logs_timestamps, "each line with its time");
+            c.add_option("name", logs_name, "a name or id (prefix)")->required();
+          });
+      int stop_timeout = 10;
+      const CLI::Option* stop_t = nullptr;
+      CLI::App* stop_cmd =
+          command(app, help, "stop", "SIGTERM, then SIGKILL after -t seconds", [&](CLI::App& c) {
+            stop_t =
+                c.add_option("-t,--time", stop_timeout, "seconds (default: run's --stop-timeout)");
+            add_names(c);
+          });
+      const CLI::Option* restart_t = nullptr;
+      CLI::App* restart_cmd = command(app, help, "restart", "stop, then start", [&](CLI::App& c) {
+        restart_t = c.add_option("-t,--time", stop_timeout, "seconds before SIGKILL");
+        add_names(c);
+      });
+      CLI::App* wait_cmd =
+          command(app, help, "wait", "wait until it ends; print its exit code", add_names);
+      bool rm_force = false;
+      CLI::App* rm_cmd = command(app, help, "rm", "remove stopped containers", [&](CLI::App& c) {
+        c.add_flag("-f,--force", rm_force, "stop a running one first (SIGKILL)");
+        add_names(c);
+      });
+      CLI::App* inspect_cmd =
+          command(app, help, "inspect", "a container's record, as JSON", add_names);
+      std::string rename_from, rename_to;
+      CLI::App* rename_cmd =
+          command(app, help, "rename", "give a container another name", [&](CLI::App& c) {
+            c.add_option("old", rename_from, "its name or id")->required();
+            c.add_option("new", rename_to, "the new name")->required();
+          });
+      std::string exit_id;
+      int exit_code = 0;
+      CLI::App* monitor_exit_cmd = command(
+          app, help, "monitor-exit",
+          "internal: the monitor records the end and removes what it had", [&](CLI::App& c) {
+            c.add_option("id", exit_id)->required();
+            c.add_option("code", exit_code)->required();
+          });
+      monitor_exit_cmd->group("");  // not in --help: only the monitor calls it
+      CLI::App* cleanup_cmd =
+          command(app, help, "cleanup", "remove what killed runtimes left behind");
+
+      // --- The OCI commands (oci.hpp) ---
+      mycontainer::CreateOptions create;
+      CLI::App* create_cmd = command(app, help, "create", "OCI: create a container from a bundle",
+                                     [&](CLI::App& c) { add_create_options(c, create); });
+      std::string id;
+      const auto add_id = [&](CLI::App& c) {
+        c.add_option("id", id, "the container's id")->required();
+      };
+      bool start_attach = false;
+      CLI::App* start_cmd = command(
+          app, help, "start", "run a created (OCI) or an exited (docker) container's command",
+          [&](CLI::App& c) {
+            c.add_flag("-a,--attach", start_attach, "docker: follow its output, its exit code");
+            c.add_option("id", id, "the container's id or name")->required();
+          });
+      CLI::App* state_cmd =
+          command(app, help, "state", "OCI: print a container's state (JSON)", add_id);
+      std::string signal = "SIGTERM";
+      bool kill_all = false;
+      std::string kill_signal;
+      const CLI::Option* kill_s = nullptr;
+      CLI::App* kill_cmd =
+          command(app, help, "kill", "send a signal to a container", [&](CLI::App& c) {
+            c.add_flag("-a,--all", kill_all, "to every process of its cgroup");
+            kill_s = c.add_option("-s,--signal", kill_signal, "docker's form (default KILL)");
+            add_id(c);
+            c.add_option("signal", signal, "a number or a name, with or without SIG")
+                ->capture_default_str();
+          });
+      bool force = false;
+      CLI::App* delete_cmd =
+          command(app, help, "delete", "OCI: remove a container", [&](CLI::App& c) {
+            c.add_flag("-f,--force", force, "kill it first if it still runs");
+            add_id(c);
+          });
+      std::string list_format = "table";
+      bool quiet = false;
+      CLI::App* list_cmd =
+          command(app, help, "list", "OCI: list the containers under --root", [&](CLI::App& c) {
+            c.add_option("-f,--format", list_format, "table or json")
+                ->check(CLI::IsMember({"table", "json"}));
+            c.add_flag("-q,--quiet", quiet, "ids only");
+          });
+      CLI::App* features_cmd =
+          command(app, help, "features", "OCI: what this runtime supports (JSON, as runc 1.1)");
+
+      // --- The operations on an existing container (ops.hpp) ---
+      mycontainer::ExecOptions exec;
+      CLI::App* exec_cmd =
+          command(app, help, "exec", "OCI: run one more process in a running container",
+                  [&](CLI::App& c) { mycontainer::add_exec_options(c, exec); });
+      // `exec ID sh -c 'x'`: everything after the id is the command, flags included (runc's
+      // rule), so CLI11 stops at the first word it does not know.
+      exec_cmd->prefix_command();
+      CLI::App* pause_cmd =
+          command(app, help, "pause", "OCI: freeze every process of a container", add_id);
+      CLI::App* resume_cmd = command(app, help, "resume", "OCI: thaw a paused container", add_id);
+      mycontainer::UpdateOptions update;
+      CLI::App* update_cmd =
+          command(app, help, "update", "OCI: new resource limits for a running container",
+                  [&](CLI::App& c) { mycontainer::add_update_options(c, update); });
+
+      // --- Images (images.cpp, docs/images.md) ---
+      CLI::App* images_cmd = command(app, help, "images", "list the images in the store");
+      std::vector<std::string> image_names;
+      const auto add_image_names = [&](CLI::App& c) {
+        c.add_option("name", image_names, "a name, an id or an id prefix")->required();
+      };
+      bool rmi_force = false;
+      CLI::App* rmi_cmd = command(
+          app, help, "rmi", "remove images (refused while a container uses one)", [&](CLI::App& c) {
+            c.add_flag("-f,--force", rmi_force, "remove an image with several names at once");
+            add_image_names(c);
+          });
+      CLI::App* image_cmd = command(app, help, "image", "images: `image inspect NAME...`");
+      image_cmd->require_subcommand(1);
+      CLI::App* image_inspect_cmd =
+          command(*image_cmd, help, "inspect", "an image's details (JSON)", add_image_names);
+      // These three are mycontainer-image's: their words go to it as they are (its --help too),
+      // so they have no options here, not even --help.
+      std::vector<CLI::App*> tool_cmds;
+      for (const auto* word : {"load", "import", "pull"}) {
+        CLI::App* cmd = app.add_subcommand(
+            word, std::string("images: ") + word + " (run by mycontainer-image; see its --help)");
+        cmd->prefix_command();
+        tool_cmds.push_back(cmd);
+      }
+
+      // mycontainer's own options, runc's global ones first: they come before the command.
+      app.set_help_flag(help.names, help.description);
       app.set_version_flag("--version", "mycontainer " MC_VERSION);
-      // runc's global options: they come before the command.
       app.add_option("--root", global.root, "state directory (default /run/mycontainer)");
       app.add_option("--log", global.log, "write errors (and --debug lines) to FILE too");
       app.add_option("--log-format", global.log_format, "text or json (as runc writes them)")
@@ -193,169 +393,6 @@ int main(int argc, char** argv) {
       app.add_option("--store", store,
                      "image store (default /var/lib/mycontainer; rootless "
                      "$XDG_DATA_HOME/mycontainer)");
-
-      const bool oci_run = oci_run_requested(argc, argv);
-      // The options of run and spec (a hundred CLI11 objects), exec and update are built only
-      // when the command line may name them: building them all took a fifth of an empty
-      // `mycontainer ps` (#14, tests/bench/RESULTS.md), and no other command parses them.
-      const std::string_view word = command_word(argc, argv);
-      const auto builds = [&](std::string_view command) {
-        return word == command || word.empty() || word.front() == '-';
-      };
-      mycontainer::RunOptions options;
-      mycontainer::CreateOptions run_oci;
-      CLI::App* run = app.add_subcommand("run", "run a command in a new container");
-      if (oci_run) {
-        add_create_options(*run, run_oci);
-        run->add_flag("-d,--detach", run_oci.detach, "return once the command runs");
-        run->add_flag("--keep", run_oci.keep, "keep the container's state after it ends");
-        bool no_subreaper = false;
-        run->add_flag("--no-subreaper", no_subreaper, "accepted (mycontainer waits itself)");
-      } else {
-        if (builds("run")) mycontainer::add_run_options(*run, options);
-      }
-      mycontainer::RunOptions spec_options;
-      std::string spec_output;
-      std::string spec_bundle;
-      bool spec_rootless = false;
-      CLI::App* spec_cmd = app.add_subcommand(
-          "spec", "print the config.json that `run` with these options would use");
-      if (builds("spec")) mycontainer::add_run_options(*spec_cmd, spec_options);
-      spec_cmd->add_option("-o,--output", spec_output,
-                           "write it to FILE instead (never overwrites)");
-      spec_cmd->add_option("-b,--bundle", spec_bundle,
-                           "runc's form: write a default config.json into DIR");
-      spec_cmd->add_flag("--rootless", spec_rootless,
-                         "runc's form: a default config.json for a rootless container");
-
-      std::string ps_id;
-      std::string ps_format;
-      mycontainer::PsOptions ps_list;
-      CLI::App* ps_cmd = app.add_subcommand("ps", "list containers, or the processes of one (ID)");
-      ps_cmd->add_option("id", ps_id, "an OCI container's id: its processes");
-      ps_cmd->add_option("-f,--format", ps_format,
-                         "with ID: table or json; without: '{{.Names}} {{.Status}}' (docker's "
-                         "fields: ID Image Command CreatedAt Status Ports Names State)");
-      ps_cmd->add_flag("-a,--all", ps_list.all, "exited containers too");
-      ps_cmd->add_flag("-q,--quiet", ps_list.quiet, "ids only");
-      ps_cmd->add_flag("--no-trunc", ps_list.no_trunc, "full ids and commands");
-
-      // --- docker's lifecycle commands (lifecycle.hpp) ---
-      std::vector<std::string> names;
-      std::string logs_name;
-      bool logs_follow = false, logs_timestamps = false;
-      std::string logs_tail = "all";
-      CLI::App* logs_cmd = app.add_subcommand("logs", "what a detached container wrote");
-      logs_cmd->add_flag("-f,--follow", logs_follow, "go on until the container ends");
-      logs_cmd->add_option("-n,--tail", logs_tail, "the last N lines only (or all)");
-      logs_cmd->add_flag("-t,--timestamps", logs_timestamps, "each line with its time");
-      logs_cmd->add_option("name", logs_name, "a name or id (prefix)")->required();
-      int stop_timeout = 10;
-      CLI::App* stop_cmd = app.add_subcommand("stop", "SIGTERM, then SIGKILL after -t seconds");
-      CLI::Option* stop_t = stop_cmd->add_option("-t,--time", stop_timeout,
-                                                 "seconds (default: run's --stop-timeout)");
-      stop_cmd->add_option("names", names, "names or ids")->required();
-      CLI::App* restart_cmd = app.add_subcommand("restart", "stop, then start");
-      CLI::Option* restart_t =
-          restart_cmd->add_option("-t,--time", stop_timeout, "seconds before SIGKILL");
-      restart_cmd->add_option("names", names, "names or ids")->required();
-      CLI::App* wait_cmd = app.add_subcommand("wait", "wait until it ends; print its exit code");
-      wait_cmd->add_option("names", names, "names or ids")->required();
-      bool rm_force = false;
-      CLI::App* rm_cmd = app.add_subcommand("rm", "remove stopped containers");
-      rm_cmd->add_flag("-f,--force", rm_force, "stop a running one first (SIGKILL)");
-      rm_cmd->add_option("names", names, "names or ids")->required();
-      CLI::App* inspect_cmd = app.add_subcommand("inspect", "a container's record, as JSON");
-      inspect_cmd->add_option("names", names, "names or ids")->required();
-      std::string rename_from, rename_to;
-      CLI::App* rename_cmd = app.add_subcommand("rename", "give a container another name");
-      rename_cmd->add_option("old", rename_from, "its name or id")->required();
-      rename_cmd->add_option("new", rename_to, "the new name")->required();
-      std::string exit_id;
-      int exit_code = 0;
-      CLI::App* monitor_exit_cmd = app.add_subcommand(
-          "monitor-exit", "internal: the monitor records the end and removes what it had");
-      monitor_exit_cmd->group("");  // not in --help: only the monitor calls it
-      monitor_exit_cmd->add_option("id", exit_id)->required();
-      monitor_exit_cmd->add_option("code", exit_code)->required();
-      CLI::App* cleanup_cmd =
-          app.add_subcommand("cleanup", "remove what killed runtimes left behind");
-
-      // --- The OCI commands (oci.hpp) ---
-      mycontainer::CreateOptions create;
-      CLI::App* create_cmd = app.add_subcommand("create", "OCI: create a container from a bundle");
-      add_create_options(*create_cmd, create);
-      std::string id;
-      bool start_attach = false;
-      CLI::App* start_cmd = app.add_subcommand(
-          "start", "run a created (OCI) or an exited (docker) container's command");
-      start_cmd->add_flag("-a,--attach", start_attach, "docker: follow its output, its exit code");
-      start_cmd->add_option("id", id, "the container's id or name")->required();
-      CLI::App* state_cmd = app.add_subcommand("state", "OCI: print a container's state (JSON)");
-      state_cmd->add_option("id", id, "the container's id")->required();
-      std::string signal = "SIGTERM";
-      bool kill_all = false;
-      std::string kill_signal;
-      CLI::App* kill_cmd = app.add_subcommand("kill", "send a signal to a container");
-      kill_cmd->add_flag("-a,--all", kill_all, "to every process of its cgroup");
-      CLI::Option* kill_s =
-          kill_cmd->add_option("-s,--signal", kill_signal, "docker's form (default KILL)");
-      kill_cmd->add_option("id", id, "the container's id")->required();
-      kill_cmd->add_option("signal", signal, "a number or a name, with or without SIG")
-          ->capture_default_str();
-      bool force = false;
-      CLI::App* delete_cmd = app.add_subcommand("delete", "OCI: remove a container");
-      delete_cmd->add_flag("-f,--force", force, "kill it first if it still runs");
-      delete_cmd->add_option("id", id, "the container's id")->required();
-      std::string list_format = "table";
-      bool quiet = false;
-      CLI::App* list_cmd = app.add_subcommand("list", "OCI: list the containers under --root");
-      list_cmd->add_option("-f,--format", list_format, "table or json")
-          ->check(CLI::IsMember({"table", "json"}));
-      list_cmd->add_flag("-q,--quiet", quiet, "ids only");
-      CLI::App* features_cmd =
-          app.add_subcommand("features", "OCI: what this runtime supports (JSON, as runc 1.1)");
-
-      // --- The operations on an existing container (ops.hpp) ---
-      mycontainer::ExecOptions exec;
-      CLI::App* exec_cmd =
-          app.add_subcommand("exec", "OCI: run one more process in a running container");
-      if (builds("exec")) mycontainer::add_exec_options(*exec_cmd, exec);
-      // `exec ID sh -c 'x'`: everything after the id is the command, flags included (runc's
-      // rule), so CLI11 stops at the first word it does not know.
-      exec_cmd->prefix_command();
-      CLI::App* pause_cmd = app.add_subcommand("pause", "OCI: freeze every process of a container");
-      pause_cmd->add_option("id", id, "the container's id")->required();
-      CLI::App* resume_cmd = app.add_subcommand("resume", "OCI: thaw a paused container");
-      resume_cmd->add_option("id", id, "the container's id")->required();
-      mycontainer::UpdateOptions update;
-      CLI::App* update_cmd =
-          app.add_subcommand("update", "OCI: new resource limits for a running container");
-      if (builds("update")) mycontainer::add_update_options(*update_cmd, update);
-
-      // --- Images (images.cpp, docs/images.md) ---
-      CLI::App* images_cmd = app.add_subcommand("images", "list the images in the store");
-      std::vector<std::string> image_names;
-      bool rmi_force = false;
-      CLI::App* rmi_cmd =
-          app.add_subcommand("rmi", "remove images (refused while a container uses one)");
-      rmi_cmd->add_flag("-f,--force", rmi_force, "remove an image with several names at once");
-      rmi_cmd->add_option("name", image_names, "a name, an id or an id prefix")->required();
-      CLI::App* image_cmd = app.add_subcommand("image", "images: `image inspect NAME...`");
-      image_cmd->require_subcommand(1);
-      CLI::App* image_inspect_cmd =
-          image_cmd->add_subcommand("inspect", "an image's details (JSON)");
-      image_inspect_cmd->add_option("name", image_names, "a name, an id or an id prefix")
-          ->required();
-      // These three are mycontainer-image's: their words go to it as they are (its --help too).
-      std::vector<CLI::App*> tool_cmds;
-      for (const auto* word : {"load", "import", "pull"}) {
-        CLI::App* cmd = app.add_subcommand(
-            word, std::string("images: ") + word + " (run by mycontainer-image; see its --help)");
-        cmd->prefix_command();
-        cmd->set_help_flag();
-        tool_cmds.push_back(cmd);
-      }
 
       // Everything after the first "--" is the container's command (first_dashes).
       const int ours = first_dashes(argc, argv);

@@ -26,9 +26,10 @@
 // uses libc only (no iostreams, no allocation but libc's own) and stays under 1 MiB per
 // container. Measure it: grep VmRSS /proc/$(pgrep -f mycontainer-monitor)/status.
 //
-// While it lives it holds a lock on one byte of RECORDS/monitors.lock (--lock FILE BYTE):
-// `ps` asks the kernel whether that byte is locked to know the monitor is alive, one system
-// call instead of reading /proc/PID/stat (runtime/monitor_lock.hpp says why that is safe).
+// While it lives it holds a lock on one byte of a lock file (--lock FILE BYTE: one of
+// RECORDS/monitors.lock.0 to .15, the one the byte chooses): `ps` asks the kernel whether that
+// byte is locked to know the monitor is alive, one system call instead of reading
+// /proc/PID/stat (runtime/monitor_lock.hpp says why that is safe, and why 16 files).
 //
 //   mycontainer-monitor --sync-fd N --lock FILE BYTE MYCONTAINER STATE_ROOT DIR ID
 #include <errno.h>

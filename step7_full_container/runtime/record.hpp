@@ -11,7 +11,8 @@
 // and RECORDS/names/NAME, a symbolic link to ID: made with symlink(2), which fails with EEXIST
 // when the name is taken, so one name is one container without a lock (as StateDir does).
 // RECORDS/index is every record.json again, one line each, for `ps` (record_index.hpp), and
-// RECORDS/monitors.lock the file whose locked bytes say which monitors live (monitor_lock.hpp).
+// RECORDS/monitors.lock.0 to .15 the files whose locked bytes say which monitors live
+// (monitor_lock.hpp).
 //
 // The record outlives the container (docker keeps exited containers until `rm`) and, as
 // root, a reboot: it is under /var/lib, not /run. The container's running state (cgroup,
@@ -46,8 +47,8 @@ struct Record {
   pid_t pid = 0;                              // the container's first process
   pid_t monitor_pid = 0;                      // its monitor
   unsigned long long monitor_start_time = 0;  // proc(5) field 22: pid reuse guard
-  // The byte of RECORDS/monitors.lock that the monitor holds locked while it lives (0: none,
-  // a monitor of an older mycontainer): `ps`'s cheap liveness check (monitor_lock.hpp).
+  // The byte that the monitor holds locked while it lives, in the lock file it chooses (0:
+  // none, a monitor of an older mycontainer): `ps`'s cheap liveness check (monitor_lock.hpp).
   uint64_t monitor_lock = 0;
   int64_t started_ns = 0;
   int64_t finished_ns = 0;

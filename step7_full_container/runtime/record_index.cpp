@@ -341,7 +341,7 @@ MappedIndex::MappedIndex() {
 }
 
 MappedIndex::~MappedIndex() {
-  if (addr_ != nullptr) ::munmap(addr_, size_);
+  if (addr_ != nullptr && unmap_) ::munmap(addr_, size_);
 }
 
 std::string read_index_text() {

@@ -94,10 +94,17 @@ class MappedIndex {
   MappedIndex(const MappedIndex&) = delete;
   MappedIndex& operator=(const MappedIndex&) = delete;
   std::string_view text() const { return {static_cast<const char*>(addr_), size_}; }
+  // Leaves the mapping to the process's end, for a caller that is the last thing its process
+  // does (`ps`). munmap(2) of fewer than 34 pages flushes each page from the TLB, one by one
+  // (arch/x86/mm/tlb.c tlb_single_page_flush_ceiling): about 3 µs a page on this virtual
+  // machine, 70 µs for the index of 500 records; exit(2) takes the whole address space down
+  // with one flush (tests/bench/RESULTS.md, session 10).
+  void keep_until_exit() { unmap_ = false; }
 
  private:
   void* addr_ = nullptr;
   size_t size_ = 0;
+  bool unmap_ = true;
 };
 
 // RECORDS/index as it is ("" when missing), and read and parsed.

@@ -324,6 +324,21 @@ TEST_F(Step7Lifecycle, AnAmbiguousIdPrefixIsRefused) {
   fs::remove_all(records);
 }
 
+// A monitor's lock, held by this process as mycontainer-monitor holds it (monitor.cpp
+// hold_monitor_lock): a read lock on `byte` of `file`, on a descriptor of its own, which the caller
+// closes to let it go. -1 if the file cannot be opened or locked.
+int hold_monitor_lock(const fs::path& file, uint64_t byte) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  struct flock hold {};
+  hold.l_type = F_RDLCK;
+  hold.l_whence = SEEK_SET;
+  hold.l_start = static_cast<off_t>(byte);
+  hold.l_len = 1;
+  if (fd >= 0 && ::fcntl(fd, F_OFD_SETLK, &hold) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
 // The table ps prints, from its cells: each column as wide as its widest cell in bytes, three
 // spaces after each but the last (what ps printed before it wrote through a fixed buffer).
 std::string table_of(const std::vector<std::vector<std::string>>& rows) {
@@ -347,7 +362,6 @@ TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
   const TempDir records("mctl-ps-records"), state("mctl-ps-state");
   ::setenv("MC_RECORDS_ROOT", records.path().c_str(), 1);
   const int64_t now = mycontainer::now_ns(), hour = int64_t{3600} * 1000000000, day = 24 * hour;
-  mycontainer::create_monitor_lock_file();
   mycontainer::Record web{.id = std::string(63, 'a') + "1",
                           .name = "web",
                           .image = "/srv/rootfs",
@@ -387,14 +401,10 @@ TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
                         {"status", "exited"},
                         {"finished_ns", now - 35 * day}};
   // The monitor of `web`: this process holds its byte, as mycontainer-monitor does.
-  const int lock_fd = ::open(mycontainer::monitor_lock_file().c_str(), O_RDONLY | O_CLOEXEC);
+  mycontainer::create_monitor_lock_file(web.monitor_lock);
+  const int lock_fd =
+      hold_monitor_lock(mycontainer::monitor_lock_file(web.monitor_lock), web.monitor_lock);
   ASSERT_GE(lock_fd, 0);
-  struct flock hold {};
-  hold.l_type = F_RDLCK;
-  hold.l_whence = SEEK_SET;
-  hold.l_start = static_cast<off_t>(web.monitor_lock);
-  hold.l_len = 1;
-  ASSERT_EQ(::fcntl(lock_fd, F_OFD_SETLK, &hold), 0);
   const auto ps = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {bin("mycontainer"), "--root", state.path().string(), "ps"});
     const auto r = run(args, {.timeout = std::chrono::seconds(20), .input = {}, .env = {}});
@@ -441,6 +451,44 @@ TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
   ::unsetenv("MC_RECORDS_ROOT");
 }
 
+// No root needed: a monitor started by an earlier version holds its byte in the one lock file
+// those versions used (RECORDS/monitors.lock), where ps no longer looks (monitor_lock.hpp): ps
+// finds no lock in the byte's own file, and asks /proc/PID/stat, which says it lives. Its
+// monitor here is this test's process (its pid and start time in the record).
+TEST(Step7Ps, AMonitorOfAnEarlierVersionIsAnsweredTheLongWay) {
+  const TempDir records("mctl-ps-older"), state("mctl-ps-older-state");
+  ::setenv("MC_RECORDS_ROOT", records.path().c_str(), 1);
+  const int64_t now = mycontainer::now_ns(), hour = int64_t{3600} * 1000000000;
+  const mycontainer::Record older{.id = std::string(64, 'e'),
+                                  .name = "older",
+                                  .image = "/srv/rootfs",
+                                  .command = {"/bin/sleep", "900000"},
+                                  .created_ns = now - 2 * hour,
+                                  .auto_remove = false,
+                                  .stop_timeout = 10,
+                                  .ports = {},
+                                  .status = "running",
+                                  .pid = ::getpid(),
+                                  .monitor_pid = ::getpid(),
+                                  .monitor_start_time = ctr::process_start_time(::getpid()),
+                                  .monitor_lock = mycontainer::new_monitor_lock(),
+                                  .started_ns = now - 2 * hour};
+  fs::create_directories(mycontainer::record_dir(older.id));
+  mycontainer::write_record(mycontainer::record_dir(older.id), older);
+  mycontainer::create_monitor_lock_file(older.monitor_lock);  // the new file: nobody's lock in it
+  const fs::path old_file = records.path() / "monitors.lock";
+  std::ofstream(old_file).close();
+  const int lock_fd = hold_monitor_lock(old_file, older.monitor_lock);
+  ASSERT_GE(lock_fd, 0);
+  EXPECT_FALSE(mycontainer::monitor_lock_held(older.monitor_lock)) << "not in the byte's file";
+  const auto r = run({bin("mycontainer"), "--root", state.path().string(), "ps", "--format",
+                      "{{.Names}} {{.Status}}"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "older Up 2 hours\n");
+  ::close(lock_fd);
+  ::unsetenv("MC_RECORDS_ROOT");
+}
+
 // No root needed: records whose monitor is gone (its lock free, no process with its pid and
 // start time) and whose container left no state: as after a reboot, or monitor and container
 // both killed. The first ps writes down what it found, as `cleanup` would (Exited (255), a --rm
@@ -449,7 +497,6 @@ TEST(Step7Ps, ListsRecordsByteForByteEscapesAndOldRecordsIncluded) {
 TEST(Step7Ps, AMonitorFoundGoneIsWrittenDownByTheFirstPs) {
   const TempDir records("mctl-ps-lost"), state("mctl-ps-lost-state");
   ::setenv("MC_RECORDS_ROOT", records.path().c_str(), 1);
-  mycontainer::create_monitor_lock_file();
   const int64_t now = mycontainer::now_ns(), hour = int64_t{3600} * 1000000000;
   const auto lost_record = [&](char c, const std::string& name, int hours_ago) {
     mycontainer::Record r{.id = std::string(64, c),
@@ -466,6 +513,7 @@ TEST(Step7Ps, AMonitorFoundGoneIsWrittenDownByTheFirstPs) {
                           .monitor_start_time = 1,  // not ours: the monitor is another, gone
                           .monitor_lock = mycontainer::new_monitor_lock(),  // held by nobody
                           .started_ns = now - hours_ago * hour};
+    mycontainer::create_monitor_lock_file(r.monitor_lock);
     fs::create_directories(mycontainer::record_dir(r.id));
     mycontainer::write_record(mycontainer::record_dir(r.id), r);
     return r;
@@ -549,8 +597,8 @@ TEST_F(Step7Lifecycle, AKilledMonitorLeavesTheContainerToCleanup) {
   EXPECT_EQ(mycontainer::read_index().at(id).status, "running");
   // Both are the owner's alone: the index holds every container's command line, and whoever
   // could open the lock file could hold a dead monitor's byte (ps would call it running).
-  for (const fs::path& file :
-       {mycontainer::monitor_lock_file(), mycontainer::records_root() / "index"}) {
+  for (const fs::path& file : {mycontainer::monitor_lock_file(record->monitor_lock),
+                               mycontainer::records_root() / "index"}) {
     struct stat st {};
     ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
     EXPECT_EQ(st.st_mode & 0077, 0u) << file << " is open to others";

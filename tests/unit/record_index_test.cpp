@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "runtime/monitor_lock.hpp"
 #include "runtime/record.hpp"
@@ -316,18 +317,14 @@ TEST_F(RecordsRoot, RebuildMakesTheIndexFromTheRecordsAnOldRecordIncluded) {
   EXPECT_EQ(index.at(old_id).command, (std::vector<std::string>{"/bin/sleep", "9"}));
 }
 
-TEST_F(RecordsRoot, AMonitorsLockIsHeldWhileItLivesAndGoneWithSigkill) {
-  mycontainer::create_monitor_lock_file();
-  const uint64_t byte = mycontainer::new_monitor_lock();
-  ASSERT_NE(byte, 0u);
-  EXPECT_FALSE(mycontainer::monitor_lock_held(byte));
+// A stand-in monitor: a child that holds a lock on `byte` of `file` as mycontainer-monitor does
+// (monitor.cpp hold_monitor_lock), and pauses. Its pid once the lock is held; -1 if it failed.
+pid_t hold_lock_in_child(const fs::path& file, uint64_t byte) {
   int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
+  if (::pipe(ready) != 0) return -1;
   const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
   if (child == 0) {
-    // What mycontainer-monitor does (monitor.cpp hold_monitor_lock).
-    const int fd = ::open(mycontainer::monitor_lock_file().c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     struct flock lock {};
     lock.l_type = F_RDLCK;
     lock.l_whence = SEEK_SET;
@@ -340,17 +337,91 @@ TEST_F(RecordsRoot, AMonitorsLockIsHeldWhileItLivesAndGoneWithSigkill) {
   }
   ::close(ready[1]);
   char ok = 0;
-  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  const bool read_ok = child > 0 && ::read(ready[0], &ok, 1) == 1;
   ::close(ready[0]);
-  ASSERT_EQ(ok, '1');
+  if (read_ok && ok == '1') return child;
+  if (child > 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+  }
+  return -1;
+}
+
+TEST_F(RecordsRoot, AMonitorsLockIsHeldWhileItLivesAndGoneWithSigkill) {
+  const uint64_t byte = mycontainer::new_monitor_lock();
+  ASSERT_NE(byte, 0u);
+  mycontainer::create_monitor_lock_file(byte);
+  EXPECT_FALSE(mycontainer::monitor_lock_held(byte));
+  const pid_t child = hold_lock_in_child(mycontainer::monitor_lock_file(byte), byte);
+  ASSERT_GT(child, 0);
   EXPECT_TRUE(mycontainer::monitor_lock_held(byte));
-  EXPECT_FALSE(mycontainer::monitor_lock_held(byte + 1)) << "another monitor's byte";
+  EXPECT_FALSE(mycontainer::monitor_lock_held(byte + 2)) << "another monitor's byte, same file";
   ASSERT_EQ(::kill(child, SIGKILL), 0);
   // Not reaped yet (a zombie): its files are closed already, the lock gone with them.
   siginfo_t info{};
   ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
   EXPECT_FALSE(mycontainer::monitor_lock_held(byte));
   ::waitpid(child, nullptr, 0);
+}
+
+// The locks are spread over kMonitorLockFiles files, so that the kernel's walk of one file's
+// locks (fs/locks.c posix_test_lock) is short (monitor_lock.hpp). Offsets are odd
+// (new_monitor_lock), so the file is chosen by the bits above the lowest: every file is used.
+TEST(MonitorLockFiles, OddOffsetsUseEveryFile) {
+  std::vector<int> used(mycontainer::kMonitorLockFiles);
+  for (uint64_t offset = 1; offset < 2 * mycontainer::kMonitorLockFiles; offset += 2) {
+    ++used.at(mycontainer::monitor_lock_file_index(offset));
+  }
+  EXPECT_EQ(used, std::vector<int>(mycontainer::kMonitorLockFiles, 1));
+  int fresh_in_file_0 = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const uint64_t offset = mycontainer::new_monitor_lock();
+    EXPECT_EQ(offset % 2, 1u);
+    fresh_in_file_0 += mycontainer::monitor_lock_file_index(offset) == 0;
+  }
+  EXPECT_LT(fresh_in_file_0, 200) << "random offsets should spread (about 62 of 1000 here)";
+}
+
+// Two monitors whose bytes choose different files: each lock is in its own file, `ps`'s one
+// MonitorLocks answers both (opening each file once), and a SIGKILL frees only the killed one's.
+// A lock in the single file of earlier versions (RECORDS/monitors.lock) is not looked for:
+// "not held", and the caller reads /proc/PID/stat instead (lifecycle.cpp monitor_alive).
+TEST_F(RecordsRoot, MonitorsLocksLandInTheFileTheirByteChooses) {
+  const uint64_t a = 1, b = 3;  // files 0 and 1 (the bits above the lowest)
+  ASSERT_NE(mycontainer::monitor_lock_file_index(a), mycontainer::monitor_lock_file_index(b));
+  ASSERT_NE(mycontainer::monitor_lock_file(a), mycontainer::monitor_lock_file(b));
+  EXPECT_EQ(mycontainer::monitor_lock_file(a), dir_.path() / "monitors.lock.0");
+  for (const uint64_t byte : {a, b}) mycontainer::create_monitor_lock_file(byte);
+  const pid_t first = hold_lock_in_child(mycontainer::monitor_lock_file(a), a);
+  ASSERT_GT(first, 0);
+  const pid_t second = hold_lock_in_child(mycontainer::monitor_lock_file(b), b);
+  ASSERT_GT(second, 0);
+  {
+    mycontainer::MonitorLocks locks;
+    EXPECT_TRUE(locks.held(a));
+    EXPECT_TRUE(locks.held(b));
+    EXPECT_FALSE(locks.held(a + 4 * mycontainer::kMonitorLockFiles)) << "a's file, another byte";
+    EXPECT_FALSE(locks.held(b + 2)) << "a file nobody made: no lock, no error";
+    EXPECT_FALSE(locks.held(0)) << "an older monitor's record";
+  }
+  // Held in the wrong file, b is not found: the file is the byte's, whoever asks.
+  const fs::path old_file = dir_ / "monitors.lock";
+  std::ofstream(old_file).close();
+  const uint64_t old_byte = b + 4 * mycontainer::kMonitorLockFiles;  // b's file, unlocked there
+  const pid_t old_monitor = hold_lock_in_child(old_file, old_byte);
+  ASSERT_GT(old_monitor, 0);
+  EXPECT_FALSE(mycontainer::monitor_lock_held(old_byte));
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ::waitpid(first, nullptr, 0);
+  {
+    mycontainer::MonitorLocks locks;
+    EXPECT_FALSE(locks.held(a)) << "SIGKILL left the lock";
+    EXPECT_TRUE(locks.held(b)) << "the other monitor's lock went with it";
+  }
+  for (const pid_t pid : {second, old_monitor}) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
 }
 
 }  // namespace
