@@ -15,7 +15,8 @@ namespace mycontainer {
 
 ImageForRun image_for_run(const std::string& reference) {
   const image::Store store;
-  std::optional<image::Image> found = store.find(reference);
+  // find_to_run: the least of the store that a start needs (image/store.hpp).
+  std::optional<image::ImageToRun> found = store.find_to_run(reference);
   if (!found) {
     // images.cpp: `mycontainer-image pull`, run to its end, its progress on our stderr.
     if (pull_missing_image(reference) != 0) {
@@ -24,12 +25,13 @@ ImageForRun image_for_run(const std::string& reference) {
           "default rootfs goes after `--`: mycontainer run -- {}",
           reference, reference));
     }
-    found = store.find(reference);
+    found = store.find_to_run(reference);
     if (!found)
       throw ctr::UsageError(fmt::format("image '{}': not in the store after pull", reference));
   }
-  ImageForRun image{.reference = reference, .id = found->id, .config = found->config, .layers = {}};
-  for (const auto& dir : store.layer_dirs(*found)) image.layers.push_back(dir.string());
+  ImageForRun image{
+      .reference = reference, .id = found->id, .config = std::move(found->config), .layers = {}};
+  for (const auto& dir : found->layers) image.layers.push_back(dir.string());
   if (image.layers.empty()) {
     throw ctr::UsageError(fmt::format(
         "image '{}' has no layers: nothing to make a root of (import a root file system tarball)",

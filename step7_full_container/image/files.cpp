@@ -6,10 +6,10 @@
 #include <unistd.h>    // fsync(2), write(2)
 
 #include <cstdlib>  // mkstemp(3)
-#include <fstream>
-#include <sstream>
+#include <optional>
 
 #include "ctr/error.hpp"
+#include "ctr/fd.hpp"  // ctr::read_file
 #include "image/store.hpp"
 #include "runtime/path.hpp"  // ctr::open_in_root
 
@@ -46,11 +46,11 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view text,
 }
 
 std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ctr::SyscallError(errno ? errno : ENOENT, "open", path.string());
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  // open(2) and read(2), not an std::ifstream: `run IMAGE` reads two of these files on every
+  // start, and a stream's buffers and locale cost more than the read itself.
+  std::optional<std::string> text = ctr::read_file(path.string());
+  if (!text) throw ctr::SyscallError(errno, "read", path.string());
+  return std::move(*text);
 }
 
 ctr::UniqueFd lock_file(const std::filesystem::path& path, bool exclusive, bool nonblock) {

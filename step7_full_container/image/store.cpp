@@ -2,9 +2,11 @@
 // PIE) can list, inspect and remove images and find an image's layers for `run IMAGE`.
 #include "image/store.hpp"
 
-#include <unistd.h>  // geteuid(2)
+#include <sys/stat.h>  // stat(2)
+#include <unistd.h>    // geteuid(2)
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>  // getenv(3), mkdtemp(3)
 #include <map>
 #include <set>
@@ -12,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "ctr/error.hpp"
+#include "ctr/fd.hpp"  // ctr::read_file
 #include "image/files.hpp"
 
 namespace mycontainer::image {
@@ -25,12 +28,17 @@ fs::path& default_root_override() {
   return root;
 }
 
-// repositories.json: {"names": {"docker.io/library/alpine:latest": "sha256:..."}}
+// repositories.json: {"names": {"docker.io/library/alpine:latest": "sha256:..."}}; none
+// before the first image is named.
 std::map<std::string, std::string> read_names(const fs::path& root) {
   std::map<std::string, std::string> names;
-  std::error_code ec;
-  if (!fs::exists(root / "repositories.json", ec)) return names;
-  const json j = json::parse(detail::read_file(root / "repositories.json"));
+  const fs::path file = root / "repositories.json";
+  const std::optional<std::string> text = ctr::read_file(file.string());
+  if (!text) {
+    if (errno == ENOENT || errno == ENOTDIR) return names;
+    throw ctr::SyscallError(errno, "read", file.string());
+  }
+  const json j = json::parse(*text);
   for (const auto& [name, id] : j.at("names").items()) names[name] = id.get<std::string>();
   return names;
 }
@@ -56,6 +64,55 @@ std::optional<Image> read_image(const Store& store, const fs::path& record,
     image.created = image.config.value("created", std::string());
     for (const auto& [name, id] : names) {
       if (id == image.id) image.names.push_back(name);
+    }
+    return image;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// name_or_id as a reference ("alpine", "alpine:3.19", NAME@sha256:...); nullopt when it is
+// none (an id, or a prefix of one: find() tries those next).
+std::optional<Reference> as_reference(std::string_view name_or_id) {
+  try {
+    return parse_reference(name_or_id);
+  } catch (const ctr::UsageError&) {
+    return std::nullopt;
+  }
+}
+
+// The id that repositories.json gives `ref`; nullopt when none, or when it is no digest (a
+// hand-edited or hostile file: it must not become a path outside images/).
+std::optional<std::string> id_of_name(const std::map<std::string, std::string>& names,
+                                      const Reference& ref) {
+  const auto it = names.find(ref.str());
+  if (it == names.end() || !is_digest(it->second)) return std::nullopt;
+  return it->second;
+}
+
+// An image config with only what `run` uses of it: a parse callback (nlohmann's
+// parser_callback_t) drops every other top-level key ("history", "architecture", ...) as it is
+// read, before any of it is stored.
+json parse_config_to_run(const std::string& text) {
+  return json::parse(text, [](int depth, json::parse_event_t event, const json& parsed) {
+    return event != json::parse_event_t::key || depth != 1 || parsed == "config" ||
+           parsed == "rootfs";
+  });
+}
+
+// The image `id` names, as run uses it (Store::find_to_run); nullopt when its record is not
+// there or its config does not say its layers (then find() decides).
+std::optional<ImageToRun> read_to_run(const Store& store, const std::string& id) {
+  try {
+    const fs::path record = store.root() / "images" / (detail::digest_hex(id) + ".json");
+    struct stat st {};
+    if (::stat(record.c_str(), &st) != 0) return std::nullopt;
+    ImageToRun image{.id = id,
+                     .config = parse_config_to_run(detail::read_file(store.blob_path(id))),
+                     .layers = {}};
+    for (const auto& diff_id : image.config.at("rootfs").at("diff_ids")) {
+      image.layers.push_back(store.root() / "layers" /
+                             detail::digest_hex(diff_id.get<std::string>()));
     }
     return image;
   } catch (const std::exception&) {
@@ -112,17 +169,13 @@ std::vector<Image> Store::images() const {
 std::optional<Image> Store::find(std::string_view name_or_id) const {
   // A name first (docker's order): "alpine" is the image named alpine:latest even if some
   // image's id starts with the hex digits "a1p..." (it cannot: 'l' is no hex digit).
-  std::optional<Reference> ref;
-  try {
-    ref = parse_reference(name_or_id);
-  } catch (const ctr::UsageError&) {
-  }
+  const std::optional<Reference> ref = as_reference(name_or_id);
   // A name with a tag, as `run IMAGE` mostly gets: repositories.json says which record, and
   // only that one is read (`run` starts no slower with a hundred images in the store).
   if (ref && ref->digest.empty()) {
     const auto names = read_names(root_);
-    if (auto it = names.find(ref->str()); it != names.end() && is_digest(it->second)) {
-      const fs::path record = root_ / "images" / (detail::digest_hex(it->second) + ".json");
+    if (const auto id = id_of_name(names, *ref)) {
+      const fs::path record = root_ / "images" / (detail::digest_hex(*id) + ".json");
       if (auto image = read_image(*this, record, names)) return image;
     }
   }
@@ -156,6 +209,18 @@ std::optional<Image> Store::find(std::string_view name_or_id) const {
     }
   }
   return found;
+}
+
+std::optional<ImageToRun> Store::find_to_run(std::string_view name_or_id) const {
+  if (const auto ref = as_reference(name_or_id); ref && ref->digest.empty()) {
+    if (const auto id = id_of_name(read_names(root_), *ref)) {
+      if (auto image = read_to_run(*this, *id)) return image;
+    }
+  }
+  std::optional<Image> image = find(name_or_id);
+  if (!image) return std::nullopt;
+  return ImageToRun{
+      .id = image->id, .config = std::move(image->config), .layers = layer_dirs(*image)};
 }
 
 std::vector<fs::path> Store::layer_dirs(const Image& image) const {
@@ -252,11 +317,7 @@ std::vector<std::string> Store::remove(std::string_view name_or_id, bool force,
 
   std::vector<std::string> lines;
   auto names = read_names(root_);
-  std::optional<Reference> ref;
-  try {
-    ref = parse_reference(name_or_id);
-  } catch (const ctr::UsageError&) {
-  }
+  const std::optional<Reference> ref = as_reference(name_or_id);
   const bool by_name = ref && names.count(ref->str()) && names[ref->str()] == image->id;
   if (by_name) {
     // Its last name, while a container uses it: the image would be left without a name for

@@ -91,6 +91,14 @@ struct Image {                        // NOLINT(bugprone-exception-escape)
   std::string short_id() const { return id.substr(7, 12); }
 };
 
+// What `run IMAGE` needs of an image (image_run.cpp), and no more: Store::find_to_run.
+// (NOLINT: as Image.)
+struct ImageToRun {                           // NOLINT(bugprone-exception-escape)
+  std::string id;                             // "sha256:HEX"
+  nlohmann::json config;                      // the image config: its "config" and "rootfs"
+  std::vector<std::filesystem::path> layers;  // unpacked, absolute, bottom first
+};
+
 // A container made from an image, as `rmi` weighs it (docker's image_delete.go): running ones
 // hold their image against everything, `rmi -f` included; a stopped one (exited, not removed:
 // `start` runs it again) only against `rmi` without -f, and after `rmi -f` its layers stay
@@ -139,6 +147,14 @@ class Store {
   // NAME@sha256:...), by id ("sha256:HEX") or by a prefix of at least 4 hex digits of its id.
   // nullopt if none; throws ctr::UsageError if an id prefix matches several images.
   std::optional<Image> find(std::string_view name_or_id) const;
+  // find() as `run IMAGE` needs it, on every start: by a name with a tag, two files are read,
+  // not three (repositories.json, then the image's config blob, whose rootfs.diff_ids name
+  // its layers: load_layout checked each against the layer it unpacked, so the record's
+  // list is the same), and the record is only looked for (it is what makes the image
+  // exist). Of the config only "config" and "rootfs" are kept (a registry's image has a
+  // "history" as long as its Dockerfile). Anything else (an id, NAME@sha256:..., a config that
+  // does not say its layers) goes through find(). nullopt if none; throws as find() does.
+  std::optional<ImageToRun> find_to_run(std::string_view name_or_id) const;
   // Every image, newest first.
   std::vector<Image> images() const;
   // The unpacked layers' directories, absolute, bottom first (overlay wants the top first

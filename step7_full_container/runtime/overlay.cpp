@@ -216,9 +216,13 @@ UniqueFd mount_upper_tmpfs(const OverlayDirs& dirs, const UniqueFd& target,
       check(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)),
             "fsmount", "tmpfs"));
   // upper: the merged root's "/" (0755, see ContainerOverlay::create); work: overlayfs's.
+  // mkdirat(2) applies the umask: a chmod only where it took bits away (not under the usual
+  // 022), as own_dir does.
+  const mode_t umask = current_umask();
   for (const auto& [name, dir_mode] : {std::pair{"upper", 0755}, std::pair{"work", 0700}}) {
-    check(::mkdirat(mnt.get(), name, static_cast<mode_t>(dir_mode)), "mkdirat", name);
-    check(::fchmodat(mnt.get(), name, static_cast<mode_t>(dir_mode), 0), "fchmodat", name);
+    const auto mode = static_cast<mode_t>(dir_mode);
+    check(::mkdirat(mnt.get(), name, mode), "mkdirat", name);
+    if ((mode & umask) != 0) check(::fchmodat(mnt.get(), name, mode, 0), "fchmodat", name);
   }
   check(static_cast<int>(::syscall(SYS_move_mount, mnt.get(), "", target.get(), "",
                                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)),

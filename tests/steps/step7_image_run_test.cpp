@@ -13,7 +13,7 @@
 #include <fcntl.h>  // O_PATH, O_CLOEXEC
 #include <gtest/gtest.h>
 #include <signal.h>         // kill(2)
-#include <sys/stat.h>       // mknod(2)
+#include <sys/stat.h>       // mknod(2), umask(2)
 #include <sys/xattr.h>      // setxattr(2)
 #include <sys/sysmacros.h>  // makedev(3)
 
@@ -284,6 +284,19 @@ TEST_F(Image, TheUpperLayerIsInMemoryAndGoesWithTheContainer) {
   EXPECT_FALSE(fs::exists(state_dir_of(name))) << "upper or work directory left behind";
   EXPECT_EQ(host_mounts_of(name, dir_.path()), "");
   EXPECT_EQ("", diff(before, HostSnapshot::take()));
+}
+
+// The merged root takes the mode of the upper directory's root (overlayfs.rst), which the child
+// makes on its tmpfs with mkdirat(2), and so with the runtime's umask: under 077 the root must
+// still be 0755, or no user but root could enter "/" (the child chmods where the umask took
+// bits away, runtime/overlay.cpp mount_upper_tmpfs).
+TEST_F(Image, TheRootIs0755UnderAStrictUmask) {
+  const std::string name = unique_name("img-umask");
+  const mode_t old_umask = ::umask(077);
+  const RunResult r = run(run_argv(name, {rootfs()}, {"/bin/stat", "-c", "%a", "/"}));
+  ::umask(old_umask);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "755\n");
 }
 
 // A run interrupted by ^C (SIGINT) or SIGTERM: the runtime forwards the signal, the container

@@ -474,5 +474,60 @@ TEST(ImageStoreFind, ByNameFromTheIndex) {
   EXPECT_TRUE(s.find("ef01"));  // an id prefix still works
 }
 
+// What `run IMAGE` reads on every start (Store::find_to_run): repositories.json and the config
+// blob, whose rootfs.diff_ids name the layers; the record is only looked for (an empty one
+// does not matter, a missing one means no image), and of the config only "config" and
+// "rootfs" are kept. An id prefix, or a config that does not name its layers, takes find()'s
+// way (the record's layers).
+TEST(ImageStoreFind, ToRunReadsTheNameAndTheConfigOnly) {
+  TempDir store("mct-imgfind");
+  fs::create_directories(store / "images");
+  fs::create_directories(store / "blobs/sha256");
+  const std::string hex = "ab12" + std::string(60, '0');
+  const std::string bare = "cd34" + std::string(60, '0');
+  const std::string layer = "sha256:" + std::string(64, 'e');
+  const std::string record_layer = "sha256:" + std::string(64, 'f');
+  std::ofstream(store / "blobs/sha256" / hex) << nlohmann::json{
+      {"architecture", "amd64"},
+      {"config", {{"Cmd", {"/bin/sh"}}}},
+      {"history", {{{"created_by", "RUN make"}}}},
+      {"rootfs",
+       {{"type", "layers"}, {"diff_ids", {layer}}}}}.dump();
+  std::ofstream(store / "blobs/sha256" / bare) << R"({"config":{}})";
+  for (const auto& id : {hex, bare}) {
+    std::ofstream(store / "images" / (id + ".json"))
+        << nlohmann::json{{"id", "sha256:" + id},
+                          {"manifest_digest", "sha256:" + id},
+                          {"layers", {{{"digest", record_layer}, {"diff_id", record_layer}}}}}
+               .dump();
+  }
+  std::ofstream(store / "repositories.json") << nlohmann::json{
+      {"names",
+       {{"docker.io/library/app:1", "sha256:" + hex},
+        {"docker.io/library/bare:1", "sha256:" + bare},
+        {"docker.io/library/evil:1",
+         "../../etc/passwd"}}}}.dump();
+  const Store s(store.path());
+  const auto app = s.find_to_run("app:1");
+  ASSERT_TRUE(app);
+  EXPECT_EQ(app->id, "sha256:" + hex);
+  EXPECT_EQ(app->layers, (std::vector<fs::path>{store / "layers" / std::string(64, 'e')}));
+  EXPECT_EQ(app->config.at("config").at("Cmd"), nlohmann::json({"/bin/sh"}));
+  EXPECT_FALSE(app->config.contains("history")) << app->config.dump();
+  EXPECT_FALSE(app->config.contains("architecture")) << app->config.dump();
+
+  // No "rootfs" in its config: the record's layers, through find().
+  const auto bare_image = s.find_to_run("bare:1");
+  ASSERT_TRUE(bare_image);
+  EXPECT_EQ(bare_image->layers, (std::vector<fs::path>{store / "layers" / std::string(64, 'f')}));
+  EXPECT_TRUE(s.find_to_run("ab12"));  // an id prefix: find()'s way
+  EXPECT_FALSE(s.find_to_run("evil"));
+
+  std::ofstream(store / "images" / (hex + ".json"), std::ios::trunc).flush();
+  EXPECT_TRUE(s.find_to_run("app:1")) << "the record is only looked for, not read";
+  fs::remove(store / "images" / (hex + ".json"));
+  EXPECT_FALSE(s.find_to_run("app:1")) << "no record, no image";
+}
+
 }  // namespace
 }  // namespace mc::test
