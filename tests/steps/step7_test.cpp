@@ -855,6 +855,42 @@ TEST_F(Step7, NameShowsInPsWhileRunningAndIsTakenUntilTheEnd) {
   EXPECT_EQ(mc({"--name", name}, {"/bin/true"}).status, 0);
 }
 
+// A container's state directory is not removed at its end: emptied, it is kept as
+// STATE_ROOT/spare/0 and the next container takes it (runtime/state.cpp, keep_as_spare;
+// an rmdir(2) on this VM's ext4 waits for the disk to discard the directory's block).
+TEST_F(Step7, TheStateDirectoryIsKeptAsASpareForTheNextContainer) {
+  HostDir root;  // a state root of this test's own (--root): no other run takes its spare
+  ASSERT_FALSE(root.path().empty());
+  const fs::path spare = fs::path(root.path()) / "spare" / "0";
+  const auto argv = [&](const std::string& name, const std::vector<std::string>& command) {
+    std::vector<std::string> a = mc_argv({"--name", name, "--net", "none"}, command);
+    a.insert(a.begin() + 1, {"--root", root.path()});
+    return a;
+  };
+  const auto r = run(argv(new_name(), {"/bin/true"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct stat kept {};
+  ASSERT_EQ(::stat(spare.c_str(), &kept), 0) << "no spare directory after the first run";
+  EXPECT_TRUE(fs::is_empty(spare));
+  EXPECT_TRUE(fs::is_empty(fs::path(root.path()) / "containers"));
+
+  // The next container's state directory is that same directory (inode), taken from there.
+  const std::string name = new_name(), seconds = unique_sleep_seconds();
+  Background bg(argv(name, {"/bin/sleep", seconds}));
+  const fs::path dir = fs::path(root.path()) / "containers" / name;
+  ASSERT_TRUE(wait_until([&] { return fs::exists(dir / "state.json"); })) << bg.err();
+  struct stat taken {};
+  ASSERT_EQ(::stat(dir.c_str(), &taken), 0);
+  EXPECT_EQ(taken.st_ino, kept.st_ino);
+  EXPECT_FALSE(fs::exists(spare));
+  kill_sleepers(seconds);
+  EXPECT_EQ(bg.wait().status, 128 + SIGKILL);
+  EXPECT_FALSE(fs::exists(dir));
+  ASSERT_EQ(::stat(spare.c_str(), &kept), 0) << "given back again";
+  EXPECT_EQ(kept.st_ino, taken.st_ino);
+  EXPECT_TRUE(fs::is_empty(spare)) << "state.json, hostname, hosts and resolv.conf removed";
+}
+
 TEST_F(Step7, HostnameOptionAndDefault) {
   const std::string name = new_name();
   auto r = sh_in({"--name", name}, "hostname; echo $HOSTNAME");
