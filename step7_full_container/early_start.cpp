@@ -32,7 +32,7 @@ namespace {
 
 constexpr std::uintptr_t kPage = 4096;  // x86-64's base page
 // How much of the stack below the entry's stack pointer: `run` goes about 30 KiB deep.
-constexpr std::uintptr_t kStackBytes = 64 * 1024;
+constexpr std::uintptr_t kStackBytes = std::uintptr_t{64} * 1024;
 
 // madvise(2), as a bare system call: the C library's wrapper would set errno on failure, and
 // errno lives where the thread pointer points, which is not set up yet. A failure is only
@@ -66,12 +66,14 @@ extern "C" {
 // This program's ELF header, where it was loaded: defined by the linker (ld(1), "__ehdr_start"),
 // hidden, so the compiler reaches it relative to the instruction pointer, with no relocation.
 // A PIE's first segment starts at address 0, so its address is the load address.
-extern const Elf64_Ehdr __ehdr_start __attribute__((visibility("hidden")));
+extern const Elf64_Ehdr __ehdr_start  // NOLINT(bugprone-reserved-identifier): ld's own name
+    __attribute__((visibility("hidden")));
 
 __attribute__((used, visibility("hidden"), no_stack_protector)) void mycontainer_populate(
     std::uintptr_t stack_pointer) {
-  const auto base = reinterpret_cast<std::uintptr_t>(&__ehdr_start);
-  const auto* segments = reinterpret_cast<const Elf64_Phdr*>(base + __ehdr_start.e_phoff);
+  const auto* header = reinterpret_cast<const char*>(&__ehdr_start);
+  const auto base = reinterpret_cast<std::uintptr_t>(header);
+  const auto* segments = reinterpret_cast<const Elf64_Phdr*>(header + __ehdr_start.e_phoff);
   bool first = true;
   for (int i = 0; i < __ehdr_start.e_phnum; ++i) {
     const Elf64_Phdr& s = segments[i];

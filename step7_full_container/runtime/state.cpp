@@ -136,8 +136,8 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) {
 // A state directory is made and removed once per container. On ext4 mkdir(2) gives a
 // directory a block of its own, and rmdir(2) frees it; on a file system mounted with
 // `discard` and without a journal (this project's virtual machines keep /run on such an
-// ext4) freeing a block sends the disk a discard and waits for it, inside rmdir: 0.3 to 0.7 ms
-// a container, and tens of milliseconds when the disk is busy (tests/bench/RESULTS.md,
+// ext4) freeing a block sends the disk a discard and waits for it, inside rmdir: 0.7 ms a
+// container (median), over 10 ms one time in ten while the disk is busy (tests/bench/RESULTS.md,
 // "Warm start, session 10"). So a foreground run's directory, emptied, is not removed but
 // renamed to ROOT/spare/N, and the next container takes it from there with one rename(2):
 // neither the inode nor its block is ever freed. A few of them at most (kSpareSlots); an

@@ -145,7 +145,7 @@ TEST(ChildProcess, DestructorKillsAndReapsAnUnwaitedChild) {
 TEST(CloneStack, ItsTopIsInMemoryBeforeTheChildRuns) {
   const long page = ::sysconf(_SC_PAGESIZE);
   const ctr::CloneStack stack(std::size_t{256} * 1024);
-  const std::size_t top_bytes = 32 * 1024;
+  const std::size_t top_bytes = std::size_t{32} * 1024;
   std::vector<unsigned char> in_memory(top_bytes / page);
   ASSERT_EQ(::mincore(stack.top() - top_bytes, top_bytes, in_memory.data()), 0);
   for (std::size_t i = 0; i < in_memory.size(); ++i)
@@ -163,10 +163,12 @@ TEST(CloneStack, TheLastOneIsKeptForTheNextClone) {
   {
     const ctr::CloneStack stack(usual);
     first = stack.bottom();
+    first[0] = 'k';  // a new mapping would read 0 here (mmap(2): anonymous memory is zeroed)
   }
   {
     const ctr::CloneStack again(usual);
     EXPECT_EQ(again.bottom(), first);
+    EXPECT_EQ(again.bottom()[0], 'k') << "unmapped and mapped anew, not kept";
     const ctr::CloneStack another(usual);  // the kept one is in use: a new mapping
     EXPECT_NE(another.bottom(), first);
   }
