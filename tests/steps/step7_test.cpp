@@ -878,8 +878,10 @@ TEST_F(Step7, TheStateDirectoryIsKeptAsASpareForTheNextContainer) {
   };
   const auto started = [&](const std::string& name, const std::string& seconds) {
     auto bg = std::make_unique<Background>(mc_argv({"--name", name}, {"/bin/sleep", seconds}));
-    EXPECT_TRUE(wait_until([&] { return fs::exists(state_dir_of(name) / "state.json"); }))
+    // Its command runs (so kill_sleepers finds it), and its state is there.
+    EXPECT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
         << bg->err();
+    EXPECT_TRUE(fs::exists(state_dir_of(name) / "state.json"));
     return bg;
   };
   const auto inode_of = [](const fs::path& p) {
