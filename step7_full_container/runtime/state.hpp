@@ -7,7 +7,9 @@
 // without a state naming its owner. Afterwards state.json is written to a
 // temporary file and rename(2)d over the old one, so a reader sees the old or the new
 // state, never half of one (rename(2): "atomically"). The runtime removes the directory
-// when the container ends; a runtime killed with SIGKILL leaves it, and `cleanup` removes it.
+// when the container ends (a foreground run's is emptied and kept as STATE_ROOT/spare/N for
+// the next container: state.cpp, keep_as_spare); a runtime killed with SIGKILL leaves it, and
+// `cleanup` removes it.
 //
 // OCI containers (`mycontainer create`, what podman and containerd call; NEW for the engines)
 // use the same directory, STATE_ROOT/containers/ID/ (STATE_ROOT is `--root DIR`), with:
@@ -138,7 +140,8 @@ std::string now_iso8601();
 
 // Owns STATE_ROOT/containers/NAME while the container runs: made by create() (UsageError
 // "container name 'x' is already in use" if a live container has it; a stale one is taken
-// over), written by write(), removed with everything in it by the destructor.
+// over), written by write(), emptied by the destructor and kept as a spare directory for the
+// next container (state.cpp, keep_as_spare: ext4 frees no block), or removed.
 class StateDir {
  public:
   // NAME is first.name; first is written at once: who owns the name (runtime_pid and
@@ -164,7 +167,8 @@ class StateDir {
   // Removes the directory and everything in it, if this object owns one. Never throws.
   void remove() noexcept;
   std::filesystem::path dir_;
-  ContainerLock lock_;  // with `locked`: held from before the rename until we are done
+  ContainerLock lock_;   // with `locked`: held from before the rename until we are done
+  bool locked_ = false;  // lock_ is held: the directory is removed, not kept as a spare
 };
 
 // The prefix of a state directory being made (StateDir::create): never a container's name,

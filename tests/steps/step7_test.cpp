@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <set>
@@ -853,6 +854,60 @@ TEST_F(Step7, NameShowsInPsWhileRunningAndIsTakenUntilTheEnd) {
   EXPECT_FALSE(listed("")) << "gone from ps once it ended";
   // ... and the name is free again.
   EXPECT_EQ(mc({"--name", name}, {"/bin/true"}).status, 0);
+}
+
+// A container's state directory is not removed at its end: emptied, it is kept as
+// STATE_ROOT/spare/N and the next container takes it (runtime/state.cpp, keep_as_spare;
+// an rmdir(2) on this VM's ext4 waits for the disk to discard the directory's block).
+// (Other runs on the host may take a spare too: the checks allow for any slot.)
+TEST_F(Step7, TheStateDirectoryIsKeptAsASpareForTheNextContainer) {
+  const fs::path spares = "/run/mycontainer/spare";
+  const auto state_dir_of = [](const std::string& name) {
+    return fs::path("/run/mycontainer/containers") / name;
+  };
+  // The inodes of the spare directories there are now, each checked to be empty.
+  const auto spare_inodes = [&] {
+    std::set<ino_t> inodes;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(spares, ec)) {
+      struct stat st {};
+      if (::stat(e.path().c_str(), &st) == 0) inodes.insert(st.st_ino);
+      EXPECT_TRUE(fs::is_empty(e.path(), ec)) << e.path() << " is a spare with something in it";
+    }
+    return inodes;
+  };
+  const auto started = [&](const std::string& name, const std::string& seconds) {
+    auto bg = std::make_unique<Background>(mc_argv({"--name", name}, {"/bin/sleep", seconds}));
+    // Its command runs (so kill_sleepers finds it), and its state is there.
+    EXPECT_TRUE(wait_until([&] { return !pids_matching("/bin/sleep " + seconds).empty(); }))
+        << bg->err();
+    EXPECT_TRUE(fs::exists(state_dir_of(name) / "state.json"));
+    return bg;
+  };
+  const auto inode_of = [](const fs::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : ino_t{0};
+  };
+  // A container ends: its directory (inode) is among the spares.
+  std::string name = new_name(), seconds = unique_sleep_seconds();
+  auto bg = started(name, seconds);
+  const ino_t first = inode_of(state_dir_of(name));
+  ASSERT_NE(first, 0u);
+  kill_sleepers(seconds);
+  EXPECT_EQ(bg->wait().status, 128 + SIGKILL);
+  EXPECT_FALSE(fs::exists(state_dir_of(name)));
+  EXPECT_TRUE(spare_inodes().count(first)) << "the state directory was removed, not kept";
+
+  // The next container's state directory is one of those spares, taken from there.
+  const std::set<ino_t> before = spare_inodes();
+  name = new_name(), seconds = unique_sleep_seconds();
+  bg = started(name, seconds);
+  const ino_t next = inode_of(state_dir_of(name));
+  EXPECT_TRUE(before.count(next)) << "a new directory was made while spares were there";
+  EXPECT_FALSE(spare_inodes().count(next));
+  kill_sleepers(seconds);
+  EXPECT_EQ(bg->wait().status, 128 + SIGKILL);
+  EXPECT_TRUE(spare_inodes().count(next)) << "given back again";
 }
 
 TEST_F(Step7, HostnameOptionAndDefault) {

@@ -2,12 +2,14 @@
 // ChildProcess and exit statuses, exec's 126/127, the shared command line.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>  // mincore(2)
 #include <sys/stat.h>  // chmod(2)
 #include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -136,6 +138,43 @@ TEST(ChildProcess, DestructorKillsAndReapsAnUnwaitedChild) {
   // Reaped: not even a zombie is left, so the PID no longer exists (barring reuse).
   EXPECT_EQ(::kill(pid, 0), -1);
   EXPECT_EQ(errno, ESRCH);
+}
+
+// The top of a child's stack is present from the start (madvise MADV_POPULATE_WRITE): the
+// child writes it without a page fault per page. mincore(2) says which pages are in memory.
+TEST(CloneStack, ItsTopIsInMemoryBeforeTheChildRuns) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const ctr::CloneStack stack(std::size_t{256} * 1024);
+  const std::size_t top_bytes = std::size_t{32} * 1024;
+  std::vector<unsigned char> in_memory(top_bytes / page);
+  ASSERT_EQ(::mincore(stack.top() - top_bytes, top_bytes, in_memory.data()), 0);
+  for (std::size_t i = 0; i < in_memory.size(); ++i)
+    EXPECT_TRUE(in_memory[i] & 1) << "page " << i << " below the top is not in memory";
+  std::vector<unsigned char> bottom(1);
+  ASSERT_EQ(::mincore(stack.bottom(), page, bottom.data()), 0);
+  EXPECT_FALSE(bottom[0] & 1) << "the whole stack was made present, not its top";
+}
+
+// A stack given back is kept for the next clone rather than unmapped (its munmap(2) would
+// flush each page the child wrote from the TLB), and the next clone runs on it.
+TEST(CloneStack, TheLastOneIsKeptForTheNextClone) {
+  const std::size_t usual = std::size_t{1024} * 1024;  // what ChildProcess::clone takes
+  char* first = nullptr;
+  {
+    const ctr::CloneStack stack(usual);
+    first = stack.bottom();
+    first[0] = 'k';  // a new mapping would read 0 here (mmap(2): anonymous memory is zeroed)
+  }
+  {
+    const ctr::CloneStack again(usual);
+    EXPECT_EQ(again.bottom(), first);
+    EXPECT_EQ(again.bottom()[0], 'k') << "unmapped and mapped anew, not kept";
+    const ctr::CloneStack another(usual);  // the kept one is in use: a new mapping
+    EXPECT_NE(another.bottom(), first);
+  }
+  // A child runs on a kept stack as on a new one.
+  auto child = ctr::ChildProcess::clone(CLONE_VM | CLONE_VFORK, [] { return 5; });
+  EXPECT_EQ(child.wait().shell_code(), 5);
 }
 
 TEST(ChildProcess, TryWaitSeesARunningChild) {
