@@ -832,7 +832,7 @@ TEST_F(Step7, NameShowsInPsWhileRunningAndIsTakenUntilTheEnd) {
   const std::string name = new_name(), seconds = unique_sleep_seconds();
   Background bg(mc_argv({"--name", name}, {"/bin/sleep", seconds}));
   const auto listed = [&](const std::string& status) {
-    const auto ps = run({bin("mycontainer"), "ps", "--format", "{{.Names}} {{.ID}} {{.Status}}"});
+    const auto ps = run({bin("mycontainer"), "ps", "--format", "{{.Names}} {{.ID}} {{.State}}"});
     for (const auto& line : lines_of(ps.out)) {
       std::istringstream f(line);
       std::string n, pid, st;
