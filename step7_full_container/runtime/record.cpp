@@ -9,8 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>   // sscanf(3)
-#include <ctime>    // gmtime_r(3)
+#include <ctime>    // gmtime_r(3), strptime(3), timegm(3)
 #include <numeric>  // std::iota
 #include <cstdlib>  // std::getenv
 
@@ -73,21 +72,12 @@ std::string iso8601_ns(int64_t ns) {
 }
 
 int64_t ns_of_iso8601(std::string_view text) {
-  using namespace std::chrono;
-  int y = 0;
-  unsigned mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  char z = 0;
-  // %c takes the 'Z' that must end the text, so "...06.5Z" or "...06" are refused.
-  if (text.size() != 20 ||
-      std::sscanf(std::string(text).c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d, &h, &mi, &s,
-                  &z) != 7 ||
-      z != 'Z') {
-    return 0;
-  }
-  const year_month_day day{year{y}, month{mo}, std::chrono::day{d}};
-  if (!day.ok() || h > 23 || mi > 59 || s > 60) return 0;
-  const auto t = sys_days{day} + hours{h} + minutes{mi} + seconds{s};
-  return duration_cast<nanoseconds>(t.time_since_epoch()).count();
+  // strptime(3) reads the fields, timegm(3) takes them as UTC; the whole text must be read.
+  std::tm t{};
+  const std::string whole(text);
+  const char* end = ::strptime(whole.c_str(), "%Y-%m-%dT%H:%M:%SZ", &t);
+  if (end == nullptr || *end != '\0') return 0;
+  return static_cast<int64_t>(::timegm(&t)) * 1000000000;
 }
 
 std::optional<Record> read_record(const fs::path& dir) {

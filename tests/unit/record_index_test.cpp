@@ -17,7 +17,8 @@
 #include "runtime/monitor_lock.hpp"
 #include "runtime/record.hpp"
 #include "runtime/record_index.hpp"
-#include "temp_dir.hpp"  // mc::test::TempDir
+#include "runtime/state.hpp"  // ctr::now_iso8601
+#include "temp_dir.hpp"       // mc::test::TempDir
 
 namespace {
 
@@ -209,6 +210,21 @@ TEST(RecordIndex, UnescapeUndoesWhatALineEscapes) {
   EXPECT_EQ(unescaped("plain"), "plain");
 }
 
+// state.json's "started" back to a time (ps's rows of foreground containers), and only that form.
+TEST(RecordTimes, StartedTimesReadBackAsUtcAndNothingElseDoes) {
+  using mycontainer::ns_of_iso8601;
+  EXPECT_EQ(ns_of_iso8601("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(ns_of_iso8601("2026-12-07T22:26:44Z"), int64_t{1796682404} * 1000000000);
+  const int64_t now = mycontainer::now_ns();
+  const int64_t read = ns_of_iso8601(ctr::now_iso8601());
+  EXPECT_LE(read, now);
+  EXPECT_GT(read, now - int64_t{5} * 1000000000);
+  for (const char* bad : {"", "2026-12-07", "2026-12-07T22:26:44", "2026-12-07T22:26:44.5Z",
+                          "2026-12-07T22:26:44Zx", "running"}) {
+    EXPECT_EQ(ns_of_iso8601(bad), 0) << bad;
+  }
+}
+
 TEST(RecordIndex, SplitTakesAnyWrittenRecordViewOnlyAnIndexOne) {
   // record.json may hold what no index line does (ps reads such a record through
   // index_line() and split_index_line()): split takes it, view does not.
@@ -369,7 +385,7 @@ TEST_F(RecordsRoot, AMonitorsLockIsHeldWhileItLivesAndGoneWithSigkill) {
 // (new_monitor_lock), so the file is chosen by the bits above the lowest: every file is used.
 TEST(MonitorLockFiles, OddOffsetsUseEveryFile) {
   std::vector<int> used(mycontainer::kMonitorLockFiles);
-  for (uint64_t offset = 1; offset < 2 * mycontainer::kMonitorLockFiles; offset += 2) {
+  for (uint64_t offset = 1; offset < uint64_t{2} * mycontainer::kMonitorLockFiles; offset += 2) {
     ++used.at(mycontainer::monitor_lock_file_index(offset));
   }
   EXPECT_EQ(used, std::vector<int>(mycontainer::kMonitorLockFiles, 1));
@@ -400,14 +416,16 @@ TEST_F(RecordsRoot, MonitorsLocksLandInTheFileTheirByteChooses) {
     mycontainer::MonitorLocks locks;
     EXPECT_TRUE(locks.held(a));
     EXPECT_TRUE(locks.held(b));
-    EXPECT_FALSE(locks.held(a + 4 * mycontainer::kMonitorLockFiles)) << "a's file, another byte";
+    EXPECT_FALSE(locks.held(a + uint64_t{4} * mycontainer::kMonitorLockFiles))
+        << "a's file, another byte";
     EXPECT_FALSE(locks.held(b + 2)) << "a file nobody made: no lock, no error";
     EXPECT_FALSE(locks.held(0)) << "an older monitor's record";
   }
   // Held in the wrong file, b is not found: the file is the byte's, whoever asks.
   const fs::path old_file = dir_ / "monitors.lock";
   std::ofstream(old_file).close();
-  const uint64_t old_byte = b + 4 * mycontainer::kMonitorLockFiles;  // b's file, unlocked there
+  const uint64_t old_byte =
+      b + uint64_t{4} * mycontainer::kMonitorLockFiles;  // b's file, unlocked there
   const pid_t old_monitor = hold_lock_in_child(old_file, old_byte);
   ASSERT_GT(old_monitor, 0);
   EXPECT_FALSE(mycontainer::monitor_lock_held(old_byte));
